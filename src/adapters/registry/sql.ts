@@ -1,0 +1,308 @@
+import type { Kysely, Selectable } from 'kysely';
+import { DomainError } from '../../domain/errors';
+import type { TrafficShare } from '../../domain/traffic';
+import type { Clock } from '../../ports/clock';
+import type {
+  AuditRow,
+  Deployment,
+  PromptInput,
+  PromptRecord,
+  Registry,
+  SwitchRequest,
+  SwitchResult,
+  VersionInput,
+  VersionRecord,
+} from '../../ports/registry';
+import { json, parseJson } from '../sql/db';
+import type { Database } from '../sql/schema';
+
+type Tx = Kysely<Database>;
+
+const toPrompt = (r: Selectable<Database['prompts']>): PromptRecord => ({
+  name: r.name,
+  description: r.description,
+  owner: r.owner,
+  related: parseJson<string[]>(r.related, []),
+  policy: parseJson<Record<string, unknown>>(r.policy, {}),
+  active_version: r.active_version,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+
+const toVersion = (r: Selectable<Database['versions']>): VersionRecord => ({
+  prompt: r.prompt,
+  version: r.version,
+  template: r.template,
+  metadata: parseJson<Record<string, unknown>>(r.metadata, {}),
+  created_at: r.created_at,
+  deployed_at: r.deployed_at,
+  state: r.state === 'archived' ? 'archived' : 'hot',
+  known_good: r.known_good === null ? null : Number(r.known_good) === 1,
+  rolled_back_from: Number(r.rolled_back_from) === 1,
+});
+
+const toAudit = (r: Selectable<Database['audit_log']>): AuditRow => ({
+  id: Number(r.id),
+  at: r.at,
+  actor: r.actor,
+  action: r.action,
+  prompt: r.prompt,
+  from_version: r.from_version,
+  to_version: r.to_version,
+  reason: r.reason,
+  rollback_id: r.rollback_id,
+  detail: parseJson<Record<string, unknown>>(r.detail, {}),
+});
+
+/** The registry on SQLite or Postgres through one kysely code path. */
+export class SqlRegistry implements Registry {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
+
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
+
+  async upsertPrompt(input: PromptInput, actor: string): Promise<{ created: boolean; prompt: PromptRecord }> {
+    return this.db.transaction().execute(async (tx) => {
+      const at = this.now();
+      const existing = await tx.selectFrom('prompts').selectAll().where('name', '=', input.name).executeTakeFirst();
+      if (!existing) {
+        await tx
+          .insertInto('prompts')
+          .values({
+            name: input.name,
+            description: input.description ?? '',
+            owner: input.owner ?? null,
+            related: json(input.related ?? []),
+            policy: json(input.policy ?? {}),
+            active_version: null,
+            created_at: at,
+            updated_at: at,
+          })
+          .execute();
+      } else {
+        await tx
+          .updateTable('prompts')
+          .set({
+            description: input.description ?? existing.description,
+            owner: input.owner === undefined ? existing.owner : input.owner,
+            related: input.related === undefined ? existing.related : json(input.related),
+            policy: input.policy === undefined ? existing.policy : json(input.policy),
+            updated_at: at,
+          })
+          .where('name', '=', input.name)
+          .execute();
+      }
+      await this.insertAudit(tx, {
+        at,
+        actor,
+        action: existing ? 'prompt.update' : 'prompt.create',
+        prompt: input.name,
+        from_version: null,
+        to_version: null,
+        reason: '',
+        detail: { ...input },
+      });
+      const row = await tx.selectFrom('prompts').selectAll().where('name', '=', input.name).executeTakeFirstOrThrow();
+      return { created: !existing, prompt: toPrompt(row) };
+    });
+  }
+
+  async getPrompt(name: string): Promise<PromptRecord | undefined> {
+    const row = await this.db.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toPrompt(row);
+  }
+
+  async listPrompts(): Promise<PromptRecord[]> {
+    const rows = await this.db.selectFrom('prompts').selectAll().orderBy('name').execute();
+    return rows.map(toPrompt);
+  }
+
+  async addVersion(input: VersionInput, actor: string): Promise<VersionRecord> {
+    return this.db.transaction().execute(async (tx) => {
+      await this.requirePrompt(tx, input.prompt);
+      const dup = await tx
+        .selectFrom('versions')
+        .select('version')
+        .where('prompt', '=', input.prompt)
+        .where('version', '=', input.version)
+        .executeTakeFirst();
+      if (dup) {
+        throw new DomainError(
+          'VersionExists',
+          `version ${input.version} of ${input.prompt} already exists; versions are immutable, register a new one`,
+          {
+            prompt: input.prompt,
+            version: input.version,
+          },
+        );
+      }
+      const at = this.now();
+      await tx
+        .insertInto('versions')
+        .values({
+          prompt: input.prompt,
+          version: input.version,
+          template: input.template,
+          metadata: json(input.metadata ?? {}),
+          created_at: at,
+          deployed_at: null,
+          state: 'hot',
+          known_good: null,
+          rolled_back_from: 0,
+        })
+        .execute();
+      await this.insertAudit(tx, {
+        at,
+        actor,
+        action: 'version.create',
+        prompt: input.prompt,
+        from_version: null,
+        to_version: input.version,
+        reason: '',
+        detail: { metadata: input.metadata ?? {} },
+      });
+      const row = await tx
+        .selectFrom('versions')
+        .selectAll()
+        .where('prompt', '=', input.prompt)
+        .where('version', '=', input.version)
+        .executeTakeFirstOrThrow();
+      return toVersion(row);
+    });
+  }
+
+  async getVersion(prompt: string, version: string): Promise<VersionRecord | undefined> {
+    const row = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('prompt', '=', prompt)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return row && toVersion(row);
+  }
+
+  async listVersions(prompt: string): Promise<VersionRecord[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('prompt', '=', prompt)
+      .orderBy('created_at')
+      .orderBy('version')
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  async getTraffic(prompt: string): Promise<TrafficShare[]> {
+    const rows = await this.db
+      .selectFrom('traffic')
+      .select(['version', 'percent'])
+      .where('prompt', '=', prompt)
+      .where('percent', '>', 0)
+      .orderBy('percent', 'desc')
+      .orderBy('version')
+      .execute();
+    return rows.map((r) => ({ version: r.version, percent: Number(r.percent) }));
+  }
+
+  async switchActive(req: SwitchRequest): Promise<SwitchResult> {
+    return this.db.transaction().execute(async (tx) => {
+      const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
+      if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+      const prompt = await this.requirePrompt(tx, req.prompt);
+      const version = await tx
+        .selectFrom('versions')
+        .select('version')
+        .where('prompt', '=', req.prompt)
+        .where('version', '=', req.to)
+        .executeTakeFirst();
+      if (!version) {
+        throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
+      }
+      const at = this.now();
+      const from = prompt.active_version;
+      await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
+      await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
+      await tx.insertInto('traffic').values({ prompt: req.prompt, version: req.to, percent: 100 }).execute();
+      if (req.action === 'deploy') {
+        await tx.updateTable('versions').set({ deployed_at: at }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
+      }
+      if (req.action === 'rollback' && from !== null && from !== req.to) {
+        await tx
+          .updateTable('versions')
+          .set({ rolled_back_from: 1 })
+          .where('prompt', '=', req.prompt)
+          .where('version', '=', from)
+          .execute();
+      }
+      await this.insertAudit(tx, {
+        at,
+        actor: req.actor,
+        action: req.action,
+        prompt: req.prompt,
+        from_version: from,
+        to_version: req.to,
+        reason: req.reason,
+        rollback_id: req.action === 'rollback' ? req.key : null,
+        switch_key: req.key,
+        detail: req.detail ?? {},
+      });
+      return { switched: true, from, to: req.to, at };
+    });
+  }
+
+  async recordDeployment(d: Deployment): Promise<void> {
+    await this.db
+      .insertInto('deployments')
+      .values(d)
+      .onConflict((oc) => oc.column('deployment_id').doUpdateSet({ status: d.status, updated_at: d.updated_at }))
+      .execute();
+  }
+
+  async getDeployment(id: string): Promise<Deployment | undefined> {
+    const row = await this.db.selectFrom('deployments').selectAll().where('deployment_id', '=', id).executeTakeFirst();
+    return row && { ...row, strategy: row.strategy === 'canary' ? 'canary' : 'immediate' };
+  }
+
+  async audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]> {
+    let q = this.db.selectFrom('audit_log').selectAll();
+    if (filter.prompt !== undefined) q = q.where('prompt', '=', filter.prompt);
+    if (filter.rollback_id !== undefined) q = q.where('rollback_id', '=', filter.rollback_id);
+    const rows = await q.orderBy('id').execute();
+    return rows.map(toAudit);
+  }
+
+  async appendAudit(row: Omit<AuditRow, 'id' | 'rollback_id'>): Promise<void> {
+    await this.insertAudit(this.db, row);
+  }
+
+  private async requirePrompt(tx: Tx, name: string): Promise<Selectable<Database['prompts']>> {
+    const row = await tx.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
+    if (!row) throw new DomainError('UnknownPrompt', `no prompt named ${name}`, { prompt: name });
+    return row;
+  }
+
+  private async insertAudit(
+    tx: Tx,
+    row: Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & { rollback_id?: string | null; switch_key?: string | null; detail: unknown },
+  ): Promise<void> {
+    await tx
+      .insertInto('audit_log')
+      .values({
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        prompt: row.prompt,
+        from_version: row.from_version,
+        to_version: row.to_version,
+        reason: row.reason,
+        rollback_id: row.rollback_id ?? null,
+        switch_key: row.switch_key ?? null,
+        detail: json(row.detail),
+      })
+      .execute();
+  }
+}

@@ -1,0 +1,82 @@
+import type { Kysely } from 'kysely';
+import { isTerminal, type RollbackStatus, type RollbackView } from '../../domain/rollback';
+import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
+import { json, parseJson } from '../sql/db';
+import type { Database } from '../sql/schema';
+
+const row = (v: RollbackView) => ({
+  rollback_id: v.rollback_id,
+  prompt: v.prompt,
+  status: v.status,
+  severity: v.severity,
+  open: isTerminal(v.status) ? 0 : 1,
+  created_at: v.requested_at,
+  updated_at: v.updated_at,
+  view: json(v),
+});
+
+const isUniqueViolation = (e: unknown): boolean => {
+  const err = e as { code?: string; message?: string };
+  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');
+};
+
+export class SqlRollbackStore implements RollbackStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async claim(view: RollbackView): Promise<ClaimResult> {
+    try {
+      await this.db.insertInto('rollbacks').values(row(view)).execute();
+      return { ok: true };
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      const existing = await this.get(view.rollback_id);
+      if (existing) return { ok: true };
+      const open = await this.openFor(view.prompt);
+      // The open one may have closed between the insert and this read: try once more.
+      if (open === undefined) return this.claim(view);
+      return { ok: false, open_rollback_id: open };
+    }
+  }
+
+  async save(view: RollbackView): Promise<void> {
+    const r = row(view);
+    // Only move forward: a retried, older write never overwrites a newer state.
+    await this.db
+      .insertInto('rollbacks')
+      .values(r)
+      .onConflict((oc) =>
+        oc
+          .column('rollback_id')
+          .doUpdateSet({ status: r.status, severity: r.severity, open: r.open, updated_at: r.updated_at, view: r.view })
+          .where('rollbacks.updated_at', '<=', r.updated_at),
+      )
+      .execute();
+  }
+
+  async get(id: string): Promise<RollbackView | undefined> {
+    const r = await this.db.selectFrom('rollbacks').select('view').where('rollback_id', '=', id).executeTakeFirst();
+    return r && parseJson<RollbackView>(r.view, undefined as unknown as RollbackView);
+  }
+
+  async list(filter: { prompt?: string; status?: RollbackStatus; limit?: number }): Promise<RollbackView[]> {
+    let q = this.db.selectFrom('rollbacks').select('view');
+    if (filter.prompt !== undefined) q = q.where('prompt', '=', filter.prompt);
+    if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('rollback_id', 'desc')
+      .limit(filter.limit ?? 100)
+      .execute();
+    return rows.map((r) => parseJson<RollbackView>(r.view, undefined as unknown as RollbackView));
+  }
+
+  async openFor(prompt: string): Promise<string | undefined> {
+    const r = await this.db
+      .selectFrom('rollbacks')
+      .select('rollback_id')
+      .where('prompt', '=', prompt)
+      .where('open', '=', 1)
+      .executeTakeFirst();
+    return r?.rollback_id;
+  }
+}

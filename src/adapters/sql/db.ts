@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema';
+import { migrationsFor, type Dialect } from './migrations';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store named by `url`: `postgres://…` / `postgresql://…` for Postgres, anything else is a SQLite
+ * file path (`sqlite:` prefix optional; `:memory:` for an in-memory database). Applies pending migrations.
+ */
+export async function openDb(url: string): Promise<Db> {
+  const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+  let kysely: Kysely<Database>;
+  if (dialect === 'postgres') {
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+  } else {
+    const file = url.replace(/^sqlite:(\/\/)?/, '');
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const sqlite = new SQLite(file);
+    // WAL lets the API read while the worker writes; busy_timeout waits out the other process's write lock.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrationsFor(dialect)) };
+  const { error, results } = await new Migrator({ db: kysely, provider }).migrateToLatest();
+  if (error) {
+    await kysely.destroy();
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+  }
+  return { kysely, dialect, close: () => kysely.destroy() };
+}
+
+export const json = (value: unknown): string => JSON.stringify(value ?? null);
+export const parseJson = <T>(text: string | null | undefined, fallback: T): T => {
+  if (text === null || text === undefined || text === '') return fallback;
+  return JSON.parse(text) as T;
+};

@@ -1,0 +1,131 @@
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * Versioned schema migrations, applied in name order at start-up by kysely's Migrator. Never edit one that has
+ * shipped: add the next. Written with kysely's schema builder so SQLite and Postgres share them.
+ */
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  // An auto-incrementing key is spelled differently by the two dialects.
+  const idType = dialect === 'postgres' ? 'serial' : 'integer';
+  const id = (c: ColumnDefinitionBuilder) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement());
+  return {
+    '0001_registry': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('prompts')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('owner', 'text')
+          .addColumn('related', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('policy', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('active_version', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('versions')
+          .addColumn('prompt', 'text', (c) => c.notNull().references('prompts.name'))
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('template', 'text', (c) => c.notNull())
+          .addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('deployed_at', 'text')
+          .addColumn('state', 'text', (c) => c.notNull().defaultTo('hot'))
+          .addColumn('known_good', 'integer')
+          .addColumn('rolled_back_from', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('versions_pk', ['prompt', 'version'])
+          .execute();
+        await db.schema
+          .createTable('traffic')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('percent', 'real', (c) => c.notNull())
+          .addPrimaryKeyConstraint('traffic_pk', ['prompt', 'version'])
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', idType, id)
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('from_version', 'text')
+          .addColumn('to_version', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('rollback_id', 'text', (c) => c.unique())
+          .addColumn('switch_key', 'text', (c) => c.unique())
+          .addColumn('detail', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+        await db.schema.createIndex('audit_log_prompt').on('audit_log').columns(['prompt', 'id']).execute();
+        await db.schema
+          .createTable('deployments')
+          .addColumn('deployment_id', 'text', (c) => c.primaryKey())
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('strategy', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('from_version', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0002_rollbacks_outbox': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('rollbacks')
+          .addColumn('rollback_id', 'text', (c) => c.primaryKey())
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('open', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('view', 'text', (c) => c.notNull())
+          .execute();
+        // At most one open rollback per prompt, enforced by the store itself so that racing requests cannot both win.
+        await db.schema
+          .createIndex('rollbacks_one_open_per_prompt')
+          .on('rollbacks')
+          .column('prompt')
+          .unique()
+          .where(sql.ref('open'), '=', 1)
+          .execute();
+        await db.schema.createIndex('rollbacks_prompt_created').on('rollbacks').columns(['prompt', 'created_at']).execute();
+        await db.schema
+          .createTable('outbox')
+          .addColumn('id', idType, id)
+          .addColumn('key', 'text', (c) => c.notNull().unique())
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('rollback_id', 'text')
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0003_metric_buckets': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('metric_buckets')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('bucket', 'bigint', (c) => c.notNull())
+          .addColumn('requests', 'integer', (c) => c.notNull())
+          .addColumn('errors', 'integer', (c) => c.notNull())
+          .addColumn('latency_hist', 'text', (c) => c.notNull())
+          .addColumn('quality_sum', 'real', (c) => c.notNull())
+          .addColumn('quality_count', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('metric_buckets_pk', ['prompt', 'version', 'bucket'])
+          .execute();
+      },
+    },
+  };
+}

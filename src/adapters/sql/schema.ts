@@ -1,0 +1,89 @@
+import type { Generated } from 'kysely';
+
+/** Table shapes shared by the SQLite and Postgres dialects: text timestamps (ISO-8601 UTC), 0/1 flags, JSON text. */
+export interface Database {
+  prompts: {
+    name: string;
+    description: string;
+    owner: string | null;
+    related: string;
+    policy: string;
+    active_version: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  versions: {
+    prompt: string;
+    version: string;
+    template: string;
+    metadata: string;
+    created_at: string;
+    deployed_at: string | null;
+    state: string;
+    known_good: number | null;
+    rolled_back_from: number;
+  };
+  traffic: {
+    prompt: string;
+    version: string;
+    percent: number;
+  };
+  audit_log: {
+    id: Generated<number>;
+    at: string;
+    actor: string;
+    action: string;
+    prompt: string;
+    from_version: string | null;
+    to_version: string | null;
+    reason: string;
+    rollback_id: string | null;
+    switch_key: string | null;
+    detail: string;
+  };
+  deployments: {
+    deployment_id: string;
+    prompt: string;
+    version: string;
+    strategy: string;
+    status: string;
+    requested_by: string;
+    from_version: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  rollbacks: {
+    rollback_id: string;
+    prompt: string;
+    status: string;
+    severity: string;
+    open: number;
+    created_at: string;
+    updated_at: string;
+    view: string;
+  };
+  outbox: {
+    id: Generated<number>;
+    key: string;
+    channel: string;
+    kind: string;
+    severity: string;
+    prompt: string;
+    rollback_id: string | null;
+    title: string;
+    message: string;
+    payload: string;
+    created_at: string;
+  };
+  metric_buckets: {
+    prompt: string;
+    version: string;
+    /** Bucket start, epoch seconds. */
+    bucket: number;
+    requests: number;
+    errors: number;
+    latency_hist: string;
+    quality_sum: number;
+    quality_count: number;
+  };
+}

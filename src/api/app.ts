@@ -1,0 +1,259 @@
+import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import client from 'prom-client';
+import { z } from 'zod';
+import type { MetricEvent } from '../ports/metrics';
+import { authenticate, type Token } from './auth';
+import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
+import {
+  addVersionBody,
+  decisionBody,
+  deployBody,
+  ingestBody,
+  metricEvent,
+  metricsQuery,
+  promptName,
+  putPromptBody,
+  resolveQuery,
+  rollbackBody,
+  rollbackListQuery,
+} from './schemas';
+import type { PromptbackService } from './service';
+
+export interface AppDeps {
+  service: PromptbackService;
+  log: Logger;
+  tokens: readonly Token[];
+  metricsRegistry?: client.Registry;
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+const route =
+  (h: Handler): RequestHandler =>
+  (req: Request, res: Response, next: NextFunction) => {
+    h(req, res).catch(next);
+  };
+
+const param = (req: Request, name: string): string => {
+  const parsed = promptName.safeParse(req.params[name]);
+  if (!parsed.success)
+    throw new Problem(400, 'Invalid request', `${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
+      errors: [{ field: name, message: 'invalid name' }],
+    });
+  return parsed.data;
+};
+
+/** The HTTP API of API.md. No business rules here: validate, call one use case, map errors. */
+export function createApp(deps: AppDeps): express.Express {
+  const { service, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const registry = deps.metricsRegistry ?? new client.Registry();
+  const httpDuration = new client.Histogram({
+    name: 'promptback_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const rollbacksStarted = new client.Counter({
+    name: 'promptback_rollbacks_started_total',
+    help: 'Rollbacks started through the API',
+    registers: [registry],
+  });
+  const eventsIngested = new client.Counter({
+    name: 'promptback_metric_events_ingested_total',
+    help: 'Metric events stored',
+    registers: [registry],
+  });
+
+  app.use((req, res, next) => {
+    const end = httpDuration.startTimer();
+    res.on('finish', () =>
+      end({ method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? 'unmatched', status: res.statusCode }),
+    );
+    next();
+  });
+  // Bodies are JSON whatever the Content-Type says (the runbook's curl may send none), up to 1 MiB.
+  app.use(express.json({ type: () => true, limit: '1mb', strict: false }));
+
+  const auth = authenticate(deps.tokens);
+  // A request with no body at all parses as {} (express leaves req.body undefined or {} then).
+  const body = <T extends z.ZodTypeAny>(schema: T, req: Request): z.infer<T> => schema.parse((req.body as unknown) ?? {}) as z.infer<T>;
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get(
+    '/readyz',
+    route(async (_req, res) => {
+      const r = await service.readiness();
+      res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'not ready', checks: r.checks });
+    }),
+  );
+  app.get(
+    '/metrics',
+    route(async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    }),
+  );
+
+  // Prompts and versions.
+  app.put(
+    '/api/prompts/:prompt',
+    auth('admin'),
+    route(async (req, res) => {
+      const name = param(req, 'prompt');
+      const input = body(putPromptBody, req);
+      const { created, prompt } = await service.upsertPrompt({ name, ...input }, req.actor!);
+      res.status(created ? 201 : 200).json(prompt);
+    }),
+  );
+  app.get(
+    '/api/prompts',
+    auth('viewer'),
+    route(async (_req, res) => {
+      res.json({ prompts: await service.listPrompts() });
+    }),
+  );
+  app.get(
+    '/api/prompts/:prompt',
+    auth('viewer'),
+    route(async (req, res) => {
+      res.json(await service.getPrompt(param(req, 'prompt')));
+    }),
+  );
+  app.post(
+    '/api/prompts/:prompt/versions',
+    auth('admin'),
+    route(async (req, res) => {
+      const prompt = param(req, 'prompt');
+      const input = body(addVersionBody, req);
+      const v = await service.addVersion({ prompt, ...input }, req.actor!);
+      res.status(201).json(v);
+    }),
+  );
+  app.post(
+    '/api/prompts/:prompt/deploy',
+    auth('operator'),
+    route(async (req, res) => {
+      const prompt = param(req, 'prompt');
+      const input = body(deployBody, req);
+      const d = await service.deploy(prompt, input.version, input.strategy, req.actor!);
+      res
+        .status(202)
+        .location(service.deploymentUrl(d.deployment_id))
+        .json({ ...d, status_url: service.deploymentUrl(d.deployment_id) });
+    }),
+  );
+  app.get(
+    '/api/deployments/:id',
+    auth('viewer'),
+    route(async (req, res) => {
+      res.json(await service.getDeployment(String(req.params.id)));
+    }),
+  );
+  app.get(
+    '/api/prompts/:prompt/resolve',
+    auth('viewer'),
+    route(async (req, res) => {
+      const prompt = param(req, 'prompt');
+      const q = resolveQuery.parse(req.query);
+      res.json(await service.resolve(prompt, q.key));
+    }),
+  );
+
+  // Metrics.
+  app.post(
+    '/api/metrics',
+    auth('ingest'),
+    route(async (req, res) => {
+      const { events } = body(ingestBody, req);
+      const now = new Date();
+      const errors: { field: string; message: string }[] = [];
+      const parsed: MetricEvent[] = [];
+      events.forEach((raw, i) => {
+        const r = metricEvent.safeParse(raw);
+        if (!r.success) {
+          for (const e of zodFieldErrors(r.error))
+            errors.push({ field: `events[${i}]${e.field === '(body)' ? '' : `.${e.field}`}`, message: e.message });
+          return;
+        }
+        const { at, quality, ...rest } = r.data;
+        parsed.push({ ...rest, ...(quality !== undefined ? { quality } : {}), at: at ? new Date(at) : now });
+      });
+      if (errors.length > 0) {
+        const bad = [...new Set(errors.map((e) => /^events\[(\d+)\]/.exec(e.field)?.[1]))].join(', ');
+        return sendProblem(res, 400, 'Invalid metric events', `events at index ${bad} are invalid; nothing from this batch was stored`, {
+          errors,
+        });
+      }
+      const accepted = await service.ingest(parsed);
+      eventsIngested.inc(accepted);
+      res.status(202).json({ accepted });
+    }),
+  );
+  app.get(
+    '/api/prompts/:prompt/metrics',
+    auth('viewer'),
+    route(async (req, res) => {
+      const prompt = param(req, 'prompt');
+      const q = metricsQuery.parse(req.query);
+      res.json(await service.metricsFor(prompt, q.version, q.window_s));
+    }),
+  );
+
+  // Rollbacks.
+  app.post(
+    '/api/rollback',
+    auth('operator'),
+    route(async (req, res) => {
+      const input = body(rollbackBody, req);
+      const started = await service.startRollback(
+        {
+          prompt: input.prompt,
+          mode: input.mode,
+          ...(input.target_version ? { target_version: input.target_version } : {}),
+          ...(input.reason ? { reason: input.reason } : {}),
+        },
+        req.actor!,
+      );
+      rollbacksStarted.inc();
+      res.status(202).location(started.status_url).json(started);
+    }),
+  );
+  app.get(
+    '/api/rollbacks',
+    auth('viewer'),
+    route(async (req, res) => {
+      const q = rollbackListQuery.parse(req.query);
+      res.json({ rollbacks: await service.listRollbacks(q) });
+    }),
+  );
+  app.get(
+    '/api/rollbacks/:id',
+    auth('viewer'),
+    route(async (req, res) => {
+      res.json(await service.getRollback(String(req.params.id)));
+    }),
+  );
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post(
+      `/api/rollbacks/:id/${decision}`,
+      auth('operator'),
+      route(async (req, _res) => {
+        body(decisionBody, req);
+        const v = await service.getRollback(String(req.params.id));
+        throw new Problem(409, 'Not awaiting approval', `rollback ${v.rollback_id} is ${v.status}, not awaiting approval`, {
+          status: v.status,
+        });
+      }),
+    );
+  }
+
+  app.use((req, res) => sendProblem(res, 404, 'Not found', `no route ${req.method} ${req.path}`));
+  app.use(problemHandler(log));
+  return app;
+}

@@ -1,0 +1,72 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { ZodError } from 'zod';
+import { isDomainError, type DomainErrorType } from '../domain/errors';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An HTTP problem (RFC 9457) a route or the service throws; rendered as application/problem+json. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+const DOMAIN_STATUS: Record<DomainErrorType, [number, string]> = {
+  UnknownPrompt: [404, 'Unknown prompt'],
+  UnknownVersion: [404, 'Unknown version'],
+  UnknownRollback: [404, 'Unknown rollback'],
+  VersionExists: [409, 'Version already exists'],
+  RollbackInFlight: [409, 'A rollback is already in flight'],
+  NotAwaitingApproval: [409, 'Not awaiting approval'],
+  NoKnownGoodVersion: [409, 'No known-good version'],
+  InvalidRequest: [400, 'Invalid request'],
+};
+
+const slug = (title: string): string => `https://promptback.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+
+export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): void {
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: slug(title), title, status, detail, ...extra }));
+}
+
+const fieldPath = (path: (string | number)[]): string =>
+  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') || '(body)';
+
+export const zodFieldErrors = (e: ZodError): FieldError[] => e.issues.map((i) => ({ field: fieldPath(i.path), message: i.message }));
+
+/** Maps everything thrown by a route to problem+json; only unexpected failures are 5xx. */
+export function problemHandler(log: { error(obj: unknown, msg: string): void }): ErrorRequestHandler {
+  return (err: unknown, _req, res, _next) => {
+    if (err instanceof Problem) return sendProblem(res, err.status, err.title, err.detail, err.extra);
+    if (err instanceof ZodError) {
+      const errors = zodFieldErrors(err);
+      return sendProblem(res, 400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+    }
+    if (isDomainError(err)) {
+      const [status, title] = DOMAIN_STATUS[err.type];
+      return sendProblem(res, status, title, err.message, err.details);
+    }
+    const bodyErr = err as { type?: string; status?: number; limit?: number };
+    if (bodyErr.type === 'entity.parse.failed') {
+      return sendProblem(res, 400, 'Malformed JSON', `the request body is not valid JSON: ${(err as Error).message}`);
+    }
+    if (bodyErr.type === 'entity.too.large') {
+      return sendProblem(res, 413, 'Body too large', `the request body exceeds ${bodyErr.limit ?? 1048576} bytes (1 MiB)`);
+    }
+    if (typeof bodyErr.status === 'number' && bodyErr.status >= 400 && bodyErr.status < 500) {
+      return sendProblem(res, bodyErr.status, 'Bad request', (err as Error).message);
+    }
+    log.error({ err }, 'unhandled error');
+    return sendProblem(res, 500, 'Internal error', 'an unexpected error occurred; it has been logged');
+  };
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
+import { ROLLBACK_STATUSES } from '../domain/rollback';
+
+export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-]');
+export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-]');
+
+export const putPromptBody = z
+  .object({
+    description: z.string().max(10_000).optional(),
+    owner: z.string().max(200).nullable().optional(),
+    related: z.array(promptName).max(100).optional(),
+    policy: z.record(z.unknown()).optional(),
+  })
+  .strict();
+
+export const addVersionBody = z
+  .object({
+    version: versionName,
+    template: z.string().min(1).max(500_000),
+    metadata: z.record(z.unknown()).optional(),
+  })
+  .strict();
+
+export const deployBody = z
+  .object({
+    version: versionName,
+    strategy: z.enum(['immediate', 'canary']).default('immediate'),
+  })
+  .strict();
+
+export const rollbackBody = z
+  .object({
+    prompt: promptName,
+    target_version: versionName.optional(),
+    reason: z.string().min(1).max(2_000).optional(),
+    mode: z.enum(['immediate', 'gradual']).default('immediate'),
+  })
+  .strict();
+
+export const rollbackListQuery = z.object({
+  prompt: promptName.optional(),
+  status: z.enum(ROLLBACK_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export const resolveQuery = z.object({ key: z.string().min(1).max(1024) });
+
+export const metricsQuery = z.object({
+  version: versionName.optional(),
+  window_s: z.coerce.number().int().min(1).max(86_400).default(300),
+});
+
+export const MAX_EVENTS = 10_000;
+
+export const metricEvent = z
+  .object({
+    prompt: promptName,
+    version: versionName,
+    ok: z.boolean(),
+    latency_ms: z.number().finite().min(0).max(3_600_000),
+    quality: z.number().min(0).max(1).optional(),
+    at: z.string().datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export const ingestBody = z
+  .object({
+    events: z.array(z.unknown()).min(1, 'at least one event').max(MAX_EVENTS, `at most ${MAX_EVENTS} events a call`),
+  })
+  .strict();
+
+export const decisionBody = z.object({ comment: z.string().max(2_000).optional() }).strict();

@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto';
+import { DomainError } from '../domain/errors';
+import { knownGoodTarget } from '../domain/known-good';
+import { formatRollbackId, type RollbackMode, type RollbackStatus, type RollbackView } from '../domain/rollback';
+import { pickVersion } from '../domain/traffic';
+import { emptyWindow, type WindowStats } from '../domain/verdict';
+import type { VerificationPolicy } from '../domain/verification';
+import type { Clock } from '../ports/clock';
+import type { MetricEvent, MetricsStore } from '../ports/metrics';
+import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
+import type { RollbackStore } from '../ports/rollbacks';
+import type { Workflows } from '../ports/workflows';
+import { rollbackWorkflowId } from '../domain/names';
+import { Problem } from './problem';
+
+export interface ServiceDeps {
+  registry: Registry;
+  rollbacks: RollbackStore;
+  metrics: MetricsStore;
+  workflows: Workflows;
+  clock: Clock;
+  publicUrl: string;
+  verification: VerificationPolicy;
+}
+
+const newId = (at: Date): string => formatRollbackId(at, randomBytes(4).toString('hex'));
+
+/** The use cases behind the HTTP API and CLI. Routes validate input and call exactly one of these. */
+export class PromptbackService {
+  constructor(private readonly d: ServiceDeps) {}
+
+  upsertPrompt(input: PromptInput, actor: string) {
+    return this.d.registry.upsertPrompt(input, actor);
+  }
+
+  async listPrompts() {
+    const prompts = await this.d.registry.listPrompts();
+    return Promise.all(
+      prompts.map(async (p) => ({
+        name: p.name,
+        active_version: p.active_version,
+        monitored: false,
+        open_rollback_id: (await this.d.rollbacks.openFor(p.name)) ?? null,
+      })),
+    );
+  }
+
+  async getPrompt(name: string) {
+    const p = await this.requirePrompt(name);
+    const [versions, traffic] = await Promise.all([this.d.registry.listVersions(name), this.d.registry.getTraffic(name)]);
+    return {
+      name: p.name,
+      description: p.description,
+      owner: p.owner,
+      active_version: p.active_version,
+      traffic,
+      versions: versions.map((v) => ({
+        version: v.version,
+        created_at: v.created_at,
+        deployed_at: v.deployed_at,
+        state: v.state,
+        known_good: v.known_good,
+        rolled_back_from: v.rolled_back_from,
+        metadata: v.metadata,
+      })),
+      related: p.related,
+      policy: p.policy,
+      open_rollback_id: (await this.d.rollbacks.openFor(name)) ?? null,
+      created_at: p.created_at,
+      updated_at: p.updated_at,
+    };
+  }
+
+  addVersion(input: VersionInput, actor: string) {
+    return this.d.registry.addVersion(input, actor);
+  }
+
+  async deploy(prompt: string, version: string, strategy: 'immediate' | 'canary', actor: string): Promise<Deployment> {
+    await this.requirePrompt(prompt);
+    await this.requireVersion(prompt, version);
+    if (strategy === 'canary') {
+      throw new Problem(422, 'Strategy not available', 'canary deploys are not available yet; use strategy "immediate"', {
+        field: 'strategy',
+      });
+    }
+    const open = await this.d.rollbacks.openFor(prompt);
+    if (open !== undefined) {
+      throw new Problem(409, 'A rollback is already in flight', `prompt ${prompt} has rollback ${open} in flight; deploy after it ends`, {
+        rollback_id: open,
+      });
+    }
+    const at = this.d.clock.now();
+    const id = `dep-${newId(at)}`;
+    const switched = await this.d.registry.switchActive({
+      prompt,
+      to: version,
+      action: 'deploy',
+      key: id,
+      actor,
+      reason: `deploy ${version} (${strategy})`,
+    });
+    const deployment: Deployment = {
+      deployment_id: id,
+      prompt,
+      version,
+      strategy,
+      status: 'completed',
+      requested_by: actor,
+      from_version: switched.from,
+      created_at: at.toISOString(),
+      updated_at: switched.at,
+    };
+    await this.d.registry.recordDeployment(deployment);
+    return deployment;
+  }
+
+  async getDeployment(id: string): Promise<Deployment> {
+    const d = await this.d.registry.getDeployment(id);
+    if (!d) throw new Problem(404, 'Unknown deployment', `no deployment ${id}`);
+    return d;
+  }
+
+  async resolve(prompt: string, key: string): Promise<{ version: string; template: string }> {
+    await this.requirePrompt(prompt);
+    const split = await this.d.registry.getTraffic(prompt);
+    const version = pickVersion(split, key);
+    if (version === undefined) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
+    const v = await this.requireVersion(prompt, version);
+    return { version, template: v.template };
+  }
+
+  async ingest(events: MetricEvent[]): Promise<number> {
+    return this.d.metrics.ingest(events);
+  }
+
+  async metricsFor(prompt: string, version: string | undefined, windowS: number) {
+    const p = await this.requirePrompt(prompt);
+    const v = version ?? p.active_version;
+    const to = this.d.clock.now();
+    const from = new Date(to.getTime() - windowS * 1000);
+    const current: WindowStats = v ? await this.d.metrics.window(prompt, v, from, to) : emptyWindow(windowS);
+    const versions = await this.d.registry.listVersions(prompt);
+    const baselineVersion = v ? knownGoodTarget(versions, v).target : undefined;
+    const baseline = baselineVersion ? await this.d.metrics.window(prompt, baselineVersion, from, to) : null;
+    return { prompt, version: v, ...current, baseline: baseline && { version: baselineVersion, ...baseline } };
+  }
+
+  async startRollback(
+    input: { prompt: string; target_version?: string; reason?: string; mode: RollbackMode },
+    actor: string,
+  ): Promise<{ rollback_id: string; status: RollbackStatus; status_url: string; workflow_id: string; web_ui_url: string }> {
+    const p = await this.requirePrompt(input.prompt);
+    if (input.target_version !== undefined) {
+      await this.requireVersion(input.prompt, input.target_version);
+    } else {
+      const choice = knownGoodTarget(await this.d.registry.listVersions(input.prompt), p.active_version);
+      if (!choice.target) {
+        throw new DomainError(
+          'NoKnownGoodVersion',
+          `prompt ${input.prompt} has no known-good version to roll back to; name one in target_version`,
+          {
+            skipped: choice.skipped,
+          },
+        );
+      }
+    }
+    if (input.mode === 'gradual') {
+      throw new Problem(422, 'Mode not available', 'gradual rollbacks are not available yet; use mode "immediate"', { field: 'mode' });
+    }
+    const at = this.d.clock.now();
+    const id = newId(at);
+    const workflowId = rollbackWorkflowId(input.prompt, id);
+    const view: RollbackView = {
+      rollback_id: id,
+      workflow_id: workflowId,
+      prompt: input.prompt,
+      from_version: p.active_version,
+      to_version: input.target_version ?? null,
+      reason: input.reason ?? 'manual rollback',
+      severity: 'high',
+      mode: input.mode,
+      status: 'rolling_back',
+      requested_by: actor,
+      requested_at: at.toISOString(),
+      timeline: [],
+      updated_at: at.toISOString(),
+    };
+    const claim = await this.d.rollbacks.claim(view);
+    if (!claim.ok) {
+      throw new Problem(
+        409,
+        'A rollback is already in flight',
+        `prompt ${input.prompt} already has rollback ${claim.open_rollback_id} in flight`,
+        {
+          rollback_id: claim.open_rollback_id,
+          status_url: this.statusUrl(claim.open_rollback_id),
+        },
+      );
+    }
+    try {
+      await this.d.workflows.startRollback({
+        rollback_id: id,
+        prompt: input.prompt,
+        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+        reason: view.reason,
+        severity: view.severity,
+        mode: input.mode,
+        requested_by: actor,
+        requested_at: view.requested_at,
+        verification: this.d.verification,
+      });
+    } catch (e) {
+      // Release the claim, so the prompt is not blocked by a rollback that never started.
+      const failedAt = this.d.clock.now().toISOString();
+      await this.d.rollbacks.save({
+        ...view,
+        status: 'failed',
+        updated_at: failedAt,
+        timeline: [{ at: failedAt, event: 'start_failed', detail: { error: (e as Error).message } }],
+      });
+      throw new Problem(503, 'Workflow engine unavailable', `could not start the rollback workflow: ${(e as Error).message}`);
+    }
+    return {
+      rollback_id: id,
+      status: view.status,
+      status_url: this.statusUrl(id),
+      workflow_id: workflowId,
+      web_ui_url: this.d.workflows.webUiUrl(workflowId),
+    };
+  }
+
+  async getRollback(id: string): Promise<RollbackView & { status_url: string; web_ui_url: string }> {
+    const v = await this.d.rollbacks.get(id);
+    if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
+    return { ...v, status_url: this.statusUrl(id), web_ui_url: this.d.workflows.webUiUrl(v.workflow_id) };
+  }
+
+  listRollbacks(filter: { prompt?: string; status?: RollbackStatus; limit?: number }) {
+    return this.d.rollbacks.list(filter);
+  }
+
+  async readiness(): Promise<{ ok: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = {};
+    await Promise.all([
+      this.d.registry.listPrompts().then(
+        () => (checks.store = 'ok'),
+        (e: Error) => (checks.store = `down: ${e.message}`),
+      ),
+      this.d.workflows.ping().then(
+        () => (checks.temporal = 'ok'),
+        (e: Error) => (checks.temporal = `down: ${e.message}`),
+      ),
+    ]);
+    return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
+  }
+
+  deploymentUrl(id: string): string {
+    return `${this.d.publicUrl}/api/deployments/${encodeURIComponent(id)}`;
+  }
+
+  statusUrl(id: string): string {
+    return `${this.d.publicUrl}/api/rollbacks/${encodeURIComponent(id)}`;
+  }
+
+  private async requirePrompt(name: string) {
+    const p = await this.d.registry.getPrompt(name);
+    if (!p) throw new DomainError('UnknownPrompt', `no prompt named ${name}; create it with PUT /api/prompts/${name}`, { prompt: name });
+    return p;
+  }
+
+  private async requireVersion(prompt: string, version: string) {
+    const v = await this.d.registry.getVersion(prompt, version);
+    if (!v) throw new DomainError('UnknownVersion', `prompt ${prompt} has no version ${version}`, { prompt, version });
+    return v;
+  }
+}

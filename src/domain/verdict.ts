@@ -1,0 +1,35 @@
+/** What a window of traffic looked like for one version. */
+export interface WindowStats {
+  requests: number;
+  errors: number;
+  /** errors / requests, or null when there were no requests. */
+  error_rate: number | null;
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+  quality_mean: number | null;
+  window_s: number;
+}
+
+/** Four outcomes, as in Argo Rollouts' analysis: never a silent "healthy" when there is no data. */
+export type VerdictKind = 'healthy' | 'breached' | 'inconclusive' | 'error';
+
+export interface Verdict {
+  kind: VerdictKind;
+  /** Which rule produced it (e.g. `verification.error_rate`). */
+  rule: string;
+  metric: string;
+  threshold: number;
+  observed: number | null;
+  window_s: number;
+  samples: number;
+  /** One sentence a person reads in a page or a timeline. */
+  summary: string;
+}
+
+export const emptyWindow = (window_s: number): WindowStats => ({
+  requests: 0,
+  errors: 0,
+  error_rate: null,
+  latency_ms: { p50: null, p95: null, p99: null },
+  quality_mean: null,
+  window_s,
+});

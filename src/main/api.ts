@@ -1,0 +1,65 @@
+import http from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { TemporalWorkflows } from '../adapters/workflows/temporal';
+import { createApp } from '../api/app';
+import { PromptbackService } from '../api/service';
+import { loadConfig, type Config } from './config';
+import { runMain } from './run';
+import { openAdapters, type Adapters } from './wiring';
+
+export interface ApiHandle {
+  server: http.Server;
+  url: string;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. */
+export async function startApi(config: Config, adapters: Adapters, address: string, log: Logger): Promise<ApiHandle> {
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl);
+  const service = new PromptbackService({
+    registry: adapters.registry,
+    rollbacks: adapters.rollbacks,
+    metrics: adapters.metrics,
+    workflows,
+    clock: adapters.clock,
+    publicUrl: config.publicUrl,
+    verification: config.verification,
+  });
+  if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
+  const app = createApp({ service, log, tokens: config.tokens });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  return {
+    server,
+    url: `http://${config.host}:${port}`,
+    client,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await connection.close();
+    },
+  };
+}
+
+async function main(log: Logger): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone API (npm start runs everything locally)');
+  const adapters = await openAdapters(config, log);
+  const api = await startApi(config, adapters, config.temporal.address, log);
+  log.info({ url: api.url }, 'API listening');
+  return async () => {
+    await api.stop();
+    await adapters.db.close();
+  };
+}
+
+if (require.main === module) runMain('api', main);

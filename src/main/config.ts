@@ -1,0 +1,108 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = z.coerce.number().positive();
+
+/**
+ * Every setting, read once from the environment. A bad value stops start-up with a message naming the
+ * variable. Defaults are the embedded local setup (README's configuration table mirrors this).
+ */
+const schema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(8000),
+  PUBLIC_URL: z.string().url().optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: z.string().min(1).optional(),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('promptback'),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_UI_URL: z.string().url().optional(),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  AUTH_TOKENS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const out: { actor: string; role: Role; token: string }[] = [];
+      for (const part of (s ?? '')
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
+        const [actor, role, token] = part.split(':');
+        const r = z.enum(['viewer', 'operator', 'admin', 'ingest']).safeParse(role);
+        if (!actor || !token || !r.success) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: `entry "${part}" is not actor:role:token with role viewer|operator|admin|ingest`,
+          });
+          return z.NEVER;
+        }
+        out.push({ actor, role: r.data, token });
+      }
+      return out;
+    }),
+  VERIFY_INTERVAL_S: seconds.default(5),
+  VERIFY_DURATION_S: seconds.default(60),
+  VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
+  MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Role = 'viewer' | 'operator' | 'admin' | 'ingest';
+
+export interface Config {
+  host: string;
+  port: number;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string;
+  temporal: {
+    /** Undefined: start a local dev server. */
+    address: string | undefined;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    uiUrl: string;
+    cliPath: string | undefined;
+  };
+  tokens: { actor: string; role: Role; token: string }[];
+  verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const config: Config = {
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? path.join(dataDir, 'promptback.db'),
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiPort: e.TEMPORAL_UI_PORT,
+      uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+    },
+    tokens: e.AUTH_TOKENS,
+    verification: {
+      interval_s: e.VERIFY_INTERVAL_S,
+      duration_s: e.VERIFY_DURATION_S,
+      max_error_rate: e.VERIFY_MAX_ERROR_RATE,
+      min_samples: e.MIN_SAMPLES,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+  return Object.freeze(config);
+}

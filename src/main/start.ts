@@ -1,0 +1,55 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { startApi } from './api';
+import { loadConfig } from './config';
+import { runMain } from './run';
+import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
+import { openAdapters } from './wiring';
+import { startWorker } from './worker';
+
+/**
+ * `npm start`: the whole system on embedded defaults, in one process tree — a Temporal dev server (state in
+ * .data/temporal.db, Web UI), the worker and the HTTP API. With TEMPORAL_ADDRESS set, uses that cluster.
+ */
+async function main(log: Logger): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  let dev: DevServer | undefined;
+  let address = config.temporal.address;
+  if (!address) {
+    const cli = findTemporalCli(config.temporal.cliPath);
+    const dbFile = path.join(config.dataDir, 'temporal.db');
+    log.info({ cli, dbFile }, 'starting Temporal dev server');
+    const devLog = log.child({ component: 'temporal' });
+    dev = await startDevServer({
+      cli,
+      port: 7233,
+      uiPort: config.temporal.uiPort,
+      dbFile,
+      namespace: config.temporal.namespace,
+      onOutput: (line) => devLog.debug(line),
+    });
+    address = dev.address;
+  }
+  const stopDev = async () => dev?.stop();
+  try {
+    const adapters = await openAdapters(config, log);
+    const worker = await startWorker(config, adapters, address);
+    const api = await startApi(config, adapters, address, log);
+    worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+    log.info(
+      { api: api.url, temporal: address, webUi: dev ? config.temporal.uiUrl : undefined, database: config.databaseUrl },
+      `promptback is up: API ${api.url}${dev ? `, Temporal Web UI ${config.temporal.uiUrl}` : ''}`,
+    );
+    return async () => {
+      await api.stop();
+      await worker.stop();
+      await adapters.db.close();
+      await stopDev();
+    };
+  } catch (e) {
+    await stopDev();
+    throw e;
+  }
+}
+
+runMain('start', main);

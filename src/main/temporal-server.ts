@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../workflows/messages';
+
+const PROJECT_ROOT = path.resolve(__dirname, '../..');
+
+const onPath = (name: string): string | undefined =>
+  (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((dir) => path.join(dir, name))
+    .find((p) => {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+
+/** TEMPORAL_CLI_PATH, else the one `npm run setup` installed in .tools/, else `temporal` on PATH. */
+export function findTemporalCli(explicit?: string): string {
+  const candidates = [explicit, path.join(PROJECT_ROOT, '.tools/bin/temporal'), onPath('temporal')];
+  const found = candidates.find((c): c is string => c !== undefined && fs.existsSync(c));
+  if (!found) throw new Error('Temporal CLI not found: run `npm run setup`, or set TEMPORAL_CLI_PATH');
+  return found;
+}
+
+/** The time-skipping test server `npm run setup` installed (TEMPORAL_TEST_SERVER_PATH overrides). */
+export function findTestServer(): string {
+  const candidates = [
+    process.env.TEMPORAL_TEST_SERVER_PATH,
+    path.join(PROJECT_ROOT, '.tools/bin/temporal-test-server'),
+    onPath('temporal-test-server'),
+  ];
+  const found = candidates.find((c): c is string => c !== undefined && fs.existsSync(c));
+  if (!found) throw new Error('Temporal test server not found: run `npm run setup`');
+  return found;
+}
+
+export interface DevServerOptions {
+  cli: string;
+  port: number;
+  uiPort: number;
+  /** Where the dev server keeps its state; omitted = in memory. */
+  dbFile?: string;
+  namespace: string;
+  headless?: boolean;
+  onOutput?: (line: string) => void;
+}
+
+export interface DevServer {
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `temporal server start-dev` with promptback's search attributes registered and waits until its
+ * frontend answers.
+ */
+export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--namespace', o.namespace, '--log-level', 'warn'];
+  if (o.headless) args.push('--headless');
+  else args.push('--ui-port', String(o.uiPort));
+  if (o.dbFile) {
+    fs.mkdirSync(path.dirname(o.dbFile), { recursive: true });
+    args.push('--db-filename', o.dbFile);
+  }
+  for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
+  const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const forward = (buf: Buffer) =>
+    buf
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .forEach((l) => o.onOutput?.(l));
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+  let exited: number | null | undefined;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exited = code;
+      resolve();
+    }),
+  );
+  const address = `127.0.0.1:${o.port}`;
+  const stop = async (): Promise<void> => {
+    if (exited !== undefined) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exit;
+    clearTimeout(t);
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited !== undefined)
+      throw new Error(`temporal dev server exited with code ${String(exited)} (is port ${o.port} or ${o.uiPort} in use?)`);
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 1000 });
+      await conn.workflowService.describeNamespace({ namespace: o.namespace });
+      await conn.close();
+      return { address, process: child, stop };
+    } catch (e) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`temporal dev server did not become ready at ${address}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

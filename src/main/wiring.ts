@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import { SqlMetricsStore } from '../adapters/metrics/sql';
+import { OutboxNotifier } from '../adapters/notifier/outbox';
+import { SqlRegistry } from '../adapters/registry/sql';
+import { SqlRollbackStore } from '../adapters/rollbacks/sql';
+import { openDb, type Db } from '../adapters/sql/db';
+import { createActivities } from '../activities';
+import { rollbackWorkflowId } from '../domain/names';
+import { systemClock, type Clock } from '../ports/clock';
+import type { Config } from './config';
+
+/** The adapters behind every port, over one store. The only place that picks technologies. */
+export interface Adapters {
+  db: Db;
+  clock: Clock;
+  registry: SqlRegistry;
+  rollbacks: SqlRollbackStore;
+  metrics: SqlMetricsStore;
+  notifier: OutboxNotifier;
+}
+
+export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
+  const db = await openDb(config.databaseUrl);
+  return {
+    db,
+    clock,
+    registry: new SqlRegistry(db.kysely, clock),
+    rollbacks: new SqlRollbackStore(db.kysely),
+    metrics: new SqlMetricsStore(db.kysely),
+    notifier: new OutboxNotifier(db.kysely, log, clock),
+  };
+}
+
+export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
+  `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+
+export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal'>) {
+  return createActivities({
+    registry: a.registry,
+    rollbacks: a.rollbacks,
+    metrics: a.metrics,
+    notifier: a.notifier,
+    clock: a.clock,
+    links: (prompt, rollbackId) => ({
+      status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
+      web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
+    }),
+  });
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { activitiesFor, openAdapters, type Adapters } from './wiring';
+import { loadConfig, type Config } from './config';
+import { runMain } from './run';
+
+export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
+
+export interface WorkerHandle {
+  worker: Worker;
+  run: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A worker on the task queue, with activities wired to the given adapters. */
+export async function startWorker(
+  config: Config,
+  adapters: Adapters,
+  address: string,
+  extra: Partial<WorkerOptions> = {},
+): Promise<WorkerHandle> {
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: activitiesFor(adapters, config),
+    ...extra,
+  });
+  const run = worker.run();
+  return {
+    worker,
+    run,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await run;
+      await connection.close();
+    },
+  };
+}
+
+async function main(log: Logger): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs everything locally)');
+  const adapters = await openAdapters(config, log);
+  const handle = await startWorker(config, adapters, config.temporal.address);
+  log.info({ address: config.temporal.address, taskQueue: config.temporal.taskQueue }, 'worker running');
+  return async () => {
+    await handle.stop();
+    await adapters.db.close();
+  };
+}
+
+if (require.main === module) runMain('worker', main);

@@ -1,0 +1,22 @@
+import type { WindowStats } from '../domain/verdict';
+
+export interface MetricEvent {
+  prompt: string;
+  version: string;
+  ok: boolean;
+  latency_ms: number;
+  /** 0..1 */
+  quality?: number;
+  at: Date;
+}
+
+/** Reads windows of aggregated traffic: SQL buckets by default, Prometheus later. */
+export interface MetricsSource {
+  /** Traffic of `version` in [from, to). */
+  window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats>;
+}
+
+export interface MetricsStore extends MetricsSource {
+  /** All or nothing: the batch is stored in one transaction. */
+  ingest(events: readonly MetricEvent[]): Promise<number>;
+}

@@ -1,0 +1,116 @@
+import type { TrafficShare } from '../domain/traffic';
+
+export interface PromptRecord {
+  name: string;
+  description: string;
+  owner: string | null;
+  related: string[];
+  policy: Record<string, unknown>;
+  active_version: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type VersionState = 'hot' | 'archived';
+
+export interface VersionRecord {
+  prompt: string;
+  version: string;
+  template: string;
+  metadata: Record<string, unknown>;
+  created_at: string;
+  deployed_at: string | null;
+  state: VersionState;
+  /** Passed its baseline test (true), failed it (false), or never tested (null). */
+  known_good: boolean | null;
+  /** A rollback moved traffic away from this version at least once. */
+  rolled_back_from: boolean;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  prompt: string;
+  from_version: string | null;
+  to_version: string | null;
+  reason: string;
+  /** Unique: one audit row per rollback, whatever the retries. */
+  rollback_id: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface PromptInput {
+  name: string;
+  description?: string;
+  owner?: string | null;
+  related?: string[];
+  policy?: Record<string, unknown>;
+}
+
+export interface VersionInput {
+  prompt: string;
+  version: string;
+  template: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SwitchRequest {
+  prompt: string;
+  to: string;
+  /** 'deploy' or 'rollback'. */
+  action: 'deploy' | 'rollback';
+  /** Idempotency key: the rollback id or the deployment id. A second call with it changes nothing. */
+  key: string;
+  actor: string;
+  reason: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface SwitchResult {
+  /** False when this key had already switched (a retry): nothing changed this time. */
+  switched: boolean;
+  from: string | null;
+  to: string;
+  at: string;
+}
+
+export interface Deployment {
+  deployment_id: string;
+  prompt: string;
+  version: string;
+  strategy: 'immediate' | 'canary';
+  status: string;
+  requested_by: string;
+  created_at: string;
+  updated_at: string;
+  from_version: string | null;
+}
+
+/** Prompts, versions, the active version and traffic split, and the audit log. */
+export interface Registry {
+  upsertPrompt(input: PromptInput, actor: string): Promise<{ created: boolean; prompt: PromptRecord }>;
+  getPrompt(name: string): Promise<PromptRecord | undefined>;
+  listPrompts(): Promise<PromptRecord[]>;
+
+  /** Throws DomainError UnknownPrompt / VersionExists. */
+  addVersion(input: VersionInput, actor: string): Promise<VersionRecord>;
+  getVersion(prompt: string, version: string): Promise<VersionRecord | undefined>;
+  /** Oldest first. */
+  listVersions(prompt: string): Promise<VersionRecord[]>;
+
+  getTraffic(prompt: string): Promise<TrafficShare[]>;
+  /**
+   * Moves all traffic to `to`, records the audit row and, for a rollback, marks the version left as rolled
+   * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion.
+   */
+  switchActive(req: SwitchRequest): Promise<SwitchResult>;
+
+  recordDeployment(d: Deployment): Promise<void>;
+  getDeployment(id: string): Promise<Deployment | undefined>;
+
+  audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
+  /** Any other attributable change (who, when, why). */
+  appendAudit(row: Omit<AuditRow, 'id' | 'rollback_id'>): Promise<void>;
+}

@@ -1,0 +1,14 @@
+import type { RollbackStatus, RollbackView } from '../domain/rollback';
+
+export type ClaimResult = { ok: true } | { ok: false; open_rollback_id: string };
+
+/** Durable record of every rollback, written by the workflow at each step, read by the API. */
+export interface RollbackStore {
+  /** Records a new open rollback unless the prompt already has one open (then names that one). */
+  claim(view: RollbackView): Promise<ClaimResult>;
+  /** Upserts the latest state; a terminal status releases the prompt for the next rollback. */
+  save(view: RollbackView): Promise<void>;
+  get(id: string): Promise<RollbackView | undefined>;
+  list(filter: { prompt?: string; status?: RollbackStatus; limit?: number }): Promise<RollbackView[]>;
+  openFor(prompt: string): Promise<string | undefined>;
+}
