@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { randomUUID } from 'node:crypto';
+import type { RollbackView } from '../../src/domain/rollback';
+import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
+import type { RollbackInput } from '../../src/workflows/rollback';
+import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { testWorker, timeSkippingEnv } from '../support/time-skipping';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const world = (over: Partial<FakeWorld> = {}): FakeWorld => ({
+  active: 'v2.0.0',
+  versions: ['v1.9.0', 'v2.0.0'],
+  checks: [{ requests: 0, errors: 0 }],
+  switches: [],
+  notifications: [],
+  saved: [],
+  ...over,
+});
+
+async function run(w: FakeWorld, over: Partial<RollbackInput> = {}): Promise<{ view: RollbackView; elapsedMs: number }> {
+  const taskQueue = `tq-${randomUUID()}`;
+  const worker = await testWorker(env, taskQueue, fakeActivities(w));
+  const id = randomUUID().slice(0, 8);
+  const input: RollbackInput = {
+    rollback_id: id,
+    prompt: 'customer-support',
+    target_version: 'v1.9.0',
+    reason: 'error rate 30 %',
+    severity: 'high',
+    mode: 'immediate',
+    requested_by: 'alice',
+    requested_at: new Date().toISOString(),
+    verification: { ...DEFAULT_VERIFICATION },
+    ...over,
+  };
+  const started = Date.now();
+  const view = await worker.runUntil(
+    env.client.workflow.execute('rollbackWorkflow', { taskQueue, workflowId: `rollback/customer-support/${id}`, args: [input] }),
+  );
+  return { view: view as RollbackView, elapsedMs: Date.now() - started };
+}
+
+const events = (v: RollbackView) => v.timeline.map((t) => t.event);
+
+describe('rollback workflow (time-skipping)', () => {
+  it('switches once, verifies recovery and completes; 60 s of verification takes well under a second of wall time', async () => {
+    const w = world({
+      checks: [
+        { requests: 3, errors: 0 },
+        { requests: 40, errors: 10 },
+        { requests: 200, errors: 1 },
+      ],
+    });
+    const { view, elapsedMs } = await run(w);
+    expect(view.status).toBe('completed');
+    expect(view.from_version).toBe('v2.0.0');
+    expect(view.to_version).toBe('v1.9.0');
+    expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: view.rollback_id }]);
+    expect(view.verification?.result).toBe('recovered');
+    // inconclusive (3 requests), breached (25 %), then healthy (0.5 %) → stops at the third check
+    expect(view.verification?.checks.map((c) => c.kind)).toEqual(['inconclusive', 'breached', 'healthy']);
+    expect(events(view)).toEqual(
+      expect.arrayContaining(['requested', 'target_selected', 'metrics_before', 'switched', 'notified', 'recovered']),
+    );
+    expect(w.notifications.filter((n) => n.kind === 'page')).toEqual([]);
+    expect(w.saved.at(-1)?.status).toBe('completed');
+    expect(elapsedMs).toBeLessThan(15_000);
+  });
+
+  it('escalates with a critical page when the error rate stays high for the whole 60 s', async () => {
+    const w = world({ checks: [{ requests: 100, errors: 20 }] });
+    const { view } = await run(w);
+    expect(view.status).toBe('escalated');
+    expect(view.severity).toBe('critical');
+    expect(view.verification?.result).toBe('not_recovered');
+    expect(view.verification?.checks).toHaveLength(12);
+    const pages = w.notifications.filter((n) => n.kind === 'page');
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toMatchObject({ severity: 'critical', prompt: 'customer-support' });
+    expect(pages[0]!.message).toContain('20.00 %');
+  });
+
+  it('reports no traffic as inconclusive, never as recovered', async () => {
+    const w = world({ checks: [{ requests: 0, errors: 0 }] });
+    const { view } = await run(w);
+    expect(view.verification?.result).toBe('inconclusive');
+    expect(view.verification?.checks.every((c) => c.kind === 'inconclusive')).toBe(true);
+    expect(events(view)).toContain('verification_inconclusive');
+    expect(events(view)).not.toContain('recovered');
+    expect(w.notifications.some((n) => n.title.includes('UNVERIFIED'))).toBe(true);
+  });
+
+  it('fails without switching when the target version does not exist', async () => {
+    const w = world();
+    const { view } = await run(w, { target_version: 'v0.0.1' });
+    expect(view.status).toBe('failed');
+    expect(w.switches).toEqual([]);
+    expect(events(view)).toContain('target_rejected');
+  });
+
+  it('escalates when the switch keeps failing after its retries', async () => {
+    const w = world({ switchFails: true });
+    const { view } = await run(w);
+    expect(view.status).toBe('escalated');
+    expect(events(view)).toContain('switch_failed');
+    expect(w.notifications.some((n) => n.kind === 'page' && n.severity === 'critical')).toBe(true);
+  });
+
+  it('answers the state query with what the API shows', async () => {
+    const w = world({ checks: [{ requests: 100, errors: 0 }] });
+    const taskQueue = `tq-${randomUUID()}`;
+    const worker = await testWorker(env, taskQueue, fakeActivities(w));
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('rollbackWorkflow', {
+        taskQueue,
+        workflowId: `rollback/customer-support/q-${randomUUID().slice(0, 6)}`,
+        args: [
+          {
+            rollback_id: 'q1',
+            prompt: 'customer-support',
+            target_version: 'v1.9.0',
+            reason: 'r',
+            severity: 'high',
+            mode: 'immediate',
+            requested_by: 'bob',
+            requested_at: new Date().toISOString(),
+            verification: { ...DEFAULT_VERIFICATION },
+          } satisfies RollbackInput,
+        ],
+      });
+      await handle.result();
+      const state = await handle.query<RollbackView>('state');
+      expect(state).toMatchObject({ rollback_id: 'q1', status: 'completed', requested_by: 'bob', to_version: 'v1.9.0' });
+    });
+  });
+});
