@@ -58,5 +58,5 @@ export function fakeActivities(world: FakeWorld): Activities {
       world.saved.push(structuredClone(view));
       return Promise.resolve();
     },
-  } as Activities;
+  };
 }
