@@ -6,7 +6,7 @@ import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
-export const BUCKET_S = 5;
+export const BUCKET_S = 1;
 
 interface Agg {
   prompt: string;
@@ -19,7 +19,7 @@ interface Agg {
   quality_count: number;
 }
 
-/** Metrics aggregated on arrival into (prompt, version, 5-s bucket) rows with a log-scale latency histogram. */
+/** Metrics aggregated on arrival into (prompt, version, 1-s bucket) rows with a log-scale latency histogram. */
 export class SqlMetricsStore implements MetricsStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -85,6 +85,7 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
+    // Window resolution is one bucket: the bucket holding `from` counts whole.
     const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const hi = to.getTime() / 1000;
     const rows = await this.db
