@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../../src/main/config';
 import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
 import { startWorker, type WorkerHandle } from '../../src/main/worker';
+import { quietRuntime } from './runtime';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -43,11 +44,12 @@ export async function startStack(opts: { worker?: boolean; env?: Record<string, 
     VERIFY_INTERVAL_S: '1',
     VERIFY_DURATION_S: '10',
     MIN_SAMPLES: '5',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'error',
     ...opts.env,
   };
+  quietRuntime();
   const config = loadConfig(env);
-  const log = createLogger('warn', 'promptback-test');
+  const log = createLogger('error', 'promptback-test');
   const adapters = await openAdapters(config, log);
   const api = await startApi(config, adapters, config.temporal.address!, log);
   const children: ChildProcess[] = [];

@@ -1,19 +1,15 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import { quietRuntime } from './runtime';
 import { inject } from 'vitest';
 import type { Activities } from '../../src/activities';
 import { findTestServer } from '../../src/main/temporal-server';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
 import { temporal } from '@temporalio/proto';
 
-let runtimeInstalled = false;
-
 /** The time-skipping test server installed by `npm run setup`: a 60-s wait takes milliseconds. */
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    runtimeInstalled = true;
-  }
+  quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: findTestServer() } },
   });
