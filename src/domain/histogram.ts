@@ -47,4 +47,5 @@ export function quantile(h: Histogram, q: number): number | null {
   return round(bucketValue(entries[entries.length - 1]![0]));
 }
 
-const round = (x: number): number => Math.round(x * 100) / 100;
+// Four significant digits: display-friendly without adding to the bucket error.
+const round = (x: number): number => Number(x.toPrecision(4));

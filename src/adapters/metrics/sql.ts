@@ -84,6 +84,17 @@ export class SqlMetricsStore implements MetricsStore {
     return events.length;
   }
 
+  async lastSeen(prompt: string, version: string): Promise<Date | undefined> {
+    const r = await this.db
+      .selectFrom('metric_buckets')
+      .select((eb) => eb.fn.max('bucket').as('last'))
+      .where('prompt', '=', prompt)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    const last = r?.last;
+    return last === null || last === undefined ? undefined : new Date((Number(last) + BUCKET_S) * 1000);
+  }
+
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
     // Window resolution is one bucket: the bucket holding `from` counts whole.
     const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
@@ -114,6 +125,7 @@ export class SqlMetricsStore implements MetricsStore {
       error_rate: requests === 0 ? null : errors / requests,
       latency_ms: { p50: hist.quantile(h, 0.5), p95: hist.quantile(h, 0.95), p99: hist.quantile(h, 0.99) },
       quality_mean: qCount === 0 ? null : qSum / qCount,
+      quality_samples: qCount,
       window_s: Math.round((to.getTime() - from.getTime()) / 1000),
     };
   }

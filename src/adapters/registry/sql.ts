@@ -141,9 +141,15 @@ export class SqlRegistry implements Registry {
         );
       }
       const at = this.now();
+      const last = await tx
+        .selectFrom('versions')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('prompt', '=', input.prompt)
+        .executeTakeFirst();
       await tx
         .insertInto('versions')
         .values({
+          seq: Number(last?.seq ?? 0) + 1,
           prompt: input.prompt,
           version: input.version,
           template: input.template,
@@ -190,8 +196,8 @@ export class SqlRegistry implements Registry {
       .selectFrom('versions')
       .selectAll()
       .where('prompt', '=', prompt)
+      .orderBy('seq')
       .orderBy('created_at')
-      .orderBy('version')
       .execute();
     return rows.map(toVersion);
   }
@@ -202,7 +208,7 @@ export class SqlRegistry implements Registry {
       .select(['version', 'percent'])
       .where('prompt', '=', prompt)
       .where('percent', '>', 0)
-      .orderBy('percent', 'desc')
+      // A fixed order, whatever the shares: as a split shifts, keys only move from the shrinking version.
       .orderBy('version')
       .execute();
     return rows.map((r) => ({ version: r.version, percent: Number(r.percent) }));

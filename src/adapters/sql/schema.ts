@@ -22,6 +22,7 @@ export interface Database {
     state: string;
     known_good: number | null;
     rolled_back_from: number;
+    seq: Generated<number>;
   };
   traffic: {
     prompt: string;
@@ -74,6 +75,21 @@ export interface Database {
     message: string;
     payload: string;
     created_at: string;
+  };
+  monitors: {
+    prompt: string;
+    workflow_id: string;
+    status: string;
+    interval_s: number;
+    started_by: string;
+    started_at: string;
+    stopped_by: string | null;
+    last_check_at: string | null;
+    active_version: string | null;
+    last_verdict: string | null;
+    last_action: string | null;
+    checks: number;
+    updated_at: string;
   };
   metric_buckets: {
     prompt: string;

@@ -1,0 +1,560 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDomainError, type DomainError, type DomainErrorType } from '../../src/domain/errors';
+import { ROLLBACK_STATUSES, isTerminal, type RollbackStatus, type RollbackView } from '../../src/domain/rollback';
+import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
+import type { Registry } from '../../src/ports/registry';
+import type { RollbackStore } from '../../src/ports/rollbacks';
+
+export interface ContractStores {
+  registry: Registry;
+  rollbacks: RollbackStore;
+  metrics: MetricsStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The one contract the Registry, RollbackStore and MetricsStore ports promise, run against every adapter
+ * (SQLite today, Postgres next): `registryContract('postgres', openPostgres)` runs the identical suite.
+ *
+ * `open` is called before every test and must return empty stores; `close` after it. The registry's clock
+ * must move forward between calls, as real time does.
+ */
+export function registryContract(name: string, open: () => Promise<ContractStores>): void {
+  describe(`store contract: ${name}`, () => {
+    let s: ContractStores;
+    beforeEach(async () => {
+      s = await open();
+    });
+    afterEach(async () => {
+      await s.close();
+    });
+
+    describe('Registry: prompts', () => {
+      it('upsertPrompt creates a prompt, with no active version and an audit row naming the actor', async () => {
+        const { created, prompt } = await s.registry.upsertPrompt(
+          { name: 'customer-support', description: 'answers tickets', owner: 'team-cs', related: ['triage'], policy: { window_s: 300 } },
+          'alice',
+        );
+        expect(created).toBe(true);
+        expect(prompt).toMatchObject({
+          name: 'customer-support',
+          description: 'answers tickets',
+          owner: 'team-cs',
+          related: ['triage'],
+          policy: { window_s: 300 },
+          active_version: null,
+        });
+        expect(await s.registry.getPrompt('customer-support')).toEqual(prompt);
+        expect((await s.registry.listPrompts()).map((p) => p.name)).toEqual(['customer-support']);
+
+        const audit = await s.registry.audit({ prompt: 'customer-support' });
+        expect(audit).toHaveLength(1);
+        expect(audit[0]).toMatchObject({ actor: 'alice', action: 'prompt.create', prompt: 'customer-support', rollback_id: null });
+      });
+
+      it('upsertPrompt on an existing prompt updates it: created false, unnamed fields kept, a second audit row', async () => {
+        const first = await s.registry.upsertPrompt({ name: 'cs', description: 'v1 desc', owner: 'team-cs', related: ['a'] }, 'alice');
+        const { created, prompt } = await s.registry.upsertPrompt(
+          { name: 'cs', description: 'v2 desc', policy: { max_error_rate: 0.03 } },
+          'bob',
+        );
+        expect(created).toBe(false);
+        expect(prompt).toMatchObject({
+          name: 'cs',
+          description: 'v2 desc',
+          owner: 'team-cs',
+          related: ['a'],
+          policy: { max_error_rate: 0.03 },
+          created_at: first.prompt.created_at,
+        });
+        expect(await s.registry.getPrompt('cs')).toEqual(prompt);
+        expect(await s.registry.listPrompts()).toHaveLength(1);
+
+        const audit = await s.registry.audit({ prompt: 'cs' });
+        expect(audit.map((a) => [a.action, a.actor])).toEqual([
+          ['prompt.create', 'alice'],
+          ['prompt.update', 'bob'],
+        ]);
+      });
+
+      it('getPrompt of an unknown name is undefined; listPrompts is sorted by name', async () => {
+        expect(await s.registry.getPrompt('nope')).toBeUndefined();
+        for (const n of ['zeta', 'alpha', 'mid']) await s.registry.upsertPrompt({ name: n }, 'alice');
+        expect((await s.registry.listPrompts()).map((p) => p.name)).toEqual(['alpha', 'mid', 'zeta']);
+      });
+
+      it('appendAudit records any other attributable change', async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        await s.registry.appendAudit({
+          at: '2025-01-01T00:00:00.000Z',
+          actor: 'carol',
+          action: 'monitor.start',
+          prompt: 'cs',
+          from_version: null,
+          to_version: null,
+          reason: 'watch it',
+          detail: { interval_s: 30 },
+        });
+        const rows = await s.registry.audit({ prompt: 'cs' });
+        expect(rows.at(-1)).toMatchObject({
+          actor: 'carol',
+          action: 'monitor.start',
+          reason: 'watch it',
+          detail: { interval_s: 30 },
+          rollback_id: null,
+        });
+      });
+    });
+
+    describe('Registry: versions', () => {
+      beforeEach(async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+      });
+
+      it('addVersion stores an immutable, hot, untested, never-deployed version and audits it', async () => {
+        const v = await s.registry.addVersion(
+          { prompt: 'cs', version: 'v1.9.0', template: 'Be kind.', metadata: { model: 'm1' } },
+          'alice',
+        );
+        expect(v).toMatchObject({
+          prompt: 'cs',
+          version: 'v1.9.0',
+          template: 'Be kind.',
+          metadata: { model: 'm1' },
+          deployed_at: null,
+          state: 'hot',
+          known_good: null,
+          rolled_back_from: false,
+        });
+        expect(await s.registry.getVersion('cs', 'v1.9.0')).toEqual(v);
+        expect((await s.registry.audit({ prompt: 'cs' })).at(-1)).toMatchObject({
+          actor: 'alice',
+          action: 'version.create',
+          to_version: 'v1.9.0',
+        });
+      });
+
+      it('listVersions is oldest first, not in name order', async () => {
+        for (const version of ['v1.9.0', 'v1.10.0', 'v1.2.0']) {
+          await s.registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
+          await tick();
+        }
+        expect((await s.registry.listVersions('cs')).map((v) => v.version)).toEqual(['v1.9.0', 'v1.10.0', 'v1.2.0']);
+        expect(await s.registry.listVersions('other')).toEqual([]);
+      });
+
+      it('adding an existing version is VersionExists, and the stored one is untouched', async () => {
+        await s.registry.addVersion({ prompt: 'cs', version: 'v1', template: 'original' }, 'alice');
+        const auditBefore = await s.registry.audit({ prompt: 'cs' });
+        const err = await rejection(
+          s.registry.addVersion({ prompt: 'cs', version: 'v1', template: 'changed' }, 'mallory'),
+          'VersionExists',
+        );
+        expect(err.details).toMatchObject({ prompt: 'cs', version: 'v1' });
+        expect((await s.registry.getVersion('cs', 'v1'))?.template).toBe('original');
+        expect(await s.registry.listVersions('cs')).toHaveLength(1);
+        expect(await s.registry.audit({ prompt: 'cs' })).toEqual(auditBefore);
+      });
+
+      it('the same version name under another prompt is a different version', async () => {
+        await s.registry.upsertPrompt({ name: 'other' }, 'alice');
+        await s.registry.addVersion({ prompt: 'cs', version: 'v1', template: 'cs' }, 'alice');
+        await s.registry.addVersion({ prompt: 'other', version: 'v1', template: 'other' }, 'alice');
+        expect((await s.registry.getVersion('other', 'v1'))?.template).toBe('other');
+      });
+
+      it('adding a version to an unknown prompt is UnknownPrompt, and nothing is stored', async () => {
+        await rejection(s.registry.addVersion({ prompt: 'ghost', version: 'v1', template: 't' }, 'alice'), 'UnknownPrompt');
+        expect(await s.registry.getVersion('ghost', 'v1')).toBeUndefined();
+        expect(await s.registry.getPrompt('ghost')).toBeUndefined();
+        expect(await s.registry.audit({ prompt: 'ghost' })).toEqual([]);
+      });
+    });
+
+    describe('Registry: switchActive', () => {
+      beforeEach(async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        for (const version of ['v1.9.0', 'v2.0.0', 'v2.1.0']) {
+          await s.registry.addVersion({ prompt: 'cs', version, template: `template ${version}` }, 'alice');
+        }
+      });
+
+      const deploy = (to: string, key: string) =>
+        s.registry.switchActive({ prompt: 'cs', to, action: 'deploy', key, actor: 'deployer', reason: 'release' });
+      const rollback = (to: string, key: string) =>
+        s.registry.switchActive({ prompt: 'cs', to, action: 'rollback', key, actor: 'oncall', reason: 'error rate 30 %' });
+
+      it('a deploy moves all traffic to the target, sets active_version and deployed_at, and audits without a rollback id', async () => {
+        const r = await deploy('v1.9.0', 'dep-1');
+        expect(r).toMatchObject({ switched: true, from: null, to: 'v1.9.0' });
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v1.9.0');
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v1.9.0', percent: 100 }]);
+        expect((await s.registry.getVersion('cs', 'v1.9.0'))?.deployed_at).toBe(r.at);
+        expect((await s.registry.getVersion('cs', 'v2.0.0'))?.deployed_at).toBeNull();
+
+        const rows = (await s.registry.audit({ prompt: 'cs' })).filter((a) => a.action === 'deploy');
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({ actor: 'deployer', from_version: null, to_version: 'v1.9.0', rollback_id: null, at: r.at });
+      });
+
+      it('a rollback moves 100 % of traffic to the target, marks the version left, and writes exactly one audit row with the rollback id', async () => {
+        await deploy('v1.9.0', 'dep-1');
+        await deploy('v2.0.0', 'dep-2');
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v2.0.0', percent: 100 }]);
+
+        const r = await rollback('v1.9.0', 'rb-1');
+        expect(r).toMatchObject({ switched: true, from: 'v2.0.0', to: 'v1.9.0' });
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v1.9.0');
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v1.9.0', percent: 100 }]);
+        expect((await s.registry.getVersion('cs', 'v2.0.0'))?.rolled_back_from).toBe(true);
+        expect((await s.registry.getVersion('cs', 'v1.9.0'))?.rolled_back_from).toBe(false);
+        expect((await s.registry.getVersion('cs', 'v2.1.0'))?.rolled_back_from).toBe(false);
+
+        const rows = await s.registry.audit({ rollback_id: 'rb-1' });
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({
+          action: 'rollback',
+          actor: 'oncall',
+          prompt: 'cs',
+          from_version: 'v2.0.0',
+          to_version: 'v1.9.0',
+          reason: 'error rate 30 %',
+          rollback_id: 'rb-1',
+          at: r.at,
+        });
+      });
+
+      it('is idempotent per key: a retry returns switched:false, changes nothing, adds no audit row', async () => {
+        await deploy('v2.0.0', 'dep-1');
+        const first = await rollback('v1.9.0', 'rb-1');
+        const auditAfterFirst = await s.registry.audit({ prompt: 'cs' });
+
+        const retry = await rollback('v1.9.0', 'rb-1');
+        expect(retry).toEqual({ switched: false, from: 'v2.0.0', to: 'v1.9.0', at: first.at });
+        expect(await s.registry.audit({ prompt: 'cs' })).toEqual(auditAfterFirst);
+        expect(await s.registry.audit({ rollback_id: 'rb-1' })).toHaveLength(1);
+      });
+
+      it('a late retry of an old switch does not undo a later one', async () => {
+        await deploy('v2.0.0', 'dep-1');
+        await rollback('v1.9.0', 'rb-1');
+        await deploy('v2.1.0', 'dep-2');
+
+        const late = await rollback('v1.9.0', 'rb-1');
+        expect(late.switched).toBe(false);
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v2.1.0');
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v2.1.0', percent: 100 }]);
+        expect((await s.registry.getVersion('cs', 'v2.1.0'))?.rolled_back_from).toBe(false);
+        const retriedDeploy = await deploy('v2.1.0', 'dep-2');
+        expect(retriedDeploy.switched).toBe(false);
+      });
+
+      it('concurrent calls with one key switch once', async () => {
+        await deploy('v2.0.0', 'dep-1');
+        const results = await Promise.all([rollback('v1.9.0', 'rb-1'), rollback('v1.9.0', 'rb-1'), rollback('v1.9.0', 'rb-1')]);
+        expect(results.filter((r) => r.switched)).toHaveLength(1);
+        expect(await s.registry.audit({ rollback_id: 'rb-1' })).toHaveLength(1);
+      });
+
+      it('an unknown target version is UnknownVersion and leaves everything as it was; the key stays usable', async () => {
+        await deploy('v2.0.0', 'dep-1');
+        const prompt = await s.registry.getPrompt('cs');
+        const versions = await s.registry.listVersions('cs');
+        const audit = await s.registry.audit({ prompt: 'cs' });
+
+        const err = await rejection(rollback('v9.9.9', 'rb-1'), 'UnknownVersion');
+        expect(err.details).toMatchObject({ prompt: 'cs', version: 'v9.9.9' });
+        expect(await s.registry.getPrompt('cs')).toEqual(prompt);
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v2.0.0', percent: 100 }]);
+        expect(await s.registry.listVersions('cs')).toEqual(versions);
+        expect(await s.registry.audit({ prompt: 'cs' })).toEqual(audit);
+
+        // The failed attempt did not burn the idempotency key.
+        expect((await rollback('v1.9.0', 'rb-1')).switched).toBe(true);
+      });
+
+      it('an unknown prompt is UnknownPrompt', async () => {
+        await rejection(
+          s.registry.switchActive({ prompt: 'ghost', to: 'v1.9.0', action: 'rollback', key: 'rb-x', actor: 'a', reason: 'r' }),
+          'UnknownPrompt',
+        );
+        expect(await s.registry.audit({ rollback_id: 'rb-x' })).toEqual([]);
+      });
+
+      it('the audit filter by prompt shows only that prompt', async () => {
+        await s.registry.upsertPrompt({ name: 'other' }, 'alice');
+        await s.registry.addVersion({ prompt: 'other', version: 'v1', template: 't' }, 'alice');
+        await s.registry.switchActive({ prompt: 'other', to: 'v1', action: 'deploy', key: 'dep-o', actor: 'x', reason: '' });
+        await deploy('v2.0.0', 'dep-1');
+        const rows = await s.registry.audit({ prompt: 'cs' });
+        expect(rows.length).toBeGreaterThan(0);
+        expect(rows.every((r) => r.prompt === 'cs')).toBe(true);
+        expect(rows.map((r) => r.id)).toEqual([...rows.map((r) => r.id)].sort((a, b) => a - b));
+      });
+    });
+
+    describe('Registry: deployments', () => {
+      it('records a deployment and updates its status', async () => {
+        const d = {
+          deployment_id: 'dep-1',
+          prompt: 'cs',
+          version: 'v2.0.0',
+          strategy: 'canary' as const,
+          status: 'pending',
+          requested_by: 'alice',
+          created_at: '2025-01-01T00:00:00.000Z',
+          updated_at: '2025-01-01T00:00:00.000Z',
+          from_version: 'v1.9.0',
+        };
+        await s.registry.recordDeployment(d);
+        expect(await s.registry.getDeployment('dep-1')).toEqual(d);
+        await s.registry.recordDeployment({ ...d, status: 'completed', updated_at: '2025-01-01T00:05:00.000Z' });
+        expect(await s.registry.getDeployment('dep-1')).toMatchObject({ status: 'completed', updated_at: '2025-01-01T00:05:00.000Z' });
+        expect(await s.registry.getDeployment('nope')).toBeUndefined();
+      });
+    });
+
+    describe('RollbackStore', () => {
+      it('claim records an open rollback that get and openFor return', async () => {
+        const a = view('rb-a', 'cs', 0);
+        expect(await s.rollbacks.claim(a)).toEqual({ ok: true });
+        expect(await s.rollbacks.get('rb-a')).toEqual(a);
+        expect(await s.rollbacks.openFor('cs')).toBe('rb-a');
+        expect(await s.rollbacks.openFor('other')).toBeUndefined();
+        expect(await s.rollbacks.get('nope')).toBeUndefined();
+      });
+
+      it('one open rollback per prompt: a second claim names the one in flight and stores nothing', async () => {
+        await s.rollbacks.claim(view('rb-a', 'cs', 0));
+        expect(await s.rollbacks.claim(view('rb-b', 'cs', 1))).toEqual({ ok: false, open_rollback_id: 'rb-a' });
+        expect(await s.rollbacks.get('rb-b')).toBeUndefined();
+        expect(await s.rollbacks.openFor('cs')).toBe('rb-a');
+        // Another prompt is not blocked.
+        expect(await s.rollbacks.claim(view('rb-c', 'other', 2))).toEqual({ ok: true });
+      });
+
+      it('racing claims for one prompt: exactly one wins, the others name it', async () => {
+        const results = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id, i) => s.rollbacks.claim(view(id, 'cs', i))));
+        const winners = results.filter((r) => r.ok);
+        expect(winners).toHaveLength(1);
+        const open = await s.rollbacks.openFor('cs');
+        expect(results.filter((r) => !r.ok)).toEqual(Array.from({ length: 3 }, () => ({ ok: false, open_rollback_id: open })));
+      });
+
+      it('claiming the same rollback again (a retry) succeeds', async () => {
+        await s.rollbacks.claim(view('rb-a', 'cs', 0));
+        expect(await s.rollbacks.claim(view('rb-a', 'cs', 0))).toEqual({ ok: true });
+      });
+
+      it.each(ROLLBACK_STATUSES.filter((st) => isTerminal(st)))(
+        'saving status %s releases the prompt for the next rollback',
+        async (status) => {
+          const a = view('rb-a', 'cs', 0);
+          await s.rollbacks.claim(a);
+          await s.rollbacks.save({ ...a, status, updated_at: at(10) });
+          expect(await s.rollbacks.openFor('cs')).toBeUndefined();
+          expect(await s.rollbacks.claim(view('rb-b', 'cs', 20))).toEqual({ ok: true });
+          expect(await s.rollbacks.openFor('cs')).toBe('rb-b');
+          expect((await s.rollbacks.get('rb-a'))?.status).toBe(status);
+        },
+      );
+
+      it.each(ROLLBACK_STATUSES.filter((st) => !isTerminal(st)))('saving status %s keeps the prompt blocked', async (status) => {
+        const a = view('rb-a', 'cs', 0);
+        await s.rollbacks.claim(a);
+        await s.rollbacks.save({ ...a, status, updated_at: at(10) });
+        expect(await s.rollbacks.openFor('cs')).toBe('rb-a');
+        expect(await s.rollbacks.claim(view('rb-b', 'cs', 20))).toEqual({ ok: false, open_rollback_id: 'rb-a' });
+      });
+
+      it('save keeps the whole view: timeline, verification, decided_by', async () => {
+        const a = view('rb-a', 'cs', 0);
+        await s.rollbacks.claim(a);
+        const later: RollbackView = {
+          ...a,
+          status: 'verifying',
+          decided_by: 'bob',
+          timeline: [{ at: at(5), event: 'switched', detail: { from_version: 'v2.0.0', to_version: 'v1.9.0' } }],
+          verification: { checks: [], result: 'pending' },
+          updated_at: at(5),
+        };
+        await s.rollbacks.save(later);
+        expect(await s.rollbacks.get('rb-a')).toEqual(later);
+      });
+
+      it('save never overwrites a newer state with an older one', async () => {
+        const a = view('rb-a', 'cs', 0);
+        await s.rollbacks.claim(a);
+        await s.rollbacks.save({ ...a, status: 'verifying', updated_at: at(20) });
+        await s.rollbacks.save({ ...a, status: 'rolling_back', updated_at: at(10) });
+        expect(await s.rollbacks.get('rb-a')).toMatchObject({ status: 'verifying', updated_at: at(20) });
+
+        await s.rollbacks.save({ ...a, status: 'completed', updated_at: at(30) });
+        // A stale, retried write of an open status does not reopen a finished rollback.
+        await s.rollbacks.save({ ...a, status: 'verifying', updated_at: at(25) });
+        expect(await s.rollbacks.get('rb-a')).toMatchObject({ status: 'completed', updated_at: at(30) });
+        expect(await s.rollbacks.openFor('cs')).toBeUndefined();
+        expect(await s.rollbacks.claim(view('rb-b', 'cs', 40))).toEqual({ ok: true });
+      });
+
+      it('save of an unclaimed rollback stores it', async () => {
+        const a = { ...view('rb-a', 'cs', 0), status: 'failed' as const };
+        await s.rollbacks.save(a);
+        expect(await s.rollbacks.get('rb-a')).toEqual(a);
+      });
+
+      it('list is newest first and filters by prompt and status', async () => {
+        // Requested at t=0 (cs, completed), t=20 (other, open), t=10 (cs, open): a list by insertion order would differ.
+        await s.rollbacks.claim(view('rb-old', 'cs', 0));
+        await s.rollbacks.save({ ...view('rb-old', 'cs', 0), status: 'completed', updated_at: at(5) });
+        await s.rollbacks.claim(view('rb-new', 'other', 20));
+        await s.rollbacks.claim(view('rb-mid', 'cs', 10));
+
+        expect((await s.rollbacks.list({})).map((r) => r.rollback_id)).toEqual(['rb-new', 'rb-mid', 'rb-old']);
+        expect((await s.rollbacks.list({ prompt: 'cs' })).map((r) => r.rollback_id)).toEqual(['rb-mid', 'rb-old']);
+        expect((await s.rollbacks.list({ status: 'completed' })).map((r) => r.rollback_id)).toEqual(['rb-old']);
+        expect((await s.rollbacks.list({ prompt: 'cs', status: 'rolling_back' })).map((r) => r.rollback_id)).toEqual(['rb-mid']);
+        expect(await s.rollbacks.list({ prompt: 'other', status: 'completed' })).toEqual([]);
+        expect((await s.rollbacks.list({ limit: 2 })).map((r) => r.rollback_id)).toEqual(['rb-new', 'rb-mid']);
+        expect((await s.rollbacks.list({})).find((r) => r.rollback_id === 'rb-old')?.status).toBe('completed');
+      });
+    });
+
+    describe('MetricsStore', () => {
+      // Window boundaries on whole minutes.
+      const T0 = Date.parse('2025-03-01T12:00:00.000Z');
+      const from = new Date(T0);
+      const to = new Date(T0 + 300_000);
+      const ev = (over: Partial<MetricEvent> & { ms: number }): MetricEvent => {
+        const { ms, ...rest } = over;
+        return { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 500, at: new Date(T0 + ms), ...rest };
+      };
+
+      it('an empty window has zero requests and nulls, never zeros that look healthy', async () => {
+        expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({
+          requests: 0,
+          errors: 0,
+          error_rate: null,
+          latency_ms: { p50: null, p95: null, p99: null },
+          quality_mean: null,
+          window_s: 300,
+        });
+      });
+
+      it('counts requests and errors, and the error rate', async () => {
+        const events = Array.from({ length: 1_000 }, (_, i) => ev({ ms: i * 299, ok: i % 40 !== 0 }));
+        expect(await s.metrics.ingest(events)).toBe(1_000);
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w).toMatchObject({ requests: 1_000, errors: 25, window_s: 300 });
+        expect(w.error_rate).toBeCloseTo(0.025, 10);
+      });
+
+      it('p50 and p99 are within 2 % of the exact values', async () => {
+        // Latencies 100, 101, …, 1099 ms in a shuffled order: exact p50 = 599, p99 = 1089 (nearest rank).
+        const latencies = Array.from({ length: 1_000 }, (_, i) => 100 + ((i * 337) % 1_000));
+        await s.metrics.ingest(latencies.map((latency_ms, i) => ev({ ms: i * 250, latency_ms })));
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(Math.abs(w.latency_ms.p50! - 599) / 599).toBeLessThanOrEqual(0.02);
+        expect(Math.abs(w.latency_ms.p99! - 1089) / 1089).toBeLessThanOrEqual(0.02);
+        expect(w.latency_ms.p95!).toBeGreaterThan(w.latency_ms.p50!);
+      });
+
+      it('quality_mean averages only the events that carry a quality score', async () => {
+        await s.metrics.ingest([
+          ev({ ms: 1_000, quality: 0.9 }),
+          ev({ ms: 2_000, quality: 0.6 }),
+          ev({ ms: 3_000 }),
+          ev({ ms: 90_000, quality: 0.3 }),
+        ]);
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w.requests).toBe(4);
+        expect(w.quality_mean).toBeCloseTo(0.6, 10);
+      });
+
+      it('quality_mean is null when no event carried a score', async () => {
+        await s.metrics.ingest([ev({ ms: 1_000 })]);
+        expect((await s.metrics.window('cs', 'v2.0.0', from, to)).quality_mean).toBeNull();
+      });
+
+      it('the window is [from, to): events before from or at/after to are excluded', async () => {
+        await s.metrics.ingest([
+          ev({ ms: -600_000, ok: false }),
+          ev({ ms: -60_000, ok: false }),
+          ev({ ms: -1, ok: false }),
+          ev({ ms: 0 }),
+          ev({ ms: 150_000 }),
+          ev({ ms: 299_999 }),
+          ev({ ms: 300_000, ok: false }),
+          ev({ ms: 360_000, ok: false }),
+        ]);
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w).toMatchObject({ requests: 3, errors: 0, error_rate: 0 });
+      });
+
+      it("a version's window does not include other versions or other prompts", async () => {
+        await s.metrics.ingest([
+          ev({ ms: 1_000 }),
+          ev({ ms: 1_000, version: 'v1.9.0', ok: false, latency_ms: 9_000, quality: 0.1 }),
+          ev({ ms: 1_000, prompt: 'other', ok: false, latency_ms: 9_000, quality: 0.1 }),
+        ]);
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w).toMatchObject({ requests: 1, errors: 0, quality_mean: null });
+        expect(w.latency_ms.p99!).toBeLessThan(1_000);
+        expect(await s.metrics.window('cs', 'v1.9.0', from, to)).toMatchObject({ requests: 1, errors: 1, quality_mean: 0.1 });
+        expect(await s.metrics.window('other', 'v2.0.0', from, to)).toMatchObject({ requests: 1, errors: 1 });
+      });
+
+      it('separate batches for the same moments add up', async () => {
+        await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 100, quality: 1 }), ev({ ms: 2_000, ok: false, latency_ms: 100 })]);
+        await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 2_000, quality: 0 }), ev({ ms: 2_500, latency_ms: 2_000 })]);
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w).toMatchObject({ requests: 4, errors: 1, error_rate: 0.25, quality_mean: 0.5 });
+        expect(Math.abs(w.latency_ms.p99! - 2_000) / 2_000).toBeLessThanOrEqual(0.02);
+        expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
+      });
+
+      it('an empty batch stores nothing', async () => {
+        expect(await s.metrics.ingest([])).toBe(0);
+        expect((await s.metrics.window('cs', 'v2.0.0', from, to)).requests).toBe(0);
+      });
+    });
+  });
+}
+
+/** Awaits a promise that must reject with a DomainError of `type`, and returns the error. */
+async function rejection(p: Promise<unknown>, type: DomainErrorType): Promise<DomainError> {
+  const outcome = await p.then(
+    (value: unknown) => ({ resolved: value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a ${type} DomainError, but it resolved with ${JSON.stringify(outcome.resolved)}`);
+  expect(isDomainError(outcome.error), `expected a DomainError, got ${String(outcome.error)}`).toBe(true);
+  const err = outcome.error as DomainError;
+  expect(err.type).toBe(type);
+  return err;
+}
+
+const BASE = Date.parse('2025-01-01T00:00:00.000Z');
+const at = (s: number): string => new Date(BASE + s * 1000).toISOString();
+
+/** A rollback requested `s` seconds after BASE, open (rolling back). */
+function view(rollback_id: string, prompt: string, s: number, status: RollbackStatus = 'rolling_back'): RollbackView {
+  return {
+    rollback_id,
+    workflow_id: `rollback/${prompt}/${rollback_id}`,
+    prompt,
+    from_version: 'v2.0.0',
+    to_version: 'v1.9.0',
+    reason: 'error rate 30 %',
+    severity: 'high',
+    mode: 'immediate',
+    status,
+    requested_by: 'alice',
+    requested_at: at(s),
+    timeline: [],
+    updated_at: at(s),
+  };
+}
+
+/** Lets a real clock move on, so "oldest first" is well defined whatever clock the adapter was given. */
+const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3));

@@ -1,0 +1,143 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
+import { SqlRegistry } from '../../src/adapters/registry/sql';
+import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
+import { openDb } from '../../src/adapters/sql/db';
+import { migrationsFor } from '../../src/adapters/sql/migrations';
+import type { Clock } from '../../src/ports/clock';
+import { registryContract, type ContractStores } from './registry.contract';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh directory per store, so no test sees another's rows. */
+const freshFile = (): string => path.join(fs.mkdtempSync(path.join(root, `db-${n++}-`)), 'promptback.sqlite');
+
+/** Starts at a fixed instant and moves one second on every read: ordered, distinct timestamps. */
+function advancingClock(start = Date.parse('2025-01-01T00:00:00.000Z')): Clock {
+  let t = start;
+  return {
+    now: () => {
+      const d = new Date(t);
+      t += 1_000;
+      return d;
+    },
+  };
+}
+
+async function openStores(file: string, clock: Clock = advancingClock()): Promise<ContractStores> {
+  const db = await openDb(file);
+  expect(db.dialect).toBe('sqlite');
+  return {
+    registry: new SqlRegistry(db.kysely, clock),
+    rollbacks: new SqlRollbackStore(db.kysely),
+    metrics: new SqlMetricsStore(db.kysely),
+    close: () => db.close(),
+  };
+}
+
+registryContract('sqlite', () => openStores(freshFile()));
+
+describe('sqlite file', () => {
+  it('keeps its data across close and reopen; migrations are idempotent on reopen', async () => {
+    const file = freshFile();
+    const first = await openStores(file);
+    await first.registry.upsertPrompt({ name: 'customer-support', owner: 'team-cs' }, 'alice');
+    await first.registry.addVersion({ prompt: 'customer-support', version: 'v1.9.0', template: 'old' }, 'alice');
+    await first.registry.addVersion({ prompt: 'customer-support', version: 'v2.0.0', template: 'new' }, 'alice');
+    await first.registry.switchActive({
+      prompt: 'customer-support',
+      to: 'v2.0.0',
+      action: 'deploy',
+      key: 'dep-1',
+      actor: 'alice',
+      reason: '',
+    });
+    const at = '2025-01-01T00:10:00.000Z';
+    await first.rollbacks.claim({
+      rollback_id: 'rb-1',
+      workflow_id: 'rollback/customer-support/rb-1',
+      prompt: 'customer-support',
+      from_version: 'v2.0.0',
+      to_version: 'v1.9.0',
+      reason: 'errors',
+      severity: 'critical',
+      mode: 'immediate',
+      status: 'rolling_back',
+      requested_by: 'alice',
+      requested_at: at,
+      timeline: [],
+      updated_at: at,
+    });
+    const t0 = Date.parse('2025-01-01T00:00:00.000Z');
+    await first.metrics.ingest([
+      { prompt: 'customer-support', version: 'v2.0.0', ok: false, latency_ms: 800, at: new Date(t0 + 1_000) },
+      { prompt: 'customer-support', version: 'v2.0.0', ok: true, latency_ms: 800, quality: 0.5, at: new Date(t0 + 2_000) },
+    ]);
+    const auditBefore = await first.registry.audit({ prompt: 'customer-support' });
+    await first.close();
+    expect(fs.statSync(file).size).toBeGreaterThan(0);
+
+    // Reopening runs the migrator again: it must find nothing to do, not fail on existing tables.
+    for (let i = 0; i < 2; i++) {
+      const again = await openStores(file);
+      try {
+        expect(await again.registry.getPrompt('customer-support')).toMatchObject({ owner: 'team-cs', active_version: 'v2.0.0' });
+        expect((await again.registry.listVersions('customer-support')).map((v) => v.version)).toEqual(['v1.9.0', 'v2.0.0']);
+        expect(await again.registry.getTraffic('customer-support')).toEqual([{ version: 'v2.0.0', percent: 100 }]);
+        expect(await again.registry.audit({ prompt: 'customer-support' })).toEqual(auditBefore);
+        expect(await again.rollbacks.openFor('customer-support')).toBe('rb-1');
+        expect(await again.rollbacks.claim({ ...(await again.rollbacks.get('rb-1'))!, rollback_id: 'rb-2' })).toEqual({
+          ok: false,
+          open_rollback_id: 'rb-1',
+        });
+        const w = await again.metrics.window('customer-support', 'v2.0.0', new Date(t0), new Date(t0 + 60_000));
+        expect(w).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5, quality_mean: 0.5 });
+        // A retried switch after the restart is still recognised as done.
+        expect(
+          (
+            await again.registry.switchActive({
+              prompt: 'customer-support',
+              to: 'v2.0.0',
+              action: 'deploy',
+              key: 'dep-1',
+              actor: 'alice',
+              reason: '',
+            })
+          ).switched,
+        ).toBe(false);
+      } finally {
+        await again.close();
+      }
+    }
+
+    // Each migration was applied exactly once.
+    const db = await openDb(file);
+    try {
+      const applied = await db.kysely
+        .selectFrom('kysely_migration' as never)
+        .select('name' as never)
+        .execute();
+      expect(applied.map((r) => (r as { name: string }).name).sort()).toEqual(Object.keys(migrationsFor('sqlite')).sort());
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('the store is a real file: a second connection sees what the first wrote', async () => {
+    const file = freshFile();
+    const a = await openStores(file);
+    const b = await openStores(file);
+    try {
+      await a.registry.upsertPrompt({ name: 'shared' }, 'alice');
+      expect((await b.registry.getPrompt('shared'))?.name).toBe('shared');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
