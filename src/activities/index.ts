@@ -1,9 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { DomainError, isDomainError } from '../domain/errors';
-import type { RollbackView } from '../domain/rollback';
+import { SEVERITY_RANK } from '../domain/policy';
+import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
 import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
+import type { MonitorStore } from '../ports/monitors';
+import { assessPrompt } from './assessment';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult } from '../ports/registry';
@@ -13,6 +16,11 @@ import { knownGoodTarget } from '../domain/known-good';
 export interface ActivityDeps {
   registry: Registry;
   rollbacks: RollbackStore;
+  monitors: MonitorStore;
+  /** Verification settings given to the rollbacks monitors open. */
+  verification: VerificationPolicy;
+  /** Random suffix for new rollback ids (activities may use randomness; workflows may not). */
+  randomId?: () => string;
   metrics: MetricsSource;
   notifier: Notifier;
   clock: Clock;
@@ -37,9 +45,110 @@ export interface TargetChoice {
   skipped: { version: string; why: string }[];
 }
 
+export type MonitorAction = 'none' | 'alert' | 'open_incident' | 'signal_incident' | 'suppressed';
+
+export interface MonitorCheck {
+  verdict: Verdict;
+  active_version: string | null;
+  action: MonitorAction;
+  /** open_incident: the rollback workflow to start. */
+  incident?: RollbackInput;
+  /** signal_incident: the open rollback to tell about the worse breach. */
+  open?: { rollback_id: string; workflow_id: string };
+  note?: string;
+}
+
+const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).padEnd(8, '0');
+
 export function createActivities(deps: ActivityDeps) {
-  const { registry, rollbacks, metrics, notifier, clock } = deps;
+  const { registry, rollbacks, metrics, notifier, clock, monitors } = deps;
+  const randomId = deps.randomId ?? defaultRandomId;
   return {
+    /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
+    async assessNow(input: { prompt: string }): Promise<Verdict> {
+      return (await assessPrompt(deps, input.prompt)).verdict;
+    },
+
+    /**
+     * One monitor check: judge the active version by the trigger table, record it, and decide what the monitor
+     * does — nothing, an alert (deduplicated per cool-down), open an incident (claimed in the store, so at most
+     * one is open per prompt), tell the open incident about a worse breach, or stay quiet after a reject.
+     */
+    async monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }): Promise<MonitorCheck> {
+      const a = await assessPrompt(deps, input.prompt);
+      const now = clock.now();
+      const v = a.verdict;
+      let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
+      const openId = await rollbacks.openFor(input.prompt);
+      const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
+      if (openId !== undefined) {
+        const open = await rollbacks.get(openId);
+        if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
+          result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
+        } else {
+          result = { ...result, note: `rollback ${openId} is open` };
+        }
+      } else if (tableBreach) {
+        const recent = await rollbacks.list({ prompt: input.prompt, status: 'rejected', limit: 5 });
+        const cooling = recent.find(
+          (r) =>
+            r.trigger !== undefined &&
+            r.incident_rule === v.rule &&
+            now.getTime() - Date.parse(r.updated_at) < a.policy.reject_cooldown_s * 1000,
+        );
+        if (cooling) {
+          result = {
+            ...result,
+            action: 'suppressed',
+            note: `rejected by ${cooling.decided_by ?? 'on-call'} in ${cooling.rollback_id}; not paging again within the cool-down`,
+          };
+        } else {
+          const id = formatRollbackId(now, randomId());
+          const incident: RollbackInput = {
+            rollback_id: id,
+            prompt: input.prompt,
+            reason: v.summary,
+            severity: v.severity!,
+            mode: 'immediate',
+            trigger: triggerOf(v),
+            requested_by: 'monitor',
+            requested_at: now.toISOString(),
+            verification: deps.verification,
+            incident: {
+              verdict: v,
+              action: v.action as 'rollback',
+              deadline_s: v.deadline_s ?? 300,
+              default_action: v.default_action ?? 'rollback',
+            },
+          };
+          const claim = await rollbacks.claim(initialView(incident));
+          result = claim.ok
+            ? { ...result, action: 'open_incident', incident }
+            : { ...result, note: `rollback ${claim.open_rollback_id} opened meanwhile` };
+        }
+      } else if (v.kind === 'breached' && v.severity === 'low') {
+        const bucket = Math.floor(now.getTime() / 1000 / a.policy.alert_cooldown_s);
+        await notifier.notify({
+          key: `alert/${input.prompt}/${a.active_version ?? ''}/${v.rule}/${bucket}`,
+          kind: 'alert',
+          severity: 'low',
+          prompt: input.prompt,
+          title: `Watch: ${input.prompt} ${a.active_version ?? ''}`,
+          message: v.summary,
+          links: deps.links(input.prompt, ''),
+          data: { verdict: v },
+        });
+        result = { ...result, action: 'alert' };
+      }
+      await monitors.recordCheck(input.prompt, {
+        at: now.toISOString(),
+        active_version: a.active_version,
+        verdict: v,
+        action: result.action,
+      });
+      return result;
+    },
+
     /** Validates the requested target, or picks the last known-good version when none was named. */
     async chooseTarget(input: { prompt: string; target_version?: string }): Promise<TargetChoice> {
       return domain(async () => {
@@ -113,6 +222,11 @@ export function createActivities(deps: ActivityDeps) {
 
     async notify(n: Omit<Notification, 'links'> & { rollback_id: string }): Promise<{ id: string; channel: string }> {
       return notifier.notify({ ...n, links: deps.links(n.prompt, n.rollback_id) });
+    },
+
+    async monitorStopped(input: { prompt: string; by: string }): Promise<void> {
+      const m = await monitors.get(input.prompt);
+      if (m) await monitors.upsert({ ...m, status: 'stopped', stopped_by: input.by, updated_at: clock.now().toISOString() });
     },
 
     /** Persists the workflow's view so the API can list and read rollbacks without a running worker. */

@@ -12,6 +12,7 @@ import {
   ingestBody,
   metricEvent,
   metricsQuery,
+  monitorBody,
   promptName,
   putPromptBody,
   resolveQuery,
@@ -243,15 +244,51 @@ export function createApp(deps: AppDeps): express.Express {
     app.post(
       `/api/rollbacks/:id/${decision}`,
       auth('operator'),
-      route(async (req, _res) => {
-        body(decisionBody, req);
-        const v = await service.getRollback(String(req.params.id));
-        throw new Problem(409, 'Not awaiting approval', `rollback ${v.rollback_id} is ${v.status}, not awaiting approval`, {
-          status: v.status,
-        });
+      route(async (req, res) => {
+        const { comment } = body(decisionBody, req);
+        res.json(await service.decide(String(req.params.id), decision, req.actor!, comment));
       }),
     );
   }
+  app.get(
+    '/api/approvals',
+    auth('viewer'),
+    route(async (_req, res) => {
+      res.json({ approvals: await service.approvals() });
+    }),
+  );
+
+  // Monitors.
+  app.post(
+    '/api/monitors',
+    auth('operator'),
+    route(async (req, res) => {
+      const input = body(monitorBody, req);
+      const m = await service.startMonitor(input.prompt, input.interval_s, req.actor!);
+      res.status(m.created ? 201 : 200).json(m);
+    }),
+  );
+  app.get(
+    '/api/monitors',
+    auth('viewer'),
+    route(async (_req, res) => {
+      res.json({ monitors: await service.listMonitors() });
+    }),
+  );
+  app.get(
+    '/api/monitors/:prompt',
+    auth('viewer'),
+    route(async (req, res) => {
+      res.json(await service.getMonitor(param(req, 'prompt')));
+    }),
+  );
+  app.delete(
+    '/api/monitors/:prompt',
+    auth('operator'),
+    route(async (req, res) => {
+      res.status(202).json(await service.stopMonitor(param(req, 'prompt'), req.actor!));
+    }),
+  );
 
   app.use((req, res) => sendProblem(res, 404, 'Not found', `no route ${req.method} ${req.path}`));
   app.use(problemHandler(log));

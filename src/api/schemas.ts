@@ -1,16 +1,64 @@
 import { z } from 'zod';
 import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
+import { DEFAULT_POLICY } from '../domain/policy';
 import { ROLLBACK_STATUSES } from '../domain/rollback';
 
 export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-]');
 export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-]');
+
+const fraction = z.number().min(0).max(1);
+const alertThresholds = z
+  .object({ error_rate: fraction, latency_p99_increase: z.number().min(0).max(100), quality_drop: fraction })
+  .partial()
+  .strict();
+const ruleOverride = z
+  .object({
+    threshold: z.number().min(0).max(1000),
+    inclusive: z.boolean(),
+    severity: z.enum(['critical', 'high', 'medium']),
+    action: z.enum(['rollback', 'page', 'recommend', 'observe']),
+    deadline_s: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400),
+    default_action: z.enum(['rollback', 'wait']),
+    label: z.string().max(200),
+  })
+  .partial()
+  .strict();
+const ruleIds = DEFAULT_POLICY.rules.map((r) => r.id) as [string, ...string[]];
+
+/** Per-prompt overrides of the trigger table; rule ids are those of DEFAULT_POLICY. */
+export const policyOverrides = z
+  .object({
+    window_s: z.number().int().min(10).max(86_400),
+    min_samples: z.number().int().min(1).max(1_000_000),
+    rules: z.record(z.enum(ruleIds), ruleOverride),
+    alerts: z
+      .object({ young_minutes: z.number().min(0).max(100_000), young: alertThresholds, mature: alertThresholds })
+      .partial()
+      .strict(),
+    reject_cooldown_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400),
+    alert_cooldown_s: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400),
+  })
+  .partial()
+  .strict();
 
 export const putPromptBody = z
   .object({
     description: z.string().max(10_000).optional(),
     owner: z.string().max(200).nullable().optional(),
     related: z.array(promptName).max(100).optional(),
-    policy: z.record(z.unknown()).optional(),
+    policy: policyOverrides.optional(),
   })
   .strict();
 
@@ -71,3 +119,10 @@ export const ingestBody = z
   .strict();
 
 export const decisionBody = z.object({ comment: z.string().max(2_000).optional() }).strict();
+
+export const monitorBody = z
+  .object({
+    prompt: promptName,
+    interval_s: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();

@@ -10,6 +10,9 @@ import type { MetricEvent, MetricsStore } from '../ports/metrics';
 import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
+import type { MonitorRecord, MonitorStore } from '../ports/monitors';
+import { resolvePolicy, type PolicyOverrides } from '../domain/policy';
+import { breaches } from '../domain/assess';
 import { rollbackWorkflowId } from '../domain/names';
 import { Problem } from './problem';
 
@@ -18,15 +21,26 @@ export interface ServiceDeps {
   rollbacks: RollbackStore;
   metrics: MetricsStore;
   workflows: Workflows;
+  monitors: MonitorStore;
   clock: Clock;
   publicUrl: string;
   verification: VerificationPolicy;
+  /** Default check interval of monitors started on deploy. */
+  monitorIntervalS: number;
+  /** How long to wait for a workflow to act on a decision before answering (ms). */
+  decisionWaitMs?: number;
+  log?: { warn(obj: unknown, msg: string): void };
 }
+
+const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
 const newId = (at: Date): string => formatRollbackId(at, randomBytes(4).toString('hex'));
 
 /** The use cases behind the HTTP API and CLI. Routes validate input and call exactly one of these. */
 export class PromptbackService {
+  /** Fast path throttle: when each prompt's monitor was last asked to check now. */
+  private readonly lastFastPath = new Map<string, number>();
+
   constructor(private readonly d: ServiceDeps) {}
 
   upsertPrompt(input: PromptInput, actor: string) {
@@ -39,7 +53,7 @@ export class PromptbackService {
       prompts.map(async (p) => ({
         name: p.name,
         active_version: p.active_version,
-        monitored: false,
+        monitored: (await this.d.monitors.get(p.name))?.status === 'running',
         open_rollback_id: (await this.d.rollbacks.openFor(p.name)) ?? null,
       })),
     );
@@ -75,7 +89,12 @@ export class PromptbackService {
     return this.d.registry.addVersion(input, actor);
   }
 
-  async deploy(prompt: string, version: string, strategy: 'immediate' | 'canary', actor: string): Promise<Deployment> {
+  async deploy(
+    prompt: string,
+    version: string,
+    strategy: 'immediate' | 'canary',
+    actor: string,
+  ): Promise<Deployment & { monitor: { workflow_id: string } | { error: string } }> {
     await this.requirePrompt(prompt);
     await this.requireVersion(prompt, version);
     if (strategy === 'canary') {
@@ -111,7 +130,15 @@ export class PromptbackService {
       updated_at: switched.at,
     };
     await this.d.registry.recordDeployment(deployment);
-    return deployment;
+    // Every deployed prompt is guarded: start its monitor (a no-op when it runs already).
+    let monitor: { workflow_id: string } | { error: string };
+    try {
+      monitor = await this.startMonitor(prompt, undefined, actor);
+    } catch (e) {
+      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started');
+      monitor = { error: `monitor not started: ${(e as Error).message}` };
+    }
+    return { ...deployment, monitor };
   }
 
   async getDeployment(id: string): Promise<Deployment> {
@@ -130,7 +157,123 @@ export class PromptbackService {
   }
 
   async ingest(events: MetricEvent[]): Promise<number> {
-    return this.d.metrics.ingest(events);
+    const n = await this.d.metrics.ingest(events);
+    await this.fastPath(events);
+    return n;
+  }
+
+  /**
+   * The ingest fast path: when a batch carries errors for a monitored prompt's active version, evaluate the
+   * critical rule at once and, if it trips, ask the monitor to check now — a critical breach is acted on in
+   * about a second instead of at the next tick. At most once a second per prompt; never fails the ingest.
+   */
+  private async fastPath(events: readonly MetricEvent[]): Promise<void> {
+    const prompts = new Set(events.filter((e) => !e.ok).map((e) => e.prompt));
+    const now = this.d.clock.now();
+    for (const name of prompts) {
+      if (now.getTime() - (this.lastFastPath.get(name) ?? 0) < 1000) continue;
+      try {
+        const [prompt, monitor] = await Promise.all([this.d.registry.getPrompt(name), this.d.monitors.get(name)]);
+        if (!prompt?.active_version || monitor?.status !== 'running') continue;
+        const policy = resolvePolicy(prompt.policy);
+        const critical = policy.rules.find((r) => r.severity === 'critical' && r.metric === 'error_rate');
+        if (!critical) continue;
+        const w = await this.d.metrics.window(name, prompt.active_version, new Date(now.getTime() - policy.window_s * 1000), now);
+        const rate = w.error_rate ?? 0;
+        if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
+        this.lastFastPath.set(name, now.getTime());
+        await this.d.workflows.checkNow(name, 'fast_path');
+      } catch (e) {
+        this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
+      }
+    }
+  }
+
+  async startMonitor(prompt: string, intervalS: number | undefined, actor: string): Promise<MonitorRecord & { created: boolean }> {
+    await this.requirePrompt(prompt);
+    const at = this.d.clock.now().toISOString();
+    const interval_s = intervalS ?? this.d.monitorIntervalS;
+    const existing = await this.d.monitors.get(prompt);
+    const started = await this.d.workflows.startMonitor(prompt, interval_s, actor);
+    if (started.created || existing?.status !== 'running') {
+      await this.d.monitors.upsert({
+        prompt,
+        workflow_id: started.workflow_id,
+        status: 'running',
+        interval_s,
+        started_by: actor,
+        started_at: at,
+        stopped_by: null,
+        updated_at: at,
+      });
+    }
+    const m = await this.d.monitors.get(prompt);
+    return { ...m!, created: started.created };
+  }
+
+  async stopMonitor(prompt: string, actor: string): Promise<MonitorRecord> {
+    const m = await this.d.monitors.get(prompt);
+    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor`);
+    await this.d.workflows.stopMonitor(prompt, actor);
+    await this.d.monitors.upsert({ ...m, status: 'stopped', stopped_by: actor, updated_at: this.d.clock.now().toISOString() });
+    return (await this.d.monitors.get(prompt))!;
+  }
+
+  async getMonitor(prompt: string) {
+    const m = await this.d.monitors.get(prompt);
+    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor; start one with POST /api/monitors`);
+    return this.monitorView(m);
+  }
+
+  async listMonitors() {
+    return Promise.all((await this.d.monitors.list()).map((m) => this.monitorView(m)));
+  }
+
+  private async monitorView(m: MonitorRecord) {
+    const open = await this.d.rollbacks.openFor(m.prompt);
+    return {
+      ...m,
+      open_rollback_id: open ?? null,
+      open_incident_url: open ? this.statusUrl(open) : null,
+      web_ui_url: this.d.workflows.webUiUrl(m.workflow_id),
+    };
+  }
+
+  async approvals() {
+    const pending = (await Promise.all(DECIDABLE.map((status) => this.d.rollbacks.list({ status })))).flat();
+    return pending.map((v) => ({
+      rollback_id: v.rollback_id,
+      prompt: v.prompt,
+      status: v.status,
+      severity: v.severity,
+      reason: v.reason,
+      trigger: v.trigger ?? null,
+      deadline: v.deadline ?? null,
+      default_action: v.default_action ?? null,
+      tier: v.tier ?? 1,
+      status_url: this.statusUrl(v.rollback_id),
+      approve_url: `${this.statusUrl(v.rollback_id)}/approve`,
+      reject_url: `${this.statusUrl(v.rollback_id)}/reject`,
+      web_ui_url: this.d.workflows.webUiUrl(v.workflow_id),
+    }));
+  }
+
+  /** Approve ("execute rollback") or reject ("investigate") a pending decision; answers once the workflow recorded it. */
+  async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined) {
+    const v = await this.getRollback(id);
+    if (!(DECIDABLE as readonly string[]).includes(v.status)) {
+      throw new DomainError('NotAwaitingApproval', `rollback ${id} is ${v.status}, not awaiting a decision`, {
+        rollback_id: id,
+        status: v.status,
+      });
+    }
+    await this.d.workflows.signalDecision(v.workflow_id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
+    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
+    for (;;) {
+      const now = await this.getRollback(id);
+      if (now.decided_by !== undefined || !(DECIDABLE as readonly string[]).includes(now.status) || Date.now() > deadline) return now;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async metricsFor(prompt: string, version: string | undefined, windowS: number) {

@@ -1,5 +1,8 @@
+import { rollbackWorkflowId } from './names';
+import type { Severity } from './severity';
+import type { DefaultAction, RuleAction } from './policy';
 import type { Verdict } from './verdict';
-import type { VerificationResult } from './verification';
+import type { VerificationPolicy, VerificationResult } from './verification';
 
 export const ROLLBACK_STATUSES = [
   'observing',
@@ -19,7 +22,7 @@ export type RollbackStatus = (typeof ROLLBACK_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly RollbackStatus[] = ['completed', 'escalated', 'rejected', 'failed', 'cleared'];
 export const isTerminal = (s: RollbackStatus): boolean => TERMINAL_STATUSES.includes(s);
 
-export type Severity = 'critical' | 'high' | 'medium' | 'low';
+export type { Severity };
 export type RollbackMode = 'immediate' | 'gradual';
 
 export interface Trigger {
@@ -46,12 +49,18 @@ export interface RollbackView {
   reason: string;
   severity: Severity;
   trigger?: Trigger;
+  /** The trigger-table rule of a monitor's incident (a reject cools down re-paging for this rule). */
+  incident_rule?: string;
   mode: RollbackMode;
   status: RollbackStatus;
   requested_by: string;
   requested_at: string;
   decided_by?: string;
   deadline?: string;
+  /** What happens at the deadline with no decision. */
+  default_action?: string;
+  /** Escalation tier reached (1 = the first page). */
+  tier?: number;
   timeline: TimelineEntry[];
   verification?: { checks: Verdict[]; result: VerificationResult | 'pending' };
   post_mortem?: Record<string, unknown>;
@@ -62,4 +71,61 @@ export interface RollbackView {
 export function formatRollbackId(at: Date, random: string): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return `${stamp}-${random}`;
+}
+
+/** Set when a monitor opened the rollback: the breach and what the trigger table says to do about it. */
+export interface Incident {
+  verdict: Verdict;
+  action: RuleAction;
+  deadline_s: number;
+  default_action: DefaultAction;
+}
+
+/** What starts a rollback workflow, from the API (an operator) or from a monitor (an incident). */
+export interface RollbackInput {
+  rollback_id: string;
+  prompt: string;
+  target_version?: string;
+  reason: string;
+  severity: Severity;
+  mode: RollbackMode;
+  trigger?: Trigger;
+  requested_by: string;
+  requested_at: string;
+  verification: VerificationPolicy;
+  incident?: Incident;
+}
+
+export const triggerOf = (v: Verdict): Trigger => ({
+  metric: v.metric,
+  threshold: v.threshold,
+  observed: v.observed,
+  window_s: v.window_s,
+  samples: v.samples,
+});
+
+/** The view a rollback has before its workflow's first step: what the store holds from the moment it is claimed. */
+export function initialView(input: RollbackInput): RollbackView {
+  return {
+    rollback_id: input.rollback_id,
+    workflow_id: rollbackWorkflowId(input.prompt, input.rollback_id),
+    prompt: input.prompt,
+    from_version: null,
+    to_version: input.target_version ?? null,
+    reason: input.reason,
+    severity: input.severity,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
+    ...(input.incident ? { incident_rule: input.incident.verdict.rule } : {}),
+    mode: input.mode,
+    status:
+      input.incident && input.incident.action !== 'rollback'
+        ? input.incident.action === 'observe'
+          ? 'observing'
+          : 'awaiting_approval'
+        : 'rolling_back',
+    requested_by: input.requested_by,
+    requested_at: input.requested_at,
+    timeline: [],
+    updated_at: input.requested_at,
+  };
 }

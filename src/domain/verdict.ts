@@ -6,8 +6,13 @@ export interface WindowStats {
   error_rate: number | null;
   latency_ms: { p50: number | null; p95: number | null; p99: number | null };
   quality_mean: number | null;
+  /** How many events carried a quality score. */
+  quality_samples: number;
   window_s: number;
 }
+
+import type { DefaultAction, RuleAction } from './policy';
+import type { Severity } from './severity';
 
 /** Four outcomes, as in Argo Rollouts' analysis: never a silent "healthy" when there is no data. */
 export type VerdictKind = 'healthy' | 'breached' | 'inconclusive' | 'error';
@@ -23,6 +28,15 @@ export interface Verdict {
   samples: number;
   /** One sentence a person reads in a page or a timeline. */
   summary: string;
+  /** Breached only: how bad, and what the trigger table says to do. `low` + `alert` is below the table. */
+  severity?: Severity;
+  action?: RuleAction | 'alert';
+  deadline_s?: number;
+  default_action?: DefaultAction;
+  /** The baseline value the observed one was compared with, for relative rules. */
+  baseline?: number | null;
+  /** Rules that could not be judged (no baseline, too few quality scores), so a reader knows what was not checked. */
+  unjudged?: string[];
 }
 
 export const emptyWindow = (window_s: number): WindowStats => ({
@@ -31,5 +45,6 @@ export const emptyWindow = (window_s: number): WindowStats => ({
   error_rate: null,
   latency_ms: { p50: null, p95: null, p99: null },
   quality_mean: null,
+  quality_samples: 0,
   window_s,
 });

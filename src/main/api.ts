@@ -25,9 +25,12 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     rollbacks: adapters.rollbacks,
     metrics: adapters.metrics,
     workflows,
+    monitors: adapters.monitors,
     clock: adapters.clock,
     publicUrl: config.publicUrl,
     verification: config.verification,
+    monitorIntervalS: config.monitorIntervalS,
+    log,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const app = createApp({ service, log, tokens: config.tokens });

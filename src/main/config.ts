@@ -46,6 +46,7 @@ const schema = z.object({
   VERIFY_DURATION_S: seconds.default(60),
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
+  MONITOR_INTERVAL_S: seconds.default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -68,6 +69,7 @@ export interface Config {
   };
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
+  monitorIntervalS: number;
   logLevel: string;
 }
 
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       max_error_rate: e.VERIFY_MAX_ERROR_RATE,
       min_samples: e.MIN_SAMPLES,
     },
+    monitorIntervalS: e.MONITOR_INTERVAL_S,
     logLevel: e.LOG_LEVEL,
   };
   return Object.freeze(config);

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import { SqlMetricsStore } from '../adapters/metrics/sql';
+import { SqlMonitorStore } from '../adapters/monitors/sql';
 import { OutboxNotifier } from '../adapters/notifier/outbox';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
 import { openDb, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
-import { rollbackWorkflowId } from '../domain/names';
+import { randomBytes } from 'node:crypto';
+import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
 import { systemClock, type Clock } from '../ports/clock';
 import type { Config } from './config';
 
@@ -16,6 +18,7 @@ export interface Adapters {
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
   metrics: SqlMetricsStore;
+  monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
 }
 
@@ -27,6 +30,7 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
     registry: new SqlRegistry(db.kysely, clock),
     rollbacks: new SqlRollbackStore(db.kysely),
     metrics: new SqlMetricsStore(db.kysely),
+    monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
   };
 }
@@ -34,16 +38,25 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
   `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal'>) {
+export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification'>) {
   return createActivities({
     registry: a.registry,
     rollbacks: a.rollbacks,
+    monitors: a.monitors,
+    verification: config.verification,
+    randomId: () => randomBytes(4).toString('hex'),
     metrics: a.metrics,
     notifier: a.notifier,
     clock: a.clock,
-    links: (prompt, rollbackId) => ({
-      status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
-      web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
-    }),
+    links: (prompt, rollbackId) =>
+      rollbackId === ''
+        ? {
+            status_url: `${config.publicUrl}/api/monitors/${encodeURIComponent(prompt)}`,
+            web_ui: webUiWorkflowUrl(config, monitorWorkflowId(prompt)),
+          }
+        : {
+            status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
+            web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
+          },
   });
 }

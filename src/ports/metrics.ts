@@ -14,6 +14,8 @@ export interface MetricEvent {
 export interface MetricsSource {
   /** Traffic of `version` in [from, to). */
   window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats>;
+  /** The end of the latest traffic seen for `version`, if any (a baseline is read from its last active window). */
+  lastSeen(prompt: string, version: string): Promise<Date | undefined>;
 }
 
 export interface MetricsStore extends MetricsSource {

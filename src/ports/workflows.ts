@@ -1,9 +1,14 @@
-import type { RollbackInput } from '../workflows/rollback';
+import type { RollbackInput } from '../domain/rollback';
 import type { DecisionPayload } from '../workflows/messages';
 
 /** The API's view of the durable engine: start rollbacks, send decisions, check it is reachable. */
 export interface Workflows {
   startRollback(input: RollbackInput): Promise<{ workflow_id: string }>;
+  /** Idempotent: `created` is false when the prompt's monitor was already running. */
+  startMonitor(prompt: string, interval_s: number, by: string): Promise<{ workflow_id: string; created: boolean }>;
+  stopMonitor(prompt: string, by: string): Promise<boolean>;
+  /** The ingest fast path: ask the prompt's monitor to check now. */
+  checkNow(prompt: string, source: string): Promise<void>;
   signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void>;
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;

@@ -1,1 +1,2 @@
 export { rollbackWorkflow } from './rollback';
+export { monitorWorkflow } from './monitor';

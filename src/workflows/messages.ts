@@ -5,6 +5,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { RollbackView } from '../domain/rollback';
+import type { Verdict } from '../domain/verdict';
 
 export interface DecisionPayload {
   by: string;
@@ -14,6 +15,23 @@ export interface DecisionPayload {
 export const approveSignal = defineSignal<[DecisionPayload]>('approve');
 export const rejectSignal = defineSignal<[DecisionPayload]>('reject');
 export const stateQuery = defineQuery<RollbackView>('state');
+/** From a monitor to an open incident: the breach got worse (e.g. high → critical). */
+export const breachSignal = defineSignal<[Verdict]>('breach');
+
+export interface MonitorState {
+  prompt: string;
+  interval_s: number;
+  started_by: string;
+  checks: number;
+  last_check_at?: string;
+  last_verdict?: Verdict;
+  last_action?: string;
+  active_version?: string | null;
+}
+/** To a monitor: check now (the ingest fast path sends this when the critical rule trips). */
+export const checkNowSignal = defineSignal<[{ source: string }]>('check-now');
+export const stopMonitorSignal = defineSignal<[{ by: string }]>('stop');
+export const monitorStateQuery = defineQuery<MonitorState>('state');
 
 export const PromptNameKey = defineSearchAttributeKey('PromptName', SearchAttributeType.KEYWORD);
 export const RollbackSeverityKey = defineSearchAttributeKey('RollbackSeverity', SearchAttributeType.KEYWORD);

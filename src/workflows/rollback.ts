@@ -1,33 +1,39 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  condition,
   isCancellation,
   proxyActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RollbackMode, RollbackStatus, RollbackView, Severity, Trigger } from '../domain/rollback';
+import { SEVERITY_RANK } from '../domain/policy';
+import {
+  initialView,
+  triggerOf,
+  type Incident,
+  type RollbackInput,
+  type RollbackStatus,
+  type RollbackView,
+  type Severity,
+} from '../domain/rollback';
 import type { Verdict } from '../domain/verdict';
-import { verificationOutcome, type VerificationPolicy } from '../domain/verification';
-import { RollbackSeverityKey, RollbackStateKey, stateQuery } from './messages';
+import { verificationOutcome } from '../domain/verification';
+import {
+  approveSignal,
+  breachSignal,
+  rejectSignal,
+  RollbackSeverityKey,
+  RollbackStateKey,
+  stateQuery,
+  type DecisionPayload,
+} from './messages';
 
-export interface RollbackInput {
-  rollback_id: string;
-  prompt: string;
-  target_version?: string;
-  reason: string;
-  severity: Severity;
-  mode: RollbackMode;
-  trigger?: Trigger;
-  requested_by: string;
-  requested_at: string;
-  verification: VerificationPolicy;
-}
+export type { RollbackInput };
 
-const { chooseTarget, readWindow } = proxyActivities<Activities>({
+const { chooseTarget, readWindow, assessNow } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
@@ -40,7 +46,7 @@ const { checkRecovery, saveRollback } = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
 });
-// Notifications retry on their own schedule; they run after the switch, so they never hold it up.
+// Notifications retry on their own schedule and never hold up a switch.
 const { notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 20 },
@@ -55,34 +61,42 @@ const failureMessage = (e: unknown): string => {
   return cause instanceof Error ? cause.message : String(cause);
 };
 
+/** How the decision phase of an incident ended. */
+type Outcome = { kind: 'switch'; automatic: boolean } | { kind: 'rejected' } | { kind: 'cleared'; why: string };
+
 /**
- * One rollback: choose and validate the target, switch traffic (once, keyed by the rollback id), audit,
- * notify, then verify recovery as the seed does and end `completed` or `escalated` with a critical page.
+ * One rollback, or one incident that may become one.
+ *
+ * Opened by an operator: choose and validate the target, switch traffic (once, keyed by the rollback id),
+ * audit, notify, verify recovery as the seed does, end `completed` or `escalated` with a critical page.
+ *
+ * Opened by a monitor: first the trigger table's decision — critical rolls back at once; high pages on-call
+ * and waits for approve/reject until the deadline (then escalates a tier and applies the rule's default
+ * action); medium observes for the period, then rolls back if still breached or clears. A worse breach while
+ * waiting (signal `breach`) acts at once. An automatic switch re-confirms the breach right before switching.
  */
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackView> {
-  const view: RollbackView = {
-    rollback_id: input.rollback_id,
-    workflow_id: workflowInfo().workflowId,
-    prompt: input.prompt,
-    from_version: null,
-    to_version: input.target_version ?? null,
-    reason: input.reason,
-    severity: input.severity,
-    ...(input.trigger ? { trigger: input.trigger } : {}),
-    mode: input.mode,
-    status: 'rolling_back',
-    requested_by: input.requested_by,
-    requested_at: input.requested_at,
-    timeline: [],
-    updated_at: input.requested_at,
-  };
-  setHandler(stateQuery, () => view);
+  const view: RollbackView = initialView(input);
+  let decision: ({ kind: 'approve' | 'reject' } & DecisionPayload) | undefined;
+  let worse: Verdict | undefined;
+  let deciding = false;
 
-  const event = (name: string, detail: Record<string, unknown> = {}): void => {
+  setHandler(stateQuery, () => view);
+  const onDecision = (kind: 'approve' | 'reject') => (p: DecisionPayload) => {
+    if (deciding && decision === undefined) decision = { kind, by: p?.by || 'unknown', ...(p?.comment ? { comment: p.comment } : {}) };
+    else event('decision_ignored', { decision: kind, by: p?.by, status: view.status });
+  };
+  setHandler(approveSignal, onDecision('approve'));
+  setHandler(rejectSignal, onDecision('reject'));
+  setHandler(breachSignal, (v: Verdict) => {
+    worse = v;
+  });
+
+  function event(name: string, detail: Record<string, unknown> = {}): void {
     const at = new Date().toISOString();
     view.timeline.push({ at, event: name, detail });
     view.updated_at = at;
-  };
+  }
   const enter = async (status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<void> => {
     view.status = status;
     event(name, detail);
@@ -105,8 +119,128 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
     });
     event(kind === 'page' ? 'paged' : 'notified', { channel: sent.channel, outbox_id: sent.id, title, message });
   };
+  const finish = async (status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<RollbackView> => {
+    delete view.deadline;
+    await enter(status, name, detail);
+    return view;
+  };
 
-  await enter('rolling_back', 'requested', { by: input.requested_by, reason: input.reason, mode: input.mode });
+  /** The trigger table's decision for a monitor's incident. */
+  async function decide(incident: Incident): Promise<Outcome> {
+    let { action, deadline_s, default_action } = incident;
+    let verdict = incident.verdict;
+    view.tier = 1;
+    await enter(view.status, 'detected', { ...verdict });
+    for (;;) {
+      if (action === 'rollback') return { kind: 'switch', automatic: true };
+      const observing = action === 'observe';
+      deciding = true;
+      const deadline = new Date(Date.now() + deadline_s * 1000).toISOString();
+      view.deadline = deadline;
+      view.default_action = observing
+        ? 'roll back if still breached, else clear'
+        : default_action === 'rollback'
+          ? 'roll back'
+          : 'escalate and keep waiting';
+      await enter(observing ? 'observing' : 'awaiting_approval', observing ? 'observing' : 'awaiting_approval', {
+        deadline,
+        tier: view.tier,
+        default_action: view.default_action,
+        verdict: verdict.summary,
+      });
+      const how = `Approve: POST /api/rollbacks/${input.rollback_id}/approve, or signal "approve" to ${view.workflow_id}. Reject ("investigate"): …/reject.`;
+      await send(
+        action === 'page' || view.tier > 1 ? 'page' : 'alert',
+        view.severity,
+        observing
+          ? `Observing ${input.prompt}: ${verdict.summary}`
+          : `${view.tier > 1 ? `ESCALATION tier ${view.tier}: ` : ''}${action === 'recommend' ? 'Rollback recommended' : 'Decision needed'} for ${input.prompt}`,
+        observing
+          ? `${verdict.summary}. Watching until ${deadline}; still breached then → rollback.`
+          : `${verdict.summary}. Decide by ${deadline}; then: ${view.default_action}. ${how}`,
+        { verdict, deadline, tier: view.tier },
+      );
+
+      await condition(() => decision !== undefined || worse !== undefined, deadline_s * 1000);
+      if (decision !== undefined) {
+        deciding = false;
+        view.decided_by = decision.by;
+        event(decision.kind === 'approve' ? 'approved' : 'rejected', { by: decision.by, comment: decision.comment ?? null });
+        return decision.kind === 'approve' ? { kind: 'switch', automatic: false } : { kind: 'rejected' };
+      }
+      if (worse !== undefined) {
+        const w = worse;
+        worse = undefined;
+        if (w.severity === undefined || SEVERITY_RANK[w.severity] <= SEVERITY_RANK[view.severity]) {
+          event('breach_update', { ...w });
+          continue;
+        }
+        event('worsened', { from: view.severity, ...w });
+        view.severity = w.severity;
+        view.trigger = triggerOf(w);
+        view.incident_rule = w.rule;
+        verdict = w;
+        action = (w.action as Incident['action']) ?? 'page';
+        deadline_s = w.deadline_s ?? deadline_s;
+        default_action = w.default_action ?? default_action;
+        view.tier = 1;
+        continue;
+      }
+      // The deadline passed with no decision.
+      deciding = false;
+      if (observing) {
+        const now = await assessNow({ prompt: input.prompt });
+        event('observation_ended', { ...now });
+        if (now.kind === 'breached' && now.severity !== 'low') return { kind: 'switch', automatic: true };
+        if (now.kind === 'healthy') return { kind: 'cleared', why: now.summary };
+        deciding = true;
+        view.tier += 1;
+        continue;
+      }
+      view.tier += 1;
+      event('deadline_passed', { tier: view.tier, default_action });
+      if (default_action === 'rollback') {
+        view.decided_by = 'system (decision deadline)';
+        await send(
+          'page',
+          view.severity,
+          `ESCALATION tier ${view.tier}: ${input.prompt} rolling back`,
+          `No decision by ${deadline}: applying the default action (roll back).`,
+          {
+            verdict,
+          },
+        );
+        return { kind: 'switch', automatic: true };
+      }
+    }
+  }
+
+  await enter(view.status, 'requested', { by: input.requested_by, reason: input.reason, mode: input.mode });
+
+  if (input.incident) {
+    const outcome = await decide(input.incident);
+    delete view.deadline;
+    if (outcome.kind === 'rejected') {
+      await send(
+        'alert',
+        view.severity,
+        `Rollback rejected: ${input.prompt}`,
+        `${view.decided_by ?? 'on-call'} chose to investigate; monitoring continues.`,
+        {},
+      );
+      return finish('rejected', 'closed', { decided_by: view.decided_by });
+    }
+    if (outcome.kind === 'cleared') return finish('cleared', 'cleared', { why: outcome.why });
+    if (outcome.automatic) {
+      // Re-confirm right before switching: an automatic rollback acts only on a breach that still holds.
+      const now = await assessNow({ prompt: input.prompt });
+      event('reconfirmed', { ...now });
+      if (now.kind !== 'breached' || now.severity === 'low') {
+        return finish('cleared', 'cleared', { why: `breach did not re-confirm: ${now.summary}` });
+      }
+    }
+    await enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system' });
+  }
 
   // 1. Target.
   let target;
@@ -128,8 +262,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   view.to_version = target.to_version;
   event('target_selected', { from_version: target.from_version, to_version: target.to_version, skipped: target.skipped });
 
-  // 2. The metrics at this moment go into the timeline: an operator's rollback is never refused for looking healthy.
-  if (target.from_version !== null) {
+  // 2. An operator's rollback is never refused for looking healthy: the metrics at this moment go into the timeline.
+  if (target.from_version !== null && !input.incident) {
     const before = await readWindow({ prompt: input.prompt, version: target.from_version, window_s: 300 });
     event('metrics_before', { version: target.from_version, ...before });
   }
@@ -141,20 +275,19 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       prompt: input.prompt,
       to: target.to_version,
       rollback_id: input.rollback_id,
-      actor: input.requested_by,
+      actor: view.decided_by ?? input.requested_by,
       reason: input.reason,
     });
   } catch (e) {
     if (isCancellation(e)) throw e;
+    view.severity = 'critical';
     await enter('escalated', 'switch_failed', { error: failureMessage(e), type: failureType(e) ?? 'Error' });
     await send(
       'page',
       'critical',
       `ROLLBACK FAILED: ${input.prompt}`,
       `Could not switch ${input.prompt} to ${target.to_version}: ${failureMessage(e)}. Traffic is still on ${target.from_version ?? 'nothing'}.`,
-      {
-        error: failureMessage(e),
-      },
+      { error: failureMessage(e) },
     );
     await saveRollback(view);
     return view;
@@ -162,13 +295,13 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   await enter('verifying', 'switched', { from_version: switched.from, to_version: switched.to, at: switched.at });
   await send(
     'alert',
-    input.severity,
+    view.severity,
     `ROLLBACK: ${input.prompt}`,
     `Reverted from ${switched.from ?? '(none)'} to ${switched.to}. Reason: ${input.reason}`,
     {
       from_version: switched.from,
       to_version: switched.to,
-      trigger: input.trigger ?? null,
+      trigger: view.trigger ?? null,
     },
   );
 
@@ -194,11 +327,9 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   view.verification.result = result;
   const last = checks[checks.length - 1];
 
-  if (result === 'recovered') {
-    await enter('completed', 'recovered', { summary: last?.summary });
-  } else if (result === 'inconclusive') {
-    // No traffic is not success: say so, and ask a person to look, but do not page as for a failed rollback.
-    await enter('completed', 'verification_inconclusive', { summary: last?.summary });
+  if (result === 'recovered') return finish('completed', 'recovered', { summary: last?.summary });
+  if (result === 'inconclusive') {
+    // No traffic is not success: say so and ask a person to look, without paging as for a failed rollback.
     await send(
       'alert',
       'high',
@@ -208,19 +339,15 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         checks: checks.length,
       },
     );
-  } else {
-    view.severity = 'critical';
-    await enter('escalated', 'not_recovered', { summary: last?.summary });
-    await send(
-      'page',
-      'critical',
-      `ROLLBACK NOT RECOVERING: ${input.prompt}`,
-      `Still failing on ${switched.to} after ${input.verification.duration_s} s: ${last?.summary ?? ''}. Escalating to on-call.`,
-      {
-        verdict: last ?? null,
-      },
-    );
+    return finish('completed', 'verification_inconclusive', { summary: last?.summary });
   }
-  await saveRollback(view);
-  return view;
+  view.severity = 'critical';
+  await send(
+    'page',
+    'critical',
+    `ROLLBACK NOT RECOVERING: ${input.prompt}`,
+    `Still failing on ${switched.to} after ${input.verification.duration_s} s: ${last?.summary ?? ''}. Escalating to on-call.`,
+    { verdict: last ?? null },
+  );
+  return finish('escalated', 'not_recovered', { summary: last?.summary });
 }

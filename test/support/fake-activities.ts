@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities } from '../../src/activities';
+import type { Activities, MonitorCheck } from '../../src/activities';
+import type { Verdict } from '../../src/domain/verdict';
 import type { RollbackView } from '../../src/domain/rollback';
 import { judgeRecovery, type VerificationPolicy } from '../../src/domain/verification';
 import type { WindowStats } from '../../src/domain/verdict';
@@ -14,19 +15,47 @@ export interface FakeWorld {
   notifications: Array<Omit<Notification, 'links'>>;
   saved: RollbackView[];
   switchFails?: boolean;
+  /** What `assessNow` answers (re-confirmation, end of observation), in order; the last one repeats. */
+  assessments?: Verdict[];
+  /** What each monitor check answers, in order; the last one repeats. */
+  monitorChecks?: MonitorCheck[];
+  monitorCheckCalls?: { prompt: string; source: string }[];
+  stoppedBy?: string;
 }
 
 /** Plain in-memory activities for workflow tests on the time-skipping server. */
 export function fakeActivities(world: FakeWorld): Activities {
   let check = 0;
+  let assessment = 0;
+  let monitorCheck = 0;
   const stats = (s: Pick<WindowStats, 'requests' | 'errors'>, window_s: number): WindowStats => ({
     ...s,
     error_rate: s.requests === 0 ? null : s.errors / s.requests,
     latency_ms: { p50: 100, p95: 200, p99: 300 },
     quality_mean: null,
+    quality_samples: 0,
     window_s,
   });
   return {
+    assessNow() {
+      const list = world.assessments ?? [];
+      const v = list[Math.min(assessment, list.length - 1)];
+      assessment += 1;
+      if (!v) throw ApplicationFailure.nonRetryable('no assessment scripted', 'TestSetup');
+      return Promise.resolve(v);
+    },
+    monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }) {
+      (world.monitorCheckCalls ??= []).push(input);
+      const list = world.monitorChecks ?? [];
+      const r = list[Math.min(monitorCheck, list.length - 1)];
+      monitorCheck += 1;
+      if (!r) throw ApplicationFailure.nonRetryable('no monitor check scripted', 'TestSetup');
+      return Promise.resolve(r);
+    },
+    monitorStopped(input: { prompt: string; by: string }) {
+      world.stoppedBy = input.by;
+      return Promise.resolve();
+    },
     chooseTarget(input: { prompt: string; target_version?: string }) {
       if (input.target_version !== undefined && !world.versions.includes(input.target_version)) {
         throw ApplicationFailure.nonRetryable(`no version ${input.target_version}`, 'UnknownVersion');

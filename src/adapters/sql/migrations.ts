@@ -128,30 +128,33 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0004_monitors': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('monitors')
-        .addColumn('prompt', 'text', (c) => c.primaryKey())
-        .addColumn('workflow_id', 'text', (c) => c.notNull())
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('interval_s', 'real', (c) => c.notNull())
-        .addColumn('started_by', 'text', (c) => c.notNull())
-        .addColumn('started_at', 'text', (c) => c.notNull())
-        .addColumn('stopped_by', 'text')
-        .addColumn('last_check_at', 'text')
-        .addColumn('active_version', 'text')
-        .addColumn('last_verdict', 'text')
-        .addColumn('last_action', 'text')
-        .addColumn('checks', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('updated_at', 'text', (c) => c.notNull())
-        .execute();
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('monitors')
+          .addColumn('prompt', 'text', (c) => c.primaryKey())
+          .addColumn('workflow_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('interval_s', 'real', (c) => c.notNull())
+          .addColumn('started_by', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('stopped_by', 'text')
+          .addColumn('last_check_at', 'text')
+          .addColumn('active_version', 'text')
+          .addColumn('last_verdict', 'text')
+          .addColumn('last_action', 'text')
+          .addColumn('checks', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
     },
-  },
     '0005_version_sequence': {
-    async up(db: Kysely<unknown>) {
-      // Creation order that does not depend on clock resolution (two versions in one millisecond).
-      await db.schema.alterTable('versions').addColumn('seq', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      async up(db: Kysely<unknown>) {
+        // Creation order that does not depend on clock resolution (two versions in one millisecond).
+        await db.schema
+          .alterTable('versions')
+          .addColumn('seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
     },
-  },
   };
 }

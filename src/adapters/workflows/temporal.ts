@@ -1,16 +1,18 @@
-import { Client, WorkflowIdReusePolicy } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { rollbackWorkflowId } from '../../domain/names';
+import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { Workflows } from '../../ports/workflows';
 import {
   approveSignal,
+  checkNowSignal,
   PromptNameKey,
   rejectSignal,
   RollbackSeverityKey,
   RollbackStateKey,
+  stopMonitorSignal,
   type DecisionPayload,
 } from '../../workflows/messages';
-import type { RollbackInput } from '../../workflows/rollback';
+import type { RollbackInput } from '../../domain/rollback';
 
 export class TemporalWorkflows implements Workflows {
   constructor(
@@ -34,6 +36,42 @@ export class TemporalWorkflows implements Workflows {
       staticSummary: `Rollback of ${input.prompt}${input.target_version ? ` to ${input.target_version}` : ''}: ${input.reason}`,
     });
     return { workflow_id: workflowId };
+  }
+
+  async startMonitor(prompt: string, interval_s: number, by: string): Promise<{ workflow_id: string; created: boolean }> {
+    const workflowId = monitorWorkflowId(prompt);
+    try {
+      await this.client.workflow.start('monitorWorkflow', {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [{ prompt, interval_s, started_by: by }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
+        staticSummary: `Monitor of ${prompt}, every ${interval_s} s`,
+      });
+      return { workflow_id: workflowId, created: true };
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError) return { workflow_id: workflowId, created: false };
+      throw e;
+    }
+  }
+
+  async stopMonitor(prompt: string, by: string): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(stopMonitorSignal, { by });
+      return true;
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  async checkNow(prompt: string, source: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(checkNowSignal, { source });
+    } catch (e) {
+      if (!(e instanceof WorkflowNotFoundError)) throw e;
+    }
   }
 
   async signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void> {

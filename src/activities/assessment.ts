@@ -1,0 +1,69 @@
+import { assess } from '../domain/assess';
+import { knownGoodTarget } from '../domain/known-good';
+import { resolvePolicy, type Policy, type PolicyOverrides } from '../domain/policy';
+import type { Verdict, WindowStats } from '../domain/verdict';
+import type { Clock } from '../ports/clock';
+import type { MetricsSource } from '../ports/metrics';
+import type { Registry } from '../ports/registry';
+
+export interface Assessment {
+  verdict: Verdict;
+  active_version: string | null;
+  baseline_version: string | null;
+  current: WindowStats | null;
+  baseline: WindowStats | null;
+  policy: Policy;
+}
+
+/**
+ * Judges the active version of a prompt by its trigger table: the last `window_s` of its traffic against the
+ * baseline — the last known-good version's own last active window (it has no traffic now that it is replaced).
+ */
+export async function assessPrompt(
+  deps: { registry: Registry; metrics: MetricsSource; clock: Clock },
+  promptName: string,
+): Promise<Assessment> {
+  const prompt = await deps.registry.getPrompt(promptName);
+  const policy = resolvePolicy(prompt?.policy ?? {});
+  const active = prompt?.active_version ?? null;
+  const none = (summary: string): Assessment => ({
+    verdict: {
+      kind: 'inconclusive',
+      rule: 'active_version',
+      metric: 'requests',
+      threshold: policy.min_samples,
+      observed: 0,
+      window_s: policy.window_s,
+      samples: 0,
+      summary,
+    },
+    active_version: active,
+    baseline_version: null,
+    current: null,
+    baseline: null,
+    policy,
+  });
+  if (!prompt) return none(`inconclusive: no prompt named ${promptName}`);
+  if (active === null) return none('inconclusive: nothing deployed');
+
+  const now = deps.clock.now();
+  const current = await deps.metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
+  const versions = await deps.registry.listVersions(promptName);
+  const baselineVersion = knownGoodTarget(versions, active).target ?? null;
+  let baseline: WindowStats | null = null;
+  if (baselineVersion !== null) {
+    const last = await deps.metrics.lastSeen(promptName, baselineVersion);
+    if (last) baseline = await deps.metrics.window(promptName, baselineVersion, new Date(last.getTime() - policy.window_s * 1000), last);
+  }
+  const activeRecord = versions.find((v) => v.version === active);
+  const since = Date.parse(activeRecord?.deployed_at ?? activeRecord?.created_at ?? now.toISOString());
+  const ageMinutes = (now.getTime() - since) / 60_000;
+  return {
+    verdict: assess(current, baseline, policy, ageMinutes),
+    active_version: active,
+    baseline_version: baselineVersion,
+    current,
+    baseline,
+    policy,
+  };
+}

@@ -1,0 +1,97 @@
+import {
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { rollbackWorkflowId } from '../domain/names';
+import {
+  breachSignal,
+  checkNowSignal,
+  monitorStateQuery,
+  PromptNameKey,
+  RollbackSeverityKey,
+  RollbackStateKey,
+  stopMonitorSignal,
+  type MonitorState,
+} from './messages';
+import { rollbackWorkflow } from './rollback';
+
+const { monitorCheck, monitorStopped } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export interface MonitorInput {
+  prompt: string;
+  interval_s: number;
+  started_by: string;
+  /** Carried across continue-as-new. */
+  state?: MonitorState;
+}
+
+/** Checks per run before continue-as-new: keeps the history small (about 6 events a check). */
+export const CHECKS_PER_RUN = 200;
+
+/**
+ * One monitor per prompt (`monitor/{prompt}`): every `interval_s`, or at once when the ingest fast path
+ * signals `check-now`, judge the active version by the trigger table. A breach opens an incident — a
+ * `rollback/{prompt}/{id}` workflow that outlives this run — or tells the open one it got worse. Alerts below
+ * the table are sent at most once per cool-down. Stops on the `stop` signal.
+ */
+export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState> {
+  const state: MonitorState = input.state ?? {
+    prompt: input.prompt,
+    interval_s: input.interval_s,
+    started_by: input.started_by,
+    checks: 0,
+  };
+  state.interval_s = input.interval_s;
+  let checkNow = false;
+  let stoppedBy: string | undefined;
+  setHandler(monitorStateQuery, () => state);
+  setHandler(checkNowSignal, () => {
+    checkNow = true;
+  });
+  setHandler(stopMonitorSignal, (p) => {
+    stoppedBy = p?.by || 'unknown';
+  });
+
+  for (let i = 0; i < CHECKS_PER_RUN || checkNow; i++) {
+    if (stoppedBy !== undefined) break;
+    const source = checkNow ? 'fast_path' : 'tick';
+    checkNow = false;
+    const r = await monitorCheck({ prompt: input.prompt, source });
+    state.checks += 1;
+    state.last_check_at = new Date().toISOString();
+    state.last_verdict = r.verdict;
+    state.last_action = r.action;
+    state.active_version = r.active_version;
+    if (r.action === 'open_incident' && r.incident) {
+      await startChild(rollbackWorkflow, {
+        workflowId: rollbackWorkflowId(input.prompt, r.incident.rollback_id),
+        args: [r.incident],
+        // The incident lives on when this run continues as new (or the monitor is stopped).
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: PromptNameKey, value: input.prompt },
+          { key: RollbackSeverityKey, value: r.incident.severity },
+          { key: RollbackStateKey, value: r.incident.incident?.action === 'rollback' ? 'rolling_back' : 'observing' },
+        ],
+        staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
+      });
+    } else if (r.action === 'signal_incident' && r.open) {
+      await getExternalWorkflowHandle(r.open.workflow_id).signal(breachSignal, r.verdict);
+    }
+    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000);
+  }
+  if (stoppedBy !== undefined) {
+    await monitorStopped({ prompt: input.prompt, by: stoppedBy });
+    return state;
+  }
+  return continueAsNew<typeof monitorWorkflow>({ ...input, state });
+}
