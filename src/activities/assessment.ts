@@ -1,6 +1,6 @@
 import { assess } from '../domain/assess';
 import { knownGoodTarget } from '../domain/known-good';
-import { resolvePolicy, type Policy, type PolicyOverrides } from '../domain/policy';
+import { resolvePolicy, type Policy } from '../domain/policy';
 import type { Verdict, WindowStats } from '../domain/verdict';
 import type { Clock } from '../ports/clock';
 import type { MetricsSource } from '../ports/metrics';

@@ -11,7 +11,7 @@ import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/r
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
-import { resolvePolicy, type PolicyOverrides } from '../domain/policy';
+import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import { rollbackWorkflowId } from '../domain/names';
 import { Problem } from './problem';
