@@ -271,7 +271,7 @@ export class PromptbackService {
     const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
     for (;;) {
       const now = await this.getRollback(id);
-      if (now.decided_by !== undefined || !(DECIDABLE as readonly string[]).includes(now.status) || Date.now() > deadline) return now;
+      if (!(DECIDABLE as readonly string[]).includes(now.status) || Date.now() > deadline) return now;
       await new Promise((r) => setTimeout(r, 50));
     }
   }

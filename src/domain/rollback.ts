@@ -123,9 +123,22 @@ export function initialView(input: RollbackInput): RollbackView {
           ? 'observing'
           : 'awaiting_approval'
         : 'rolling_back',
+    ...(input.incident && input.incident.action !== 'rollback'
+      ? {
+          deadline: new Date(Date.parse(input.requested_at) + input.incident.deadline_s * 1000).toISOString(),
+          default_action: defaultActionText(input.incident),
+          tier: 1,
+        }
+      : {}),
     requested_by: input.requested_by,
     requested_at: input.requested_at,
     timeline: [],
     updated_at: input.requested_at,
   };
+}
+
+/** What happens at an incident's deadline with no decision, as people read it. */
+export function defaultActionText(incident: Pick<Incident, 'action' | 'default_action'>): string {
+  if (incident.action === 'observe') return 'roll back if still breached, else clear';
+  return incident.default_action === 'rollback' ? 'roll back' : 'escalate and keep waiting';
 }

@@ -46,6 +46,8 @@ export interface DevServerOptions {
   /** Where the dev server keeps its state; omitted = in memory. */
   dbFile?: string;
   namespace: string;
+  /** More namespaces to create at start (tests isolate their workflow ids this way). */
+  extraNamespaces?: string[];
   headless?: boolean;
   onOutput?: (line: string) => void;
 }
@@ -62,6 +64,7 @@ export interface DevServer {
  */
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--namespace', o.namespace, '--log-level', 'warn'];
+  for (const ns of o.extraNamespaces ?? []) args.push('--namespace', ns);
   if (o.headless) args.push('--headless');
   else args.push('--ui-port', String(o.uiPort));
   if (o.dbFile) {

@@ -79,7 +79,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   const view: RollbackView = initialView(input);
   let decision: ({ kind: 'approve' | 'reject' } & DecisionPayload) | undefined;
   let worse: Verdict | undefined;
-  let deciding = false;
+  // A person may decide from the moment the incident is visible (the API shows it once it is claimed).
+  let deciding = input.incident !== undefined && input.incident.action !== 'rollback';
 
   setHandler(stateQuery, () => view);
   const onDecision = (kind: 'approve' | 'reject') => (p: DecisionPayload) => {
@@ -118,6 +119,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       data,
     });
     event(kind === 'page' ? 'paged' : 'notified', { channel: sent.channel, outbox_id: sent.id, title, message });
+    await saveRollback(view);
   };
   const finish = async (status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<RollbackView> => {
     delete view.deadline;
@@ -135,7 +137,9 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       if (action === 'rollback') return { kind: 'switch', automatic: true };
       const observing = action === 'observe';
       deciding = true;
-      const deadline = new Date(Date.now() + deadline_s * 1000).toISOString();
+      // The first deadline counts from detection (as the API already shows it); later tiers from now.
+      const deadlineMs = (view.tier === 1 ? Date.parse(input.requested_at) : Date.now()) + deadline_s * 1000;
+      const deadline = new Date(deadlineMs).toISOString();
       view.deadline = deadline;
       view.default_action = observing
         ? 'roll back if still breached, else clear'
@@ -161,7 +165,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         { verdict, deadline, tier: view.tier },
       );
 
-      await condition(() => decision !== undefined || worse !== undefined, deadline_s * 1000);
+      await condition(() => decision !== undefined || worse !== undefined, Math.max(1, deadlineMs - Date.now()));
       if (decision !== undefined) {
         deciding = false;
         view.decided_by = decision.by;

@@ -5,7 +5,7 @@ import { http, seedCustomerSupport, sendTraffic, startStack, waitFor, type Stack
 let stack: Stack;
 beforeAll(async () => {
   // The API runs in-process; workers run as their own OS processes so they can be killed for real.
-  stack = await startStack({ worker: false, env: { VERIFY_DURATION_S: '30' } });
+  stack = await startStack({ namespace: 'it-crash', worker: false, env: { VERIFY_DURATION_S: '30' } });
   await seedCustomerSupport(stack.url);
 });
 afterAll(async () => {

@@ -7,7 +7,7 @@ const exec = promisify(execFile);
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ namespace: 'it-runbook' });
   await seedCustomerSupport(stack.url);
 });
 afterAll(async () => {

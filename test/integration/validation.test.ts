@@ -3,7 +3,7 @@ import { http, seedCustomerSupport, startStack, type Stack } from '../support/st
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ namespace: 'it-validation' });
   await seedCustomerSupport(stack.url);
 });
 afterAll(async () => {

@@ -21,6 +21,10 @@ export interface FakeWorld {
   monitorChecks?: MonitorCheck[];
   monitorCheckCalls?: { prompt: string; source: string }[];
   stoppedBy?: string;
+  /** Every successful `switchActiveVersion` call with the actor the audit row records (additive to `switches`). */
+  switchCalls?: { to: string; rollback_id: string; actor: string; reason: string }[];
+  /** How many times `assessNow` was called (re-confirmation, end of observation). */
+  assessNowCalls?: number;
 }
 
 /** Plain in-memory activities for workflow tests on the time-skipping server. */
@@ -38,6 +42,7 @@ export function fakeActivities(world: FakeWorld): Activities {
   });
   return {
     assessNow() {
+      world.assessNowCalls = (world.assessNowCalls ?? 0) + 1;
       const list = world.assessments ?? [];
       const v = list[Math.min(assessment, list.length - 1)];
       assessment += 1;
@@ -65,8 +70,9 @@ export function fakeActivities(world: FakeWorld): Activities {
     readWindow(input: { window_s: number }) {
       return Promise.resolve(stats({ requests: 100, errors: 30 }, input.window_s));
     },
-    switchActiveVersion(input: { to: string; rollback_id: string }) {
+    switchActiveVersion(input: { to: string; rollback_id: string; actor: string; reason: string }) {
       if (world.switchFails) throw new Error('registry unavailable');
+      (world.switchCalls ??= []).push({ to: input.to, rollback_id: input.rollback_id, actor: input.actor, reason: input.reason });
       const from = world.active;
       if (!world.switches.some((s) => s.rollback_id === input.rollback_id)) {
         world.switches.push({ to: input.to, rollback_id: input.rollback_id });

@@ -5,6 +5,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { findTemporalCli, startDevServer, type DevServer } from '../../src/main/temporal-server';
 import { WORKFLOWS_PATH } from '../../src/main/worker';
 import { freePort } from './ports';
+import { TEST_NAMESPACES } from './namespaces';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -33,6 +34,7 @@ export default async function setup(project: Project): Promise<() => Promise<voi
     port: await freePort(),
     uiPort: await freePort(),
     namespace: 'default',
+    extraNamespaces: [...TEST_NAMESPACES],
     headless: true,
   });
   project.provide('temporalAddress', dev.address);

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
 import { startWorker, type WorkerHandle } from '../../src/main/worker';
 import { quietRuntime } from './runtime';
+import type { TestNamespace } from './namespaces';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -33,14 +34,16 @@ export interface Stack {
  * The real system against the test run's dev server: SQLite file in a fresh folder, API on a free loopback
  * port, worker on a task queue of its own. Verification is shortened (1-s checks for 10 s) via configuration.
  */
-export async function startStack(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(opts: { namespace: TestNamespace; worker?: boolean; env?: Record<string, string> }): Promise<Stack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-it-'));
   const env: Record<string, string> = {
     PORT: '0',
     DATA_DIR: dir,
     DATABASE_URL: path.join(dir, 'promptback.db'),
     TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_NAMESPACE: opts.namespace,
     TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`,
+    MONITOR_INTERVAL_S: '1',
     VERIFY_INTERVAL_S: '1',
     VERIFY_DURATION_S: '10',
     MIN_SAMPLES: '5',

@@ -1,5 +1,6 @@
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { Workflows } from '../../ports/workflows';
 import {
@@ -75,7 +76,21 @@ export class TemporalWorkflows implements Workflows {
   }
 
   async signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void> {
-    await this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload);
+    // An incident is visible from the moment the monitor claims it, a moment before its workflow starts.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload);
+        return;
+      } catch (e) {
+        if (!(e instanceof WorkflowNotFoundError)) throw e;
+        if (attempt >= 30) {
+          throw new DomainError('NotAwaitingApproval', `workflow ${workflowId} is not running, so it cannot take a decision`, {
+            workflow_id: workflowId,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   async ping(): Promise<void> {
