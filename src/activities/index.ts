@@ -220,8 +220,10 @@ export function createActivities(deps: ActivityDeps) {
       return judgeRecovery(stats, input.policy);
     },
 
-    async notify(n: Omit<Notification, 'links'> & { rollback_id: string }): Promise<{ id: string; channel: string }> {
-      return notifier.notify({ ...n, links: deps.links(n.prompt, n.rollback_id) });
+    /** Sends a notification with its links (status URL, Web UI workflow); returns where it went and the links. */
+    async notify(n: Omit<Notification, 'links'> & { rollback_id: string }): Promise<{ id: string; channel: string; links: Record<string, string> }> {
+      const links = deps.links(n.prompt, n.rollback_id);
+      return { ...(await notifier.notify({ ...n, links })), links };
     },
 
     async monitorStopped(input: { prompt: string; by: string }): Promise<void> {

@@ -118,7 +118,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       message,
       data,
     });
-    event(kind === 'page' ? 'paged' : 'notified', { channel: sent.channel, outbox_id: sent.id, title, message });
+    event(kind === 'page' ? 'paged' : 'notified', { channel: sent.channel, outbox_id: sent.id, title, message, links: sent.links ?? {} });
     await saveRollback(view);
   };
   const finish = async (status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<RollbackView> => {

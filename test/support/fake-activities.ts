@@ -87,7 +87,7 @@ export function fakeActivities(world: FakeWorld): Activities {
     },
     notify(n: Omit<Notification, 'links'> & { rollback_id: string }) {
       world.notifications.push(n);
-      return Promise.resolve({ id: String(world.notifications.length), channel: n.kind === 'page' ? 'on-call' : '#incidents' });
+      return Promise.resolve({ id: String(world.notifications.length), channel: n.kind === 'page' ? 'on-call' : '#incidents', links: {} });
     },
     saveRollback(view: RollbackView) {
       world.saved.push(structuredClone(view));
