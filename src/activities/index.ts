@@ -7,6 +7,8 @@ import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt } from './assessment';
+import type { GradualPlan } from '../domain/stages';
+import { createStagedActivities } from './staged';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult } from '../ports/registry';
@@ -19,6 +21,8 @@ export interface ActivityDeps {
   monitors: MonitorStore;
   /** Verification settings given to the rollbacks monitors open. */
   verification: VerificationPolicy;
+  /** Stages of the gradual rollbacks monitors open (medium severity). */
+  gradualPlan?: GradualPlan;
   /** Random suffix for new rollback ids (activities may use randomness; workflows may not). */
   randomId?: () => string;
   metrics: MetricsSource;
@@ -114,6 +118,7 @@ export function createActivities(deps: ActivityDeps) {
             requested_by: 'monitor',
             requested_at: now.toISOString(),
             verification: deps.verification,
+            ...(deps.gradualPlan ? { gradual_plan: deps.gradualPlan } : {}),
             incident: {
               verdict: v,
               action: v.action as 'rollback',
@@ -221,7 +226,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Sends a notification with its links (status URL, Web UI workflow); returns where it went and the links. */
-    async notify(n: Omit<Notification, 'links'> & { rollback_id: string }): Promise<{ id: string; channel: string; links: Record<string, string> }> {
+    async notify(
+      n: Omit<Notification, 'links'> & { rollback_id: string },
+    ): Promise<{ id: string; channel: string; links: Record<string, string> }> {
       const links = deps.links(n.prompt, n.rollback_id);
       return { ...(await notifier.notify({ ...n, links })), links };
     },
@@ -235,6 +242,8 @@ export function createActivities(deps: ActivityDeps) {
     async saveRollback(view: RollbackView): Promise<void> {
       await rollbacks.save(view);
     },
+
+    ...createStagedActivities(deps),
   };
 }
 

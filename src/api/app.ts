@@ -250,6 +250,16 @@ export function createApp(deps: AppDeps): express.Express {
       }),
     );
   }
+  for (const control of ['pause', 'resume', 'abort'] as const) {
+    app.post(
+      `/api/rollbacks/:id/${control}`,
+      auth('operator'),
+      route(async (req, res) => {
+        body(decisionBody, req);
+        res.json(await service.control(String(req.params.id), control, req.actor!));
+      }),
+    );
+  }
   app.get(
     '/api/approvals',
     auth('viewer'),

@@ -13,6 +13,7 @@ import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
+import type { GradualPlan } from '../domain/stages';
 import { rollbackWorkflowId } from '../domain/names';
 import { Problem } from './problem';
 
@@ -27,6 +28,8 @@ export interface ServiceDeps {
   verification: VerificationPolicy;
   /** Default check interval of monitors started on deploy. */
   monitorIntervalS: number;
+  /** Stages of gradual rollbacks. */
+  gradualPlan: GradualPlan;
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
@@ -258,6 +261,31 @@ export class PromptbackService {
     }));
   }
 
+  /** Pause, resume or abort a gradual rollback (its child workflow `…/gradual` takes the signal). */
+  async control(id: string, control: 'pause' | 'resume' | 'abort', actor: string) {
+    const v = await this.getRollback(id);
+    const allowed = control === 'resume' ? v.status === 'paused' : v.status === 'rolling_back' || v.status === 'paused';
+    if (v.mode !== 'gradual' || !allowed || v.gradual === undefined) {
+      throw new Problem(
+        409,
+        `Cannot ${control}`,
+        `rollback ${id} is a${v.mode === 'gradual' ? '' : 'n'} ${v.mode} rollback in status ${v.status}; only a running gradual rollback can be paused, resumed or aborted`,
+        {
+          status: v.status,
+          mode: v.mode,
+        },
+      );
+    }
+    await this.d.workflows.signalControl(`${v.workflow_id}/gradual`, control, { by: actor });
+    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
+    const expect = control === 'pause' ? ['paused'] : control === 'resume' ? ['rolling_back', 'verifying', 'completed'] : ['failed'];
+    for (;;) {
+      const now = await this.getRollback(id);
+      if (expect.includes(now.status) || Date.now() > deadline) return now;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Approve ("execute rollback") or reject ("investigate") a pending decision; answers once the workflow recorded it. */
   async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined) {
     const v = await this.getRollback(id);
@@ -307,9 +335,6 @@ export class PromptbackService {
         );
       }
     }
-    if (input.mode === 'gradual') {
-      throw new Problem(422, 'Mode not available', 'gradual rollbacks are not available yet; use mode "immediate"', { field: 'mode' });
-    }
     const at = this.d.clock.now();
     const id = newId(at);
     const workflowId = rollbackWorkflowId(input.prompt, id);
@@ -351,6 +376,7 @@ export class PromptbackService {
         requested_by: actor,
         requested_at: view.requested_at,
         verification: this.d.verification,
+        gradual_plan: this.d.gradualPlan,
       });
     } catch (e) {
       // Release the claim, so the prompt is not blocked by a rollback that never started.

@@ -1,5 +1,6 @@
 import { rollbackWorkflowId } from './names';
 import type { Severity } from './severity';
+import type { GradualPlan, StageProgress } from './stages';
 import type { DefaultAction, RuleAction } from './policy';
 import type { Verdict } from './verdict';
 import type { VerificationPolicy, VerificationResult } from './verification';
@@ -63,6 +64,8 @@ export interface RollbackView {
   tier?: number;
   timeline: TimelineEntry[];
   verification?: { checks: Verdict[]; result: VerificationResult | 'pending' };
+  /** Gradual rollbacks: the current stage and the next step. */
+  gradual?: StageProgress;
   post_mortem?: Record<string, unknown>;
   updated_at: string;
 }
@@ -94,6 +97,8 @@ export interface RollbackInput {
   requested_at: string;
   verification: VerificationPolicy;
   incident?: Incident;
+  /** Stages of a gradual rollback (mode `gradual`, and medium-severity incidents); defaults to the seed's. */
+  gradual_plan?: GradualPlan;
 }
 
 export const triggerOf = (v: Verdict): Trigger => ({

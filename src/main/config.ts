@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { GradualPlan } from '../domain/stages';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -47,6 +48,13 @@ const schema = z.object({
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
   MONITOR_INTERVAL_S: seconds.default(30),
+  GRADUAL_STAGES: z
+    .string()
+    .regex(/^\d{1,2}(,\d{1,2})*$/, 'comma-separated percents left on the bad version, e.g. 75,50,25')
+    .default('75,50,25'),
+  GRADUAL_STAGE_S: seconds.default(600),
+  GRADUAL_CHECK_S: seconds.default(60),
+  GRADUAL_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.02),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -70,6 +78,7 @@ export interface Config {
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
+  gradual: GradualPlan;
   logLevel: string;
 }
 
@@ -105,6 +114,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_samples: e.MIN_SAMPLES,
     },
     monitorIntervalS: e.MONITOR_INTERVAL_S,
+    gradual: {
+      stages: [
+        ...e.GRADUAL_STAGES.split(',').map((p) => ({ percent_on_bad: Number(p), duration_s: e.GRADUAL_STAGE_S })),
+        { percent_on_bad: 0, duration_s: 0 },
+      ],
+      check_interval_s: e.GRADUAL_CHECK_S,
+      max_error_rate: e.GRADUAL_MAX_ERROR_RATE,
+      min_samples: e.MIN_SAMPLES,
+    },
     logLevel: e.LOG_LEVEL,
   };
   return Object.freeze(config);

@@ -38,12 +38,13 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
   `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification'>) {
+export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual'>) {
   return createActivities({
     registry: a.registry,
     rollbacks: a.rollbacks,
     monitors: a.monitors,
     verification: config.verification,
+    gradualPlan: config.gradual,
     randomId: () => randomBytes(4).toString('hex'),
     metrics: a.metrics,
     notifier: a.notifier,

@@ -86,6 +86,8 @@ export interface Deployment {
   created_at: string;
   updated_at: string;
   from_version: string | null;
+  /** Stage history and the reason for the outcome (canary rollouts). */
+  detail?: Record<string, unknown>;
 }
 
 /** Prompts, versions, the active version and traffic split, and the audit log. */
@@ -106,6 +108,19 @@ export interface Registry {
    * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion.
    */
   switchActive(req: SwitchRequest): Promise<SwitchResult>;
+
+  /**
+   * Sets a staged traffic split (gradual rollback, canary), audited, once per `key`. The active version changes
+   * only when one version gets 100 %. Throws UnknownPrompt / UnknownVersion / InvalidRequest (shares ≠ 100 %).
+   */
+  setTraffic(req: {
+    prompt: string;
+    split: TrafficShare[];
+    key: string;
+    actor: string;
+    reason: string;
+    action: string;
+  }): Promise<{ changed: boolean }>;
 
   recordDeployment(d: Deployment): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;

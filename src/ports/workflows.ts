@@ -10,6 +10,8 @@ export interface Workflows {
   /** The ingest fast path: ask the prompt's monitor to check now. */
   checkNow(prompt: string, source: string): Promise<void>;
   signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void>;
+  /** Pause, resume or abort a staged move (the gradual child of a rollback, or a canary rollout). */
+  signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void>;
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;
   webUiUrl(workflowId: string): string;

@@ -1,2 +1,3 @@
 export { rollbackWorkflow } from './rollback';
 export { monitorWorkflow } from './monitor';
+export { gradualRollbackWorkflow } from './gradual';

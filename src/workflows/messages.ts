@@ -6,6 +6,9 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { RollbackView } from '../domain/rollback';
 import type { Verdict } from '../domain/verdict';
+import type { StageProgress } from '../domain/stages';
+
+export type { StageProgress };
 
 export interface DecisionPayload {
   by: string;
@@ -40,3 +43,12 @@ export const RollbackStateKey = defineSearchAttributeKey('RollbackState', Search
 export const SEARCH_ATTRIBUTES = [PromptNameKey, RollbackSeverityKey, RollbackStateKey] as const;
 
 export const TASK_QUEUE_DEFAULT = 'promptback';
+
+/** Gradual rollbacks and canary rollouts: operator controls (API, Web UI, `temporal workflow signal`). */
+export const pauseSignal = defineSignal<[DecisionPayload]>('pause');
+export const resumeSignal = defineSignal<[DecisionPayload]>('resume');
+export const abortSignal = defineSignal<[DecisionPayload]>('abort');
+
+/** From a gradual-rollback child to its rollback: progress to show and persist. */
+export const progressSignal = defineSignal<[StageProgress]>('progress');
+export const progressQuery = defineQuery<StageProgress>('progress');

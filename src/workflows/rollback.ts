@@ -3,14 +3,17 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
+  startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { SEVERITY_RANK } from '../domain/policy';
 import {
+  defaultActionText,
   initialView,
   triggerOf,
   type Incident,
@@ -21,9 +24,12 @@ import {
 } from '../domain/rollback';
 import type { Verdict } from '../domain/verdict';
 import { verificationOutcome } from '../domain/verification';
+import { DEFAULT_GRADUAL } from '../domain/stages';
+import { gradualRollbackWorkflow, type GradualResult } from './gradual';
 import {
   approveSignal,
   breachSignal,
+  progressSignal,
   rejectSignal,
   RollbackSeverityKey,
   RollbackStateKey,
@@ -62,7 +68,7 @@ const failureMessage = (e: unknown): string => {
 };
 
 /** How the decision phase of an incident ended. */
-type Outcome = { kind: 'switch'; automatic: boolean } | { kind: 'rejected' } | { kind: 'cleared'; why: string };
+type Outcome = { kind: 'switch'; automatic: boolean; gradual?: boolean } | { kind: 'rejected' } | { kind: 'cleared'; why: string };
 
 /**
  * One rollback, or one incident that may become one.
@@ -127,6 +133,54 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
     return view;
   };
 
+  /** Runs the gradual child, mirroring its progress into this view (status `paused` while it is paused). */
+  async function runGradual(from: string, to: string): Promise<GradualResult> {
+    let progressed = false;
+    setHandler(progressSignal, (p) => {
+      view.gradual = p;
+      progressed = true;
+    });
+    const plan = input.gradual_plan ?? DEFAULT_GRADUAL;
+    event('gradual_started', { stages: plan.stages, check_interval_s: plan.check_interval_s, max_error_rate: plan.max_error_rate });
+    const child = await startChild(gradualRollbackWorkflow, {
+      workflowId: `${view.workflow_id}/gradual`,
+      args: [
+        {
+          rollback_id: input.rollback_id,
+          prompt: input.prompt,
+          from_version: from,
+          to_version: to,
+          plan,
+          actor: view.decided_by ?? input.requested_by,
+          reason: input.reason,
+        },
+      ],
+    });
+    let result: GradualResult | undefined;
+    let failure: unknown;
+    child.result().then(
+      (r) => (result = r),
+      (e: unknown) => (failure = e ?? new Error('gradual rollback failed')),
+    );
+    while (result === undefined && failure === undefined) {
+      await condition(() => progressed || result !== undefined || failure !== undefined);
+      if (!progressed) continue;
+      progressed = false;
+      const status: RollbackStatus = view.gradual?.paused ? 'paused' : 'rolling_back';
+      if (status !== view.status) {
+        await enter(status, status === 'paused' ? 'paused' : 'resumed', {
+          stage: view.gradual?.stage,
+          reason: view.gradual?.paused_reason,
+        });
+      } else {
+        await saveRollback(view);
+      }
+    }
+    if (failure !== undefined) throw failure;
+    if (view.status === 'paused') view.status = 'rolling_back';
+    return result!;
+  }
+
   /** The trigger table's decision for a monitor's incident. */
   async function decide(incident: Incident): Promise<Outcome> {
     let { action, deadline_s, default_action } = incident;
@@ -141,11 +195,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       const deadlineMs = (view.tier === 1 ? Date.parse(input.requested_at) : Date.now()) + deadline_s * 1000;
       const deadline = new Date(deadlineMs).toISOString();
       view.deadline = deadline;
-      view.default_action = observing
-        ? 'roll back if still breached, else clear'
-        : default_action === 'rollback'
-          ? 'roll back'
-          : 'escalate and keep waiting';
+      view.default_action = defaultActionText({ action, default_action });
       await enter(observing ? 'observing' : 'awaiting_approval', observing ? 'observing' : 'awaiting_approval', {
         deadline,
         tier: view.tier,
@@ -195,7 +245,9 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       if (observing) {
         const now = await assessNow({ prompt: input.prompt });
         event('observation_ended', { ...now });
-        if (now.kind === 'breached' && now.severity !== 'low') return { kind: 'switch', automatic: true };
+        // A minor regression that persisted: roll back gently (versioned: incidents before this change switched at once).
+        if (now.kind === 'breached' && now.severity !== 'low')
+          return { kind: 'switch', automatic: true, gradual: patched('medium-observe-gradual') };
         if (now.kind === 'healthy') return { kind: 'cleared', why: now.summary };
         deciding = true;
         view.tier += 1;
@@ -243,7 +295,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         return finish('cleared', 'cleared', { why: `breach did not re-confirm: ${now.summary}` });
       }
     }
-    await enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system' });
+    if (outcome.gradual) view.mode = 'gradual';
+    await enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system', mode: view.mode });
   }
 
   // 1. Target.
@@ -270,6 +323,14 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   if (target.from_version !== null && !input.incident) {
     const before = await readWindow({ prompt: input.prompt, version: target.from_version, window_s: 300 });
     event('metrics_before', { version: target.from_version, ...before });
+  }
+
+  // 3a. Gradual: a child workflow moves traffic off the bad version in stages; the last step is the switch below.
+  if (view.mode === 'gradual' && target.from_version !== null && target.from_version !== target.to_version) {
+    const result = await runGradual(target.from_version, target.to_version);
+    if (result.outcome === 'aborted') {
+      return finish('failed', 'aborted', { by: result.by, traffic: `all traffic back on ${target.from_version}` });
+    }
   }
 
   // 3. Switch, audited, once.

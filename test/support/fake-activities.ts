@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, MonitorCheck } from '../../src/activities';
 import type { Verdict } from '../../src/domain/verdict';
+import type { CanaryJudgement } from '../../src/domain/stages';
+import type { Deployment } from '../../src/ports/registry';
 import type { RollbackView } from '../../src/domain/rollback';
 import { judgeRecovery, type VerificationPolicy } from '../../src/domain/verification';
 import type { WindowStats } from '../../src/domain/verdict';
@@ -25,6 +27,13 @@ export interface FakeWorld {
   switchCalls?: { to: string; rollback_id: string; actor: string; reason: string }[];
   /** How many times `assessNow` was called (re-confirmation, end of observation). */
   assessNowCalls?: number;
+  /** Traffic splits set by staged moves, in order. */
+  splits?: { split: { version: string; percent: number }[]; key: string }[];
+  /** What each combined-window read (gradual checks) sees, in order; the last one repeats. */
+  combined?: Array<Pick<WindowStats, 'requests' | 'errors'>>;
+  /** What each canary stage judgement answers, in order; the last one repeats. */
+  canary?: CanaryJudgement[];
+  deployments?: Deployment[];
 }
 
 /** Plain in-memory activities for workflow tests on the time-skipping server. */
@@ -40,7 +49,34 @@ export function fakeActivities(world: FakeWorld): Activities {
     quality_samples: 0,
     window_s,
   });
+  let combined = 0;
+  let canary = 0;
   return {
+    setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
+      const splits = (world.splits ??= []);
+      if (splits.some((s) => s.key === req.key)) return Promise.resolve({ changed: false });
+      splits.push({ split: req.split, key: req.key });
+      const whole = req.split.filter((s) => s.percent > 0);
+      if (whole.length === 1) world.active = whole[0]!.version;
+      return Promise.resolve({ changed: true });
+    },
+    readCombinedWindow(input: { window_s: number }) {
+      const list = world.combined ?? [{ requests: 100, errors: 0 }];
+      const c = list[Math.min(combined, list.length - 1)]!;
+      combined += 1;
+      return Promise.resolve(stats(c, input.window_s));
+    },
+    judgeCanaryStage() {
+      const list = world.canary ?? [];
+      const j = list[Math.min(canary, list.length - 1)];
+      canary += 1;
+      if (!j) throw ApplicationFailure.nonRetryable('no canary judgement scripted', 'TestSetup');
+      return Promise.resolve(j);
+    },
+    recordDeployment(d: Deployment) {
+      (world.deployments ??= []).push(structuredClone(d));
+      return Promise.resolve();
+    },
     assessNow() {
       world.assessNowCalls = (world.assessNowCalls ?? 0) + 1;
       const list = world.assessments ?? [];

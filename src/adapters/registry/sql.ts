@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { DomainError } from '../../domain/errors';
-import type { TrafficShare } from '../../domain/traffic';
+import { isValidSplit, type TrafficShare } from '../../domain/traffic';
 import type { Clock } from '../../ports/clock';
 import type {
   AuditRow,
@@ -260,17 +260,85 @@ export class SqlRegistry implements Registry {
     });
   }
 
+  async setTraffic(req: {
+    prompt: string;
+    split: TrafficShare[];
+    key: string;
+    actor: string;
+    reason: string;
+    action: string;
+  }): Promise<{ changed: boolean }> {
+    if (!isValidSplit(req.split)) {
+      throw new DomainError(
+        'InvalidRequest',
+        `traffic shares must be 0–100 and sum to 100, got ${req.split.map((s) => `${s.version}=${s.percent}`).join(', ')}`,
+        {
+          split: req.split,
+        },
+      );
+    }
+    return this.db.transaction().execute(async (tx) => {
+      const done = await tx.selectFrom('audit_log').select('id').where('switch_key', '=', req.key).executeTakeFirst();
+      if (done) return { changed: false };
+      const prompt = await this.requirePrompt(tx, req.prompt);
+      for (const s of req.split) {
+        const v = await tx
+          .selectFrom('versions')
+          .select('version')
+          .where('prompt', '=', req.prompt)
+          .where('version', '=', s.version)
+          .executeTakeFirst();
+        if (!v)
+          throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${s.version}`, {
+            prompt: req.prompt,
+            version: s.version,
+          });
+      }
+      const before = await tx.selectFrom('traffic').select(['version', 'percent']).where('prompt', '=', req.prompt).execute();
+      const at = this.now();
+      await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
+      const live = req.split.filter((s) => s.percent > 0);
+      await tx
+        .insertInto('traffic')
+        .values(live.map((s) => ({ prompt: req.prompt, version: s.version, percent: s.percent })))
+        .execute();
+      const whole = live.length === 1 ? live[0]!.version : null;
+      if (whole !== null && whole !== prompt.active_version) {
+        await tx.updateTable('prompts').set({ active_version: whole, updated_at: at }).where('name', '=', req.prompt).execute();
+      }
+      await this.insertAudit(tx, {
+        at,
+        actor: req.actor,
+        action: req.action,
+        prompt: req.prompt,
+        from_version: prompt.active_version,
+        to_version: whole ?? prompt.active_version,
+        reason: req.reason,
+        switch_key: req.key,
+        detail: { before: before.map((b) => ({ version: b.version, percent: Number(b.percent) })), after: live },
+      });
+      return { changed: true };
+    });
+  }
+
   async recordDeployment(d: Deployment): Promise<void> {
+    const values = { ...d, detail: json(d.detail ?? {}) };
     await this.db
       .insertInto('deployments')
-      .values(d)
-      .onConflict((oc) => oc.column('deployment_id').doUpdateSet({ status: d.status, updated_at: d.updated_at }))
+      .values(values)
+      .onConflict((oc) => oc.column('deployment_id').doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail }))
       .execute();
   }
 
   async getDeployment(id: string): Promise<Deployment | undefined> {
     const row = await this.db.selectFrom('deployments').selectAll().where('deployment_id', '=', id).executeTakeFirst();
-    return row && { ...row, strategy: row.strategy === 'canary' ? 'canary' : 'immediate' };
+    return (
+      row && {
+        ...row,
+        strategy: row.strategy === 'canary' ? 'canary' : 'immediate',
+        detail: parseJson<Record<string, unknown>>(row.detail, {}),
+      }
+    );
   }
 
   async audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]> {

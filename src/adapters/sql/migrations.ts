@@ -156,5 +156,13 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_deployment_detail': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('deployments')
+          .addColumn('detail', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+      },
+    },
   };
 }

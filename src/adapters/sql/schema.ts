@@ -52,6 +52,7 @@ export interface Database {
     from_version: string | null;
     created_at: string;
     updated_at: string;
+    detail: Generated<string>;
   };
   rollbacks: {
     rollback_id: string;

@@ -4,8 +4,11 @@ import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { Workflows } from '../../ports/workflows';
 import {
+  abortSignal,
   approveSignal,
   checkNowSignal,
+  pauseSignal,
+  resumeSignal,
   PromptNameKey,
   rejectSignal,
   RollbackSeverityKey,
@@ -72,6 +75,18 @@ export class TemporalWorkflows implements Workflows {
       await this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(checkNowSignal, { source });
     } catch (e) {
       if (!(e instanceof WorkflowNotFoundError)) throw e;
+    }
+  }
+
+  async signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void> {
+    const signal = control === 'pause' ? pauseSignal : control === 'resume' ? resumeSignal : abortSignal;
+    try {
+      await this.client.workflow.getHandle(workflowId).signal(signal, payload);
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) {
+        throw new DomainError('NotAwaitingApproval', `${workflowId} is not running, so it cannot ${control}`, { workflow_id: workflowId });
+      }
+      throw e;
     }
   }
 
