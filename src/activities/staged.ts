@@ -77,6 +77,18 @@ export function createStagedActivities(deps: Deps) {
       return judgeCanary(c, b, input.plan, breach);
     },
 
+    /** The last step of a rollout: all traffic to the new version, audited as a deploy, once per deployment. */
+    async switchForDeploy(input: { prompt: string; to: string; deployment_id: string; actor: string }) {
+      return registry.switchActive({
+        prompt: input.prompt,
+        to: input.to,
+        action: 'deploy',
+        key: input.deployment_id,
+        actor: input.actor,
+        reason: `canary of ${input.to} promoted to 100 %`,
+      });
+    },
+
     async recordDeployment(d: Deployment): Promise<void> {
       await registry.recordDeployment(d);
     },

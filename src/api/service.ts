@@ -13,7 +13,7 @@ import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
-import type { GradualPlan } from '../domain/stages';
+import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import { rollbackWorkflowId } from '../domain/names';
 import { Problem } from './problem';
 
@@ -30,6 +30,7 @@ export interface ServiceDeps {
   monitorIntervalS: number;
   /** Stages of gradual rollbacks. */
   gradualPlan: GradualPlan;
+  canaryPlan: CanaryPlan;
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
@@ -100,11 +101,6 @@ export class PromptbackService {
   ): Promise<Deployment & { monitor: { workflow_id: string } | { error: string } }> {
     await this.requirePrompt(prompt);
     await this.requireVersion(prompt, version);
-    if (strategy === 'canary') {
-      throw new Problem(422, 'Strategy not available', 'canary deploys are not available yet; use strategy "immediate"', {
-        field: 'strategy',
-      });
-    }
     const open = await this.d.rollbacks.openFor(prompt);
     if (open !== undefined) {
       throw new Problem(409, 'A rollback is already in flight', `prompt ${prompt} has rollback ${open} in flight; deploy after it ends`, {
@@ -113,6 +109,7 @@ export class PromptbackService {
     }
     const at = this.d.clock.now();
     const id = `dep-${newId(at)}`;
+    if (strategy === 'canary') return this.startCanary(prompt, version, id, at, actor);
     const switched = await this.d.registry.switchActive({
       prompt,
       to: version,
@@ -142,6 +139,89 @@ export class PromptbackService {
       monitor = { error: `monitor not started: ${(e as Error).message}` };
     }
     return { ...deployment, monitor };
+  }
+
+  /** A canary rollout: checked up front (staging gate, something to compare against, no rollout in flight). */
+  private async startCanary(prompt: string, version: string, id: string, at: Date, actor: string) {
+    const p = await this.requirePrompt(prompt);
+    const v = await this.requireVersion(prompt, version);
+    if (p.active_version === null || p.active_version === version) {
+      throw new Problem(
+        409,
+        'Nothing to compare against',
+        `a canary needs another version serving; ${prompt} has ${p.active_version ?? 'none'} active. Deploy with strategy "immediate"`,
+      );
+    }
+    const plan = this.d.canaryPlan;
+    if (plan.min_staging_s > 0) {
+      const stagedAt = typeof v.metadata.staging_started_at === 'string' ? Date.parse(v.metadata.staging_started_at) : NaN;
+      const staged_s = Number.isNaN(stagedAt) ? 0 : (at.getTime() - stagedAt) / 1000;
+      if (staged_s < plan.min_staging_s) {
+        throw new Problem(
+          409,
+          'Staging gate',
+          `${prompt} ${version} has been in staging ${(staged_s / 3600).toFixed(1)} h; the gate requires ${(plan.min_staging_s / 3600).toFixed(1)} h (version metadata.staging_started_at)`,
+          { field: 'version' },
+        );
+      }
+    }
+    const deployment: Deployment = {
+      deployment_id: id,
+      prompt,
+      version,
+      strategy: 'canary',
+      status: 'rolling_out',
+      requested_by: actor,
+      from_version: p.active_version,
+      created_at: at.toISOString(),
+      updated_at: at.toISOString(),
+      detail: { plan },
+    };
+    await this.d.registry.recordDeployment(deployment);
+    try {
+      await this.d.workflows.startCanary({
+        deployment_id: id,
+        prompt,
+        version,
+        from_version: p.active_version,
+        plan,
+        actor,
+        created_at: at.toISOString(),
+      });
+    } catch (e) {
+      await this.d.registry.recordDeployment({
+        ...deployment,
+        status: 'failed',
+        updated_at: this.d.clock.now().toISOString(),
+        detail: { error: (e as Error).message },
+      });
+      throw new Problem(503, 'Workflow engine unavailable', `could not start the canary: ${(e as Error).message}`);
+    }
+    let monitor: { workflow_id: string } | { error: string };
+    try {
+      monitor = await this.startMonitor(prompt, undefined, actor);
+    } catch (e) {
+      monitor = { error: `monitor not started: ${(e as Error).message}` };
+    }
+    return { ...deployment, workflow_id: `deploy/${prompt}/${id}`, monitor };
+  }
+
+  async abortDeployment(id: string, actor: string): Promise<Deployment> {
+    const d = await this.getDeployment(id);
+    if (d.strategy !== 'canary' || d.status !== 'rolling_out') {
+      throw new Problem(
+        409,
+        'Cannot abort',
+        `deployment ${id} is a${d.strategy === 'canary' ? '' : 'n'} ${d.strategy} deployment in status ${d.status}`,
+      );
+    }
+    await this.d.workflows.signalControl(`deploy/${d.prompt}/${id}`, 'abort', { by: actor });
+    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
+    for (;;) {
+      const now = await this.getDeployment(id);
+      if (now.status !== 'rolling_out' || Date.now() > deadline) return now;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async getDeployment(id: string): Promise<Deployment> {

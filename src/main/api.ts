@@ -31,6 +31,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     verification: config.verification,
     monitorIntervalS: config.monitorIntervalS,
     gradualPlan: config.gradual,
+    canaryPlan: config.canary,
     log,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');

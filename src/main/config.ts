@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { GradualPlan } from '../domain/stages';
+import type { CanaryPlan, GradualPlan } from '../domain/stages';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -55,6 +55,14 @@ const schema = z.object({
   GRADUAL_STAGE_S: seconds.default(600),
   GRADUAL_CHECK_S: seconds.default(60),
   GRADUAL_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.02),
+  CANARY_STAGES: z
+    .string()
+    .regex(/^\d{1,3}(,\d{1,3})*$/, 'comma-separated percents on the new version, ending at 100, e.g. 1,5,25,100')
+    .refine((s) => s.split(',').at(-1) === '100', 'the last canary stage must be 100')
+    .default('1,5,25,100'),
+  CANARY_BAKE_S: seconds.default(600),
+  CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
+  CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -79,6 +87,7 @@ export interface Config {
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
   gradual: GradualPlan;
+  canary: CanaryPlan;
   logLevel: string;
 }
 
@@ -122,6 +131,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       check_interval_s: e.GRADUAL_CHECK_S,
       max_error_rate: e.GRADUAL_MAX_ERROR_RATE,
       min_samples: e.MIN_SAMPLES,
+    },
+    canary: {
+      stages: e.CANARY_STAGES.split(',').map(Number),
+      bake_s: e.CANARY_BAKE_S,
+      min_samples: e.CANARY_MIN_SAMPLES,
+      alpha: 0.05,
+      max_extra_bakes: 2,
+      min_staging_s: e.CANARY_MIN_STAGING_S,
     },
     logLevel: e.LOG_LEVEL,
   };

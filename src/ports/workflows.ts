@@ -1,9 +1,11 @@
 import type { RollbackInput } from '../domain/rollback';
+import type { CanaryInput } from '../workflows/canary';
 import type { DecisionPayload } from '../workflows/messages';
 
 /** The API's view of the durable engine: start rollbacks, send decisions, check it is reachable. */
 export interface Workflows {
   startRollback(input: RollbackInput): Promise<{ workflow_id: string }>;
+  startCanary(input: CanaryInput): Promise<{ workflow_id: string }>;
   /** Idempotent: `created` is false when the prompt's monitor was already running. */
   startMonitor(prompt: string, interval_s: number, by: string): Promise<{ workflow_id: string; created: boolean }>;
   stopMonitor(prompt: string, by: string): Promise<boolean>;

@@ -1,3 +1,4 @@
 export { rollbackWorkflow } from './rollback';
 export { monitorWorkflow } from './monitor';
 export { gradualRollbackWorkflow } from './gradual';
+export { canaryWorkflow } from './canary';

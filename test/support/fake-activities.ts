@@ -73,6 +73,12 @@ export function fakeActivities(world: FakeWorld): Activities {
       if (!j) throw ApplicationFailure.nonRetryable('no canary judgement scripted', 'TestSetup');
       return Promise.resolve(j);
     },
+    switchForDeploy(input: { to: string; deployment_id: string }) {
+      const from = world.active;
+      world.active = input.to;
+      (world.splits ??= []).push({ split: [{ version: input.to, percent: 100 }], key: input.deployment_id });
+      return Promise.resolve({ switched: true, from, to: input.to, at: new Date().toISOString() });
+    },
     recordDeployment(d: Deployment) {
       (world.deployments ??= []).push(structuredClone(d));
       return Promise.resolve();

@@ -17,6 +17,7 @@ import {
   type DecisionPayload,
 } from '../../workflows/messages';
 import type { RollbackInput } from '../../domain/rollback';
+import type { CanaryInput } from '../../workflows/canary';
 
 export class TemporalWorkflows implements Workflows {
   constructor(
@@ -38,6 +39,19 @@ export class TemporalWorkflows implements Workflows {
         { key: RollbackStateKey, value: 'rolling_back' },
       ]),
       staticSummary: `Rollback of ${input.prompt}${input.target_version ? ` to ${input.target_version}` : ''}: ${input.reason}`,
+    });
+    return { workflow_id: workflowId };
+  }
+
+  async startCanary(input: CanaryInput): Promise<{ workflow_id: string }> {
+    const workflowId = `deploy/${input.prompt}/${input.deployment_id}`;
+    await this.client.workflow.start('canaryWorkflow', {
+      taskQueue: this.taskQueue,
+      workflowId,
+      args: [input],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: input.prompt }]),
+      staticSummary: `Canary of ${input.prompt} ${input.version}: ${input.plan.stages.join(' → ')} %`,
     });
     return { workflow_id: workflowId };
   }
