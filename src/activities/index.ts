@@ -11,7 +11,8 @@ import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
-import type { Registry, SwitchResult } from '../ports/registry';
+import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
+import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
 import { knownGoodTarget } from '../domain/known-good';
 
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   verification: VerificationPolicy;
   /** Stages of the gradual rollbacks monitors open (medium severity). */
   gradualPlan?: GradualPlan;
+  /** Runs a version's baseline test before it becomes a rollback target. */
+  evaluator?: Evaluator;
   /** Random suffix for new rollback ids (activities may use randomness; workflows may not). */
   randomId?: () => string;
   metrics: MetricsSource;
@@ -45,6 +48,8 @@ async function domain<T>(fn: () => Promise<T>): Promise<T> {
 export interface TargetChoice {
   from_version: string | null;
   to_version: string;
+  /** The target's baseline test, when an evaluator is configured. */
+  evaluation?: Evaluation;
   /** Versions passed over on the way to the target, and why: shown in the timeline. */
   skipped: { version: string; why: string }[];
 }
@@ -67,6 +72,14 @@ const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).pa
 export function createActivities(deps: ActivityDeps) {
   const { registry, rollbacks, metrics, notifier, clock, monitors } = deps;
   const randomId = deps.randomId ?? defaultRandomId;
+  /** A broken evaluator must not block a rollback: its failure is reported as "not judged". */
+  const evaluateSafely = async (prompt: string, v: VersionRecord): Promise<Evaluation> => {
+    try {
+      return await deps.evaluator!.evaluate(prompt, v);
+    } catch (e) {
+      return { evaluator: 'unavailable', passed: null, score: null, detail: `baseline test could not run: ${(e as Error).message}` };
+    }
+  };
   return {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
     async assessNow(input: { prompt: string }): Promise<Verdict> {
@@ -167,20 +180,48 @@ export function createActivities(deps: ActivityDeps) {
               version: input.target_version,
             });
           }
-          return { from_version: prompt.active_version, to_version: input.target_version, skipped: [] };
+          // An operator's named target is not refused: its test result goes into the timeline.
+          const named = versions.find((v) => v.version === input.target_version)!;
+          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, named) : undefined;
+          return {
+            from_version: prompt.active_version,
+            to_version: input.target_version,
+            skipped: [],
+            ...(evaluation ? { evaluation } : {}),
+          };
         }
-        const choice = knownGoodTarget(versions, prompt.active_version);
-        if (!choice.target) {
-          throw new DomainError(
-            'NoKnownGoodVersion',
-            `prompt ${input.prompt} has no known-good version before ${prompt.active_version ?? 'the active one'}`,
-            {
-              prompt: input.prompt,
-              skipped: choice.skipped,
-            },
+        // No target named: the newest earlier known-good version. Its baseline test runs first; one that fails is
+        // marked and skipped, and the next candidate is tried.
+        let list = versions;
+        const failed = new Map<string, string>();
+        for (;;) {
+          const choice = knownGoodTarget(list, prompt.active_version);
+          const skipped = choice.skipped.map((s) =>
+            failed.has(s.version) ? { version: s.version, why: `failed its baseline test: ${failed.get(s.version)}` } : s,
           );
+          if (!choice.target) {
+            throw new DomainError(
+              'NoKnownGoodVersion',
+              `prompt ${input.prompt} has no known-good version before ${prompt.active_version ?? 'the active one'}`,
+              {
+                prompt: input.prompt,
+                skipped,
+              },
+            );
+          }
+          const candidate = list.find((v) => v.version === choice.target)!;
+          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, candidate) : undefined;
+          if (evaluation?.passed === false) {
+            await registry.setKnownGood(input.prompt, candidate.version, false, `evaluator:${evaluation.evaluator}`, evaluation.detail);
+            failed.set(candidate.version, evaluation.detail);
+            list = list.map((v) => (v.version === candidate.version ? { ...v, known_good: false } : v));
+            continue;
+          }
+          if (evaluation?.passed === true && candidate.known_good !== true) {
+            await registry.setKnownGood(input.prompt, candidate.version, true, `evaluator:${evaluation.evaluator}`, evaluation.detail);
+          }
+          return { from_version: prompt.active_version, to_version: candidate.version, skipped, ...(evaluation ? { evaluation } : {}) };
         }
-        return { from_version: prompt.active_version, to_version: choice.target, skipped: choice.skipped };
       });
     },
 

@@ -61,6 +61,10 @@ const schema = z.object({
     .refine((s) => s.split(',').at(-1) === '100', 'the last canary stage must be 100')
     .default('1,5,25,100'),
   CANARY_BAKE_S: seconds.default(600),
+  EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
+  EVALUATOR_URL: z.string().url().optional(),
+  EVALUATOR_SUITE: z.string().min(1).optional(),
+  EVALUATOR_MIN_ACCURACY: z.coerce.number().min(0).max(1).default(0.75),
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -88,6 +92,7 @@ export interface Config {
   monitorIntervalS: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
+  evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
   logLevel: string;
 }
 
@@ -140,7 +145,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       max_extra_bakes: 2,
       min_staging_s: e.CANARY_MIN_STAGING_S,
     },
+    evaluator: {
+      kind: e.EVALUATOR,
+      ...(e.EVALUATOR_URL ? { url: e.EVALUATOR_URL } : {}),
+      ...(e.EVALUATOR_SUITE ? { suite: e.EVALUATOR_SUITE } : {}),
+      min_accuracy: e.EVALUATOR_MIN_ACCURACY,
+    },
     logLevel: e.LOG_LEVEL,
   };
+  if (e.EVALUATOR === 'http' && (!e.EVALUATOR_URL || !e.EVALUATOR_SUITE)) {
+    throw new ConfigError('invalid configuration:\n  EVALUATOR_URL, EVALUATOR_SUITE: both are required when EVALUATOR=http');
+  }
   return Object.freeze(config);
 }

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
+import { HttpSuiteEvaluator } from '../adapters/evaluator/http';
+import { MetricsHistoryEvaluator } from '../adapters/evaluator/metrics-history';
 import { SqlMetricsStore } from '../adapters/metrics/sql';
+import type { Evaluator } from '../ports/evaluator';
 import { SqlMonitorStore } from '../adapters/monitors/sql';
 import { OutboxNotifier } from '../adapters/notifier/outbox';
 import { SqlRegistry } from '../adapters/registry/sql';
@@ -38,8 +41,19 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
   `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual'>) {
+/** The baseline-test evaluator the configuration names (default: the version's own metrics history). */
+export function evaluatorFor(a: Pick<Adapters, 'metrics'>, config: Pick<Config, 'evaluator'>): Evaluator | undefined {
+  const e = config.evaluator;
+  if (e.kind === 'none') return undefined;
+  if (e.kind === 'http')
+    return new HttpSuiteEvaluator({ url: e.url!, suiteFile: e.suite!, min_accuracy: e.min_accuracy, timeout_ms: 30_000 });
+  return new MetricsHistoryEvaluator(a.metrics, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
+}
+
+export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'>) {
+  const evaluator = evaluatorFor(a, config);
   return createActivities({
+    ...(evaluator ? { evaluator } : {}),
     registry: a.registry,
     rollbacks: a.rollbacks,
     monitors: a.monitors,

@@ -122,6 +122,9 @@ export interface Registry {
     action: string;
   }): Promise<{ changed: boolean }>;
 
+  /** Records a version's baseline-test result (audited). */
+  setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void>;
+
   recordDeployment(d: Deployment): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;
 

@@ -317,7 +317,12 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
   }
   view.from_version = target.from_version;
   view.to_version = target.to_version;
-  event('target_selected', { from_version: target.from_version, to_version: target.to_version, skipped: target.skipped });
+  event('target_selected', {
+    from_version: target.from_version,
+    to_version: target.to_version,
+    skipped: target.skipped,
+    baseline_test: target.evaluation ?? null,
+  });
 
   // 2. An operator's rollback is never refused for looking healthy: the metrics at this moment go into the timeline.
   if (target.from_version !== null && !input.incident) {

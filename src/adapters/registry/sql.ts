@@ -321,6 +321,27 @@ export class SqlRegistry implements Registry {
     });
   }
 
+  async setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('versions')
+        .set({ known_good: knownGood ? 1 : 0 })
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .execute();
+      await this.insertAudit(tx, {
+        at: this.now(),
+        actor,
+        action: knownGood ? 'version.passed' : 'version.failed',
+        prompt,
+        from_version: null,
+        to_version: version,
+        reason,
+        detail: {},
+      });
+    });
+  }
+
   async recordDeployment(d: Deployment): Promise<void> {
     const values = { ...d, detail: json(d.detail ?? {}) };
     await this.db
