@@ -9,6 +9,7 @@ import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt } from './assessment';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
+import { createRetentionActivities } from './retention';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
@@ -285,6 +286,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     ...createStagedActivities(deps),
+    ...createRetentionActivities(deps),
   };
 }
 

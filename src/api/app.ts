@@ -2,6 +2,7 @@ import express, { type Request, type Response, type NextFunction, type RequestHa
 import type { Logger } from 'pino';
 import client from 'prom-client';
 import { z } from 'zod';
+import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
 import { authenticate, type Token } from './auth';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
@@ -238,6 +239,14 @@ export function createApp(deps: AppDeps): express.Express {
     auth('viewer'),
     route(async (req, res) => {
       res.json(await service.getRollback(String(req.params.id)));
+    }),
+  );
+  app.get(
+    '/api/rollbacks/:id/postmortem',
+    auth('viewer'),
+    route(async (req, res) => {
+      const pm = await service.postMortem(String(req.params.id));
+      res.type('text/markdown; charset=utf-8').send(renderPostMortemMarkdown(pm));
     }),
   );
   for (const decision of ['approve', 'reject'] as const) {

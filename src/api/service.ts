@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { DomainError } from '../domain/errors';
 import { knownGoodTarget } from '../domain/known-good';
-import { formatRollbackId, type RollbackMode, type RollbackStatus, type RollbackView } from '../domain/rollback';
+import { formatRollbackId, isTerminal, type RollbackMode, type RollbackStatus, type RollbackView } from '../domain/rollback';
+import { buildPostMortem, type PostMortem } from '../domain/postmortem';
 import { pickVersion } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { VerificationPolicy } from '../domain/verification';
@@ -478,10 +479,46 @@ export class PromptbackService {
     };
   }
 
-  async getRollback(id: string): Promise<RollbackView & { status_url: string; web_ui_url: string }> {
+  async getRollback(id: string): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem }> {
     const v = await this.d.rollbacks.get(id);
     if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
-    return { ...v, status_url: this.statusUrl(id), web_ui_url: this.d.workflows.webUiUrl(v.workflow_id) };
+    // A finished rollback carries its post-mortem (API.md `post_mortem?`), computed on read from its record.
+    const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;
+    return {
+      ...v,
+      ...(post_mortem ? { post_mortem } : {}),
+      status_url: this.statusUrl(id),
+      web_ui_url: this.d.workflows.webUiUrl(v.workflow_id),
+    };
+  }
+
+  /** The post-mortem of a finished rollback (404 unknown, 409 while it runs). */
+  async postMortem(id: string): Promise<PostMortem> {
+    const v = await this.getRollback(id);
+    if (!isTerminal(v.status) || !v.post_mortem) {
+      throw new Problem(409, 'Rollback still running', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
+        rollback_id: id,
+        status: v.status,
+        status_url: this.statusUrl(id),
+      });
+    }
+    return v.post_mortem;
+  }
+
+  private async buildPostMortemOf(v: RollbackView): Promise<PostMortem> {
+    const excerpt = (t: string | undefined): string | undefined => (t === undefined ? undefined : t.length > 400 ? `${t.slice(0, 400)}…` : t);
+    const [from, to, audit] = await Promise.all([
+      v.from_version ? this.d.registry.getVersion(v.prompt, v.from_version) : undefined,
+      v.to_version ? this.d.registry.getVersion(v.prompt, v.to_version) : undefined,
+      this.d.registry.audit({ rollback_id: v.rollback_id }),
+    ]);
+    return buildPostMortem(v, {
+      deployed_at: from?.deployed_at ?? null,
+      from_known_good: from?.known_good ?? null,
+      ...(from ? { from_template_excerpt: excerpt(from.template) } : {}),
+      ...(to ? { to_template_excerpt: excerpt(to.template) } : {}),
+      audit: audit.map((a) => ({ at: a.at, actor: a.actor, action: a.action, reason: a.reason })),
+    });
   }
 
   listRollbacks(filter: { prompt?: string; status?: RollbackStatus; limit?: number }) {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
+import type { RetentionPolicy } from '../domain/retention';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -61,6 +62,10 @@ const schema = z.object({
     .refine((s) => s.split(',').at(-1) === '100', 'the last canary stage must be 100')
     .default('1,5,25,100'),
   CANARY_BAKE_S: seconds.default(600),
+  RETENTION_HOT_VERSIONS: z.coerce.number().int().min(1).default(3),
+  RETENTION_PURGE_AFTER_DAYS: z.coerce.number().min(1).default(183),
+  RETENTION_AUDIT_DAYS: z.coerce.number().min(0).default(365),
+  RETENTION_EVERY_S: seconds.default(3600),
   EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
   EVALUATOR_URL: z.string().url().optional(),
   EVALUATOR_SUITE: z.string().min(1).optional(),
@@ -92,6 +97,7 @@ export interface Config {
   monitorIntervalS: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
+  retention: RetentionPolicy & { every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
   logLevel: string;
 }
@@ -144,6 +150,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       alpha: 0.05,
       max_extra_bakes: 2,
       min_staging_s: e.CANARY_MIN_STAGING_S,
+    },
+    retention: {
+      hot_count: e.RETENTION_HOT_VERSIONS,
+      purge_after_s: e.RETENTION_PURGE_AFTER_DAYS * 86_400,
+      audit_period_s: e.RETENTION_AUDIT_DAYS * 86_400,
+      every_s: e.RETENTION_EVERY_S,
     },
     evaluator: {
       kind: e.EVALUATOR,

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { Client, Connection } from '@temporalio/client';
+import { ensureRetentionSchedule } from './schedules';
 import { activitiesFor, openAdapters, type Adapters } from './wiring';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
@@ -30,6 +32,11 @@ export async function startWorker(
     ...extra,
   });
   const run = worker.run();
+  // The retention schedule belongs with the worker that runs it; creating it is idempotent.
+  const client = new Client({ connection: await Connection.connect({ address }), namespace: config.temporal.namespace });
+  const { every_s, ...policy } = config.retention;
+  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
+  await client.connection.close();
   return {
     worker,
     run,

@@ -122,6 +122,9 @@ export interface Registry {
     action: string;
   }): Promise<{ changed: boolean }>;
 
+  /** Archives (state `archived`, still restorable) and purges (deletes) versions, audited. */
+  applyRetention(prompt: string, plan: { archive: string[]; purge: string[] }, actor: string): Promise<void>;
+
   /** Records a version's baseline-test result (audited). */
   setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void>;
 

@@ -2,3 +2,4 @@ export { rollbackWorkflow } from './rollback';
 export { monitorWorkflow } from './monitor';
 export { gradualRollbackWorkflow } from './gradual';
 export { canaryWorkflow } from './canary';
+export { retentionWorkflow } from './retention';

@@ -103,4 +103,10 @@ describe('the runbook rollback, end to end over real HTTP and a real Temporal se
     expect(done.timeline.map((t: { event: string }) => t.event)).toContain('verification_inconclusive');
     expect(await stack.adapters.registry.audit({ rollback_id: r.body.rollback_id })).toHaveLength(1);
   });
+
+  it('the worker registered the retention schedule, visible in the Web UI and CLI', async () => {
+    const d = await stack.api.client.schedule.getHandle('promptback-retention').describe();
+    expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionWorkflow' });
+    expect(d.spec.intervals?.[0]?.every).toBe(3_600_000);
+  });
 });

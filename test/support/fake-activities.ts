@@ -79,6 +79,9 @@ export function fakeActivities(world: FakeWorld): Activities {
       (world.splits ??= []).push({ split: [{ version: input.to, percent: 100 }], key: input.deployment_id });
       return Promise.resolve({ switched: true, from, to: input.to, at: new Date().toISOString() });
     },
+    retentionPass() {
+      return Promise.resolve({ prompts: 0, archived: [], purged: [], kept: [] });
+    },
     recordDeployment(d: Deployment) {
       (world.deployments ??= []).push(structuredClone(d));
       return Promise.resolve();

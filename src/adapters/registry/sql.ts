@@ -228,6 +228,8 @@ export class SqlRegistry implements Registry {
       if (!version) {
         throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
       }
+      // Switching to an archived version restores it: it is hot again.
+      await tx.updateTable('versions').set({ state: 'hot' }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
       const at = this.now();
       const from = prompt.active_version;
       await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
@@ -318,6 +320,35 @@ export class SqlRegistry implements Registry {
         detail: { before: before.map((b) => ({ version: b.version, percent: Number(b.percent) })), after: live },
       });
       return { changed: true };
+    });
+  }
+
+  async applyRetention(prompt: string, plan: { archive: string[]; purge: string[] }, actor: string): Promise<void> {
+    if (plan.archive.length === 0 && plan.purge.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      const at = this.now();
+      if (plan.archive.length > 0) {
+        await tx
+          .updateTable('versions')
+          .set({ state: 'archived' })
+          .where('prompt', '=', prompt)
+          .where('version', 'in', plan.archive)
+          .execute();
+      }
+      if (plan.purge.length > 0) {
+        await tx.deleteFrom('traffic').where('prompt', '=', prompt).where('version', 'in', plan.purge).execute();
+        await tx.deleteFrom('versions').where('prompt', '=', prompt).where('version', 'in', plan.purge).execute();
+      }
+      await this.insertAudit(tx, {
+        at,
+        actor,
+        action: 'retention',
+        prompt,
+        from_version: null,
+        to_version: null,
+        reason: `archived ${plan.archive.join(', ') || 'none'}; purged ${plan.purge.join(', ') || 'none'}`,
+        detail: plan,
+      });
     });
   }
 
