@@ -10,6 +10,7 @@ import { assessPrompt } from './assessment';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
 import { createRetentionActivities } from './retention';
+import { createGroupActivities } from './group';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
@@ -287,6 +288,7 @@ export function createActivities(deps: ActivityDeps) {
 
     ...createStagedActivities(deps),
     ...createRetentionActivities(deps),
+    ...createGroupActivities(deps),
   };
 }
 

@@ -483,9 +483,10 @@ export class PromptbackService {
     const v = await this.d.rollbacks.get(id);
     if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
     // A finished rollback carries its post-mortem (API.md `post_mortem?`), computed on read from its record.
+    const { post_mortem: _stored, ...view } = v;
     const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;
     return {
-      ...v,
+      ...view,
       ...(post_mortem ? { post_mortem } : {}),
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(v.workflow_id),
@@ -506,7 +507,8 @@ export class PromptbackService {
   }
 
   private async buildPostMortemOf(v: RollbackView): Promise<PostMortem> {
-    const excerpt = (t: string | undefined): string | undefined => (t === undefined ? undefined : t.length > 400 ? `${t.slice(0, 400)}…` : t);
+    const excerpt = (t: string | undefined): string | undefined =>
+      t === undefined ? undefined : t.length > 400 ? `${t.slice(0, 400)}…` : t;
     const [from, to, audit] = await Promise.all([
       v.from_version ? this.d.registry.getVersion(v.prompt, v.from_version) : undefined,
       v.to_version ? this.d.registry.getVersion(v.prompt, v.to_version) : undefined,

@@ -414,18 +414,22 @@ function questionsOf(
     );
   }
   const metric = pm.trigger?.metric ?? null;
-  if (metric === 'error_rate') suggestions.push('Run the version in staging for 24 h against real traffic before promoting; errors show there first.');
+  if (metric === 'error_rate')
+    suggestions.push('Run the version in staging for 24 h against real traffic before promoting; errors show there first.');
   if (metric === 'quality_drop') {
     suggestions.push('Gate promotion on an A/B test with strict criteria (p < 0.05, no quality regression).');
     suggestions.push('Add the cases that regressed to the baseline test suite (seed: accuracy ≥ 75 %).');
   }
-  if (metric === 'latency_p99_ratio') suggestions.push('Load-test the version in staging and compare its p99 latency with the baseline before promoting.');
+  if (metric === 'latency_p99_ratio')
+    suggestions.push('Load-test the version in staging and compare its p99 latency with the baseline before promoting.');
   if (pm.time_to_detect_s !== null && pm.time_to_detect_s < 3600) {
     suggestions.push(
       'It broke within its first hour: check that the stricter new-version alert thresholds (error > 0.5 %, p99 +10 %, quality −5 %) alerted before the trigger table acted; tighten them for this prompt if not.',
     );
   } else {
-    suggestions.push('Watch new versions closely for their first hour with stricter alert thresholds (error > 0.5 %, p99 +10 %, quality −5 %).');
+    suggestions.push(
+      'Watch new versions closely for their first hour with stricter alert thresholds (error > 0.5 %, p99 +10 %, quality −5 %).',
+    );
   }
   if (knownGood !== true) suggestions.push('Record a baseline test result for every version before it is deployed.');
   if (timeline.some((e) => e.event === 'deadline_passed')) {
@@ -445,10 +449,14 @@ function questionsOf(
     );
   }
   if (pm.outcome === 'verification_inconclusive') {
-    suggestions.push(`Verification saw too little traffic: make sure metrics are sent for ${to ?? 'the target version'}, or verify over a longer window.`);
+    suggestions.push(
+      `Verification saw too little traffic: make sure metrics are sent for ${to ?? 'the target version'}, or verify over a longer window.`,
+    );
   }
   if (pm.outcome === 'closed') {
-    suggestions.push('On-call chose to investigate: record the finding; fix the regression, or tune the rule for this prompt if it was a false alarm.');
+    suggestions.push(
+      'On-call chose to investigate: record the finding; fix the regression, or tune the rule for this prompt if it was a false alarm.',
+    );
   }
 
   return [

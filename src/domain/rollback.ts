@@ -64,6 +64,11 @@ export interface RollbackView {
   tier?: number;
   timeline: TimelineEntry[];
   verification?: { checks: Verdict[]; result: VerificationResult | 'pending' };
+  /** Coordinated rollbacks: related prompts that rolled back with this one (all or none), and those that did not join. */
+  group?: {
+    members: { prompt: string; from_version: string; to_version: string; summary: string; switched: boolean }[];
+    not_joining: { prompt: string; why: string }[];
+  };
   /** Gradual rollbacks: the current stage and the next step. */
   gradual?: StageProgress;
   post_mortem?: Record<string, unknown>;

@@ -59,8 +59,8 @@ export interface VersionInput {
 export interface SwitchRequest {
   prompt: string;
   to: string;
-  /** 'deploy' or 'rollback'. */
-  action: 'deploy' | 'rollback';
+  /** 'deploy', 'rollback', or 'compensate' (undoing a group switch that could not complete). */
+  action: 'deploy' | 'rollback' | 'compensate';
   /** Idempotency key: the rollback id or the deployment id. A second call with it changes nothing. */
   key: string;
   actor: string;

@@ -48,6 +48,10 @@ const { switchActiveVersion } = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
 });
+const { planGroup, revertSwitch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '15 seconds', maximumAttempts: 10 },
+});
 const { checkRecovery, saveRollback } = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
@@ -338,6 +342,22 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
     }
   }
 
+  // 2b. Coordinated: related prompts that are breached too join this rollback, all or none (versioned).
+  const members = patched('coordinated-rollback') ? await planGroup({ prompt: input.prompt }) : { members: [], not_joining: [] };
+  if (members.members.length > 0 || members.not_joining.length > 0) {
+    view.group = {
+      members: members.members.map((m) => ({
+        prompt: m.prompt,
+        from_version: m.from_version,
+        to_version: m.to_version,
+        summary: m.verdict.summary,
+        switched: false,
+      })),
+      not_joining: members.not_joining,
+    };
+    event('group_planned', { members: view.group.members, not_joining: members.not_joining });
+  }
+
   // 3. Switch, audited, once.
   let switched;
   try {
@@ -362,16 +382,69 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
     await saveRollback(view);
     return view;
   }
-  await enter('verifying', 'switched', { from_version: switched.from, to_version: switched.to, at: switched.at });
+  // 3b. The group's members switch too; if one cannot, every switch already made is undone (compensation).
+  for (const [i, m] of members.members.entries()) {
+    try {
+      await switchActiveVersion({
+        prompt: m.prompt,
+        to: m.to_version,
+        rollback_id: `${input.rollback_id}/${m.prompt}`,
+        actor: view.decided_by ?? input.requested_by,
+        reason: `group rollback with ${input.prompt}: ${m.verdict.summary}`,
+      });
+      view.group!.members[i]!.switched = true;
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      const undone: string[] = [];
+      for (const done of members.members.slice(0, i).reverse()) {
+        await revertSwitch({
+          prompt: done.prompt,
+          to: done.from_version,
+          key: `${input.rollback_id}/${done.prompt}/undo`,
+          reason: `group rollback failed on ${m.prompt}`,
+        });
+        undone.push(done.prompt);
+      }
+      if (switched.from !== null) {
+        await revertSwitch({
+          prompt: input.prompt,
+          to: switched.from,
+          key: `${input.rollback_id}/undo`,
+          reason: `group rollback failed on ${m.prompt}`,
+        });
+        undone.push(input.prompt);
+      }
+      for (const gm of view.group!.members) gm.switched = false;
+      view.severity = 'critical';
+      await enter('escalated', 'group_failed_compensated', { failed: m.prompt, error: failureMessage(e), undone });
+      await send(
+        'page',
+        'critical',
+        `GROUP ROLLBACK FAILED: ${input.prompt}`,
+        `Could not switch ${m.prompt} to ${m.to_version} (${failureMessage(e)}); every switch of the group was undone (${undone.join(', ')}). Traffic is where it was.`,
+        { failed: m.prompt, undone },
+      );
+      return finish('escalated', 'closed', {});
+    }
+  }
+  await enter('verifying', 'switched', {
+    from_version: switched.from,
+    to_version: switched.to,
+    at: switched.at,
+    ...(view.group ? { group: view.group.members.map((g) => `${g.prompt}: ${g.from_version} → ${g.to_version}`) } : {}),
+  });
+  // One page for the whole group.
+  const groupText = view.group?.members.map((g) => `${g.prompt} ${g.from_version} → ${g.to_version}`).join(', ') ?? '';
   await send(
     'alert',
     view.severity,
-    `ROLLBACK: ${input.prompt}`,
-    `Reverted from ${switched.from ?? '(none)'} to ${switched.to}. Reason: ${input.reason}`,
+    `ROLLBACK: ${input.prompt}${groupText ? ` (group: ${view.group!.members.map((g) => g.prompt).join(', ')})` : ''}`,
+    `Reverted from ${switched.from ?? '(none)'} to ${switched.to}${groupText ? `; with it ${groupText}` : ''}. Reason: ${input.reason}`,
     {
       from_version: switched.from,
       to_version: switched.to,
       trigger: view.trigger ?? null,
+      group: view.group ?? null,
     },
   );
 

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, MonitorCheck } from '../../src/activities';
+import type { GroupPlan } from '../../src/activities/group';
 import type { Verdict } from '../../src/domain/verdict';
 import type { CanaryJudgement } from '../../src/domain/stages';
 import type { Deployment } from '../../src/ports/registry';
@@ -34,6 +35,11 @@ export interface FakeWorld {
   /** What each canary stage judgement answers, in order; the last one repeats. */
   canary?: CanaryJudgement[];
   deployments?: Deployment[];
+  /** What `planGroup` answers (coordinated rollbacks). */
+  group?: GroupPlan;
+  /** Prompts whose switch fails (group members). */
+  switchFailsFor?: string[];
+  reverts?: { prompt: string; to: string; key: string }[];
 }
 
 /** Plain in-memory activities for workflow tests on the time-skipping server. */
@@ -115,8 +121,17 @@ export function fakeActivities(world: FakeWorld): Activities {
     readWindow(input: { window_s: number }) {
       return Promise.resolve(stats({ requests: 100, errors: 30 }, input.window_s));
     },
-    switchActiveVersion(input: { to: string; rollback_id: string; actor: string; reason: string }) {
+    planGroup() {
+      return Promise.resolve(world.group ?? { members: [], not_joining: [] });
+    },
+    revertSwitch(input: { prompt: string; to: string; key: string }) {
+      (world.reverts ??= []).push({ prompt: input.prompt, to: input.to, key: input.key });
+      return Promise.resolve({ switched: true, from: null, to: input.to, at: new Date().toISOString() });
+    },
+    switchActiveVersion(input: { prompt: string; to: string; rollback_id: string; actor: string; reason: string }) {
       if (world.switchFails) throw new Error('registry unavailable');
+      if (world.switchFailsFor?.includes(input.prompt))
+        throw ApplicationFailure.nonRetryable(`registry refused ${input.prompt}`, 'UnknownVersion');
       (world.switchCalls ??= []).push({ to: input.to, rollback_id: input.rollback_id, actor: input.actor, reason: input.reason });
       const from = world.active;
       if (!world.switches.some((s) => s.rollback_id === input.rollback_id)) {
