@@ -293,6 +293,90 @@ export function registryContract(name: string, open: () => Promise<ContractStore
       });
     });
 
+    describe('Registry: staged traffic and retention', () => {
+      const setup = async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'admin');
+        for (const v of ['v1', 'v2']) await s.registry.addVersion({ prompt: 'cs', version: v, template: v }, 'admin');
+        await s.registry.switchActive({ prompt: 'cs', to: 'v2', action: 'deploy', key: 'd2', actor: 'admin', reason: 'deploy' });
+      };
+
+      it('setTraffic writes a split once per key, keeps the active version until one version has 100 %, and audits', async () => {
+        await setup();
+        const split = [
+          { version: 'v2', percent: 75 },
+          { version: 'v1', percent: 25 },
+        ];
+        expect(await s.registry.setTraffic({ prompt: 'cs', split, key: 'g/0', actor: 'op', reason: 'stage 1', action: 'traffic' })).toEqual(
+          { changed: true },
+        );
+        expect(
+          await s.registry.setTraffic({
+            prompt: 'cs',
+            split: [{ version: 'v1', percent: 100 }],
+            key: 'g/0',
+            actor: 'op',
+            reason: 'retry',
+            action: 'traffic',
+          }),
+        ).toEqual({
+          changed: false,
+        });
+        expect(await s.registry.getTraffic('cs')).toEqual([
+          { version: 'v1', percent: 25 },
+          { version: 'v2', percent: 75 },
+        ]);
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v2');
+        await s.registry.setTraffic({
+          prompt: 'cs',
+          split: [{ version: 'v1', percent: 100 }],
+          key: 'g/1',
+          actor: 'op',
+          reason: 'done',
+          action: 'traffic',
+        });
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v1');
+        expect((await s.registry.audit({ prompt: 'cs' })).filter((r) => r.action === 'traffic')).toHaveLength(2);
+      });
+
+      it('setTraffic refuses a split that does not sum to 100 or names an unknown version, and changes nothing', async () => {
+        await setup();
+        const before = await s.registry.getTraffic('cs');
+        await expect(
+          s.registry.setTraffic({
+            prompt: 'cs',
+            split: [{ version: 'v1', percent: 60 }],
+            key: 'bad',
+            actor: 'op',
+            reason: 'x',
+            action: 'traffic',
+          }),
+        ).rejects.toMatchObject({ type: 'InvalidRequest' });
+        await expect(
+          s.registry.setTraffic({
+            prompt: 'cs',
+            split: [{ version: 'v9', percent: 100 }],
+            key: 'bad2',
+            actor: 'op',
+            reason: 'x',
+            action: 'traffic',
+          }),
+        ).rejects.toMatchObject({ type: 'UnknownVersion' });
+        expect(await s.registry.getTraffic('cs')).toEqual(before);
+      });
+
+      it('applyRetention archives and purges in one audited step; known-good results are recorded', async () => {
+        await setup();
+        await s.registry.setKnownGood('cs', 'v1', true, 'qa', 'accuracy 80 %');
+        expect((await s.registry.getVersion('cs', 'v1'))?.known_good).toBe(true);
+        await s.registry.applyRetention('cs', { archive: ['v1'], purge: [] }, 'retention');
+        expect((await s.registry.getVersion('cs', 'v1'))?.state).toBe('archived');
+        await s.registry.addVersion({ prompt: 'cs', version: 'v3', template: 'v3' }, 'admin');
+        await s.registry.applyRetention('cs', { archive: [], purge: ['v3'] }, 'retention');
+        expect(await s.registry.getVersion('cs', 'v3')).toBeUndefined();
+        expect((await s.registry.audit({ prompt: 'cs' })).filter((r) => r.action === 'retention')).toHaveLength(2);
+      });
+    });
+
     describe('Registry: deployments', () => {
       it('records a deployment and updates its status', async () => {
         const d = {
@@ -305,11 +389,16 @@ export function registryContract(name: string, open: () => Promise<ContractStore
           created_at: '2025-01-01T00:00:00.000Z',
           updated_at: '2025-01-01T00:00:00.000Z',
           from_version: 'v1.9.0',
+          detail: { stage: 0 },
         };
         await s.registry.recordDeployment(d);
         expect(await s.registry.getDeployment('dep-1')).toEqual(d);
-        await s.registry.recordDeployment({ ...d, status: 'completed', updated_at: '2025-01-01T00:05:00.000Z' });
-        expect(await s.registry.getDeployment('dep-1')).toMatchObject({ status: 'completed', updated_at: '2025-01-01T00:05:00.000Z' });
+        await s.registry.recordDeployment({ ...d, status: 'completed', updated_at: '2025-01-01T00:05:00.000Z', detail: { stage: 3 } });
+        expect(await s.registry.getDeployment('dep-1')).toMatchObject({
+          status: 'completed',
+          updated_at: '2025-01-01T00:05:00.000Z',
+          detail: { stage: 3 },
+        });
         expect(await s.registry.getDeployment('nope')).toBeUndefined();
       });
     });
