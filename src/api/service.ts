@@ -346,7 +346,7 @@ export class PromptbackService {
   async control(id: string, control: 'pause' | 'resume' | 'abort', actor: string) {
     const v = await this.getRollback(id);
     const allowed = control === 'resume' ? v.status === 'paused' : v.status === 'rolling_back' || v.status === 'paused';
-    if (v.mode !== 'gradual' || !allowed || v.gradual === undefined) {
+    if (v.mode !== 'gradual' || !allowed) {
       throw new Problem(
         409,
         `Cannot ${control}`,

@@ -121,6 +121,7 @@ const ENDING_EVENTS = [
   'recovered',
   'not_recovered',
   'verification_inconclusive',
+  'group_failed_compensated',
   'closed',
   'cleared',
   'aborted',
@@ -162,6 +163,16 @@ export function formatMetric(metric: string | null, v: number | null): string {
   if (metric === 'latency_p99_ratio') return `${v.toFixed(2)}×`;
   return String(v);
 }
+
+/** A verdict's baseline is in the baseline's own unit: an error rate, a p99 in ms, a mean quality score. */
+const formatBaseline = (metric: string, b: number): string =>
+  metric === 'error_rate'
+    ? pct(b)
+    : metric === 'latency_p99_ratio'
+      ? `p99 ${b} ms`
+      : metric === 'quality_drop'
+        ? `quality ${b.toFixed(3)}`
+        : String(b);
 
 function snapshot(e: TimelineEntry, version: string | null): MetricsSnapshot {
   const d = e.detail;
@@ -209,6 +220,17 @@ function snapshot(e: TimelineEntry, version: string | null): MetricsSnapshot {
     quality_mean: null,
     summary: str(d, 'summary') ?? `${metric ?? 'metric'} ${formatMetric(metric, observed)}`,
   };
+}
+
+function triggerFromVerdict(e: TimelineEntry | undefined): (Trigger & { rule: string | null }) | null {
+  if (!e) return null;
+  const d = e.detail;
+  const metric = str(d, 'metric');
+  const threshold = num(d, 'threshold');
+  const window_s = num(d, 'window_s');
+  const samples = num(d, 'samples');
+  if (metric === null || threshold === null || window_s === null || samples === null) return null;
+  return { metric, threshold, observed: num(d, 'observed'), window_s, samples, rule: str(d, 'rule') };
 }
 
 const describeTrigger = (t: Trigger & { rule: string | null }): string =>
@@ -345,6 +367,8 @@ function summarize(
       return `${opened}${how}. Traffic was switched, but recovery could not be verified: ${str(d, 'summary') ?? 'no data'}.`;
     case 'not_recovered':
       return `${opened}${how}. Metrics did not recover after the switch (${str(d, 'summary') ?? 'no summary'}); escalated to on-call as critical.`;
+    case 'group_failed_compensated':
+      return `${opened}${how}. The coordinated rollback failed on ${str(d, 'failed') ?? 'a related prompt'} (${str(d, 'error') ?? 'no error recorded'}); every switch was undone, escalated as critical.`;
     case 'closed':
       return `${opened}; ${decision.by ?? 'on-call'} rejected the rollback to investigate. Nothing was switched.`;
     case 'cleared':
@@ -379,6 +403,12 @@ function questionsOf(
       : `Nothing was switched; ${from ? `${from} kept serving` : 'the version serving was not recorded in this incident'}.`,
   );
   if (pm.deployed_at && from) changed.push(`${from} was deployed at ${pm.deployed_at}.`);
+  for (const m of view.group?.members ?? []) {
+    changed.push(
+      `Related prompt ${m.prompt} ${m.switched ? 'rolled back with it' : 'was to roll back with it'}: ${m.from_version} → ${m.to_version} (${m.summary}).`,
+    );
+  }
+  for (const n of view.group?.not_joining ?? []) changed.push(`Related prompt ${n.prompt} did not join: ${n.why}.`);
   if (pm.trigger) changed.push(`Trigger: ${describeTrigger(pm.trigger)}.`);
   const excerpts: PostMortemQuestion['excerpts'] = [];
   if (ctx.from_template_excerpt !== undefined) excerpts.push({ version: from, text: ctx.from_template_excerpt });
@@ -518,7 +548,8 @@ export function buildPostMortem(view: RollbackView, ctx: PostMortemContext = {})
     beforeCandidates[beforeCandidates.length - 1];
   const after = [...timeline].reverse().find((e) => e.event === 'verification_check');
 
-  const trigger = view.trigger ? { ...view.trigger, rule: view.incident_rule ?? null } : null;
+  // An incident's trigger is its detection verdict; older records may lack `trigger`, the `detected` event has it.
+  const trigger = view.trigger ? { ...view.trigger, rule: view.incident_rule ?? null } : triggerFromVerdict(first('detected'));
   const restoreS = secondsBetween(switchedAt, recoveredAt);
   const base = {
     rollback_id: view.rollback_id,
@@ -614,7 +645,7 @@ function metricsTable(before: MetricsSnapshot | null, after: MetricsSnapshot | n
     row('judged', (m) =>
       m.metric === null
         ? 'raw window'
-        : `${m.metric} ${formatMetric(m.metric, m.observed)} (threshold ${formatMetric(m.metric, m.threshold)}${m.baseline !== null ? `, baseline ${m.baseline}` : ''})`,
+        : `${m.metric} ${formatMetric(m.metric, m.observed)} (threshold ${formatMetric(m.metric, m.threshold)}${m.baseline !== null ? `, baseline ${formatBaseline(m.metric, m.baseline)}` : ''})`,
     ),
     row('verdict', (m) => m.kind ?? '—'),
     row('requests', (m) => `${m.requests ?? '—'}${m.window_s !== null ? ` in ${m.window_s} s` : ''}`),
@@ -637,7 +668,9 @@ export function renderPostMortemMarkdown(pm: PostMortem): string {
   lines.push('## Summary', '', pm.summary, '');
 
   lines.push('## Impact', '', '| measure | value |', '|---|---|');
-  lines.push(`| trigger | ${pm.trigger ? cell(describeTrigger(pm.trigger)) : 'none (operator rollback)'} |`);
+  lines.push(
+    `| trigger | ${pm.trigger ? cell(describeTrigger(pm.trigger)) : pm.decision === 'operator' ? 'none (operator rollback)' : 'not recorded'} |`,
+  );
   lines.push(`| reason | ${cell(pm.reason)} |`);
   lines.push(`| deployed | ${pm.deployed_at ?? 'unknown'} |`);
   lines.push(`| time to detect (deploy → detection) | ${formatDuration(pm.time_to_detect_s)} |`);

@@ -1,5 +1,5 @@
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { Workflows } from '../../ports/workflows';
@@ -94,26 +94,31 @@ export class TemporalWorkflows implements Workflows {
 
   async signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void> {
     const signal = control === 'pause' ? pauseSignal : control === 'resume' ? resumeSignal : abortSignal;
-    try {
-      await this.client.workflow.getHandle(workflowId).signal(signal, payload);
-    } catch (e) {
-      if (e instanceof WorkflowNotFoundError) {
-        throw new DomainError('NotAwaitingApproval', `${workflowId} is not running, so it cannot ${control}`, { workflow_id: workflowId });
-      }
-      throw e;
-    }
+    await this.signalSoon(workflowId, signal, payload, control);
   }
 
   async signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void> {
-    // An incident is visible from the moment the monitor claims it, a moment before its workflow starts.
+    await this.signalSoon(workflowId, decision === 'approve' ? approveSignal : rejectSignal, payload, 'take a decision');
+  }
+
+  /**
+   * Signals a workflow that may be a moment from starting: an incident is visible once the monitor claims it,
+   * and a gradual rollback's child once its parent reaches that step. Not there after ~3 s → 409.
+   */
+  private async signalSoon(
+    workflowId: string,
+    signal: SignalDefinition<[DecisionPayload]>,
+    payload: DecisionPayload,
+    what: string,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload);
+        await this.client.workflow.getHandle(workflowId).signal(signal, payload);
         return;
       } catch (e) {
         if (!(e instanceof WorkflowNotFoundError)) throw e;
         if (attempt >= 30) {
-          throw new DomainError('NotAwaitingApproval', `workflow ${workflowId} is not running, so it cannot take a decision`, {
+          throw new DomainError('NotAwaitingApproval', `workflow ${workflowId} is not running, so it cannot ${what}`, {
             workflow_id: workflowId,
           });
         }
