@@ -135,6 +135,7 @@ export function createActivities(deps: ActivityDeps) {
             verification: deps.verification,
             ...(deps.gradualPlan ? { gradual_plan: deps.gradualPlan } : {}),
             incident: {
+              ...(a.active_version !== null ? { version: a.active_version } : {}),
               verdict: v,
               action: v.action as 'rollback',
               deadline_s: v.deadline_s ?? 300,

@@ -84,6 +84,8 @@ export function formatRollbackId(at: Date, random: string): string {
 /** Set when a monitor opened the rollback: the breach and what the trigger table says to do about it. */
 export interface Incident {
   verdict: Verdict;
+  /** The version that breached (active when the incident opened). */
+  version?: string;
   action: RuleAction;
   deadline_s: number;
   default_action: DefaultAction;
@@ -120,7 +122,7 @@ export function initialView(input: RollbackInput): RollbackView {
     rollback_id: input.rollback_id,
     workflow_id: rollbackWorkflowId(input.prompt, input.rollback_id),
     prompt: input.prompt,
-    from_version: null,
+    from_version: input.incident?.version ?? null,
     to_version: input.target_version ?? null,
     reason: input.reason,
     severity: input.severity,
