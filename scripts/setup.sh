@@ -42,4 +42,15 @@ fi
 have_cli || { echo "[setup] could not install the Temporal CLI" >&2; exit 1; }
 have_test_server || { echo "[setup] could not install the Temporal test server" >&2; exit 1; }
 log "temporal: $("$TOOLS/bin/temporal" --version)"
+
+# 3. PostgreSQL server binaries for the Postgres run of the store contract tests (Debian's package).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing PostgreSQL (Debian package) for the Postgres contract tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+  else
+    log "PostgreSQL server not found and cannot install it here: the Postgres contract tests will be skipped"
+  fi
+fi
 log "ready"

@@ -13,7 +13,7 @@ import type {
   VersionInput,
   VersionRecord,
 } from '../../ports/registry';
-import { json, parseJson } from '../sql/db';
+import { isUniqueViolation, json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 type Tx = Kysely<Database>;
@@ -215,6 +215,18 @@ export class SqlRegistry implements Registry {
   }
 
   async switchActive(req: SwitchRequest): Promise<SwitchResult> {
+    try {
+      return await this.switchOnce(req);
+    } catch (e) {
+      // Two concurrent calls with one key (Postgres runs them in parallel): the loser sees the winner's row.
+      if (!isUniqueViolation(e)) throw e;
+      const done = await this.db.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
+      if (!done) throw e;
+      return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+    }
+  }
+
+  private async switchOnce(req: SwitchRequest): Promise<SwitchResult> {
     return this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isTerminal, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
-import { json, parseJson } from '../sql/db';
+import { isUniqueViolation, json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 const row = (v: RollbackView) => ({
@@ -14,11 +14,6 @@ const row = (v: RollbackView) => ({
   updated_at: v.updated_at,
   view: json(v),
 });
-
-const isUniqueViolation = (e: unknown): boolean => {
-  const err = e as { code?: string; message?: string };
-  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');
-};
 
 export class SqlRollbackStore implements RollbackStore {
   constructor(private readonly db: Kysely<Database>) {}

@@ -79,3 +79,9 @@ export const parseJson = <T>(text: string | null | undefined, fallback: T): T =>
   if (text === null || text === undefined || text === '') return fallback;
   return JSON.parse(text) as T;
 };
+
+/** A unique-constraint violation, in either dialect (a racing insert lost). */
+export const isUniqueViolation = (e: unknown): boolean => {
+  const err = e as { code?: string; message?: string };
+  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');
+};

@@ -41,7 +41,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .createTable('traffic')
           .addColumn('prompt', 'text', (c) => c.notNull())
           .addColumn('version', 'text', (c) => c.notNull())
-          .addColumn('percent', 'real', (c) => c.notNull())
+          .addColumn('percent', 'double precision', (c) => c.notNull())
           .addPrimaryKeyConstraint('traffic_pk', ['prompt', 'version'])
           .execute();
         await db.schema
@@ -121,7 +121,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('requests', 'integer', (c) => c.notNull())
           .addColumn('errors', 'integer', (c) => c.notNull())
           .addColumn('latency_hist', 'text', (c) => c.notNull())
-          .addColumn('quality_sum', 'real', (c) => c.notNull())
+          .addColumn('quality_sum', 'double precision', (c) => c.notNull())
           .addColumn('quality_count', 'integer', (c) => c.notNull())
           .addPrimaryKeyConstraint('metric_buckets_pk', ['prompt', 'version', 'bucket'])
           .execute();
@@ -134,7 +134,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('prompt', 'text', (c) => c.primaryKey())
           .addColumn('workflow_id', 'text', (c) => c.notNull())
           .addColumn('status', 'text', (c) => c.notNull())
-          .addColumn('interval_s', 'real', (c) => c.notNull())
+          .addColumn('interval_s', 'double precision', (c) => c.notNull())
           .addColumn('started_by', 'text', (c) => c.notNull())
           .addColumn('started_at', 'text', (c) => c.notNull())
           .addColumn('stopped_by', 'text')

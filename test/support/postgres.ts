@@ -1,0 +1,65 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from './ports';
+
+const BIN_DIRS = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin'];
+
+/** initdb/pg_ctl from Debian's postgresql package (`npm run setup` installs it when missing), or on PATH. */
+export function findPostgres(): string | undefined {
+  for (const dir of BIN_DIRS) if (fs.existsSync(path.join(dir, 'initdb'))) return dir;
+  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
+  return which.status === 0 ? path.dirname(which.stdout.trim()) : undefined;
+}
+
+export interface PgInstance {
+  /** A new, empty database on this instance. */
+  newDatabase(): Promise<string>;
+  stop(): void;
+}
+
+/** A throwaway PostgreSQL on a free loopback port, in a temp folder (run as `postgres` when we are root). */
+export async function startPostgres(): Promise<PgInstance> {
+  const bin = findPostgres();
+  if (!bin) throw new Error('PostgreSQL server binaries not found: run `npm run setup` (installs Debian postgresql)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) execFileSync('chown', ['-R', 'postgres', dir]);
+  const run = (cmd: string, args: string[]) =>
+    asRoot
+      ? execFileSync('runuser', ['-u', 'postgres', '--', path.join(bin, cmd), ...args], { stdio: 'pipe' })
+      : execFileSync(path.join(bin, cmd), args, { stdio: 'pipe' });
+  const port = await freePort();
+  run('initdb', ['-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'promptback', '--no-sync']);
+  run('pg_ctl', [
+    '-D',
+    path.join(dir, 'data'),
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+    '-l',
+    path.join(dir, 'log'),
+    '-w',
+    'start',
+  ]);
+  const admin = `postgres://promptback@127.0.0.1:${port}/postgres`;
+  let n = 0;
+  return {
+    async newDatabase() {
+      const name = `t${process.pid}_${n++}`;
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`CREATE DATABASE ${name}`);
+      await c.end();
+      return `postgres://promptback@127.0.0.1:${port}/${name}`;
+    },
+    stop() {
+      try {
+        run('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', 'stop']);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
