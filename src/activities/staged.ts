@@ -1,11 +1,10 @@
 import { assess } from '../domain/assess';
 import { resolvePolicy } from '../domain/policy';
 import { judgeCanary, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
-import type { TrafficShare } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { Clock } from '../ports/clock';
 import type { MetricsSource } from '../ports/metrics';
-import type { Deployment, Registry } from '../ports/registry';
+import type { Deployment, Registry, TrafficRequest } from '../ports/registry';
 
 interface Deps {
   registry: Registry;
@@ -33,14 +32,7 @@ export function createStagedActivities(deps: Deps) {
   const { registry, metrics, clock } = deps;
   return {
     /** Sets a traffic split, audited, once per key (a retried stage changes nothing the second time). */
-    async setTraffic(req: {
-      prompt: string;
-      split: TrafficShare[];
-      key: string;
-      actor: string;
-      reason: string;
-      action: string;
-    }): Promise<{ changed: boolean }> {
+    async setTraffic(req: TrafficRequest): Promise<{ changed: boolean }> {
       return registry.setTraffic(req);
     },
 

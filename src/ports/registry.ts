@@ -68,6 +68,16 @@ export interface SwitchRequest {
   detail?: Record<string, unknown>;
 }
 
+/** A staged traffic split to set, once per `key` (audited with `action`, e.g. `traffic`, `canary`). */
+export interface TrafficRequest {
+  prompt: string;
+  split: TrafficShare[];
+  key: string;
+  actor: string;
+  reason: string;
+  action: string;
+}
+
 export interface SwitchResult {
   /** False when this key had already switched (a retry): nothing changed this time. */
   switched: boolean;
@@ -113,14 +123,7 @@ export interface Registry {
    * Sets a staged traffic split (gradual rollback, canary), audited, once per `key`. The active version changes
    * only when one version gets 100 %. Throws UnknownPrompt / UnknownVersion / InvalidRequest (shares ≠ 100 %).
    */
-  setTraffic(req: {
-    prompt: string;
-    split: TrafficShare[];
-    key: string;
-    actor: string;
-    reason: string;
-    action: string;
-  }): Promise<{ changed: boolean }>;
+  setTraffic(req: TrafficRequest): Promise<{ changed: boolean }>;
 
   /** Archives (state `archived`, still restorable) and purges (deletes) versions, audited. */
   applyRetention(prompt: string, plan: { archive: string[]; purge: string[] }, actor: string): Promise<void>;

@@ -3,21 +3,9 @@ import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
 import { openDb } from '../../src/adapters/sql/db';
-import type { Clock } from '../../src/ports/clock';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
+import { advancingClock } from '../support/clock';
 import { registryContract } from './registry.contract';
-
-/** Starts at a fixed instant and moves one second on every read: ordered, distinct timestamps. */
-function advancingClock(start = Date.parse('2025-01-01T00:00:00.000Z')): Clock {
-  let t = start;
-  return {
-    now: () => {
-      const d = new Date(t);
-      t += 1_000;
-      return d;
-    },
-  };
-}
 
 // In CI the server must be there (`npm run setup` installs it); on a laptop without it the suite says so and skips.
 const available = findPostgres() !== undefined || process.env.CI === 'true';

@@ -8,6 +8,7 @@ import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
 import { openDb } from '../../src/adapters/sql/db';
 import { migrationsFor } from '../../src/adapters/sql/migrations';
 import type { Clock } from '../../src/ports/clock';
+import { advancingClock } from '../support/clock';
 import { registryContract, type ContractStores } from './registry.contract';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
@@ -16,18 +17,6 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 let n = 0;
 /** A fresh directory per store, so no test sees another's rows. */
 const freshFile = (): string => path.join(fs.mkdtempSync(path.join(root, `db-${n++}-`)), 'promptback.sqlite');
-
-/** Starts at a fixed instant and moves one second on every read: ordered, distinct timestamps. */
-function advancingClock(start = Date.parse('2025-01-01T00:00:00.000Z')): Clock {
-  let t = start;
-  return {
-    now: () => {
-      const d = new Date(t);
-      t += 1_000;
-      return d;
-    },
-  };
-}
 
 async function openStores(file: string, clock: Clock = advancingClock()): Promise<ContractStores> {
   const db = await openDb(file);

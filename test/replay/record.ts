@@ -13,7 +13,7 @@ import type { RollbackInput } from '../../src/domain/rollback';
 import type { Verdict } from '../../src/domain/verdict';
 import { WORKFLOWS_PATH } from '../../src/main/worker';
 import { approveSignal, stopMonitorSignal } from '../../src/workflows/messages';
-import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { timeSkippingEnv } from '../support/time-skipping-env';
 
 const OUT = path.join(__dirname, 'histories');
@@ -34,15 +34,7 @@ const verdict = (over: Partial<Verdict>): Verdict => ({
   ...over,
 });
 
-const world = (over: Partial<FakeWorld> = {}): FakeWorld => ({
-  active: 'v2.0.0',
-  versions: ['v1.9.0', 'v2.0.0'],
-  checks: [{ requests: 100, errors: 0 }],
-  switches: [],
-  notifications: [],
-  saved: [],
-  ...over,
-});
+const world = fakeWorld;
 
 const input = (over: Partial<RollbackInput> = {}): RollbackInput => ({
   rollback_id: randomUUID().slice(0, 8),

@@ -42,6 +42,17 @@ export interface FakeWorld {
   reverts?: { prompt: string; to: string; key: string }[];
 }
 
+/** customer-support on v2.0.0 with v1.9.0 before it; verification sees healthy traffic unless told otherwise. */
+export const fakeWorld = (over: Partial<FakeWorld> = {}): FakeWorld => ({
+  active: 'v2.0.0',
+  versions: ['v1.9.0', 'v2.0.0'],
+  checks: [{ requests: 100, errors: 0 }],
+  switches: [],
+  notifications: [],
+  saved: [],
+  ...over,
+});
+
 /** Plain in-memory activities for workflow tests on the time-skipping server. */
 export function fakeActivities(world: FakeWorld): Activities {
   let check = 0;

@@ -5,7 +5,7 @@ import type { RollbackInput, RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_GRADUAL } from '../../src/domain/stages';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { abortSignal, pauseSignal, resumeSignal } from '../../src/workflows/messages';
-import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -16,15 +16,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const world = (over: Partial<FakeWorld> = {}): FakeWorld => ({
-  active: 'v2.0.0',
-  versions: ['v1.9.0', 'v2.0.0'],
-  checks: [{ requests: 100, errors: 0 }],
-  switches: [],
-  notifications: [],
-  saved: [],
-  ...over,
-});
+const world = fakeWorld;
 
 const input = (): RollbackInput => ({
   rollback_id: randomUUID().slice(0, 8),

@@ -5,7 +5,7 @@ import type { GroupPlan } from '../../src/activities/group';
 import type { RollbackInput, RollbackView } from '../../src/domain/rollback';
 import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
-import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -38,16 +38,7 @@ const group: GroupPlan = {
 };
 
 async function run(over: Partial<FakeWorld>): Promise<{ view: RollbackView; w: FakeWorld }> {
-  const w: FakeWorld = {
-    active: 'v2.0.0',
-    versions: ['v1.9.0', 'v2.0.0'],
-    checks: [{ requests: 100, errors: 0 }],
-    switches: [],
-    notifications: [],
-    saved: [],
-    group,
-    ...over,
-  };
+  const w = fakeWorld({ group, ...over });
   const taskQueue = `tq-${randomUUID()}`;
   const worker = await testWorker(env, taskQueue, fakeActivities(w));
   const i: RollbackInput = {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { RollbackInput } from '../../src/workflows/rollback';
-import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -15,15 +15,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const world = (over: Partial<FakeWorld> = {}): FakeWorld => ({
-  active: 'v2.0.0',
-  versions: ['v1.9.0', 'v2.0.0'],
-  checks: [{ requests: 0, errors: 0 }],
-  switches: [],
-  notifications: [],
-  saved: [],
-  ...over,
-});
+const world = (over: Partial<FakeWorld> = {}): FakeWorld => fakeWorld({ checks: [{ requests: 0, errors: 0 }], ...over });
 
 async function run(w: FakeWorld, over: Partial<RollbackInput> = {}): Promise<{ view: RollbackView; elapsedMs: number }> {
   const taskQueue = `tq-${randomUUID()}`;

@@ -10,6 +10,7 @@ import type {
   Registry,
   SwitchRequest,
   SwitchResult,
+  TrafficRequest,
   VersionInput,
   VersionRecord,
 } from '../../ports/registry';
@@ -274,14 +275,7 @@ export class SqlRegistry implements Registry {
     });
   }
 
-  async setTraffic(req: {
-    prompt: string;
-    split: TrafficShare[];
-    key: string;
-    actor: string;
-    reason: string;
-    action: string;
-  }): Promise<{ changed: boolean }> {
+  async setTraffic(req: TrafficRequest): Promise<{ changed: boolean }> {
     if (!isValidSplit(req.split)) {
       throw new DomainError(
         'InvalidRequest',
