@@ -85,7 +85,12 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
       });
     } else if (r.action === 'signal_incident' && r.open) {
-      await getExternalWorkflowHandle(r.open.workflow_id).signal(breachSignal, r.verdict);
+      try {
+        await getExternalWorkflowHandle(r.open.workflow_id).signal(breachSignal, r.verdict);
+      } catch (e) {
+        // The incident ended (or was terminated) since the check: the monitor goes on; the next check sees it closed.
+        state.last_action = `signal_incident failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
     }
     await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000);
   }

@@ -191,33 +191,41 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
     let verdict = incident.verdict;
     view.tier = 1;
     await enter(view.status, 'detected', { ...verdict });
+    // The first deadline counts from detection (as the API already shows it); a worse breach or a new tier from then.
+    let deadlineFrom = Date.parse(input.requested_at);
+    let announce = true;
     for (;;) {
-      if (action === 'rollback') return { kind: 'switch', automatic: true };
+      if (action === 'rollback') {
+        deciding = false;
+        return { kind: 'switch', automatic: true };
+      }
       const observing = action === 'observe';
       deciding = true;
-      // The first deadline counts from detection (as the API already shows it); later tiers from now.
-      const deadlineMs = (view.tier === 1 ? Date.parse(input.requested_at) : Date.now()) + deadline_s * 1000;
+      const deadlineMs = deadlineFrom + deadline_s * 1000;
       const deadline = new Date(deadlineMs).toISOString();
-      view.deadline = deadline;
-      view.default_action = defaultActionText({ action, default_action });
-      await enter(observing ? 'observing' : 'awaiting_approval', observing ? 'observing' : 'awaiting_approval', {
-        deadline,
-        tier: view.tier,
-        default_action: view.default_action,
-        verdict: verdict.summary,
-      });
-      const how = `Approve: POST /api/rollbacks/${input.rollback_id}/approve, or signal "approve" to ${view.workflow_id}. Reject ("investigate"): …/reject.`;
-      await send(
-        action === 'page' || view.tier > 1 ? 'page' : 'alert',
-        view.severity,
-        observing
-          ? `Observing ${input.prompt}: ${verdict.summary}`
-          : `${view.tier > 1 ? `ESCALATION tier ${view.tier}: ` : ''}${action === 'recommend' ? 'Rollback recommended' : 'Decision needed'} for ${input.prompt}`,
-        observing
-          ? `${verdict.summary}. Watching until ${deadline}; still breached then → rollback.`
-          : `${verdict.summary}. Decide by ${deadline}; then: ${view.default_action}. ${how}`,
-        { verdict, deadline, tier: view.tier },
-      );
+      if (announce) {
+        announce = false;
+        view.deadline = deadline;
+        view.default_action = defaultActionText({ action, default_action });
+        await enter(observing ? 'observing' : 'awaiting_approval', observing ? 'observing' : 'awaiting_approval', {
+          deadline,
+          tier: view.tier,
+          default_action: view.default_action,
+          verdict: verdict.summary,
+        });
+        const how = `Approve: POST /api/rollbacks/${input.rollback_id}/approve, or signal "approve" to ${view.workflow_id}. Reject ("investigate"): …/reject.`;
+        await send(
+          action === 'page' || view.tier > 1 ? 'page' : 'alert',
+          view.severity,
+          observing
+            ? `Observing ${input.prompt}: ${verdict.summary}`
+            : `${view.tier > 1 ? `ESCALATION tier ${view.tier}: ` : ''}${action === 'recommend' ? 'Rollback recommended' : 'Decision needed'} for ${input.prompt}`,
+          observing
+            ? `${verdict.summary}. Watching until ${deadline}; still breached then → rollback.`
+            : `${verdict.summary}. Decide by ${deadline}; then: ${view.default_action}. ${how}`,
+          { verdict, deadline, tier: view.tier },
+        );
+      }
 
       await condition(() => decision !== undefined || worse !== undefined, Math.max(1, deadlineMs - Date.now()));
       if (decision !== undefined) {
@@ -230,6 +238,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         const w = worse;
         worse = undefined;
         if (w.severity === undefined || SEVERITY_RANK[w.severity] <= SEVERITY_RANK[view.severity]) {
+          // Not worse: noted, and the same deadline still stands (no new page).
           event('breach_update', { ...w });
           continue;
         }
@@ -242,6 +251,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         deadline_s = w.deadline_s ?? deadline_s;
         default_action = w.default_action ?? default_action;
         view.tier = 1;
+        deadlineFrom = Date.now();
+        announce = true;
         continue;
       }
       // The deadline passed with no decision.
@@ -255,6 +266,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         if (now.kind === 'healthy') return { kind: 'cleared', why: now.summary };
         deciding = true;
         view.tier += 1;
+        deadlineFrom = Date.now();
+        announce = true;
         continue;
       }
       view.tier += 1;
@@ -272,6 +285,8 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
         );
         return { kind: 'switch', automatic: true };
       }
+      deadlineFrom = Date.now();
+      announce = true;
     }
   }
 

@@ -15,7 +15,7 @@ import type { Verdict, WindowStats } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
-import { fakeActivities, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -54,15 +54,8 @@ const HEALTHY = judge(win({ requests: 400, errors: 1, quality_mean: 0.8, latency
 // ---------------------------------------------------------------------------------------------------------------
 // Harness.
 
-const world = (over: Partial<FakeWorld> = {}): FakeWorld => ({
-  active: 'v2.0.0',
-  versions: ['v1.9.0', 'v2.0.0'],
-  checks: [{ requests: 200, errors: 0 }], // verification recovers at the first check unless a test says otherwise
-  switches: [],
-  notifications: [],
-  saved: [],
-  ...over,
-});
+// Verification recovers at the first check unless a test says otherwise.
+const world = (over: Partial<FakeWorld> = {}): FakeWorld => fakeWorld(over);
 
 type Handle = WorkflowHandle<typeof rollbackWorkflow>;
 
@@ -101,14 +94,20 @@ async function withRollback<T>(
   const worker = await testWorker(env, taskQueue, fakeActivities(w));
   // The server's clock, not the wall clock: earlier tests have skipped it hours ahead.
   const input = makeInput(new Date(await env.currentTimeMs()).toISOString());
-  return worker.runUntil(async () => {
-    const h = await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', {
-      taskQueue,
-      workflowId: rollbackWorkflowId(input.prompt, input.rollback_id),
-      args: [input],
+  const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
+  try {
+    return await worker.runUntil(async () => {
+      const h = await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', { taskQueue, workflowId, args: [input] });
+      return await body(h, input);
     });
-    return body(h, input);
-  });
+  } finally {
+    // A workflow a failed test leaves running without its worker would hold the test server's clock for every
+    // later test (its next workflow task never completes).
+    await env.client.workflow
+      .getHandle(workflowId)
+      .terminate('test cleanup')
+      .catch(() => undefined);
+  }
 }
 const withIncident = <T>(w: FakeWorld, v: Verdict, body: (h: Handle, input: RollbackInput) => Promise<T>): Promise<T> =>
   withRollback(w, (at) => incidentInput(v, at), body);
@@ -305,6 +304,7 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  // Regression: after a worsening to critical, a late decision used to vanish without a trace.
   it('a decision arriving after the worsened incident already switched is recorded as ignored, not silently swallowed', async () => {
     // Verification keeps failing for a while so the approve lands during it.
     const w = world({
@@ -404,7 +404,7 @@ describe('high: p99 latency ≥ 2× baseline → page on-call, 10 min (default: 
 });
 
 describe('medium: quality drop 10–20 % → alert, observe for 1 h', () => {
-  it('rolls back when still breached at the end of the hour', async () => {
+  it('rolls back (gradually: 75/50/25/0 % left on the bad version) when still breached at the end of the hour', async () => {
     const w = world({ assessments: [MEDIUM_QUALITY] });
     const { observing, view } = await withIncident(w, MEDIUM_QUALITY, async (h) => {
       const observing = await firstRequest(h);
@@ -427,6 +427,11 @@ describe('medium: quality drop 10–20 % → alert, observe for 1 h', () => {
     expect(entry(view, 'observation_ended').detail).toMatchObject({ kind: 'breached', severity: 'medium' });
     expect(at(view, 'observation_ended')).toBeGreaterThanOrEqual(Date.parse(observing.deadline!));
     expect(at(view, 'switched')).toBeGreaterThanOrEqual(Date.parse(observing.deadline!));
+    // A minor regression is rolled back in stages, then the audited switch moves the last of the traffic.
+    expect(view.mode).toBe('gradual');
+    expect(events(view)).toContain('gradual_started');
+    expect(w.splits?.map((s) => s.split.find((x) => x.version === 'v2.0.0')?.percent)).toEqual([75, 50, 25]);
+    expect(at(view, 'switched') - at(view, 'gradual_started')).toBeGreaterThanOrEqual(30 * MIN);
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: view.rollback_id }]);
     expect(view.deadline).toBeUndefined();
   });
@@ -447,6 +452,7 @@ describe('medium: quality drop 10–20 % → alert, observe for 1 h', () => {
     expect(w.saved.at(-1)?.status).toBe('cleared');
   });
 
+  // Regression: a worse breach used to inherit the first deadline (already past) and roll back at once.
   it('when it worsens to high while observing, pages on-call and gives them the high row’s 5 minutes from then', async () => {
     const w = world({ assessments: [HIGH_ERRORS] });
     const r = await withIncident(w, MEDIUM_QUALITY, async (h) => {
