@@ -52,7 +52,7 @@ export async function startStack(opts: { namespace: TestNamespace; worker?: bool
   };
   quietRuntime();
   const config = loadConfig(env);
-  const log = createLogger('error', 'promptback-test');
+  const log = createLogger('silent', 'promptback-test');
   const adapters = await openAdapters(config, log);
   const api = await startApi(config, adapters, config.temporal.address!, log);
   const children: ChildProcess[] = [];
