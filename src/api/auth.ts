@@ -9,7 +9,7 @@ export interface Token {
 }
 
 /** Which roles may act at each level: admin can do everything an operator can, an operator what a viewer can. */
-const GRANTS: Record<Role, readonly Role[]> = {
+export const GRANTS: Record<Role, readonly Role[]> = {
   viewer: ['viewer', 'operator', 'admin'],
   operator: ['operator', 'admin'],
   admin: ['admin'],

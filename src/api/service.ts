@@ -12,6 +12,7 @@ import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/r
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
+import type { RouteSource } from '../ports/routes';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
@@ -24,6 +25,7 @@ export interface ServiceDeps {
   metrics: MetricsStore;
   workflows: Workflows;
   monitors: MonitorStore;
+  routes: RouteSource;
   clock: Clock;
   publicUrl: string;
   verification: VerificationPolicy;
@@ -231,13 +233,13 @@ export class PromptbackService {
     return d;
   }
 
+  /** The serving hot path: from memory (RouteSource), hashing the key into the split. */
   async resolve(prompt: string, key: string): Promise<{ version: string; template: string }> {
-    await this.requirePrompt(prompt);
-    const split = await this.d.registry.getTraffic(prompt);
-    const version = pickVersion(split, key);
+    const route = await this.d.routes.get(prompt);
+    if (!route) throw new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
+    const version = pickVersion(route.split, key);
     if (version === undefined) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
-    const v = await this.requireVersion(prompt, version);
-    return { version, template: v.template };
+    return { version, template: route.templates[version] ?? '' };
   }
 
   async ingest(events: MetricEvent[]): Promise<number> {

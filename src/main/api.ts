@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
+import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
@@ -26,6 +27,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     metrics: adapters.metrics,
     workflows,
     monitors: adapters.monitors,
+    routes: adapters.routes,
     clock: adapters.clock,
     publicUrl: config.publicUrl,
     verification: config.verification,
@@ -36,7 +38,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const app = createApp({ service, log, tokens: config.tokens });
-  const server = http.createServer(app);
+  const server = createServer(app, service, config.tokens);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -5,6 +5,7 @@ import { SqlMetricsStore } from '../adapters/metrics/sql';
 import type { Evaluator } from '../ports/evaluator';
 import { SqlMonitorStore } from '../adapters/monitors/sql';
 import { OutboxNotifier } from '../adapters/notifier/outbox';
+import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
 import { openDb, type Db } from '../adapters/sql/db';
@@ -23,14 +24,19 @@ export interface Adapters {
   metrics: SqlMetricsStore;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
+  routes: CachedRoutes;
 }
 
 export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
   const db = await openDb(config.databaseUrl);
+  const registry = new SqlRegistry(db.kysely, clock);
+  const routes = new CachedRoutes(db.kysely, db.dataVersion);
+  registry.onRoutesChanged(() => routes.invalidate());
   return {
     db,
     clock,
-    registry: new SqlRegistry(db.kysely, clock),
+    registry,
+    routes,
     rollbacks: new SqlRollbackStore(db.kysely),
     metrics: new SqlMetricsStore(db.kysely),
     monitors: new SqlMonitorStore(db.kysely),

@@ -55,7 +55,13 @@ describe('the runbook rollback, end to end over real HTTP and a real Temporal se
     expect(again.body).toMatchObject({ status: 409, rollback_id: r.body.rollback_id });
 
     await waitFor('switch', async () => ((await rollback(r.body.rollback_id)).status === 'verifying' ? true : undefined));
-    expect((await http(stack.url, 'GET', '/api/prompts/customer-support/resolve?key=user-42')).body.version).toBe('v1.9.0');
+    // Once the switch is acknowledged, no request key is ever served the old version again.
+    const served = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        http(stack.url, 'GET', `/api/prompts/customer-support/resolve?key=user-${i}`).then((x) => x.body.version),
+      ),
+    );
+    expect(new Set(served)).toEqual(new Set(['v1.9.0']));
     await sendTraffic(stack.url, 'v1.9.0', 50, 0);
 
     const done = await untilDone(r.body.rollback_id);

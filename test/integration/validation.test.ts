@@ -36,6 +36,8 @@ const cases: [string, string, string, unknown, number, RegExp, { raw?: boolean }
   ['prompt body not an object', 'PUT', '/api/prompts/customer-support', [1, 2], 400, /body/],
   ['related not names', 'PUT', '/api/prompts/customer-support', { related: ['ok', 'not ok!'] }, 400, /related\[1\]/],
   ['resolve without key', 'GET', '/api/prompts/customer-support/resolve', undefined, 400, /key/],
+  ['resolve of an unknown prompt', 'GET', '/api/prompts/nope/resolve?key=a', undefined, 404, /no prompt named nope/],
+  ['resolve with a bad prompt name', 'GET', '/api/prompts/bad%20name/resolve?key=a', undefined, 400, /prompt/],
   ['unknown rollback', 'GET', '/api/rollbacks/does-not-exist', undefined, 404, /no rollback does-not-exist/],
   ['bad status filter', 'GET', '/api/rollbacks?status=exploded', undefined, 400, /status/],
   ['metrics: empty batch', 'POST', '/api/metrics', { events: [] }, 400, /at least one event/],

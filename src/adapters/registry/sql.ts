@@ -57,17 +57,28 @@ const toAudit = (r: Selectable<Database['audit_log']>): AuditRow => ({
 
 /** The registry on SQLite or Postgres through one kysely code path. */
 export class SqlRegistry implements Registry {
+  private readonly listeners: (() => void)[] = [];
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
   ) {}
+
+  /** Called after every commit that changes what `resolve` answers (switches, splits, versions, retention). */
+  onRoutesChanged(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private routesChanged(): void {
+    for (const l of this.listeners) l();
+  }
 
   private now(): string {
     return this.clock.now().toISOString();
   }
 
   async upsertPrompt(input: PromptInput, actor: string): Promise<{ created: boolean; prompt: PromptRecord }> {
-    return this.db.transaction().execute(async (tx) => {
+    const result = await this.db.transaction().execute(async (tx) => {
       const at = this.now();
       const existing = await tx.selectFrom('prompts').selectAll().where('name', '=', input.name).executeTakeFirst();
       if (!existing) {
@@ -110,6 +121,8 @@ export class SqlRegistry implements Registry {
       const row = await tx.selectFrom('prompts').selectAll().where('name', '=', input.name).executeTakeFirstOrThrow();
       return { created: !existing, prompt: toPrompt(row) };
     });
+    this.routesChanged();
+    return result;
   }
 
   async getPrompt(name: string): Promise<PromptRecord | undefined> {
@@ -217,7 +230,9 @@ export class SqlRegistry implements Registry {
 
   async switchActive(req: SwitchRequest): Promise<SwitchResult> {
     try {
-      return await this.switchOnce(req);
+      const r = await this.switchOnce(req);
+      this.routesChanged();
+      return r;
     } catch (e) {
       // Two concurrent calls with one key (Postgres runs them in parallel): the loser sees the winner's row.
       if (!isUniqueViolation(e)) throw e;
@@ -285,7 +300,7 @@ export class SqlRegistry implements Registry {
         },
       );
     }
-    return this.db.transaction().execute(async (tx) => {
+    const result = await this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').select('id').where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { changed: false };
       const prompt = await this.requirePrompt(tx, req.prompt);
@@ -327,6 +342,8 @@ export class SqlRegistry implements Registry {
       });
       return { changed: true };
     });
+    this.routesChanged();
+    return result;
   }
 
   async applyRetention(prompt: string, plan: { archive: string[]; purge: string[] }, actor: string): Promise<void> {
@@ -356,6 +373,7 @@ export class SqlRegistry implements Registry {
         detail: plan,
       });
     });
+    this.routesChanged();
   }
 
   async setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void> {

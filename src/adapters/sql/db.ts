@@ -20,6 +20,8 @@ import { migrationsFor, type Dialect } from './migrations';
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
+  /** SQLite only: moves whenever another connection commits (PRAGMA data_version). */
+  dataVersion?: () => number;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export interface Db {
 export async function openDb(url: string): Promise<Db> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let kysely: Kysely<Database>;
+  let dataVersion: (() => number) | undefined;
   if (dialect === 'postgres') {
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
   } else {
@@ -42,6 +45,8 @@ export async function openDb(url: string): Promise<Db> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    const probe = sqlite.prepare('PRAGMA data_version').pluck();
+    dataVersion = () => probe.get() as number;
   }
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrationsFor(dialect)) };
   const { error, results } = await new Migrator({ db: kysely, provider }).migrateToLatest();
@@ -50,7 +55,7 @@ export async function openDb(url: string): Promise<Db> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
   }
-  return { kysely, dialect, close: () => kysely.destroy() };
+  return { kysely, dialect, ...(dataVersion ? { dataVersion } : {}), close: () => kysely.destroy() };
 }
 
 /**
