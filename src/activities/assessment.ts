@@ -50,11 +50,8 @@ export async function assessPrompt(
   const current = await deps.metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
   const versions = await deps.registry.listVersions(promptName);
   const baselineVersion = knownGoodTarget(versions, active).target ?? null;
-  let baseline: WindowStats | null = null;
-  if (baselineVersion !== null) {
-    const last = await deps.metrics.lastSeen(promptName, baselineVersion);
-    if (last) baseline = await deps.metrics.window(promptName, baselineVersion, new Date(last.getTime() - policy.window_s * 1000), last);
-  }
+  const baseline =
+    baselineVersion === null ? null : ((await deps.metrics.lastWindow(promptName, baselineVersion, policy.window_s)) ?? null);
   const activeRecord = versions.find((v) => v.version === active);
   const since = Date.parse(activeRecord?.deployed_at ?? activeRecord?.created_at ?? now.toISOString());
   const ageMinutes = (now.getTime() - since) / 60_000;

@@ -395,8 +395,9 @@ export class PromptbackService {
     const current: WindowStats = v ? await this.d.metrics.window(prompt, v, from, to) : emptyWindow(windowS);
     const versions = await this.d.registry.listVersions(prompt);
     const baselineVersion = v ? knownGoodTarget(versions, v).target : undefined;
-    const baseline = baselineVersion ? await this.d.metrics.window(prompt, baselineVersion, from, to) : null;
-    return { prompt, version: v, ...current, baseline: baseline && { version: baselineVersion, ...baseline } };
+    // The baseline is the last known-good version's own last window of traffic (as the monitors judge it).
+    const baseline = baselineVersion ? await this.d.metrics.lastWindow(prompt, baselineVersion, windowS) : undefined;
+    return { prompt, version: v, ...current, baseline: baseline ? { version: baselineVersion, ...baseline } : null };
   }
 
   async startRollback(

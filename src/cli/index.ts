@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ROLLBACK_STATUSES, TERMINAL_STATUSES, type RollbackView, type TimelineEntry } from '../domain/rollback';
-import type { WindowStats } from '../domain/verdict';
+import type { StageProgress } from '../domain/stages';
+import type { Verdict, WindowStats } from '../domain/verdict';
 
 /** Where the CLI writes and how it exits; replaced in tests. `out`/`err` receive text with its newlines. */
 export interface Io {
@@ -49,19 +50,27 @@ class ConnectionError extends Error {}
 /** Bad command-line input that commander cannot check by itself. */
 class UsageError extends Error {}
 
+/**
+ * One API call. A JSON answer comes back parsed; any other content type (the post-mortem is text/markdown)
+ * comes back as the text it is. A non-2xx answer throws an ApiError read from its problem+json.
+ */
 type Api = <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/** JSON, problem+json, any `+json`; a missing content type is treated as JSON too (and falls back to text). */
+const isJsonType = (type: string): boolean => type === '' || /^application\/([\w.-]+\+)?json\b/i.test(type.trim());
 
 function connect(url: string, token: string | undefined): Api {
   const base = url.replace(/\/+$/, '');
   return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let status: number;
     let statusText: string;
+    let type: string;
     let text: string;
     try {
       const res = await fetch(base + path, {
         method,
         headers: {
-          accept: 'application/json, application/problem+json',
+          accept: 'application/json, application/problem+json, text/markdown;q=0.9, text/*;q=0.5',
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
@@ -69,13 +78,13 @@ function connect(url: string, token: string | undefined): Api {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       ({ status, statusText } = res);
+      type = res.headers.get('content-type') ?? '';
       text = await res.text();
     } catch (e) {
       throw new ConnectionError(unreachable(base, e));
     }
-    const data = parseJson(text);
-    if (status < 200 || status >= 300) throw toApiError(status, statusText, data, text);
-    return data as T;
+    if (status < 200 || status >= 300) throw toApiError(status, statusText, parseJson(text), text);
+    return (isJsonType(type) ? parseJson(text) : text) as T;
   };
 }
 
@@ -114,6 +123,8 @@ interface Ctx {
   api: Api;
   json: boolean;
   print: (line: string) => void;
+  /** Writes `text` exactly as given (no newline added). */
+  write: (text: string) => void;
   warn: (line: string) => void;
   /** Prints `data` as JSON with `--json`, else runs `human`. */
   emit: (data: unknown, human: () => void) => void;
@@ -128,6 +139,7 @@ async function run(io: Io, cmd: Command, action: (c: Ctx) => Promise<number | vo
     api: connect(g.url, g.token),
     json,
     print,
+    write: io.out,
     warn: (line) => io.err(`${line}\n`),
     emit: (data, human) => (json ? print(JSON.stringify(data, null, 2)) : human()),
   };
@@ -209,6 +221,36 @@ export function timelineLine(e: TimelineEntry): string {
   return [clock(e.at), e.event, ...detail.map(([k, v]) => `${k}=${value(v)}`)].join(' ');
 }
 
+/** `1h 5m`, `4m 12s`, `9s` from whole seconds. */
+const duration = (s: number): string => {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${sec}s` : `${sec}s`;
+};
+
+/** `4m 12s left` / `overdue 1m 3s` from an ISO deadline, against the local clock. */
+const timeLeft = (iso: unknown, now: number = Date.now()): string => {
+  const t = typeof iso === 'string' ? Date.parse(iso) : NaN;
+  if (Number.isNaN(t)) return '-';
+  const s = Math.round((t - now) / 1000);
+  return s >= 0 ? `${duration(s)} left` : `overdue ${duration(-s)}`;
+};
+
+/** `next_step` with its time, if it has one. */
+const nextStep = (p: { next_step: string; next_at?: string }): string =>
+  p.next_at ? `${p.next_step} (at ${when(p.next_at)})` : p.next_step;
+
+/** A gradual rollback's progress as `fields` pairs: the stage, the share left on the version rolled back from, the next step. */
+const gradualFields = (g: StageProgress, from: string | null, indent = ''): [string, unknown][] => [
+  [
+    `${indent}gradual`,
+    `stage ${g.stage + 1}/${g.of}: ${g.percent}% of traffic left on ${cell(from)}` +
+      (g.paused ? ` (paused${g.paused_reason ? `: ${g.paused_reason}` : ''})` : ''),
+  ],
+  [`${indent}next`, nextStep(g)],
+];
+
 const percent = (r: unknown): string => (typeof r === 'number' ? `${(r * 100).toFixed(2)}%` : '-');
 const ms = (n: unknown): string => (typeof n === 'number' ? `${Math.round(n)}ms` : '-');
 const fixed = (n: unknown, digits: number): string => (typeof n === 'number' ? n.toFixed(digits) : '-');
@@ -237,6 +279,57 @@ interface StartedRollback {
   web_ui_url?: string;
 }
 
+interface Approval {
+  rollback_id: string;
+  prompt: string;
+  status: string;
+  severity: string;
+  reason?: string;
+  deadline: string | null;
+  default_action: string | null;
+  tier: number;
+}
+interface MonitorView {
+  prompt: string;
+  workflow_id: string;
+  status: string;
+  interval_s: number;
+  started_by?: string;
+  started_at?: string;
+  stopped_by?: string | null;
+  last_check_at: string | null;
+  active_version?: string | null;
+  last_verdict: Verdict | null;
+  last_action: string | null;
+  checks: number;
+  open_rollback_id: string | null;
+  open_incident_url?: string | null;
+  web_ui_url?: string | null;
+  /** `POST /api/monitors` only: false when it was running already. */
+  created?: boolean;
+}
+interface DeploymentView {
+  deployment_id: string;
+  prompt: string;
+  version: string;
+  strategy: string;
+  status: string;
+  requested_by?: string;
+  created_at?: string;
+  updated_at?: string;
+  from_version: string | null;
+  detail?: {
+    reason?: string;
+    error?: string;
+    /** Canary: `percent` is the share on the new version. */
+    progress?: StageProgress;
+    stages?: { percent: number; at: string; judgement?: { outcome: string; reason: string } }[];
+  };
+  status_url?: string;
+  workflow_id?: string;
+  monitor?: { workflow_id: string } | { error: string };
+}
+
 const windowRow = (label: string, w: Window): unknown[] => [
   label,
   w.version,
@@ -263,6 +356,7 @@ function showRollback(c: Ctx, r: RollbackView): void {
       ['decided by', r.decided_by],
       ['deadline', r.deadline && when(r.deadline)],
       ['verification', r.verification?.result],
+      ...(r.gradual ? gradualFields(r.gradual, r.from_version) : []),
     ]),
   );
   if (r.timeline.length > 0) c.print(['timeline (UTC):', ...r.timeline.map((e) => `  ${timelineLine(e)}`)].join('\n'));
@@ -291,6 +385,48 @@ async function follow(c: Ctx, id: string): Promise<number> {
       return r.status === 'completed' ? 0 : 1;
     }
     await sleep(POLL_MS);
+  }
+}
+
+function showMonitor(c: Ctx, m: MonitorView): void {
+  const v = m.last_verdict;
+  c.print(
+    fields([
+      ['monitor', `${m.prompt}  ${m.status}`],
+      ['workflow', m.workflow_id],
+      ['interval', `${m.interval_s}s`],
+      ['active version', m.active_version],
+      ['checks', m.checks],
+      ['last check', m.last_check_at && when(m.last_check_at)],
+      ['last verdict', v && `${v.kind}: ${v.summary}`],
+      ['last action', m.last_action],
+      ['open rollback', m.open_rollback_id],
+      ['incident', m.open_incident_url],
+      ['started', m.started_at && `${when(m.started_at)} by ${cell(m.started_by)}`],
+      ['stopped by', m.stopped_by],
+      ['web ui', m.web_ui_url],
+    ]),
+  );
+}
+
+function showDeployment(c: Ctx, d: DeploymentView): void {
+  const p = d.detail?.progress;
+  c.print(
+    fields([
+      ['deployment', `${d.deployment_id}  ${d.status}`],
+      ['prompt', `${d.prompt}  ${cell(d.from_version)} → ${d.version}`],
+      ['strategy', d.strategy],
+      ['requested', d.created_at && `${when(d.created_at)} by ${cell(d.requested_by)}`],
+      ['updated', d.updated_at && when(d.updated_at)],
+      ['reason', d.detail?.reason ?? d.detail?.error],
+      ['canary', p && `stage ${p.stage + 1}/${p.of}: ${p.percent}% of traffic on ${d.version}`],
+      ['next', p && d.status === 'rolling_out' ? nextStep(p) : undefined],
+    ]),
+  );
+  const stages = d.detail?.stages ?? [];
+  if (stages.length > 0) {
+    const rows = stages.map((s) => [`${s.percent}%`, when(s.at), s.judgement?.outcome, s.judgement?.reason]);
+    c.print(`\n${table(['STAGE', 'JUDGED (UTC)', 'OUTCOME', 'REASON'], rows)}`);
   }
 }
 
@@ -332,6 +468,26 @@ function readTemplate(o: { template?: string; templateFile?: string }): string {
   } catch (e) {
     throw new UsageError(`cannot read template file ${file}: ${(e as Error).message}`);
   }
+}
+
+/** A metrics file (a path, or `-` for stdin): `{ "events": [...] }`, or a bare array of events. */
+function readEvents(file: string): { events: unknown[] } {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read metrics file ${file}: ${(e as Error).message}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new UsageError(`metrics file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (Array.isArray(v)) return { events: v };
+  const events = typeof v === 'object' && v !== null ? (v as { events?: unknown }).events : undefined;
+  if (!Array.isArray(events)) throw new UsageError(`metrics file ${file} must hold {"events": [...]} (or a JSON array of events)`);
+  return { events };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -450,14 +606,44 @@ export function buildProgram(io: Io = processIo): Command {
     .action((prompt: string, version: string, o: { strategy?: string }, cmd: Command) =>
       run(io, cmd, async (c) => {
         const body = { version, ...(o.strategy ? { strategy: o.strategy } : {}) };
-        const d = await c.api<{ deployment_id: string; status?: string; from_version?: string | null; strategy?: string }>(
-          'POST',
-          `/api/prompts/${enc(prompt)}/deploy`,
-          body,
-        );
-        c.emit(d, () =>
-          c.print(`deployment ${d.deployment_id} ${cell(d.status)}: ${prompt} ${cell(d.from_version)} → ${version} (${cell(d.strategy)})`),
-        );
+        const d = await c.api<Partial<DeploymentView> & { deployment_id: string }>('POST', `/api/prompts/${enc(prompt)}/deploy`, body);
+        c.emit(d, () => {
+          c.print(`deployment ${d.deployment_id} ${cell(d.status)}: ${prompt} ${cell(d.from_version)} → ${version} (${cell(d.strategy)})`);
+          const monitor = d.monitor;
+          c.print(
+            fields([
+              ['  status', d.status_url],
+              ['  workflow', d.workflow_id],
+              ['  monitor', monitor && ('error' in monitor ? monitor.error : monitor.workflow_id)],
+            ]),
+          );
+          if (d.status === 'rolling_out') c.print(`follow it with: promptback deployments show ${d.deployment_id}`);
+        });
+      }),
+    );
+  const deployments = program.command('deployments').description('inspect and abort deployments (canary rollouts)');
+  deployments
+    .command('show')
+    .description('one deployment: status, canary stage and judgements')
+    .argument('<id>')
+    .action((id: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const d = await c.api<DeploymentView>('GET', `/api/deployments/${enc(id)}`);
+        c.emit(d, () => showDeployment(c, d));
+      }),
+    );
+  deployments
+    .command('abort')
+    .description('abort a canary rollout: all traffic goes back to the version it started from')
+    .argument('<id>')
+    .action((id: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const d = await c.api<DeploymentView>('POST', `/api/deployments/${enc(id)}/abort`, {});
+        c.emit(d, () => {
+          c.print(`deployment ${d.deployment_id} ${d.status}: ${d.prompt} ${d.version}`);
+          const reason = d.detail?.reason;
+          if (reason) c.print(`  reason  ${reason}`);
+        });
       }),
     );
   program
@@ -563,8 +749,135 @@ export function buildProgram(io: Io = processIo): Command {
       );
   }
 
-  // Metrics.
+  for (const [control, description] of [
+    ['pause', 'pause a gradual rollback at its current stage'],
+    ['resume', 'resume a paused gradual rollback'],
+    ['abort', 'abort a gradual rollback: all traffic goes back to the version it was rolling back from'],
+  ] as const) {
+    rollbacks
+      .command(control)
+      .description(description)
+      .argument('<id>')
+      .action((id: string, _o, cmd: Command) =>
+        run(io, cmd, async (c) => {
+          const r = await c.api<RollbackView>('POST', `/api/rollbacks/${enc(id)}/${control}`, {});
+          c.emit(r, () => {
+            c.print(`rollback ${r.rollback_id} ${r.status}: ${r.prompt} ${cell(r.from_version)} → ${cell(r.to_version)}`);
+            if (r.gradual) c.print(fields(gradualFields(r.gradual, r.from_version, '  ')));
+          });
+        }),
+      );
+  }
+  rollbacks
+    .command('postmortem')
+    .description('the post-mortem of a rollback, as Markdown')
+    .argument('<id>')
+    .action((id: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const md = await c.api<unknown>('GET', `/api/rollbacks/${enc(id)}/postmortem`);
+        // The API answers text/markdown; `--json` prints it as a JSON string.
+        const doc = typeof md === 'string' ? md : text(md);
+        c.emit(doc, () => c.write(doc.endsWith('\n') ? doc : `${doc}\n`));
+      }),
+    );
+
   program
+    .command('approvals')
+    .description('rollbacks waiting for a decision, their deadlines and what happens at the deadline')
+    .action((_o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const data = await c.api<{ approvals: Approval[] }>('GET', '/api/approvals');
+        c.emit(data, () => {
+          if (data.approvals.length === 0) return c.print('no pending approvals');
+          const now = Date.now();
+          c.print(
+            table(
+              ['ROLLBACK', 'PROMPT', 'SEVERITY', 'STATUS', 'DEADLINE (UTC)', 'LEFT', 'TIER', 'AT DEADLINE'],
+              data.approvals.map((a) => [
+                a.rollback_id,
+                a.prompt,
+                a.severity,
+                a.status,
+                when(a.deadline),
+                timeLeft(a.deadline, now),
+                a.tier,
+                a.default_action,
+              ]),
+            ),
+          );
+          c.print('\ndecide with: promptback rollbacks approve|reject <rollback> [--comment <text>]');
+        });
+      }),
+    );
+
+  // Monitors.
+  const monitors = program.command('monitors').description('start, stop and inspect the monitors that watch prompts');
+  monitors
+    .command('list')
+    .description('all monitors with their last check')
+    .action((_o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const data = await c.api<{ monitors: MonitorView[] }>('GET', '/api/monitors');
+        c.emit(data, () =>
+          c.print(
+            data.monitors.length === 0
+              ? 'no monitors'
+              : table(
+                  ['PROMPT', 'STATUS', 'INTERVAL', 'CHECKS', 'LAST CHECK (UTC)', 'LAST ACTION', 'OPEN ROLLBACK', 'LAST VERDICT'],
+                  data.monitors.map((m) => [
+                    m.prompt,
+                    m.status,
+                    `${m.interval_s}s`,
+                    m.checks,
+                    when(m.last_check_at),
+                    m.last_action,
+                    m.open_rollback_id,
+                    m.last_verdict && `${m.last_verdict.kind}: ${m.last_verdict.summary}`,
+                  ]),
+                ),
+          ),
+        );
+      }),
+    );
+  monitors
+    .command('show')
+    .description('one monitor: its last check, verdict and open incident')
+    .argument('<prompt>')
+    .action((prompt: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const m = await c.api<MonitorView>('GET', `/api/monitors/${enc(prompt)}`);
+        c.emit(m, () => showMonitor(c, m));
+      }),
+    );
+  monitors
+    .command('start')
+    .description('start watching a prompt (a no-op if its monitor runs already)')
+    .argument('<prompt>')
+    .option('--interval <seconds>', 'seconds between checks (API default applies if omitted)', positiveInt)
+    .action((prompt: string, o: { interval?: number }, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const body = { prompt, ...(o.interval !== undefined ? { interval_s: o.interval } : {}) };
+        const m = await c.api<MonitorView>('POST', '/api/monitors', body);
+        c.emit(m, () =>
+          c.print(
+            `monitor ${prompt} ${m.created === false ? 'already running' : 'started'}: ${m.workflow_id}, every ${cell(m.interval_s)}s`,
+          ),
+        );
+      }),
+    );
+  monitors
+    .command('stop')
+    .description('stop watching a prompt')
+    .argument('<prompt>')
+    .action((prompt: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const m = await c.api<MonitorView | null>('DELETE', `/api/monitors/${enc(prompt)}`);
+        c.emit(m, () => c.print(`monitor ${prompt} ${m?.status ?? 'stopping'}`));
+      }),
+    );
+
+  // Metrics.
+  const metrics = program
     .command('metrics')
     .description('a prompt version’s traffic over a window, next to its baseline (last known-good version)')
     .argument('<prompt>')
@@ -580,6 +893,17 @@ export function buildProgram(io: Io = processIo): Command {
           c.print(table(['', 'VERSION', 'REQUESTS', 'ERRORS', 'ERROR RATE', 'P50', 'P95', 'P99', 'QUALITY'], rows));
           if (m.requests === 0) c.print('no requests in the window: inconclusive');
         });
+      }),
+    );
+  metrics
+    .command('ingest')
+    .description('send metric events from a JSON file ({"events": [...]}, - for stdin)')
+    .argument('<file>')
+    .action((file: string, _o, cmd: Command) =>
+      run(io, cmd, async (c) => {
+        const body = readEvents(file);
+        const r = await c.api<{ accepted: number }>('POST', '/api/metrics', body);
+        c.emit(r, () => c.print(`accepted ${r.accepted} of ${body.events.length} events`));
       }),
     );
 

@@ -16,6 +16,11 @@ export interface MetricsSource {
   window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats>;
   /** The end of the latest traffic seen for `version`, if any (a baseline is read from its last active window). */
   lastSeen(prompt: string, version: string): Promise<Date | undefined>;
+  /**
+   * The last `window_s` of traffic `version` had, wherever in time that was: a baseline for a version that no
+   * longer serves. Undefined when it never had traffic.
+   */
+  lastWindow(prompt: string, version: string, window_s: number): Promise<WindowStats | undefined>;
 }
 
 export interface MetricsStore extends MetricsSource {

@@ -88,15 +88,18 @@ describe('bad input → 4xx problem+json naming the field, and nothing stored ch
   });
 
   it('a valid batch is stored and read back in the window', async () => {
+    // v1.9.0 served an hour ago: it is the baseline, judged on its own last window of traffic.
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
     const events = [
       { prompt: 'customer-support', version: 'v2.0.0', ok: true, latency_ms: 100, quality: 0.9 },
       { prompt: 'customer-support', version: 'v2.0.0', ok: false, latency_ms: 300, quality: 0.5 },
+      { prompt: 'customer-support', version: 'v1.9.0', ok: true, latency_ms: 80, quality: 0.95, at: hourAgo },
     ];
     const r = await http(stack.url, 'POST', '/api/metrics', { events });
-    expect(r).toMatchObject({ status: 202, body: { accepted: 2 } });
+    expect(r).toMatchObject({ status: 202, body: { accepted: 3 } });
     const m = (await http(stack.url, 'GET', '/api/prompts/customer-support/metrics?version=v2.0.0&window_s=60')).body;
     expect(m).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
     expect(m.quality_mean).toBeCloseTo(0.7);
-    expect(m.baseline.version).toBe('v1.9.0');
+    expect(m.baseline).toMatchObject({ version: 'v1.9.0', requests: 1, errors: 0, quality_mean: 0.95 });
   });
 });

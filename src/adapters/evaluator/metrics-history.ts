@@ -15,9 +15,8 @@ export class MetricsHistoryEvaluator implements Evaluator {
 
   async evaluate(prompt: string, version: VersionRecord): Promise<Evaluation> {
     const base = { evaluator: 'metrics-history' };
-    const last = await this.metrics.lastSeen(prompt, version.version);
-    if (!last) return { ...base, passed: null, score: null, detail: 'no recorded traffic' };
-    const w = await this.metrics.window(prompt, version.version, new Date(last.getTime() - this.opts.window_s * 1000), last);
+    const w = await this.metrics.lastWindow(prompt, version.version, this.opts.window_s);
+    if (!w) return { ...base, passed: null, score: null, detail: 'no recorded traffic' };
     if (w.requests < this.opts.min_samples) {
       return { ...base, passed: null, score: null, detail: `${w.requests} recorded request(s), ${this.opts.min_samples} needed` };
     }

@@ -95,6 +95,11 @@ export class SqlMetricsStore implements MetricsStore {
     return last === null || last === undefined ? undefined : new Date((Number(last) + BUCKET_S) * 1000);
   }
 
+  async lastWindow(prompt: string, version: string, window_s: number): Promise<WindowStats | undefined> {
+    const last = await this.lastSeen(prompt, version);
+    return last && this.window(prompt, version, new Date(last.getTime() - window_s * 1000), last);
+  }
+
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
     // Window resolution is one bucket: the bucket holding `from` counts whole.
     const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
