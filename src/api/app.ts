@@ -150,6 +150,14 @@ export function createApp(deps: AppDeps): express.Express {
         .json({ ...d, status_url: service.deploymentUrl(d.deployment_id) });
     }),
   );
+  app.post(
+    '/api/deployments/:id/abort',
+    auth('operator'),
+    route(async (req, res) => {
+      body(decisionBody, req);
+      res.json(await service.abortDeployment(String(req.params.id), req.actor!));
+    }),
+  );
   app.get(
     '/api/deployments/:id',
     auth('viewer'),

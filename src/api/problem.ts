@@ -32,11 +32,12 @@ const DOMAIN_STATUS: Record<DomainErrorType, [number, string]> = {
 
 const slug = (title: string): string => `https://promptback.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 
+/** Extra members never override the RFC 9457 ones (`status` is always the HTTP status). */
 export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): void {
   res
     .status(status)
     .type('application/problem+json')
-    .send(JSON.stringify({ type: slug(title), title, status, detail, ...extra }));
+    .send(JSON.stringify({ ...extra, type: slug(title), title, status, detail }));
 }
 
 const fieldPath = (path: (string | number)[]): string =>

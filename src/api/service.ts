@@ -354,7 +354,7 @@ export class PromptbackService {
         `Cannot ${control}`,
         `rollback ${id} is a${v.mode === 'gradual' ? '' : 'n'} ${v.mode} rollback in status ${v.status}; only a running gradual rollback can be paused, resumed or aborted`,
         {
-          status: v.status,
+          rollback_status: v.status,
           mode: v.mode,
         },
       );
@@ -375,7 +375,7 @@ export class PromptbackService {
     if (!(DECIDABLE as readonly string[]).includes(v.status)) {
       throw new DomainError('NotAwaitingApproval', `rollback ${id} is ${v.status}, not awaiting a decision`, {
         rollback_id: id,
-        status: v.status,
+        rollback_status: v.status,
       });
     }
     await this.d.workflows.signalDecision(v.workflow_id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
@@ -502,7 +502,7 @@ export class PromptbackService {
     if (!isTerminal(v.status) || !v.post_mortem) {
       throw new Problem(409, 'Rollback still running', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
         rollback_id: id,
-        status: v.status,
+        rollback_status: v.status,
         status_url: this.statusUrl(id),
       });
     }

@@ -97,4 +97,16 @@ describe('staged moves over the API', () => {
     expect(done.detail.reason).toMatch(/stage 1 \(1 %\) failed/);
     expect((await prompt()).traffic).toEqual([{ version: 'v1.9.0', percent: 100 }]);
   });
+
+  it('canary: an operator aborts it by API; all traffic goes back, and a second abort is refused', async () => {
+    await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v1.9.0' });
+    const d = await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0', strategy: 'canary' });
+    expect(d.status).toBe(202);
+    const aborted = await http(stack.url, 'POST', `/api/deployments/${d.body.deployment_id}/abort`, {});
+    expect(aborted.status).toBe(200);
+    expect(aborted.body).toMatchObject({ status: 'aborted', detail: { reason: expect.stringMatching(/^aborted by anonymous at 1 %/) } });
+    expect((await prompt()).traffic).toEqual([{ version: 'v1.9.0', percent: 100 }]);
+    const again = await http(stack.url, 'POST', `/api/deployments/${d.body.deployment_id}/abort`, {});
+    expect(again).toMatchObject({ status: 409, body: { status: 409, title: 'Cannot abort' } });
+  });
 });

@@ -1,9 +1,15 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../../src/cli/index';
 
-/** A stand-in for the promptback API: records each request and answers with whatever `reply` says. */
+/**
+ * A stand-in for the promptback API: records each request and answers with whatever `reply` says. A string
+ * body with a non-JSON `type` (the post-mortem's text/markdown) is sent as is; anything else as JSON.
+ */
 interface Recorded {
   method: string;
   url: string;
@@ -26,7 +32,8 @@ beforeAll(async () => {
       requests.push(rec);
       const r = reply(rec);
       const type = r.type ?? (r.status >= 400 ? 'application/problem+json' : 'application/json');
-      res.writeHead(r.status, { 'content-type': type }).end(JSON.stringify(r.body));
+      const verbatim = typeof r.body === 'string' && !type.includes('json');
+      res.writeHead(r.status, { 'content-type': type }).end(verbatim ? r.body : JSON.stringify(r.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -181,6 +188,208 @@ describe('promptback CLI', () => {
     expect(requests[0]!.body).toEqual({ prompt: 'customer-support' });
     expect(r.out).toContain('21:55:00 escalated\n');
     expect(r.code).toBe(1);
+  });
+
+  it('rollbacks pause POSTs {} and prints the paused status with the gradual progress', async () => {
+    const paused = {
+      ...view('paused', []),
+      mode: 'gradual',
+      gradual: {
+        stage: 1,
+        of: 4,
+        percent: 50,
+        paused: true,
+        paused_reason: 'paused by alice',
+        next_step: 'paused: waiting for resume or abort',
+        checks: [],
+      },
+    };
+    reply = () => ({ status: 200, body: paused });
+    const r = await cli(['rollbacks', 'pause', ROLLBACK_ID]);
+
+    expect(requests[0]!.method).toBe('POST');
+    expect(requests[0]!.url).toBe(`/api/rollbacks/${ROLLBACK_ID}/pause`);
+    expect(requests[0]!.body).toEqual({});
+    const lines = r.out.split('\n');
+    expect(lines[0]).toBe(`rollback ${ROLLBACK_ID} paused: customer-support v2.0.0 → v1.9.0`);
+    expect(r.out).toContain('stage 2/4: 50% of traffic left on v2.0.0 (paused: paused by alice)');
+    expect(r.out).toContain('next     paused: waiting for resume or abort');
+    expect(r.err).toBe('');
+    expect(r.code ?? 0).toBe(0);
+  });
+
+  it('a 409 on pause prints the problem detail and exits 1', async () => {
+    // As the API sends it: the problem's extra `status` field is the rollback's status, not the HTTP one.
+    const detail = `rollback ${ROLLBACK_ID} is an immediate rollback in status completed; only a running gradual rollback can be paused, resumed or aborted`;
+    reply = () => ({
+      status: 409,
+      body: {
+        type: 'https://promptback.dev/problems/cannot-pause',
+        title: 'Cannot pause',
+        status: 409,
+        detail,
+        rollback_status: 'completed',
+        mode: 'immediate',
+      },
+    });
+    const r = await cli(['rollbacks', 'pause', ROLLBACK_ID]);
+
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`error: Cannot pause (409): ${detail}\n`);
+  });
+
+  it('rollbacks postmortem prints the text/markdown answer verbatim', async () => {
+    const md = [
+      `# Post-mortem: customer-support rollback ${ROLLBACK_ID}`,
+      '',
+      '| metric | value |',
+      '|---|---|',
+      '| error rate | 7.00 % |',
+      '',
+      '```',
+      '{"not": "parsed"}',
+      '```',
+      '',
+    ].join('\n');
+    reply = () => ({ status: 200, body: md, type: 'text/markdown; charset=utf-8' });
+    const r = await cli(['rollbacks', 'postmortem', ROLLBACK_ID]);
+
+    expect(requests[0]!.method).toBe('GET');
+    expect(requests[0]!.url).toBe(`/api/rollbacks/${ROLLBACK_ID}/postmortem`);
+    expect(r.out).toBe(md);
+    expect(r.code ?? 0).toBe(0);
+  });
+
+  it('rollbacks postmortem still reports a problem+json 404', async () => {
+    reply = () => ({ status: 404, body: { title: 'Unknown rollback', status: 404, detail: 'no rollback nope' } });
+    const r = await cli(['rollbacks', 'postmortem', 'nope']);
+
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('error: Unknown rollback (404): no rollback nope\n');
+  });
+
+  it('approvals prints a table with the deadline, time left, default action and tier', async () => {
+    const deadline = new Date(Date.now() + 4 * 60_000 + 30_000).toISOString();
+    reply = () => ({
+      status: 200,
+      body: {
+        approvals: [
+          {
+            rollback_id: ROLLBACK_ID,
+            prompt: 'customer-support',
+            status: 'awaiting_approval',
+            severity: 'high',
+            reason: 'error rate 3.1 %',
+            trigger: null,
+            deadline,
+            default_action: 'roll back to v1.9.0',
+            tier: 2,
+          },
+        ],
+      },
+    });
+    const r = await cli(['approvals']);
+
+    expect(requests[0]!.url).toBe('/api/approvals');
+    const [header, row] = r.out.split('\n');
+    expect(header).toMatch(/^ROLLBACK\s+PROMPT\s+SEVERITY\s+STATUS\s+DEADLINE \(UTC\)\s+LEFT\s+TIER\s+AT DEADLINE$/);
+    expect(row).toContain(ROLLBACK_ID);
+    expect(row).toContain('customer-support');
+    expect(row).toContain('awaiting_approval');
+    expect(row).toContain(deadline.slice(0, 19).replace('T', ' '));
+    expect(row).toMatch(/4m (29|30)s left/);
+    expect(row).toMatch(/\b2\s+roll back to v1\.9\.0$/);
+    expect(r.code ?? 0).toBe(0);
+  });
+
+  it('monitors start sends interval_s and prints the workflow id', async () => {
+    reply = (req) => ({
+      status: 201,
+      body: {
+        prompt: 'customer-support',
+        workflow_id: 'monitor/customer-support',
+        status: 'running',
+        interval_s: (req.body as { interval_s: number }).interval_s,
+        checks: 0,
+        last_check_at: null,
+        last_verdict: null,
+        last_action: null,
+        created: true,
+      },
+    });
+    const r = await cli(['monitors', 'start', 'customer-support', '--interval', '15']);
+
+    expect(requests[0]!.method).toBe('POST');
+    expect(requests[0]!.url).toBe('/api/monitors');
+    expect(requests[0]!.body).toEqual({ prompt: 'customer-support', interval_s: 15 });
+    expect(r.out).toBe('monitor customer-support started: monitor/customer-support, every 15s\n');
+  });
+
+  it('monitors show prints the last verdict and the open rollback', async () => {
+    reply = () => ({
+      status: 200,
+      body: {
+        prompt: 'customer-support',
+        workflow_id: 'monitor/customer-support',
+        status: 'running',
+        interval_s: 60,
+        checks: 12,
+        last_check_at: '2025-11-25T21:53:00.000Z',
+        last_verdict: { kind: 'breached', summary: 'error rate 7.00 % > 5 % over 300 s (400 requests)' },
+        last_action: 'open_incident',
+        open_rollback_id: ROLLBACK_ID,
+      },
+    });
+    const r = await cli(['monitors', 'show', 'customer-support']);
+
+    expect(requests[0]!.url).toBe('/api/monitors/customer-support');
+    expect(r.out).toContain('last check     2025-11-25 21:53:00');
+    expect(r.out).toContain('last verdict   breached: error rate 7.00 % > 5 % over 300 s (400 requests)');
+    expect(r.out).toContain('last action    open_incident');
+    expect(r.out).toContain(`open rollback  ${ROLLBACK_ID}`);
+  });
+
+  it('deploy --strategy canary prints the deployment id, status URL and workflow id', async () => {
+    reply = () => ({
+      status: 202,
+      body: {
+        deployment_id: 'dep-20251125-215400-xyz',
+        prompt: 'customer-support',
+        version: 'v2.1.0',
+        strategy: 'canary',
+        status: 'rolling_out',
+        from_version: 'v1.9.0',
+        status_url: 'http://localhost:8000/api/deployments/dep-20251125-215400-xyz',
+        workflow_id: 'deploy/customer-support/dep-20251125-215400-xyz',
+        monitor: { workflow_id: 'monitor/customer-support' },
+      },
+    });
+    const r = await cli(['deploy', 'customer-support', 'v2.1.0', '--strategy', 'canary']);
+
+    expect(requests[0]!.body).toEqual({ version: 'v2.1.0', strategy: 'canary' });
+    expect(r.out).toContain('deployment dep-20251125-215400-xyz rolling_out: customer-support v1.9.0 → v2.1.0 (canary)');
+    expect(r.out).toContain('http://localhost:8000/api/deployments/dep-20251125-215400-xyz');
+    expect(r.out).toContain('deploy/customer-support/dep-20251125-215400-xyz');
+  });
+
+  it('metrics ingest POSTs the events of a file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-cli-'));
+    const file = path.join(dir, 'events.json');
+    const events = [{ prompt: 'customer-support', version: 'v2.0.0', ok: false, latency_ms: 120 }];
+    fs.writeFileSync(file, JSON.stringify({ events }));
+    try {
+      reply = () => ({ status: 202, body: { accepted: 1 } });
+      const r = await cli(['metrics', 'ingest', file]);
+
+      expect(requests[0]!.method).toBe('POST');
+      expect(requests[0]!.url).toBe('/api/metrics');
+      expect(requests[0]!.body).toEqual({ events });
+      expect(r.out).toBe('accepted 1 of 1 events\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the URL and suggests npm start when the API is not running, exit 2', async () => {
