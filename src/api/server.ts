@@ -1,59 +1,71 @@
 import http from 'node:http';
 import type { Express } from 'express';
 import { PROMPT_NAME } from '../domain/names';
-import { isDomainError } from '../domain/errors';
 import { GRANTS, type Token } from './auth';
-import { Problem } from './problem';
 import type { PromptbackService } from './service';
 
-const RESOLVE = /^\/api\/prompts\/([^/?#]+)\/resolve(?:\?(.*))?$/;
+/** Exactly `GET /api/prompts/{p}/resolve?key=K`; other parameters, a trailing slash, other cases go to Express. */
+const RESOLVE = /^\/api\/prompts\/([^/?#%]+)\/resolve\?key=([^&]+)$/;
+const BEARER = /^Bearer\s+(.+)$/i;
 
-function problem(res: http.ServerResponse, status: number, title: string, detail: string): void {
-  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-  res.writeHead(status, { 'content-type': 'application/problem+json' });
-  res.end(JSON.stringify({ type: `https://promptback.dev/problems/${slug}`, title, status, detail }));
+/** The query value as Express's parser (qs) reads it; undefined when only Express should judge it (bad escapes). */
+function decodeKey(raw: string): string | undefined {
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ServerOptions {
+  /** Records a fast-path answer's duration (the Express routes record their own). */
+  observe?: (seconds: number) => void;
 }
 
 /**
- * The HTTP server: `GET /api/prompts/{p}/resolve` — the serving hot path — is answered before Express (same
- * auth, same JSON, same problem+json errors as the Express route it shadows), everything else goes to the app.
- * Express's per-request work was most of resolve's cost (measured in bench/resolve).
+ * The HTTP server. `GET /api/prompts/{p}/resolve` — the serving hot path — is answered before Express when it can
+ * be answered with 200: a well-formed request, authorized as a viewer, for a prompt with a deployed version. Every
+ * other request, including every error of this route (401/403, 400, 404, a store failure), goes to the Express app,
+ * so the errors, their problem+json and their logging stay in one place.
+ *
+ * Why: Express's per-request work (middleware chain, body parser, router, res.json) cost about as much CPU again as
+ * the whole answer from memory (bench/resolve measures both). The JSON body is built once per answer: the route's
+ * answers are frozen objects that live as long as the split, so a WeakMap keyed on them empties itself as routes go.
  */
-export function createServer(app: Express, service: PromptbackService, tokens: readonly Token[]): http.Server {
+export function createServer(app: Express, service: PromptbackService, tokens: readonly Token[], opts: ServerOptions = {}): http.Server {
   const byToken = new Map(tokens.map((t) => [t.token, t]));
+  const bodies = new WeakMap<object, { body: string; length: string }>();
+  const isViewer = (req: http.IncomingMessage): boolean => {
+    if (byToken.size === 0) return true;
+    const t = byToken.get(BEARER.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '');
+    return t !== undefined && GRANTS.viewer.includes(t.role);
+  };
+
   return http.createServer((req, res) => {
-    const m = req.method === 'GET' && req.url ? RESOLVE.exec(req.url) : null;
-    if (!m) {
+    const m = req.method === 'GET' && req.url !== undefined ? RESOLVE.exec(req.url) : null;
+    const prompt = m?.[1];
+    const key = m ? decodeKey(m[2]!) : undefined;
+    if (prompt === undefined || key === undefined || key.length > 1024 || !PROMPT_NAME.test(prompt) || !isViewer(req)) {
       app(req, res);
       return;
     }
-    if (byToken.size > 0) {
-      const t = byToken.get(/^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '');
-      if (!t) {
-        res.setHeader('WWW-Authenticate', 'Bearer');
-        return problem(res, 401, 'Unauthorized', 'send Authorization: Bearer <token>');
-      }
-      if (!GRANTS.viewer.includes(t.role))
-        return problem(res, 403, 'Forbidden', `role ${t.role} of ${t.actor} may not do this; it needs viewer`);
-    }
-    let prompt: string;
-    try {
-      prompt = decodeURIComponent(m[1]!);
-    } catch {
-      return problem(res, 400, 'Invalid request', 'prompt: not a valid URL-encoded name');
-    }
-    if (!PROMPT_NAME.test(prompt)) return problem(res, 400, 'Invalid request', 'prompt: must be 1–128 of [A-Za-z0-9._-]');
-    const key = new URLSearchParams(m[2] ?? '').get('key');
-    if (!key || key.length > 1024) return problem(res, 400, 'Invalid request', 'key: required, 1–1024 characters');
+    const started = performance.now();
     service.resolve(prompt, key).then(
-      (r) => {
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify(r));
+      (answer) => {
+        let cached = bodies.get(answer);
+        if (cached === undefined) {
+          const body = JSON.stringify(answer);
+          cached = { body, length: String(Buffer.byteLength(body)) };
+          bodies.set(answer, cached);
+        }
+        res.writeHead(200, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', cached.length]);
+        res.end(cached.body);
+        opts.observe?.((performance.now() - started) / 1000);
       },
-      (e: unknown) => {
-        if (e instanceof Problem) return problem(res, e.status, e.title, e.detail);
-        if (isDomainError(e)) return problem(res, 404, 'Unknown prompt', e.message);
-        problem(res, 500, 'Internal error', 'an unexpected error occurred');
+      // Unknown prompt, nothing deployed, the store failing: Express answers it the one way it answers everything.
+      () => {
+        app(req, res);
       },
     );
   });

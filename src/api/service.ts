@@ -233,13 +233,17 @@ export class PromptbackService {
     return d;
   }
 
-  /** The serving hot path: from memory (RouteSource), hashing the key into the split. */
+  /**
+   * The serving hot path: from memory (RouteSource), hashing the key into the split. The answer is the route's own
+   * frozen object, the same one while the split stands (the HTTP fast path memoizes its JSON on it).
+   */
   async resolve(prompt: string, key: string): Promise<{ version: string; template: string }> {
     const route = await this.d.routes.get(prompt);
     if (!route) throw new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
     const version = pickVersion(route.split, key);
-    if (version === undefined) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
-    return { version, template: route.templates[version] ?? '' };
+    const answer = version === undefined ? undefined : route.answers[version];
+    if (!answer) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
+    return answer;
   }
 
   async ingest(events: MetricEvent[]): Promise<number> {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { Registry as MetricsRegistry, type Histogram } from 'prom-client';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
@@ -37,8 +38,12 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     log,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
-  const app = createApp({ service, log, tokens: config.tokens });
-  const server = createServer(app, service, config.tokens);
+  const metricsRegistry = new MetricsRegistry();
+  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry });
+  // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
+  const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
+  const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
+  const server = createServer(app, service, config.tokens, resolved ? { observe: (s) => resolved.observe(s) } : {});
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
