@@ -138,12 +138,7 @@ export class SqlRegistry implements Registry {
   async addVersion(input: VersionInput, actor: string): Promise<VersionRecord> {
     return this.db.transaction().execute(async (tx) => {
       await this.requirePrompt(tx, input.prompt);
-      const dup = await tx
-        .selectFrom('versions')
-        .select('version')
-        .where('prompt', '=', input.prompt)
-        .where('version', '=', input.version)
-        .executeTakeFirst();
+      const dup = await this.findVersion(tx, input.prompt, input.version);
       if (dup) {
         throw new DomainError(
           'VersionExists',
@@ -247,12 +242,7 @@ export class SqlRegistry implements Registry {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
       const prompt = await this.requirePrompt(tx, req.prompt);
-      const version = await tx
-        .selectFrom('versions')
-        .select('version')
-        .where('prompt', '=', req.prompt)
-        .where('version', '=', req.to)
-        .executeTakeFirst();
+      const version = await this.findVersion(tx, req.prompt, req.to);
       if (!version) {
         throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
       }
@@ -305,12 +295,7 @@ export class SqlRegistry implements Registry {
       if (done) return { changed: false };
       const prompt = await this.requirePrompt(tx, req.prompt);
       for (const s of req.split) {
-        const v = await tx
-          .selectFrom('versions')
-          .select('version')
-          .where('prompt', '=', req.prompt)
-          .where('version', '=', s.version)
-          .executeTakeFirst();
+        const v = await this.findVersion(tx, req.prompt, s.version);
         if (!v)
           throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${s.version}`, {
             prompt: req.prompt,
@@ -427,6 +412,10 @@ export class SqlRegistry implements Registry {
 
   async appendAudit(row: Omit<AuditRow, 'id' | 'rollback_id'>): Promise<void> {
     await this.insertAudit(this.db, row);
+  }
+
+  private findVersion(tx: Tx, prompt: string, version: string) {
+    return tx.selectFrom('versions').select('version').where('prompt', '=', prompt).where('version', '=', version).executeTakeFirst();
   }
 
   private async requirePrompt(tx: Tx, name: string): Promise<Selectable<Database['prompts']>> {
