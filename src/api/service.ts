@@ -133,18 +133,10 @@ export class PromptbackService {
       updated_at: switched.at,
     };
     await this.d.registry.recordDeployment(deployment);
-    // Every deployed prompt is guarded: start its monitor (a no-op when it runs already).
-    let monitor: { workflow_id: string } | { error: string };
-    try {
-      monitor = await this.startMonitor(prompt, undefined, actor);
-    } catch (e) {
-      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started');
-      monitor = { error: `monitor not started: ${(e as Error).message}` };
-    }
-    return { ...deployment, monitor };
+    return { ...deployment, monitor: await this.guard(prompt, actor) };
   }
 
-  /** A canary rollout: checked up front (staging gate, something to compare against, no rollout in flight). */
+  /** A canary rollout: checked up front (staging gate, another version serving to compare against). */
   private async startCanary(prompt: string, version: string, id: string, at: Date, actor: string) {
     const p = await this.requirePrompt(prompt);
     const v = await this.requireVersion(prompt, version);
@@ -200,13 +192,7 @@ export class PromptbackService {
       });
       throw new Problem(503, 'Workflow engine unavailable', `could not start the canary: ${(e as Error).message}`);
     }
-    let monitor: { workflow_id: string } | { error: string };
-    try {
-      monitor = await this.startMonitor(prompt, undefined, actor);
-    } catch (e) {
-      monitor = { error: `monitor not started: ${(e as Error).message}` };
-    }
-    return { ...deployment, workflow_id: `deploy/${prompt}/${id}`, monitor };
+    return { ...deployment, workflow_id: `deploy/${prompt}/${id}`, monitor: await this.guard(prompt, actor) };
   }
 
   async abortDeployment(id: string, actor: string): Promise<Deployment> {
@@ -276,6 +262,16 @@ export class PromptbackService {
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }
+    }
+  }
+
+  /** Every deployed prompt is guarded: starts its monitor; a deploy still succeeds (and says so) if that fails. */
+  private async guard(prompt: string, actor: string): Promise<{ workflow_id: string } | { error: string }> {
+    try {
+      return await this.startMonitor(prompt, undefined, actor);
+    } catch (e) {
+      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started');
+      return { error: `monitor not started: ${(e as Error).message}` };
     }
   }
 
