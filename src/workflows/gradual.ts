@@ -10,6 +10,7 @@ import {
   type DecisionPayload,
   type StageProgress,
 } from './messages';
+import { gradualRollbackWorkflowV1 } from './legacy/gradual-v1';
 
 const { setTraffic, readCombinedWindow, notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -17,6 +18,8 @@ const { setTraffic, readCombinedWindow, notify } = proxyActivities<Activities>({
 });
 
 export interface GradualInput {
+  /** 2: started by a v2 rollback. Absent: a v1 parent (frozen protocol in src/workflows/legacy). */
+  v?: 2;
   rollback_id: string;
   prompt: string;
   /** The version traffic moves away from, and the one it moves to. */
@@ -41,6 +44,11 @@ export interface GradualResult {
  * The last stage (0 %) is the parent's audited switch, so this returns before it.
  */
 export async function gradualRollbackWorkflow(input: GradualInput): Promise<GradualResult> {
+  if (input.v !== 2) return gradualRollbackWorkflowV1(input);
+  return gradualRollbackWorkflowV2(input);
+}
+
+async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualResult> {
   const parent = workflowInfo().parent;
   const stages = input.plan.stages.filter((s) => s.percent_on_bad > 0);
   const progress: StageProgress = {

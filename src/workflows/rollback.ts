@@ -26,6 +26,7 @@ import type { Verdict } from '../domain/verdict';
 import { verificationOutcome } from '../domain/verification';
 import { DEFAULT_GRADUAL } from '../domain/stages';
 import { gradualRollbackWorkflow, type GradualResult } from './gradual';
+import { rollbackWorkflowV1 } from './legacy/rollback-v1';
 import {
   approveSignal,
   breachSignal,
@@ -86,6 +87,12 @@ type Outcome = { kind: 'switch'; automatic: boolean; gradual?: boolean } | { kin
  * waiting (signal `breach`) acts at once. An automatic switch re-confirms the breach right before switching.
  */
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackView> {
+  // Rollbacks started before the v2 core replay the frozen v1 body (src/workflows/legacy): their histories hold no marker.
+  if (!patched('rollback-v2')) return rollbackWorkflowV1(input);
+  return rollbackWorkflowV2(input);
+}
+
+async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   const view: RollbackView = initialView(input);
   let decision: ({ kind: 'approve' | 'reject' } & DecisionPayload) | undefined;
   let worse: Verdict | undefined;
@@ -150,6 +157,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackVi
       workflowId: `${view.workflow_id}/gradual`,
       args: [
         {
+          v: 2,
           rollback_id: input.rollback_id,
           prompt: input.prompt,
           from_version: from,

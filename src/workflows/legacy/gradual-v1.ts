@@ -1,0 +1,153 @@
+/**
+ * FROZEN: the gradualRollbackWorkflow body as it ran before the v2 core. Histories of executions started then replay through
+ * this file, so it must not change (except behind `patched()` for histories older than itself). New logic goes
+ * into the v2 modules beside it.
+ */
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { GradualPlan } from '../../domain/stages';
+import {
+  abortSignal,
+  pauseSignal,
+  progressQuery,
+  progressSignal,
+  resumeSignal,
+  type DecisionPayload,
+  type StageProgress,
+} from '../messages';
+
+const { setTraffic, readCombinedWindow, notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export interface GradualInput {
+  rollback_id: string;
+  prompt: string;
+  /** The version traffic moves away from, and the one it moves to. */
+  from_version: string;
+  to_version: string;
+  plan: GradualPlan;
+  actor: string;
+  reason: string;
+}
+
+export interface GradualResult {
+  outcome: 'completed' | 'aborted';
+  by?: string;
+  progress: StageProgress;
+}
+
+/**
+ * A gradual rollback (reverse canary), child of `rollback/{prompt}/{id}`: leave 75 / 50 / 25 / 0 % on the
+ * bad version, a stage at a time, checking every interval. An error rate above the plan's maximum pauses and
+ * escalates; `pause`, `resume` and `abort` signals come from people. Abort puts all traffic back on the
+ * version the rollback started from. Progress goes to the parent (signal) and the `progress` query.
+ * The last stage (0 %) is the parent's audited switch, so this returns before it.
+ */
+export async function gradualRollbackWorkflowV1(input: GradualInput): Promise<GradualResult> {
+  const parent = workflowInfo().parent;
+  const stages = input.plan.stages.filter((s) => s.percent_on_bad > 0);
+  const progress: StageProgress = {
+    stage: 0,
+    of: input.plan.stages.length,
+    percent: 100,
+    paused: false,
+    next_step: 'starting',
+    checks: [],
+  };
+  let pausedBy: string | undefined;
+  let abortedBy: string | undefined;
+  setHandler(progressQuery, () => progress);
+  setHandler(pauseSignal, (p: DecisionPayload) => {
+    pausedBy = p?.by || 'unknown';
+  });
+  setHandler(resumeSignal, () => {
+    pausedBy = undefined;
+  });
+  setHandler(abortSignal, (p: DecisionPayload) => {
+    abortedBy = p?.by || 'unknown';
+  });
+
+  const report = async (): Promise<void> => {
+    if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(progressSignal, progress);
+  };
+  const abort = async (by: string): Promise<GradualResult> => {
+    await setTraffic({
+      prompt: input.prompt,
+      split: [{ version: input.from_version, percent: 100 }],
+      key: `${input.rollback_id}/gradual/abort`,
+      actor: by,
+      reason: `gradual rollback aborted by ${by}`,
+      action: 'traffic',
+    });
+    progress.percent = 100;
+    progress.next_step = `aborted by ${by}: all traffic back on ${input.from_version}`;
+    await report();
+    return { outcome: 'aborted', by, progress };
+  };
+
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i]!;
+    await setTraffic({
+      prompt: input.prompt,
+      split: [
+        { version: input.from_version, percent: stage.percent_on_bad },
+        { version: input.to_version, percent: 100 - stage.percent_on_bad },
+      ],
+      key: `${input.rollback_id}/gradual/${i}`,
+      actor: input.actor,
+      reason: `gradual rollback stage ${i + 1}/${input.plan.stages.length}: ${stage.percent_on_bad} % left on ${input.from_version}`,
+      action: 'traffic',
+    });
+    progress.stage = i;
+    progress.percent = stage.percent_on_bad;
+    const rounds = Math.max(1, Math.ceil(stage.duration_s / input.plan.check_interval_s));
+    for (let r = 0; r < rounds; r++) {
+      progress.next_step = `check ${r + 1}/${rounds} of stage ${i + 1}, then ${i + 1 < stages.length ? `${stages[i + 1]!.percent_on_bad} %` : '0 % (switch)'}`;
+      progress.next_at = new Date(Date.now() + input.plan.check_interval_s * 1000).toISOString();
+      await report();
+      await condition(() => abortedBy !== undefined || pausedBy !== undefined, input.plan.check_interval_s * 1000);
+      if (abortedBy !== undefined) return abort(abortedBy);
+      if (pausedBy === undefined) {
+        const w = await readCombinedWindow({
+          prompt: input.prompt,
+          versions: [input.from_version, input.to_version],
+          window_s: input.plan.check_interval_s,
+        });
+        progress.checks.push({ at: new Date().toISOString(), requests: w.requests, errors: w.errors, error_rate: w.error_rate });
+        if (w.requests >= input.plan.min_samples && (w.error_rate ?? 0) > input.plan.max_error_rate) {
+          pausedBy = 'system';
+          const why = `error rate ${((w.error_rate ?? 0) * 100).toFixed(2)} % > ${(input.plan.max_error_rate * 100).toFixed(2)} % over ${w.requests} requests`;
+          progress.paused_reason = why;
+          await notify({
+            key: `${input.rollback_id}/gradual/pause/${i}/${r}`,
+            kind: 'page',
+            severity: 'critical',
+            prompt: input.prompt,
+            rollback_id: input.rollback_id,
+            title: `GRADUAL ROLLBACK PAUSED: ${input.prompt}`,
+            message: `Stage ${i + 1} (${stage.percent_on_bad} % on ${input.from_version}): ${why}. Resume or abort: POST /api/rollbacks/${input.rollback_id}/resume|abort.`,
+            data: { check: w },
+          });
+        }
+      }
+      if (pausedBy !== undefined) {
+        progress.paused = true;
+        progress.paused_reason ??= `paused by ${pausedBy}`;
+        progress.next_step = 'paused: waiting for resume or abort';
+        delete progress.next_at;
+        await report();
+        await condition(() => pausedBy === undefined || abortedBy !== undefined);
+        if (abortedBy !== undefined) return abort(abortedBy);
+        progress.paused = false;
+        delete progress.paused_reason;
+      }
+    }
+  }
+  progress.stage = input.plan.stages.length - 1;
+  progress.next_step = `final switch: all traffic to ${input.to_version}`;
+  delete progress.next_at;
+  await report();
+  return { outcome: 'completed', progress };
+}
