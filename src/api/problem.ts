@@ -28,6 +28,11 @@ const DOMAIN_STATUS: Record<DomainErrorType, [number, string]> = {
   NotAwaitingApproval: [409, 'Not awaiting approval'],
   NoKnownGoodVersion: [409, 'No known-good version'],
   InvalidRequest: [400, 'Invalid request'],
+  EngineUnavailable: [503, 'Workflow engine unavailable'],
+  AlreadyActive: [409, 'Already active'],
+  ChangeInFlight: [409, 'A change is already in flight'],
+  DecisionRefused: [409, 'Decision refused'],
+  DeploymentAborted: [409, 'Deployment aborted'],
 };
 
 const slug = (title: string): string => `https://promptback.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;

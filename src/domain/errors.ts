@@ -10,7 +10,17 @@ export type DomainErrorType =
   | 'UnknownRollback'
   | 'NotAwaitingApproval'
   | 'NoKnownGoodVersion'
-  | 'InvalidRequest';
+  | 'InvalidRequest'
+  /** The workflow engine (Temporal) did not answer in time: 503, try again. */
+  | 'EngineUnavailable'
+  /** A rollback to the version that already serves all traffic. */
+  | 'AlreadyActive'
+  /** Another change (deploy, canary, rollback) is in flight for the prompt: 409 naming it. */
+  | 'ChangeInFlight'
+  /** A decision (approve/reject/pause/resume/abort) the workflow's validator refused: 409 saying what happened instead. */
+  | 'DecisionRefused'
+  /** A canary stage or promotion after the deployment was aborted (e.g. by a rollback). */
+  | 'DeploymentAborted';
 
 export class DomainError extends Error {
   constructor(
