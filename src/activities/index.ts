@@ -142,7 +142,7 @@ export function createActivities(deps: ActivityDeps) {
               default_action: v.default_action ?? 'rollback',
             },
           };
-          const claim = await rollbacks.claim(initialView(incident));
+          const claim = await rollbacks.claim(initialView(incident), incident);
           result = claim.ok
             ? { ...result, action: 'open_incident', incident }
             : { ...result, note: `rollback ${claim.open_rollback_id} opened meanwhile` };

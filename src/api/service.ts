@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { DomainError } from '../domain/errors';
 import { knownGoodTarget } from '../domain/known-good';
-import { formatRollbackId, isTerminal, type RollbackMode, type RollbackStatus, type RollbackView } from '../domain/rollback';
+import {
+  formatRollbackId,
+  isTerminal,
+  type RollbackInput,
+  type RollbackMode,
+  type RollbackStatus,
+  type RollbackView,
+} from '../domain/rollback';
 import { buildPostMortem, type PostMortem } from '../domain/postmortem';
 import { pickVersion } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
@@ -437,7 +444,19 @@ export class PromptbackService {
       timeline: [],
       updated_at: at.toISOString(),
     };
-    const claim = await this.d.rollbacks.claim(view);
+    const startInput: RollbackInput = {
+      rollback_id: id,
+      prompt: input.prompt,
+      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      reason: view.reason,
+      severity: view.severity,
+      mode: input.mode,
+      requested_by: actor,
+      requested_at: view.requested_at,
+      verification: this.d.verification,
+      gradual_plan: this.d.gradualPlan,
+    };
+    const claim = await this.d.rollbacks.claim(view, startInput);
     if (!claim.ok) {
       throw new Problem(
         409,
@@ -450,18 +469,7 @@ export class PromptbackService {
       );
     }
     try {
-      await this.d.workflows.startRollback({
-        rollback_id: id,
-        prompt: input.prompt,
-        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-        reason: view.reason,
-        severity: view.severity,
-        mode: input.mode,
-        requested_by: actor,
-        requested_at: view.requested_at,
-        verification: this.d.verification,
-        gradual_plan: this.d.gradualPlan,
-      });
+      await this.d.workflows.startRollback(startInput);
     } catch (e) {
       // Release the claim, so the prompt is not blocked by a rollback that never started.
       const failedAt = this.d.clock.now().toISOString();

@@ -1,11 +1,13 @@
-import type { RollbackStatus, RollbackView } from '../domain/rollback';
+import type { RollbackInput, RollbackStatus, RollbackView } from '../domain/rollback';
 
 export type ClaimResult = { ok: true } | { ok: false; open_rollback_id: string };
 
 /** Durable record of every rollback, written by the workflow at each step, read by the API. */
 export interface RollbackStore {
   /** Records a new open rollback unless the prompt already has one open (then names that one). */
-  claim(view: RollbackView): Promise<ClaimResult>;
+  claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult>;
+  /** The input its workflow starts (or started) with, as given to claim(). */
+  startInput(id: string): Promise<RollbackInput | undefined>;
   /** Upserts the latest state; a terminal status releases the prompt for the next rollback. */
   save(view: RollbackView): Promise<void>;
   get(id: string): Promise<RollbackView | undefined>;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { isTerminal, type RollbackStatus, type RollbackView } from '../../domain/rollback';
+import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
 import { isUniqueViolation, json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
@@ -18,9 +18,12 @@ const row = (v: RollbackView) => ({
 export class SqlRollbackStore implements RollbackStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async claim(view: RollbackView): Promise<ClaimResult> {
+  async claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult> {
     try {
-      await this.db.insertInto('rollbacks').values(row(view)).execute();
+      await this.db
+        .insertInto('rollbacks')
+        .values({ ...row(view), input: input ? json(input) : null })
+        .execute();
       return { ok: true };
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
@@ -28,7 +31,7 @@ export class SqlRollbackStore implements RollbackStore {
       if (existing) return { ok: true };
       const open = await this.openFor(view.prompt);
       // The open one may have closed between the insert and this read: try once more.
-      if (open === undefined) return this.claim(view);
+      if (open === undefined) return this.claim(view, input);
       return { ok: false, open_rollback_id: open };
     }
   }
@@ -46,6 +49,11 @@ export class SqlRollbackStore implements RollbackStore {
           .where('rollbacks.updated_at', '<=', r.updated_at),
       )
       .execute();
+  }
+
+  async startInput(id: string): Promise<RollbackInput | undefined> {
+    const r = await this.db.selectFrom('rollbacks').select('input').where('rollback_id', '=', id).executeTakeFirst();
+    return r?.input ? parseJson<RollbackInput>(r.input, undefined as unknown as RollbackInput) : undefined;
   }
 
   async get(id: string): Promise<RollbackView | undefined> {

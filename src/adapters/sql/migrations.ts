@@ -164,5 +164,11 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_rollback_input': {
+      async up(db: Kysely<unknown>) {
+        // What started the rollback workflow, so a claimed rollback whose workflow never started can be started later.
+        await db.schema.alterTable('rollbacks').addColumn('input', 'text').execute();
+      },
+    },
   };
 }

@@ -63,6 +63,8 @@ export interface Database {
     created_at: string;
     updated_at: string;
     view: string;
+    /** JSON of the RollbackInput that starts its workflow (null for rows written before it was kept). */
+    input: string | null;
   };
   outbox: {
     id: Generated<number>;
