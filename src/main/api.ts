@@ -8,6 +8,7 @@ import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
+import { clientConnectionOptions } from './temporal-connection';
 import { openAdapters, type Adapters } from './wiring';
 
 export interface ApiHandle {
@@ -19,7 +20,7 @@ export interface ApiHandle {
 
 /** The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. */
 export async function startApi(config: Config, adapters: Adapters, address: string, log: Logger): Promise<ApiHandle> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect(clientConnectionOptions(config, address));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl);
   const service = new PromptbackService({

@@ -19,7 +19,14 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('promptback'),
+  TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.string().url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   AUTH_TOKENS: z
@@ -88,9 +95,15 @@ export interface Config {
     address: string | undefined;
     namespace: string;
     taskQueue: string;
+    /** Frontend port of the dev server `npm start` runs (unused with `address`). */
+    port: number;
     uiPort: number;
     uiUrl: string;
     cliPath: string | undefined;
+    /** TLS to the cluster: off, server-verified, or mutual (client cert + key). Temporal Cloud needs it on. */
+    tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
+    /** Temporal Cloud API key (implies TLS). */
+    apiKey?: string;
   };
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
@@ -122,7 +135,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
+      port: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
+      ...(e.TEMPORAL_TLS === 'true' || e.TEMPORAL_TLS_CERT || e.TEMPORAL_API_KEY
+        ? {
+            tls: {
+              ...(e.TEMPORAL_TLS_CERT ? { certPath: e.TEMPORAL_TLS_CERT } : {}),
+              ...(e.TEMPORAL_TLS_KEY ? { keyPath: e.TEMPORAL_TLS_KEY } : {}),
+              ...(e.TEMPORAL_TLS_CA ? { caPath: e.TEMPORAL_TLS_CA } : {}),
+              ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverName: e.TEMPORAL_TLS_SERVER_NAME } : {}),
+            },
+          }
+        : {}),
+      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
     },
@@ -165,6 +190,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     logLevel: e.LOG_LEVEL,
   };
+  if (Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)) {
+    throw new ConfigError('invalid configuration:\n  TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: mutual TLS needs both (or neither)');
+  }
+  if (e.TEMPORAL_TLS === 'false' && (e.TEMPORAL_TLS_CERT || e.TEMPORAL_API_KEY)) {
+    throw new ConfigError('invalid configuration:\n  TEMPORAL_TLS: is false, but TEMPORAL_TLS_CERT or TEMPORAL_API_KEY needs TLS');
+  }
+  if (!e.TEMPORAL_ADDRESS && (e.TEMPORAL_TLS === 'true' || e.TEMPORAL_TLS_CERT || e.TEMPORAL_API_KEY)) {
+    throw new ConfigError('invalid configuration:\n  TEMPORAL_ADDRESS: TLS and API-key settings are for a cluster; set its address too');
+  }
   if (e.EVALUATOR === 'http' && (!e.EVALUATOR_URL || !e.EVALUATOR_SUITE)) {
     throw new ConfigError('invalid configuration:\n  EVALUATOR_URL, EVALUATOR_SUITE: both are required when EVALUATOR=http');
   }

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { Connection } from '@temporalio/client';
 import { startApi } from './api';
+import { clientConnectionOptions, ensureSearchAttributes } from './temporal-connection';
 import { loadConfig } from './config';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
@@ -22,13 +24,21 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const devLog = log.child({ component: 'temporal' });
     dev = await startDevServer({
       cli,
-      port: 7233,
+      port: config.temporal.port,
       uiPort: config.temporal.uiPort,
       dbFile,
       namespace: config.temporal.namespace,
       onOutput: (line) => devLog.debug(line),
     });
     address = dev.address;
+  } else {
+    // A cluster may lack the search attributes the workflows write: register them, or say how.
+    const admin = await Connection.connect(clientConnectionOptions(config, address));
+    try {
+      await ensureSearchAttributes(admin, config.temporal.namespace, log);
+    } finally {
+      await admin.close();
+    }
   }
   const stopDev = async () => dev?.stop();
   try {
@@ -37,8 +47,8 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const api = await startApi(config, adapters, address, log);
     worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
     log.info(
-      { api: api.url, temporal: address, webUi: dev ? config.temporal.uiUrl : undefined, database: config.databaseUrl },
-      `promptback is up: API ${api.url}${dev ? `, Temporal Web UI ${config.temporal.uiUrl}` : ''}`,
+      { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl },
+      `promptback is up: API ${api.url}, Temporal ${address}, Web UI ${config.temporal.uiUrl}`,
     );
     return async () => {
       await api.stop();

@@ -6,6 +6,7 @@ import { ensureRetentionSchedule } from './schedules';
 import { activitiesFor, openAdapters, type Adapters } from './wiring';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
+import { clientConnectionOptions, ensureSearchAttributes, workerConnectionOptions } from './temporal-connection';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
 
@@ -22,7 +23,7 @@ export async function startWorker(
   address: string,
   extra: Partial<WorkerOptions> = {},
 ): Promise<WorkerHandle> {
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -33,7 +34,10 @@ export async function startWorker(
   });
   const run = worker.run();
   // The retention schedule belongs with the worker that runs it; creating it is idempotent.
-  const client = new Client({ connection: await Connection.connect({ address }), namespace: config.temporal.namespace });
+  const client = new Client({
+    connection: await Connection.connect(clientConnectionOptions(config, address)),
+    namespace: config.temporal.namespace,
+  });
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
   await client.connection.close();
@@ -51,9 +55,19 @@ export async function startWorker(
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs everything locally)');
+  // A cluster (not the dev server npm start runs) may lack the search attributes the workflows write.
+  const admin = await Connection.connect(clientConnectionOptions(config, config.temporal.address));
+  try {
+    await ensureSearchAttributes(admin, config.temporal.namespace, log);
+  } finally {
+    await admin.close();
+  }
   const adapters = await openAdapters(config, log);
   const handle = await startWorker(config, adapters, config.temporal.address);
-  log.info({ address: config.temporal.address, taskQueue: config.temporal.taskQueue }, 'worker running');
+  log.info(
+    { address: config.temporal.address, taskQueue: config.temporal.taskQueue, webUi: config.temporal.uiUrl },
+    `worker running against ${config.temporal.address}; Web UI ${config.temporal.uiUrl}`,
+  );
   return async () => {
     await handle.stop();
     await adapters.db.close();
