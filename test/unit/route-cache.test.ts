@@ -153,7 +153,7 @@ describe('routes from memory', () => {
     expect(reads).toBe(1);
   });
 
-  it('without a change probe (Postgres) nothing is cached: every answer reads the store', async () => {
+  it('without a change probe nothing is cached: every answer reads the store', async () => {
     const routes = new CachedRoutes(api.db.kysely);
     expect(await split(routes)).toEqual([{ version: 'v2', percent: 100 }]);
     await sneakyWrite('v1');

@@ -9,16 +9,17 @@ const MAX_ENTRIES = 10_000;
  * Routes held in memory, read through from the store on a miss. Never stale once a switch is committed:
  * - in this process, the registry calls `invalidate()` after every commit that changes a split, a version or a
  *   prompt (wiring.ts connects the two);
- * - for other processes sharing the SQLite file (`npm run worker` beside `npm run api`), `dataVersion` is SQLite's
- *   `PRAGMA data_version`, which moves whenever another connection commits; when it moved, everything is dropped.
+ * - for other processes (`npm run worker` beside `npm run api`, API replicas on other hosts), `dataVersion` moves
+ *   whenever another connection commits a change: SQLite's `PRAGMA data_version`, or on Postgres a counter that
+ *   triggers bump in the same transaction as the change; when it moved, everything is dropped.
  *
  * The probe costs two fcntl calls (the WAL read lock), a third of the hot path's own CPU when made per request, so
  * one probe serves every `get()` issued in the same event-loop turn: callers wait for a `setImmediate` that probes
  * once, after the poll phase in which their requests were read. Every waiting caller therefore asked *before* the
  * probe ran, and a commit made before a request arrived — let alone acknowledged to its sender — is always seen.
- *
- * With no probe (Postgres has no cheap equivalent; LISTEN/NOTIFY would be the way), nothing is cached: every
- * answer reads the store, which is correct and as fast as the store.
+ * On Postgres the probe is one indexed read (LISTEN/NOTIFY would be cheaper but arrives after the commit is
+ * acknowledged, which would let a request sent after the switch see the old version). With no probe at all, nothing
+ * is cached: every answer reads the store.
  */
 export class CachedRoutes implements RouteSource {
   private readonly cache = new Map<string, Route | null>();
@@ -31,7 +32,7 @@ export class CachedRoutes implements RouteSource {
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly dataVersion?: () => number,
+    private readonly dataVersion?: () => number | Promise<number>,
   ) {}
 
   invalidate(): void {
@@ -59,7 +60,7 @@ export class CachedRoutes implements RouteSource {
     const generation = this.generation;
     const route = await this.load(prompt);
     // Keep only what was read while nothing changed underneath, in this process (generation) or another (probe).
-    if (generation === this.generation && !this.movedSinceSeen()) {
+    if (generation === this.generation && !(await this.movedSinceSeen())) {
       if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
       this.cache.set(prompt, route);
     }
@@ -68,19 +69,19 @@ export class CachedRoutes implements RouteSource {
 
   /** Resolves after one probe shared by every caller of this event-loop turn. */
   private sync(): Promise<void> {
-    this.probe ??= new Promise((resolve) =>
+    this.probe ??= new Promise((resolve, reject) =>
       setImmediate(() => {
         this.probe = undefined;
-        this.movedSinceSeen();
-        resolve();
+        this.movedSinceSeen().then(() => resolve(), reject);
       }),
     );
     return this.probe;
   }
 
   /** Probes the store; when another connection committed since the last probe, drops everything. */
-  private movedSinceSeen(): boolean {
-    const version = this.dataVersion!();
+  private async movedSinceSeen(): Promise<boolean> {
+    const probed = this.dataVersion!();
+    const version = typeof probed === 'number' ? probed : await probed;
     if (version === this.seen) return false;
     this.seen = version;
     this.invalidate();

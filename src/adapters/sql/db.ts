@@ -20,8 +20,11 @@ import { migrationsFor, type Dialect } from './migrations';
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
-  /** SQLite only: moves whenever another connection commits (PRAGMA data_version). */
-  dataVersion?: () => number;
+  /**
+   * Moves whenever another connection committed a change to what `resolve` answers: SQLite's PRAGMA data_version
+   * (any commit, same host), Postgres' route_version counter (bumped by triggers; any host).
+   */
+  dataVersion: () => number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -32,9 +35,11 @@ export interface Db {
 export async function openDb(url: string): Promise<Db> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let kysely: Kysely<Database>;
-  let dataVersion: (() => number) | undefined;
+  let dataVersion: () => number | Promise<number>;
   if (dialect === 'postgres') {
-    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -55,7 +60,7 @@ export async function openDb(url: string): Promise<Db> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
   }
-  return { kysely, dialect, ...(dataVersion ? { dataVersion } : {}), close: () => kysely.destroy() };
+  return { kysely, dialect, dataVersion, close: () => kysely.destroy() };
 }
 
 /**

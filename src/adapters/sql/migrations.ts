@@ -170,5 +170,20 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('rollbacks').addColumn('input', 'text').execute();
       },
     },
+    '0011_route_version': {
+      async up(db: Kysely<unknown>) {
+        // Postgres has no data_version: a counter every statement that changes what `resolve` answers bumps in its own
+        // transaction, so an API process on any host sees a committed switch with one cheap read.
+        if (dialect !== 'postgres') return;
+        await sql`CREATE TABLE route_version (id integer PRIMARY KEY, v bigint NOT NULL)`.execute(db);
+        await sql`INSERT INTO route_version (id, v) VALUES (1, 0)`.execute(db);
+        await sql`CREATE FUNCTION promptback_bump_route_version() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN UPDATE route_version SET v = v + 1 WHERE id = 1; RETURN NULL; END $$`.execute(db);
+        for (const table of ['prompts', 'versions', 'traffic']) {
+          await sql`CREATE TRIGGER ${sql.raw(`${table}_route_version`)} AFTER INSERT OR UPDATE OR DELETE ON ${sql.table(table)}
+            FOR EACH STATEMENT EXECUTE FUNCTION promptback_bump_route_version()`.execute(db);
+        }
+      },
+    },
   };
 }
