@@ -29,6 +29,7 @@ const schema = z.object({
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.string().url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   AUTH_TOKENS: z
     .string()
     .optional()
@@ -113,6 +114,8 @@ export interface Config {
   retention: RetentionPolicy & { every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
   logLevel: string;
+  /** A prebuilt workflow bundle for the worker (skips bundling at start). */
+  workflowBundlePath: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -189,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_accuracy: e.EVALUATOR_MIN_ACCURACY,
     },
     logLevel: e.LOG_LEVEL,
+    workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
   };
   if (Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)) {
     throw new ConfigError('invalid configuration:\n  TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: mutual TLS needs both (or neither)');

@@ -12,61 +12,73 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+// Each test waits on several things that take seconds each on a loaded 2-core machine (worker start, switch,
+// verification): the waits are bounded by their conditions, and the whole test by a budget above their sum.
+const BUDGET_MS = 240_000;
+
 describe('durability', () => {
-  it('a worker killed with SIGKILL mid-rollback: a new worker finishes it, with exactly one switch and one audit row', async () => {
-    const first = stack.spawnWorker();
-    const r = await http(stack.url, 'POST', '/api/rollback', {
-      prompt: 'customer-support',
-      target_version: 'v1.9.0',
-      reason: 'crash drill',
-    });
-    expect(r.status).toBe(202);
-    const id: string = r.body.rollback_id;
+  it(
+    'a worker killed with SIGKILL mid-rollback: a new worker finishes it, with exactly one switch and one audit row',
+    async () => {
+      const first = stack.spawnWorker();
+      const r = await http(stack.url, 'POST', '/api/rollback', {
+        prompt: 'customer-support',
+        target_version: 'v1.9.0',
+        reason: 'crash drill',
+      });
+      expect(r.status).toBe(202);
+      const id: string = r.body.rollback_id;
 
-    // Mid-rollback: switched and verifying, timers pending on the server.
-    await waitFor(
-      'verifying',
-      async () => ((await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body.status === 'verifying' ? true : undefined),
-      60_000,
-    );
-    first.kill('SIGKILL');
-    await once(first, 'exit');
+      // Mid-rollback: switched and verifying, timers pending on the server.
+      await waitFor(
+        'verifying',
+        async () => ((await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body.status === 'verifying' ? true : undefined),
+        90_000,
+      );
+      first.kill('SIGKILL');
+      await once(first, 'exit');
 
-    const second = stack.spawnWorker();
-    await sendTraffic(stack.url, 'v1.9.0', 50, 0);
-    const done = await waitFor(
-      'completion by the second worker',
-      async () => {
-        const v = (await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body;
-        return v.status === 'completed' ? v : undefined;
-      },
-      60_000,
-    );
-    second.kill('SIGTERM');
-    await once(second, 'exit');
+      const second = stack.spawnWorker();
+      await sendTraffic(stack.url, 'v1.9.0', 50, 0);
+      const done = await waitFor(
+        'completion by the second worker',
+        async () => {
+          const v = (await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body;
+          return v.status === 'completed' ? v : undefined;
+        },
+        90_000,
+      );
+      second.kill('SIGTERM');
+      await once(second, 'exit');
 
-    expect(done.verification.result).toBe('recovered');
-    expect(await stack.adapters.registry.audit({ rollback_id: id })).toHaveLength(1);
-    const switches = (await stack.adapters.registry.audit({ prompt: 'customer-support' })).filter((a) => a.action === 'rollback');
-    expect(switches).toHaveLength(1);
-    expect(done.timeline.filter((t: { event: string }) => t.event === 'switched')).toHaveLength(1);
-    expect((await http(stack.url, 'GET', '/api/prompts/customer-support/resolve?key=k')).body.version).toBe('v1.9.0');
-  });
+      expect(done.verification.result).toBe('recovered');
+      expect(await stack.adapters.registry.audit({ rollback_id: id })).toHaveLength(1);
+      const switches = (await stack.adapters.registry.audit({ prompt: 'customer-support' })).filter((a) => a.action === 'rollback');
+      expect(switches).toHaveLength(1);
+      expect(done.timeline.filter((t: { event: string }) => t.event === 'switched')).toHaveLength(1);
+      expect((await http(stack.url, 'GET', '/api/prompts/customer-support/resolve?key=k')).body.version).toBe('v1.9.0');
+    },
+    BUDGET_MS,
+  );
 
-  it('a rollback requested while no worker runs waits durably and completes once one starts', async () => {
-    await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0' });
-    const r = await http(stack.url, 'POST', '/api/rollback', { prompt: 'customer-support', target_version: 'v1.9.0' });
-    expect(r.status).toBe(202);
-    await new Promise((res) => setTimeout(res, 1000));
-    expect((await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version).toBe('v2.0.0');
-    const worker = stack.spawnWorker();
-    await waitFor(
-      'switch',
-      async () => ((await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version === 'v1.9.0' ? true : undefined),
-      60_000,
-    );
-    worker.kill('SIGTERM');
-    await once(worker, 'exit');
-    expect(await stack.adapters.registry.audit({ rollback_id: r.body.rollback_id })).toHaveLength(1);
-  });
+  it(
+    'a rollback requested while no worker runs waits durably and completes once one starts',
+    async () => {
+      await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0' });
+      const r = await http(stack.url, 'POST', '/api/rollback', { prompt: 'customer-support', target_version: 'v1.9.0' });
+      expect(r.status).toBe(202);
+      await new Promise((res) => setTimeout(res, 1000));
+      expect((await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version).toBe('v2.0.0');
+      const worker = stack.spawnWorker();
+      await waitFor(
+        'switch',
+        async () => ((await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version === 'v1.9.0' ? true : undefined),
+        90_000,
+      );
+      worker.kill('SIGTERM');
+      await once(worker, 'exit');
+      expect(await stack.adapters.registry.audit({ rollback_id: r.body.rollback_id })).toHaveLength(1);
+    },
+    BUDGET_MS,
+  );
 });
