@@ -17,6 +17,10 @@ export function findPostgres(): string | undefined {
 export interface PgInstance {
   /** A new, empty database on this instance. */
   newDatabase(): Promise<string>;
+  host: string;
+  port: number;
+  /** The superuser (trust authentication on loopback). */
+  user: string;
   stop(): void;
 }
 
@@ -46,6 +50,9 @@ export async function startPostgres(): Promise<PgInstance> {
   const admin = `postgres://promptback@127.0.0.1:${port}/postgres`;
   let n = 0;
   return {
+    host: '127.0.0.1',
+    port,
+    user: 'promptback',
     async newDatabase() {
       const name = `t${process.pid}_${n++}`;
       const c = new pg.Client({ connectionString: admin });

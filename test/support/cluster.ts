@@ -1,0 +1,142 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { findTemporalCli } from '../../src/main/temporal-server';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
+import { freePort } from './ports';
+import type { PgInstance } from './postgres';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '../..');
+const TOOLS = path.join(ROOT, '.tools/bin');
+
+export interface TemporalCluster {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** The binaries `npm run setup:cluster` builds from the Go module proxy. */
+export function findClusterBinaries(): { server: string; sqlTool: string } | undefined {
+  const server = path.join(TOOLS, 'temporal-server');
+  const sqlTool = path.join(TOOLS, 'temporal-sql-tool');
+  return fs.existsSync(server) && fs.existsSync(sqlTool) ? { server, sqlTool } : undefined;
+}
+
+/**
+ * The production Temporal server (not the dev server) on Postgres persistence and Postgres visibility, set up the
+ * way docker-compose.yml does it: schema by temporal-sql-tool, the server from deploy/temporal/config/promptback.yaml,
+ * the namespace and promptback's search attributes registered with the `temporal` CLI (a failure fails loudly).
+ */
+export async function startTemporalCluster(pg: PgInstance, namespaces: readonly string[]): Promise<TemporalCluster> {
+  const bins = findClusterBinaries();
+  if (!bins) throw new Error('the Temporal server is not built: run `npm run setup:cluster`');
+  const sqlEnv = {
+    ...process.env,
+    SQL_PLUGIN: 'postgres12',
+    SQL_HOST: pg.host,
+    SQL_PORT: String(pg.port),
+    SQL_USER: pg.user,
+    SQL_PASSWORD: '',
+  };
+  for (const [db, schema] of [
+    ['temporal', 'postgresql/v12/temporal'],
+    ['temporal_visibility', 'postgresql/v12/visibility'],
+  ] as const) {
+    const tool = (...args: string[]) => run(bins.sqlTool, ['--database', db, ...args], { env: sqlEnv });
+    await tool('create-database');
+    await tool('setup-schema', '-v', '0.0');
+    await tool('update-schema', '--schema-name', schema);
+  }
+
+  const ports = {
+    FRONTEND_GRPC_PORT: await freePort(),
+    FRONTEND_MEMBERSHIP_PORT: await freePort(),
+    FRONTEND_HTTP_PORT: await freePort(),
+    MATCHING_GRPC_PORT: await freePort(),
+    MATCHING_MEMBERSHIP_PORT: await freePort(),
+    HISTORY_GRPC_PORT: await freePort(),
+    HISTORY_MEMBERSHIP_PORT: await freePort(),
+    WORKER_GRPC_PORT: await freePort(),
+    WORKER_MEMBERSHIP_PORT: await freePort(),
+  };
+  const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
+  const env = {
+    ...process.env,
+    ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    POSTGRES_HOST: pg.host,
+    POSTGRES_PORT: String(pg.port),
+    POSTGRES_USER: pg.user,
+    POSTGRES_PASSWORD: '',
+    LOG_LEVEL: 'error',
+  };
+  const deploy = path.join(ROOT, 'deploy/temporal');
+  const output: string[] = [];
+  const server: ChildProcess = spawn(
+    bins.server,
+    ['--root', deploy, '--config', 'config', '--env', 'promptback', '--allow-no-auth', 'start'],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const keep = (b: Buffer) => {
+    output.push(b.toString());
+    if (output.length > 200) output.shift();
+  };
+  server.stdout?.on('data', keep);
+  server.stderr?.on('data', keep);
+  let exited: number | null | undefined;
+  const exit = new Promise<void>((resolve) =>
+    server.once('exit', (code) => {
+      exited = code;
+      resolve();
+    }),
+  );
+  const stop = async (): Promise<void> => {
+    if (exited !== undefined) return;
+    server.kill('SIGTERM');
+    const t = setTimeout(() => server.kill('SIGKILL'), 15_000);
+    await exit;
+    clearTimeout(t);
+  };
+
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited !== undefined) throw new Error(`temporal-server exited with ${String(exited)}:\n${output.join('').slice(-4000)}`);
+    try {
+      const c = await Connection.connect({ address, connectTimeout: 1000 });
+      await c.healthService.check({});
+      await c.close();
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`temporal-server did not answer at ${address}: ${(e as Error).message}\n${output.join('').slice(-4000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  // As an operator would: namespaces and search attributes with the temporal CLI; any failure stops the run.
+  const cli = findTemporalCli();
+  for (const ns of namespaces) {
+    await run(cli, ['operator', 'namespace', 'create', '--namespace', ns, '--retention', '24h', '--address', address]);
+    const attrs = SEARCH_ATTRIBUTES.flatMap((k) => ['--name', k.name, '--type', 'Keyword']);
+    await retry(() => run(cli, ['operator', 'search-attribute', 'create', '--namespace', ns, ...attrs, '--address', address]));
+  }
+  return { address, stop };
+}
+
+/** A namespace just created takes a moment to reach every service of the cluster. */
+async function retry<T>(fn: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
