@@ -101,9 +101,10 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
-    // Window resolution is one bucket: the bucket holding `from` counts whole.
-    const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
-    const hi = to.getTime() / 1000;
+    // Resolution is one bucket: a bucket counts when it starts in [from, to), so windows that meet never share
+    // one, and a window ending now holds the current second. Whole numbers, as the bigint column needs.
+    const lo = Math.ceil(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
+    const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const rows = await this.db
       .selectFrom('metric_buckets')
       .selectAll()
