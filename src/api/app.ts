@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
 import { authenticate, type Token } from './auth';
+import { jsonBodyErrors } from './json-guard';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
 import {
   addVersionBody,
@@ -20,6 +21,7 @@ import {
   rollbackBody,
   rollbackListQuery,
 } from './schemas';
+import { sameOriginMutations } from './same-origin';
 import type { PromptbackService } from './service';
 
 export interface AppDeps {
@@ -27,6 +29,8 @@ export interface AppDeps {
   log: Logger;
   tokens: readonly Token[];
   metricsRegistry?: client.Registry;
+  /** The API's public base URL: a browser Origin other than this one (or the Host asked) may not change anything. */
+  publicUrl?: string;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -78,8 +82,14 @@ export function createApp(deps: AppDeps): express.Express {
     );
     next();
   });
+  app.use(sameOriginMutations(deps.publicUrl));
   // Bodies are JSON whatever the Content-Type says (the runbook's curl may send none), up to 1 MiB.
   app.use(express.json({ type: () => true, limit: '1mb', strict: false }));
+  app.use((req, res, next) => {
+    const errors = jsonBodyErrors(req.body);
+    if (errors.length === 0) return next();
+    sendProblem(res, 400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+  });
 
   const auth = authenticate(deps.tokens);
   // A request with no body at all parses as {} (express leaves req.body undefined or {} then).

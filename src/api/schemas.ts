@@ -3,8 +3,8 @@ import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
 import { DEFAULT_POLICY } from '../domain/policy';
 import { ROLLBACK_STATUSES } from '../domain/rollback';
 
-export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-]');
-export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-]');
+export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-], and not . or ..');
+export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-], and not . or ..');
 
 const fraction = z.number().min(0).max(1);
 const alertThresholds = z

@@ -24,6 +24,7 @@ import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import { rollbackWorkflowId } from '../domain/names';
+import { requireKnownVersions } from './known-versions';
 import { Problem } from './problem';
 
 export interface ServiceDeps {
@@ -240,6 +241,7 @@ export class PromptbackService {
   }
 
   async ingest(events: MetricEvent[]): Promise<number> {
+    await requireKnownVersions(this.d.registry, events);
     const n = await this.d.metrics.ingest(events);
     await this.fastPath(events);
     return n;

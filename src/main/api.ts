@@ -40,7 +40,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();
-  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry });
+  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });

@@ -34,23 +34,9 @@ const schema = z.object({
     .string()
     .optional()
     .transform((s, ctx) => {
-      const out: { actor: string; role: Role; token: string }[] = [];
-      for (const part of (s ?? '')
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean)) {
-        const [actor, role, token] = part.split(':');
-        const r = z.enum(['viewer', 'operator', 'admin', 'ingest']).safeParse(role);
-        if (!actor || !token || !r.success) {
-          ctx.addIssue({
-            code: z.ZodIssueCode.custom,
-            message: `entry "${part}" is not actor:role:token with role viewer|operator|admin|ingest`,
-          });
-          return z.NEVER;
-        }
-        out.push({ actor, role: r.data, token });
-      }
-      return out;
+      const { tokens, problems } = parseAuthTokens(s ?? '');
+      for (const message of problems) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+      return problems.length > 0 ? z.NEVER : tokens;
     }),
   VERIFY_INTERVAL_S: seconds.default(5),
   VERIFY_DURATION_S: seconds.default(60),
@@ -84,6 +70,40 @@ const schema = z.object({
 });
 
 export type Role = 'viewer' | 'operator' | 'admin' | 'ingest';
+const ROLES = ['viewer', 'operator', 'admin', 'ingest'] as const;
+
+/**
+ * `actor:role:token,…`. Every entry must read one way only: exactly three fields, none empty, no whitespace in
+ * them, a known role, no token twice, no empty entries (stray commas). Problems name the entry by position and
+ * actor, never by its token: the message ends up in logs.
+ */
+export function parseAuthTokens(value: string): { tokens: { actor: string; role: Role; token: string }[]; problems: string[] } {
+  const tokens: { actor: string; role: Role; token: string }[] = [];
+  const problems: string[] = [];
+  if (value.trim() === '') return { tokens, problems };
+  const seen = new Map<string, number>();
+  value.split(',').forEach((raw, i) => {
+    const n = i + 1;
+    const entry = raw.trim();
+    const fields = entry.split(':');
+    const actor = fields[0] ?? '';
+    const who = actor && !/\s/.test(actor) ? ` (actor "${actor}")` : '';
+    const bad = (why: string) => problems.push(`entry ${n}${who} ${why}; expected actor:role:token with role ${ROLES.join('|')}`);
+    if (entry === '') return bad('is empty (a stray comma?)');
+    if (fields.length !== 3) return bad(`has ${fields.length} fields, not 3 (a token may not contain ":")`);
+    const [, role = '', token = ''] = fields;
+    if (fields.some((f) => /\s/.test(f))) return bad('has whitespace inside a field');
+    if (actor === '') return bad('has an empty actor');
+    if (token === '') return bad('has an empty token');
+    if (!(ROLES as readonly string[]).includes(role)) return bad(`has role ${JSON.stringify(role)}`);
+    const earlier = seen.get(token);
+    if (earlier !== undefined)
+      return problems.push(`entries ${earlier} and ${n}${who} have the same token; each token must name one actor and role`);
+    seen.set(token, n);
+    tokens.push({ actor, role: role as Role, token });
+  });
+  return { tokens, problems };
+}
 
 export interface Config {
   host: string;

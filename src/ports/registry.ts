@@ -49,6 +49,11 @@ export interface PromptInput {
   policy?: Record<string, unknown>;
 }
 
+export interface VersionRef {
+  prompt: string;
+  version: string;
+}
+
 export interface VersionInput {
   prompt: string;
   version: string;
@@ -109,6 +114,8 @@ export interface Registry {
   /** Throws DomainError UnknownPrompt / VersionExists. */
   addVersion(input: VersionInput, actor: string): Promise<VersionRecord>;
   getVersion(prompt: string, version: string): Promise<VersionRecord | undefined>;
+  /** Which of these prompt/version pairs do not exist, and whether their prompt does; in one round trip. */
+  missingVersions(pairs: readonly VersionRef[]): Promise<(VersionRef & { prompt_exists: boolean })[]>;
   /** Oldest first. */
   listVersions(prompt: string): Promise<VersionRecord[]>;
 

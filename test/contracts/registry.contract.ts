@@ -510,8 +510,8 @@ export function registryContract(name: string, open: () => Promise<ContractStore
     });
 
     describe('MetricsStore', () => {
-      // Window boundaries on whole minutes.
-      const T0 = Date.parse('2025-03-01T12:00:00.000Z');
+      // Window bounds are never on whole seconds in production (a monitor reads [now - 300 s, now)): nor here.
+      const T0 = Date.parse('2025-03-01T12:00:00.437Z');
       const from = new Date(T0);
       const to = new Date(T0 + 300_000);
       const ev = (over: Partial<MetricEvent> & { ms: number }): MetricEvent => {
@@ -531,7 +531,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
       });
 
       it('counts requests and errors, and the error rate', async () => {
-        const events = Array.from({ length: 1_000 }, (_, i) => ev({ ms: i * 299, ok: i % 40 !== 0 }));
+        const events = Array.from({ length: 1_000 }, (_, i) => ev({ ms: 1_000 + i * 298, ok: i % 40 !== 0 }));
         expect(await s.metrics.ingest(events)).toBe(1_000);
         const w = await s.metrics.window('cs', 'v2.0.0', from, to);
         expect(w).toMatchObject({ requests: 1_000, errors: 25, window_s: 300 });
@@ -541,7 +541,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
       it('p50 and p99 are within 2 % of the exact values', async () => {
         // Latencies 100, 101, …, 1099 ms in a shuffled order: exact p50 = 599, p99 = 1089 (nearest rank).
         const latencies = Array.from({ length: 1_000 }, (_, i) => 100 + ((i * 337) % 1_000));
-        await s.metrics.ingest(latencies.map((latency_ms, i) => ev({ ms: i * 250, latency_ms })));
+        await s.metrics.ingest(latencies.map((latency_ms, i) => ev({ ms: 1_000 + i * 250, latency_ms })));
         const w = await s.metrics.window('cs', 'v2.0.0', from, to);
         expect(Math.abs(w.latency_ms.p50! - 599) / 599).toBeLessThanOrEqual(0.02);
         expect(Math.abs(w.latency_ms.p99! - 1089) / 1089).toBeLessThanOrEqual(0.02);
@@ -565,19 +565,67 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect((await s.metrics.window('cs', 'v2.0.0', from, to)).quality_mean).toBeNull();
       });
 
-      it('the window is [from, to): events before from or at/after to are excluded', async () => {
+      it('the window is [from, to) over event times to the second: an event counts when its second starts in it', async () => {
+        // from = 12:00:00.437, to = 12:05:00.437. Seconds starting in [from, to): 12:00:01 … 12:05:00.
         await s.metrics.ingest([
           ev({ ms: -600_000, ok: false }),
-          ev({ ms: -60_000, ok: false }),
-          ev({ ms: -1, ok: false }),
-          ev({ ms: 0 }),
+          ev({ ms: -1, ok: false }), // 12:00:00.436
+          ev({ ms: 0, ok: false }), // 12:00:00.437: its second started before from
+          ev({ ms: 562, ok: false }), // 12:00:00.999
+          ev({ ms: 563 }), // 12:00:01.000
           ev({ ms: 150_000 }),
-          ev({ ms: 299_999 }),
-          ev({ ms: 300_000, ok: false }),
+          ev({ ms: 299_999 }), // 12:05:00.436
+          ev({ ms: 300_000 }), // 12:05:00.437: its second started before to
+          ev({ ms: 300_562 }), // 12:05:00.999
+          ev({ ms: 300_563, ok: false }), // 12:05:01.000
           ev({ ms: 360_000, ok: false }),
         ]);
         const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 3, errors: 0, error_rate: 0 });
+        expect(w).toMatchObject({ requests: 5, errors: 0, error_rate: 0, window_s: 300 });
+      });
+
+      it('windows that meet add up to the window that spans them, whatever the bounds', async () => {
+        const events = Array.from({ length: 600 }, (_, i) => ev({ ms: -5_000 + i * 517, ok: i % 7 !== 0, latency_ms: 10 + i }));
+        await s.metrics.ingest(events);
+        const cuts = [T0 - 3_333.3, T0 + 77_777.7, T0 + 150_000, T0 + 150_000.25, T0 + 250_001.9, T0 + 310_123.4].map((t) => new Date(t));
+        const whole = await s.metrics.window('cs', 'v2.0.0', cuts[0]!, cuts.at(-1)!);
+        let requests = 0;
+        let errors = 0;
+        for (let i = 1; i < cuts.length; i++) {
+          const w = await s.metrics.window('cs', 'v2.0.0', cuts[i - 1]!, cuts[i]!);
+          requests += w.requests;
+          errors += w.errors;
+        }
+        expect({ requests, errors }).toEqual({ requests: whole.requests, errors: whole.errors });
+        expect(whole.requests).toBeGreaterThan(550);
+      });
+
+      it('a window ending now, at any millisecond, reads what was just ingested', async () => {
+        const now = new Date();
+        await s.metrics.ingest([
+          { prompt: 'cs', version: 'v2.0.0', ok: false, latency_ms: 800, at: new Date(now.getTime() - 2_500) },
+          { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 800, at: new Date(now.getTime() - 1_000) },
+        ]);
+        const w = await s.metrics.window('cs', 'v2.0.0', new Date(now.getTime() - 300_000.5), new Date(now.getTime() + 0.25));
+        expect(w).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
+        expect(await s.metrics.lastWindow('cs', 'v2.0.0', 300)).toMatchObject({ requests: 2, errors: 1 });
+      });
+
+      it('concurrent batches into the same seconds all count: nothing acknowledged is lost', async () => {
+        // 20 writers, 100 events each, over the same 3 seconds: every count, sum and latency bin is merged, not replaced.
+        const batches = Array.from({ length: 20 }, (_, b) =>
+          Array.from({ length: 100 }, (_, i) =>
+            ev({ ms: 10_000 + (i % 3) * 1_000, ok: (b * 100 + i) % 10 !== 0, latency_ms: b < 10 ? 100 : 1_000, quality: b < 10 ? 1 : 0 }),
+          ),
+        );
+        const acks = await Promise.all(batches.map((batch) => s.metrics.ingest(batch)));
+        expect(acks).toEqual(Array.from({ length: 20 }, () => 100));
+        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+        expect(w).toMatchObject({ requests: 2_000, errors: 200, quality_samples: 2_000 });
+        expect(w.quality_mean).toBeCloseTo(0.5, 10);
+        // Half the events at 100 ms, half at 1 s: p50 is ~100 ms, p99 ~1 s, only if every batch's bins were kept.
+        expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
+        expect(Math.abs(w.latency_ms.p99! - 1_000) / 1_000).toBeLessThanOrEqual(0.02);
       });
 
       it("a version's window does not include other versions or other prompts", async () => {
@@ -600,6 +648,15 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect(w).toMatchObject({ requests: 4, errors: 1, error_rate: 0.25, quality_mean: 0.5 });
         expect(Math.abs(w.latency_ms.p99! - 2_000) / 2_000).toBeLessThanOrEqual(0.02);
         expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
+      });
+
+      it('a batch spread over many seconds is stored whole', async () => {
+        // 10,000 events, one per 29 ms over ~290 s, latencies over the whole histogram range.
+        const events = Array.from({ length: 10_000 }, (_, i) =>
+          ev({ ms: 1_000 + i * 29, ok: i % 100 !== 0, latency_ms: (i * 7919) % 60_000 }),
+        );
+        expect(await s.metrics.ingest(events)).toBe(10_000);
+        expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({ requests: 10_000, errors: 100 });
       });
 
       it('an empty batch stores nothing', async () => {

@@ -1,5 +1,6 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, seedCustomerSupport, startStack, type Stack } from '../support/stack';
+import { http, seedCustomerSupport, startStack, type Reply, type Stack } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -21,7 +22,40 @@ async function snapshot() {
   };
 }
 
-const cases: [string, string, string, unknown, number, RegExp, { raw?: boolean }?][] = [
+/**
+ * A request whose path is sent byte for byte: fetch resolves `.` and `..` segments (even `%2e`) before sending,
+ * a hand-written client or a proxy does not.
+ */
+function verbatim(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const url = new URL(stack.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const nested = (depth: number): unknown => {
+  let v: unknown = 'deep';
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+};
+
+type Case = [string, string, string, unknown, number, RegExp, { raw?: boolean; headers?: Record<string, string> }?];
+const cases: Case[] = [
   ['malformed JSON', 'POST', '/api/rollback', '{"prompt": "customer-support", ', 400, /not valid JSON/, { raw: true }],
   ['unknown prompt', 'POST', '/api/rollback', { prompt: 'nope', target_version: 'v1.9.0' }, 404, /no prompt named nope/],
   ['unknown version', 'POST', '/api/rollback', { prompt: 'customer-support', target_version: 'v9.9.9' }, 404, /no version v9\.9\.9/],
@@ -41,6 +75,112 @@ const cases: [string, string, string, unknown, number, RegExp, { raw?: boolean }
   ['unknown rollback', 'GET', '/api/rollbacks/does-not-exist', undefined, 404, /no rollback does-not-exist/],
   ['bad status filter', 'GET', '/api/rollbacks?status=exploded', undefined, 400, /status/],
   ['metrics: empty batch', 'POST', '/api/metrics', { events: [] }, 400, /at least one event/],
+  // Names that look like path traversal are not names.
+  ['rollback of prompt ..', 'POST', '/api/rollback', { prompt: '..' }, 400, /"field":"prompt"/],
+  ['rollback of prompt .', 'POST', '/api/rollback', { prompt: '.', target_version: 'v1.9.0' }, 400, /"field":"prompt"/],
+  ['rollback to version ..', 'POST', '/api/rollback', { prompt: 'customer-support', target_version: '..' }, 400, /target_version/],
+  ['related names ..', 'PUT', '/api/prompts/customer-support', { related: ['triage', '..'] }, 400, /related\[1\]/],
+  ['monitor of prompt .', 'POST', '/api/monitors', { prompt: '.' }, 400, /"field":"prompt"/],
+  ['version named .', 'POST', '/api/prompts/customer-support/versions', { version: '.', template: 't' }, 400, /"field":"version"/],
+  [
+    'metric event for prompt ..',
+    'POST',
+    '/api/metrics',
+    { events: [{ prompt: '..', version: 'v2.0.0', ok: true, latency_ms: 1 }] },
+    400,
+    /events\[0\]\.prompt/,
+  ],
+  // Lone UTF-16 surrogates cannot be stored as UTF-8: refused, naming the field.
+  [
+    'lone surrogate in a template',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 'hi \ud800' },
+    400,
+    /"field":"template"/,
+  ],
+  ['lone surrogate in a description', 'PUT', '/api/prompts/customer-support', { description: '\udfff!' }, 400, /"field":"description"/],
+  [
+    'lone surrogate in a reason',
+    'POST',
+    '/api/rollback',
+    { prompt: 'customer-support', target_version: 'v1.9.0', reason: 'x\ud83d' },
+    400,
+    /"field":"reason"/,
+  ],
+  ['lone surrogate in a comment', 'POST', '/api/rollbacks/does-not-exist/approve', { comment: '\ud800' }, 400, /"field":"comment"/],
+  [
+    'lone surrogate in metadata',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 't', metadata: { labels: ['ok', 'bad \udc00'] } },
+    400,
+    /"field":"metadata\.labels\[1\]"/,
+  ],
+  [
+    'lone surrogate in a metadata key',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 't', metadata: { 'k\ud800': 1 } },
+    400,
+    /metadata/,
+  ],
+  // Free-form JSON nested without end.
+  [
+    'metadata nested 40 deep',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 't', metadata: nested(40) },
+    400,
+    /"field":"metadata/,
+  ],
+  [
+    'metadata nested 100,000 deep',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    `{"version":"v3","template":"t","metadata":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`,
+    400,
+    /"field":"metadata/,
+    { raw: true },
+  ],
+  ['policy nested 40 deep', 'PUT', '/api/prompts/customer-support', { policy: { rules: nested(40) } }, 400, /policy/],
+  // Cross-site mutations from a browser are refused; curl and scripts send no Origin.
+  [
+    'a rollback from a foreign Origin',
+    'POST',
+    '/api/rollback',
+    { prompt: 'customer-support', target_version: 'v1.9.0' },
+    403,
+    /evil\.example/,
+    { headers: { origin: 'https://evil.example' } },
+  ],
+  [
+    'a rollback with Sec-Fetch-Site: cross-site',
+    'POST',
+    '/api/rollback',
+    { prompt: 'customer-support', target_version: 'v1.9.0' },
+    403,
+    /cross-site/,
+    { headers: { 'sec-fetch-site': 'cross-site' } },
+  ],
+  [
+    'a version added from Origin null',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 't' },
+    403,
+    /Origin/,
+    { headers: { origin: 'null' } },
+  ],
+  [
+    'a monitor stopped from a foreign Origin',
+    'DELETE',
+    '/api/monitors/customer-support',
+    undefined,
+    403,
+    /Origin/,
+    { headers: { origin: 'http://localhost:1' } },
+  ],
 ];
 
 describe('bad input → 4xx problem+json naming the field, and nothing stored changes', () => {
@@ -85,6 +225,65 @@ describe('bad input → 4xx problem+json naming the field, and nothing stored ch
     const r = await http(stack.url, 'POST', '/api/metrics', { events });
     expect(r.status).toBe(400);
     expect(r.body.detail).toMatch(/at most 10000 events/);
+  });
+
+  it('a prompt path parameter . or .. is 400 naming it, on every route that takes one', async () => {
+    const before = await snapshot();
+    const attempts: [string, string, string?][] = [
+      ['PUT', '/api/prompts/..', '{"description":"x"}'],
+      ['PUT', '/api/prompts/%2e%2e', '{"description":"x"}'],
+      ['PUT', '/api/prompts/.', '{"description":"x"}'],
+      ['GET', '/api/prompts/..'],
+      ['POST', '/api/prompts/%2E/versions', '{"version":"v1","template":"t"}'],
+      ['POST', '/api/prompts/../deploy', '{"version":"v1.9.0"}'],
+      ['GET', '/api/prompts/../resolve?key=a'],
+      ['GET', '/api/prompts/%2e%2e/metrics'],
+      ['GET', '/api/monitors/..'],
+      ['DELETE', '/api/monitors/%2e'],
+    ];
+    for (const [method, path, body] of attempts) {
+      const r = await verbatim(method, path, body);
+      expect({ method, path, status: r.status, type: r.type }).toEqual({
+        method,
+        path,
+        status: 400,
+        type: expect.stringContaining('problem+json'),
+      });
+      expect(r.body.errors).toEqual([{ field: 'prompt', message: expect.any(String) }]);
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('the runbook curl (no Content-Type, no Origin) and a same-origin browser are not refused as cross-site', async () => {
+    // Unknown version: the request reaches the use case (404), nothing starts, whatever the headers.
+    const body = '{"prompt": "customer-support", "target_version": "v0.0.1"}';
+    const url = new URL(stack.url);
+    expect((await verbatim('POST', '/api/rollback', body)).status).toBe(404);
+    expect((await verbatim('POST', '/api/rollback', body, { origin: url.origin, 'sec-fetch-site': 'same-origin' })).status).toBe(404);
+    expect((await verbatim('POST', '/api/rollback', body, { origin: stack.config.publicUrl })).status).toBe(404);
+    // Reads are never refused for their Origin.
+    expect((await verbatim('GET', '/api/prompts', undefined, { origin: 'https://evil.example' })).status).toBe(200);
+  });
+
+  it('a metrics batch naming a prompt or version that does not exist is 404 naming all of them; nothing stored', async () => {
+    const before = await snapshot();
+    const events = [
+      { prompt: 'customer-support', version: 'v2.0.0', ok: true, latency_ms: 120 },
+      { prompt: 'customer-support', version: 'v9.9.9', ok: false, latency_ms: 120 },
+      { prompt: 'ghost', version: 'v1', ok: true, latency_ms: 120 },
+      { prompt: 'ghost', version: 'v1', ok: true, latency_ms: 120 },
+    ];
+    const r = await http(stack.url, 'POST', '/api/metrics', { events });
+    expect(r.status).toBe(404);
+    expect(r.type).toContain('application/problem+json');
+    expect(r.body.detail).toMatch(/customer-support.*v9\.9\.9/);
+    expect(r.body.detail).toMatch(/ghost/);
+    expect(r.body.detail).toMatch(/nothing from this batch was stored/);
+    expect(r.body.errors).toEqual([
+      { field: 'events[1]', message: expect.stringMatching(/v9\.9\.9/) },
+      { field: 'events[2]', message: expect.stringMatching(/ghost/) },
+    ]);
+    expect(await snapshot()).toEqual(before);
   });
 
   it('a valid batch is stored and read back in the window', async () => {

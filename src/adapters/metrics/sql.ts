@@ -2,83 +2,109 @@ import type { Kysely } from 'kysely';
 import * as hist from '../../domain/histogram';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
-import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
 export const BUCKET_S = 1;
 
-interface Agg {
+/** Rows of one batch, merged into the stored ones by the database: counts and sums add, never overwrite. */
+interface BucketRow {
   prompt: string;
   version: string;
   bucket: number;
   requests: number;
   errors: number;
-  hist: hist.Histogram;
   quality_sum: number;
   quality_count: number;
 }
+interface BinRow {
+  prompt: string;
+  version: string;
+  bucket: number;
+  bin: number;
+  count: number;
+}
 
-/** Metrics aggregated on arrival into (prompt, version, 1-s bucket) rows with a log-scale latency histogram. */
+/** Rows per INSERT: under SQLite's 32,766 bound parameters (Postgres allows 65,535). */
+const PARAMS_PER_STATEMENT = 30_000;
+const chunks = <T>(rows: T[], columns: number): T[][] => {
+  const size = Math.floor(PARAMS_PER_STATEMENT / columns);
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+};
+
+/** One order for every writer, so that concurrent batches lock the same rows in the same order (no deadlock). */
+const byKey = (a: { prompt: string; version: string; bucket: number; bin?: number }, b: typeof a): number =>
+  a.prompt < b.prompt
+    ? -1
+    : a.prompt > b.prompt
+      ? 1
+      : a.version < b.version
+        ? -1
+        : a.version > b.version
+          ? 1
+          : a.bucket - b.bucket || (a.bin ?? 0) - (b.bin ?? 0);
+
+/**
+ * Metrics aggregated on arrival into (prompt, version, 1-s bucket) rows of counts and sums, with the latency
+ * histogram as (bucket, log-scale bin) rows. A batch is aggregated in memory, then merged into the stored rows
+ * with one INSERT … ON CONFLICT DO UPDATE per table: atomic under concurrent writers on both dialects.
+ */
 export class SqlMetricsStore implements MetricsStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
-    const groups = new Map<string, Agg>();
+    if (events.length === 0) return 0;
+    const buckets = new Map<string, BucketRow>();
+    const bins = new Map<string, BinRow>();
     for (const e of events) {
       const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
       const k = `${e.prompt}\u0000${e.version}\u0000${bucket}`;
-      let g = groups.get(k);
+      let g = buckets.get(k);
       if (!g) {
-        g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, hist: {}, quality_sum: 0, quality_count: 0 };
-        groups.set(k, g);
+        g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0 };
+        buckets.set(k, g);
       }
       g.requests += 1;
       if (!e.ok) g.errors += 1;
-      hist.record(g.hist, e.latency_ms);
       if (e.quality !== undefined) {
         g.quality_sum += e.quality;
         g.quality_count += 1;
       }
+      const bin = hist.bucketOf(e.latency_ms);
+      const bk = `${k}\u0000${bin}`;
+      const b = bins.get(bk);
+      if (b) b.count += 1;
+      else bins.set(bk, { prompt: e.prompt, version: e.version, bucket, bin, count: 1 });
     }
+    const bucketRows = [...buckets.values()].sort(byKey);
+    const binRows = [...bins.values()].sort(byKey);
     await this.db.transaction().execute(async (tx) => {
-      for (const g of groups.values()) {
-        const cur = await tx
-          .selectFrom('metric_buckets')
-          .selectAll()
-          .where('prompt', '=', g.prompt)
-          .where('version', '=', g.version)
-          .where('bucket', '=', g.bucket)
-          .executeTakeFirst();
-        if (!cur) {
-          await tx
-            .insertInto('metric_buckets')
-            .values({
-              prompt: g.prompt,
-              version: g.version,
-              bucket: g.bucket,
-              requests: g.requests,
-              errors: g.errors,
-              latency_hist: json(g.hist),
-              quality_sum: g.quality_sum,
-              quality_count: g.quality_count,
-            })
-            .execute();
-        } else {
-          await tx
-            .updateTable('metric_buckets')
-            .set({
-              requests: Number(cur.requests) + g.requests,
-              errors: Number(cur.errors) + g.errors,
-              latency_hist: json(hist.merge(parseJson<hist.Histogram>(cur.latency_hist, {}), g.hist)),
-              quality_sum: Number(cur.quality_sum) + g.quality_sum,
-              quality_count: Number(cur.quality_count) + g.quality_count,
-            })
-            .where('prompt', '=', g.prompt)
-            .where('version', '=', g.version)
-            .where('bucket', '=', g.bucket)
-            .execute();
-        }
+      for (const rows of chunks(bucketRows, 7)) {
+        await tx
+          .insertInto('metric_buckets')
+          .values(rows)
+          .onConflict((oc) =>
+            oc.columns(['prompt', 'version', 'bucket']).doUpdateSet((eb) => ({
+              requests: eb('metric_buckets.requests', '+', eb.ref('excluded.requests')),
+              errors: eb('metric_buckets.errors', '+', eb.ref('excluded.errors')),
+              quality_sum: eb('metric_buckets.quality_sum', '+', eb.ref('excluded.quality_sum')),
+              quality_count: eb('metric_buckets.quality_count', '+', eb.ref('excluded.quality_count')),
+            })),
+          )
+          .execute();
+      }
+      for (const rows of chunks(binRows, 5)) {
+        await tx
+          .insertInto('metric_latency')
+          .values(rows)
+          .onConflict((oc) =>
+            oc
+              .columns(['prompt', 'version', 'bucket', 'bin'])
+              .doUpdateSet((eb) => ({ count: eb('metric_latency.count', '+', eb.ref('excluded.count')) })),
+          )
+          .execute();
       }
     });
     return events.length;
@@ -101,29 +127,41 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
-    // Window resolution is one bucket: the bucket holding `from` counts whole.
-    const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
-    const hi = to.getTime() / 1000;
-    const rows = await this.db
-      .selectFrom('metric_buckets')
-      .selectAll()
-      .where('prompt', '=', prompt)
-      .where('version', '=', version)
-      .where('bucket', '>=', lo)
-      .where('bucket', '<', hi)
-      .execute();
-    let requests = 0;
-    let errors = 0;
-    let qSum = 0;
-    let qCount = 0;
+    // Resolution is one bucket: a bucket counts when it starts in [from, to), so windows that meet never share
+    // one, and a window ending now holds the current second. Whole numbers, as the bigint column needs.
+    const lo = Math.ceil(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
+    const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
+    const [totals, bins] = await Promise.all([
+      this.db
+        .selectFrom('metric_buckets')
+        .select((eb) => [
+          eb.fn.sum<number | string | null>('requests').as('requests'),
+          eb.fn.sum<number | string | null>('errors').as('errors'),
+          eb.fn.sum<number | string | null>('quality_sum').as('quality_sum'),
+          eb.fn.sum<number | string | null>('quality_count').as('quality_count'),
+        ])
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('metric_latency')
+        .select((eb) => ['bin', eb.fn.sum<number | string>('count').as('count')])
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
+        .groupBy('bin')
+        .execute(),
+    ]);
+    // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.
+    const requests = Number(totals?.requests ?? 0);
+    const errors = Number(totals?.errors ?? 0);
+    const qSum = Number(totals?.quality_sum ?? 0);
+    const qCount = Number(totals?.quality_count ?? 0);
     const h: hist.Histogram = {};
-    for (const r of rows) {
-      requests += Number(r.requests);
-      errors += Number(r.errors);
-      qSum += Number(r.quality_sum);
-      qCount += Number(r.quality_count);
-      hist.merge(h, parseJson<hist.Histogram>(r.latency_hist, {}));
-    }
+    for (const b of bins) h[String(b.bin)] = Number(b.count);
     return {
       requests,
       errors,

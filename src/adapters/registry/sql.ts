@@ -13,6 +13,7 @@ import type {
   TrafficRequest,
   VersionInput,
   VersionRecord,
+  VersionRef,
 } from '../../ports/registry';
 import { isUniqueViolation, json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
@@ -198,6 +199,29 @@ export class SqlRegistry implements Registry {
       .where('version', '=', version)
       .executeTakeFirst();
     return row && toVersion(row);
+  }
+
+  async missingVersions(pairs: readonly VersionRef[]): Promise<(VersionRef & { prompt_exists: boolean })[]> {
+    if (pairs.length === 0) return [];
+    const prompts = [...new Set(pairs.map((p) => p.prompt))];
+    const versions = [...new Set(pairs.map((p) => p.version))];
+    // Both IN lists over the primary key: one indexed query whatever the batch, exact pairs picked out here.
+    const rows = await this.db
+      .selectFrom('versions')
+      .select(['prompt', 'version'])
+      .where('prompt', 'in', prompts)
+      .where('version', 'in', versions)
+      .execute();
+    const found = new Set(rows.map((r) => `${r.prompt}\u0000${r.version}`));
+    const missing = pairs.filter((p) => !found.has(`${p.prompt}\u0000${p.version}`));
+    if (missing.length === 0) return [];
+    const known = await this.db
+      .selectFrom('prompts')
+      .select('name')
+      .where('name', 'in', [...new Set(missing.map((p) => p.prompt))])
+      .execute();
+    const knownNames = new Set(known.map((r) => r.name));
+    return missing.map((p) => ({ prompt: p.prompt, version: p.version, prompt_exists: knownNames.has(p.prompt) }));
   }
 
   async listVersions(prompt: string): Promise<VersionRecord[]> {

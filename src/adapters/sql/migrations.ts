@@ -170,6 +170,60 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('rollbacks').addColumn('input', 'text').execute();
       },
     },
+    '0009_metrics_latency_bins': {
+      async up(db: Kysely<unknown>) {
+        // The latency histogram as one row per (bucket, bin) instead of JSON text in the bucket row: concurrent
+        // batches merge it with INSERT … ON CONFLICT DO UPDATE (count = count + excluded.count) in the database,
+        // where the read-modify-write of the JSON lost whole batches under concurrent ingest on Postgres.
+        await db.schema
+          .createTable('metric_latency')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('bucket', 'bigint', (c) => c.notNull())
+          .addColumn('bin', 'integer', (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('metric_latency_pk', ['prompt', 'version', 'bucket', 'bin'])
+          .execute();
+        const old = db as unknown as Kysely<{
+          metric_buckets: { prompt: string; version: string; bucket: number; latency_hist: string };
+          metric_latency: { prompt: string; version: string; bucket: number; bin: number; count: number };
+        }>;
+        let after: { prompt: string; version: string; bucket: number } | undefined;
+        for (;;) {
+          // Keyset pages over the primary key, so a large store is copied in bounded memory.
+          let q = old.selectFrom('metric_buckets').select(['prompt', 'version', 'bucket', 'latency_hist']);
+          if (after) {
+            const a = after;
+            q = q.where((eb) =>
+              eb.or([
+                eb('prompt', '>', a.prompt),
+                eb.and([eb('prompt', '=', a.prompt), eb('version', '>', a.version)]),
+                eb.and([eb('prompt', '=', a.prompt), eb('version', '=', a.version), eb('bucket', '>', a.bucket)]),
+              ]),
+            );
+          }
+          const rows = await q.orderBy('prompt').orderBy('version').orderBy('bucket').limit(1000).execute();
+          if (rows.length === 0) break;
+          const bins = rows.flatMap((r) =>
+            Object.entries(JSON.parse(r.latency_hist || '{}') as Record<string, number>).map(([bin, count]) => ({
+              prompt: r.prompt,
+              version: r.version,
+              bucket: Number(r.bucket),
+              bin: Number(bin),
+              count,
+            })),
+          );
+          for (let i = 0; i < bins.length; i += 5000)
+            await old
+              .insertInto('metric_latency')
+              .values(bins.slice(i, i + 5000))
+              .execute();
+          const last = rows[rows.length - 1]!;
+          after = { prompt: last.prompt, version: last.version, bucket: Number(last.bucket) };
+        }
+        await db.schema.alterTable('metric_buckets').dropColumn('latency_hist').execute();
+      },
+    },
     '0011_route_version': {
       async up(db: Kysely<unknown>) {
         // Postgres has no data_version: a counter every statement that changes what `resolve` answers bumps in its own

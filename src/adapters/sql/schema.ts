@@ -101,8 +101,15 @@ export interface Database {
     bucket: number;
     requests: number;
     errors: number;
-    latency_hist: string;
     quality_sum: number;
     quality_count: number;
+  };
+  /** The latency histogram of a metric bucket: `count` events fell in log-scale bin `bin` (domain/histogram). */
+  metric_latency: {
+    prompt: string;
+    version: string;
+    bucket: number;
+    bin: number;
+    count: number;
   };
 }

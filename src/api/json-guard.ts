@@ -1,0 +1,45 @@
+import type { FieldError } from './problem';
+
+/** Deepest nesting of objects and arrays a request body may have; API bodies need 4, free-form metadata gets the rest. */
+export const MAX_JSON_DEPTH = 16;
+
+/** A UTF-16 surrogate without its partner: JSON.parse accepts "\ud800", but it has no UTF-8 encoding to store. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const child = (path: string, key: string | number): string =>
+  typeof key === 'number' ? `${path || '(body)'}[${key}]` : path ? `${path}.${key}` : key;
+
+/**
+ * What no field of any route may hold, checked once on the parsed body: strings (values or keys) with lone
+ * surrogates, and nesting deeper than MAX_JSON_DEPTH (which would otherwise exhaust the stack of whatever
+ * serialises it later). Iterative, so a body nested 500,000 deep is refused rather than crashing the check.
+ */
+export function jsonBodyErrors(body: unknown, maxDepth = MAX_JSON_DEPTH): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 0 }];
+  while (stack.length > 0 && errors.length < 20) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value))
+        errors.push({ field: path || '(body)', message: 'contains a lone UTF-16 surrogate (not valid Unicode)' });
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= maxDepth) {
+      errors.push({ field: path || '(body)', message: `nested deeper than ${maxDepth} levels of objects and arrays` });
+      continue;
+    }
+    const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+    // Pushed in reverse so that errors come out in document order.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, v] = entries[i]!;
+      const at = child(path, key);
+      if (typeof key === 'string' && LONE_SURROGATE.test(key)) {
+        errors.push({ field: at, message: 'the member name contains a lone UTF-16 surrogate (not valid Unicode)' });
+        continue;
+      }
+      stack.push({ value: v, path: at, depth: depth + 1 });
+    }
+  }
+  return errors;
+}

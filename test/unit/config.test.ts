@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/main/config';
+
+const load = (AUTH_TOKENS: string) => loadConfig({ AUTH_TOKENS });
+
+/** The message loadConfig stops start-up with, or undefined when the value is accepted. */
+function refusal(AUTH_TOKENS: string): string | undefined {
+  try {
+    load(AUTH_TOKENS);
+    return undefined;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+}
+
+describe('AUTH_TOKENS', () => {
+  it('parses actor:role:token entries, comma-separated, spaces around entries ignored', () => {
+    expect(load('ada:admin:s3cret-a, olga:operator:s3cret-o ,\ningo:ingest:s3cret-i').tokens).toEqual([
+      { actor: 'ada', role: 'admin', token: 's3cret-a' },
+      { actor: 'olga', role: 'operator', token: 's3cret-o' },
+      { actor: 'ingo', role: 'ingest', token: 's3cret-i' },
+    ]);
+  });
+
+  it('empty or unset means auth off', () => {
+    expect(load('').tokens).toEqual([]);
+    expect(loadConfig({}).tokens).toEqual([]);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['a token containing ":" (the split is ambiguous)', 'ada:admin:abc:SECRETPART', /entry 1.*ada.*4 fields/],
+    ['a missing token', 'ada:admin:', /entry 1.*ada.*empty token/],
+    ['an empty actor', ':admin:SECRETPART', /entry 1.*empty actor/],
+    ['an unknown role', 'ada:root:SECRETPART', /entry 1.*ada.*role "root"/],
+    ['two fields', 'ada:SECRETPART', /entry 1.*2 fields/],
+    ['a duplicate token', 'ada:admin:SECRETPART,olga:operator:SECRETPART', /entries 1 and 2 .*same token/],
+    ['a stray comma between entries', 'ada:admin:tok-a,,olga:operator:SECRETPART', /entry 2.*empty/],
+    ['a trailing comma', 'ada:admin:SECRETPART,', /entry 2.*empty/],
+    ['a leading comma', ',ada:admin:SECRETPART', /entry 1.*empty/],
+    ['whitespace inside a token', 'ada:admin:SECRET PART', /entry 1.*ada.*whitespace/],
+    ['whitespace around a field', 'ada : admin:SECRETPART', /entry 1.*whitespace/],
+    ['a semicolon instead of a comma', 'ada:admin:SECRETPART;olga:operator:tok-o', /entry 1.*ada.*5 fields/],
+  ];
+  it.each(bad)('%s stops start-up naming AUTH_TOKENS and the entry, never the secret', (_name, value, why) => {
+    const msg = refusal(value);
+    expect(msg).toBeDefined();
+    expect(msg).toMatch(/AUTH_TOKENS/);
+    expect(msg).toMatch(why);
+    expect(msg).not.toMatch(/SECRET/);
+  });
+});
