@@ -4,13 +4,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { findTemporalCli } from '../../src/main/temporal-server';
-import { SEARCH_ATTRIBUTES } from '../../src/workflows/messages';
 import { freePort } from './ports';
 import type { PgInstance } from './postgres';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
 const TOOLS = path.join(ROOT, '.tools/bin');
+const SETUP = path.join(ROOT, 'deploy/temporal/setup.sh');
 
 export interface TemporalCluster {
   address: string;
@@ -32,23 +32,18 @@ export function findClusterBinaries(): { server: string; sqlTool: string } | und
 export async function startTemporalCluster(pg: PgInstance, namespaces: readonly string[]): Promise<TemporalCluster> {
   const bins = findClusterBinaries();
   if (!bins) throw new Error('the Temporal server is not built: run `npm run setup:cluster`');
-  const sqlEnv = {
+  // The same script docker-compose.yml runs, with the binaries `npm run setup:cluster` built.
+  const setupEnv = {
     ...process.env,
-    SQL_PLUGIN: 'postgres12',
+    PATH: `${TOOLS}${path.delimiter}${process.env.PATH ?? ''}`,
+    TEMPORAL_SQL_TOOL: bins.sqlTool,
+    TEMPORAL_CLI: findTemporalCli(),
     SQL_HOST: pg.host,
     SQL_PORT: String(pg.port),
     SQL_USER: pg.user,
     SQL_PASSWORD: '',
   };
-  for (const [db, schema] of [
-    ['temporal', 'postgresql/v12/temporal'],
-    ['temporal_visibility', 'postgresql/v12/visibility'],
-  ] as const) {
-    const tool = (...args: string[]) => run(bins.sqlTool, ['--database', db, ...args], { env: sqlEnv });
-    await tool('create-database');
-    await tool('setup-schema', '-v', '0.0');
-    await tool('update-schema', '--schema-name', schema);
-  }
+  await run('sh', [SETUP, 'schema'], { env: setupEnv });
 
   const ports = {
     FRONTEND_GRPC_PORT: await freePort(),
@@ -70,6 +65,7 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
     POSTGRES_USER: pg.user,
     POSTGRES_PASSWORD: '',
     LOG_LEVEL: 'error',
+    DYNAMIC_CONFIG_FILE: path.join(ROOT, 'deploy/temporal/config/dynamicconfig/promptback.yaml'),
   };
   const deploy = path.join(ROOT, 'deploy/temporal');
   const output: string[] = [];
@@ -120,23 +116,6 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
   }
 
   // As an operator would: namespaces and search attributes with the temporal CLI; any failure stops the run.
-  const cli = findTemporalCli();
-  for (const ns of namespaces) {
-    await run(cli, ['operator', 'namespace', 'create', '--namespace', ns, '--retention', '24h', '--address', address]);
-    const attrs = SEARCH_ATTRIBUTES.flatMap((k) => ['--name', k.name, '--type', 'Keyword']);
-    await retry(() => run(cli, ['operator', 'search-attribute', 'create', '--namespace', ns, ...attrs, '--address', address]));
-  }
+  await run('sh', [SETUP, 'namespace', ...namespaces], { env: { ...setupEnv, TEMPORAL_ADDRESS: address } });
   return { address, stop };
-}
-
-/** A namespace just created takes a moment to reach every service of the cluster. */
-async function retry<T>(fn: () => Promise<T>, attempts = 30): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
 }
