@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { findTemporalCli } from '../../src/main/temporal-server';
-import { freePort } from './ports';
+import { freeLowPort } from './ports';
 import type { PgInstance } from './postgres';
 
 const run = promisify(execFile);
@@ -46,15 +46,15 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
   await run('sh', [SETUP, 'schema'], { env: setupEnv });
 
   const ports = {
-    FRONTEND_GRPC_PORT: await freePort(),
-    FRONTEND_MEMBERSHIP_PORT: await freePort(),
-    FRONTEND_HTTP_PORT: await freePort(),
-    MATCHING_GRPC_PORT: await freePort(),
-    MATCHING_MEMBERSHIP_PORT: await freePort(),
-    HISTORY_GRPC_PORT: await freePort(),
-    HISTORY_MEMBERSHIP_PORT: await freePort(),
-    WORKER_GRPC_PORT: await freePort(),
-    WORKER_MEMBERSHIP_PORT: await freePort(),
+    FRONTEND_GRPC_PORT: await freeLowPort(),
+    FRONTEND_MEMBERSHIP_PORT: await freeLowPort(),
+    FRONTEND_HTTP_PORT: await freeLowPort(),
+    MATCHING_GRPC_PORT: await freeLowPort(),
+    MATCHING_MEMBERSHIP_PORT: await freeLowPort(),
+    HISTORY_GRPC_PORT: await freeLowPort(),
+    HISTORY_MEMBERSHIP_PORT: await freeLowPort(),
+    WORKER_GRPC_PORT: await freeLowPort(),
+    WORKER_MEMBERSHIP_PORT: await freeLowPort(),
   };
   const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
   const env = {
