@@ -9,6 +9,7 @@ import { openDb } from '../../src/adapters/sql/db';
 import { migrationsFor } from '../../src/adapters/sql/migrations';
 import type { Clock } from '../../src/ports/clock';
 import { advancingClock } from '../support/clock';
+import { metricsMigrationContract } from './metrics-migration';
 import { registryContract, type ContractStores } from './registry.contract';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
@@ -32,6 +33,8 @@ async function openStores(file: string, clock: Clock = advancingClock()): Promis
 registryContract('sqlite', () => openStores(freshFile()));
 
 describe('sqlite file', () => {
+  metricsMigrationContract('sqlite', () => Promise.resolve(freshFile()));
+
   it('keeps its data across close and reopen; migrations are idempotent on reopen', async () => {
     const file = freshFile();
     const first = await openStores(file);

@@ -127,9 +127,10 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
-    // Resolution is one bucket: a bucket counts when it starts in [from, to), so windows that meet never share
-    // one, and a window ending now holds the current second. Whole numbers, as the bigint column needs.
-    const lo = Math.ceil(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
+    // Resolution is one bucket: every bucket the window touches counts whole, so traffic just after `from` (a
+    // verification since the switch) and in the current second (a window ending now) is never lost to an edge.
+    // Whole-number bounds, as the bigint column needs on Postgres.
+    const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const [totals, bins] = await Promise.all([
       this.db
