@@ -267,7 +267,12 @@ export class PromptbackService {
         const rate = w.error_rate ?? 0;
         if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
         this.lastFastPath.set(name, now.getTime());
-        await this.d.workflows.checkNow(name, 'fast_path');
+        // Not awaited: the batch is stored; the monitor acts on the signal whenever it lands.
+        this.d.workflows
+          .checkNow(name, 'fast_path')
+          .catch((e: unknown) =>
+            this.d.log?.warn({ err: e, prompt: name }, 'check-now signal failed; the monitor will catch it at its next tick'),
+          );
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { metricsUrlFor } from '../adapters/sql/db';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import type { RetentionPolicy } from '../domain/retention';
 
@@ -16,6 +17,8 @@ const schema = z.object({
   PUBLIC_URL: z.string().url().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: z.string().min(1).optional(),
+  METRICS_DATABASE_URL: z.string().min(1).optional(),
+  METRICS_INGEST: z.enum(['thread', 'inline']).default('thread'),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('promptback'),
@@ -111,6 +114,10 @@ export interface Config {
   publicUrl: string;
   dataDir: string;
   databaseUrl: string;
+  /** Metrics (ingest, windows): a sibling SQLite file by default, so switches never queue behind metric writes. */
+  metricsDatabaseUrl: string;
+  /** SQLite metrics written on a thread of their own (`thread`) or on the API's event loop (`inline`). */
+  metricsIngest: 'thread' | 'inline';
   temporal: {
     /** Undefined: start a local dev server. */
     address: string | undefined;
@@ -148,12 +155,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
+  const databaseUrl = e.DATABASE_URL ?? path.join(dataDir, 'promptback.db');
   const config: Config = {
     host: e.HOST,
     port: e.PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir,
-    databaseUrl: e.DATABASE_URL ?? path.join(dataDir, 'promptback.db'),
+    databaseUrl,
+    metricsDatabaseUrl: e.METRICS_DATABASE_URL ?? metricsUrlFor(databaseUrl),
+    metricsIngest: e.METRICS_INGEST,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -8,37 +8,65 @@ import { OutboxNotifier } from '../adapters/notifier/outbox';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
-import { openDb, type Db } from '../adapters/sql/db';
+import { ThreadedSqliteMetricsStore } from '../adapters/metrics/ingest-thread';
+import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
 import { randomBytes } from 'node:crypto';
 import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
 import { systemClock, type Clock } from '../ports/clock';
 import type { Config } from './config';
 
-/** The adapters behind every port, over one store. The only place that picks technologies. */
+/**
+ * The adapters behind every port. The only place that picks technologies. `db` holds the registry, rollbacks,
+ * monitors and outbox; `metricsDb` the metrics (the same database unless split); `db.close()` closes both.
+ */
 export interface Adapters {
   db: Db;
+  metricsDb: Db;
   clock: Clock;
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
-  metrics: SqlMetricsStore;
+  metrics: SqlMetricsStore | ThreadedSqliteMetricsStore;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
 }
 
-export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
-  const db = await openDb(config.databaseUrl);
+export async function openAdapters(
+  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest'>>,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Adapters> {
+  const registryDb = await openDb(config.databaseUrl);
+  const metricsUrl = config.metricsDatabaseUrl ?? metricsUrlFor(config.databaseUrl);
+  const split = metricsUrl !== config.databaseUrl;
+  const metricsDb = split ? await openDb(metricsUrl) : registryDb;
+  const registryFile = sqliteFile(config.databaseUrl);
+  if (split && registryFile && metricsDb.dialect === 'sqlite') await importMetricsOnce(metricsDb, registryFile);
+  const sqlMetrics = new SqlMetricsStore(metricsDb.kysely);
+  const metrics =
+    metricsDb.dialect === 'sqlite' && sqliteFile(metricsUrl) && (config.metricsIngest ?? 'thread') === 'thread'
+      ? new ThreadedSqliteMetricsStore(sqlMetrics, metricsUrl, log)
+      : sqlMetrics;
+  const db: Db = {
+    ...registryDb,
+    async close() {
+      if (metrics instanceof ThreadedSqliteMetricsStore) await metrics.close();
+      if (split) await metricsDb.close();
+      await registryDb.close();
+    },
+  };
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);
   registry.onRoutesChanged(() => routes.invalidate());
   return {
     db,
+    metricsDb,
     clock,
     registry,
     routes,
     rollbacks: new SqlRollbackStore(db.kysely),
-    metrics: new SqlMetricsStore(db.kysely),
+    metrics,
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
   };

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import {
   CompiledQuery,
   Kysely,
+  sql,
   Migrator,
   PostgresDialect,
   SqliteDialect,
@@ -61,6 +62,57 @@ export async function openDb(url: string): Promise<Db> {
     throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
   }
   return { kysely, dialect, dataVersion, close: () => kysely.destroy() };
+}
+
+/**
+ * Where metrics live by default when the registry is at `url`: a sibling SQLite file (`promptback.db` →
+ * `promptback-metrics.db`), so that a switch never waits behind a metrics write for SQLite's one write lock.
+ * Postgres (row locks, no database-wide write lock) and in-memory databases keep one database.
+ */
+export function metricsUrlFor(url: string): string {
+  if (/^postgres(ql)?:\/\//.test(url)) return url;
+  const file = url.replace(/^sqlite:(\/\/)?/, '');
+  if (file === ':memory:' || file === '') return url;
+  const ext = path.extname(file);
+  return `${ext ? file.slice(0, -ext.length) : file}-metrics${ext || '.db'}`;
+}
+
+/** The SQLite file behind `url`, or undefined for Postgres and in-memory databases. */
+export function sqliteFile(url: string): string | undefined {
+  if (/^postgres(ql)?:\/\//.test(url)) return undefined;
+  const file = url.replace(/^sqlite:(\/\/)?/, '');
+  return file === ':memory:' ? undefined : path.resolve(file);
+}
+
+/**
+ * First start with a split metrics file: the metrics a single-file store kept (version histories decide known-good
+ * targets) are copied over once, whichever process opens it first (user_version marks it done).
+ */
+export async function importMetricsOnce(metrics: Db, registryFile: string): Promise<void> {
+  await metrics.kysely.connection().execute(async (c) => {
+    // ATTACH is refused inside a transaction: attach first, then decide and copy under the write lock.
+    await sql`attach database ${registryFile} as reg`.execute(c);
+    try {
+      await sql`begin immediate`.execute(c);
+      try {
+        const v = await sql<{ user_version: number }>`pragma main.user_version`.execute(c);
+        if (Number(v.rows[0]?.user_version ?? 0) === 0) {
+          const tables = await sql<{ name: string }>`
+            select r.name from reg.sqlite_master r join main.sqlite_master m on m.name = r.name and m.type = 'table'
+            where r.type = 'table' and substr(r.name, 1, 7) = 'metric_'`.execute(c);
+          for (const { name } of tables.rows)
+            await sql`insert or ignore into main.${sql.id(name)} select * from reg.${sql.id(name)}`.execute(c);
+          await sql`pragma main.user_version = 1`.execute(c);
+        }
+        await sql`commit`.execute(c);
+      } catch (e) {
+        await sql`rollback`.execute(c).catch(() => undefined);
+        throw e;
+      }
+    } finally {
+      await sql`detach database reg`.execute(c);
+    }
+  });
 }
 
 /**

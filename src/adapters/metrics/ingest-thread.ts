@@ -1,0 +1,137 @@
+import { Worker as Thread, type MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { WindowStats } from '../../domain/verdict';
+import type { MetricEvent, MetricsStore } from '../../ports/metrics';
+import { openDb } from '../sql/db';
+import { SqlMetricsStore } from './sql';
+
+interface Request {
+  id: number;
+  events: readonly MetricEvent[];
+}
+type Reply = { id: number; n: number } | { id: number; error: string };
+
+/**
+ * A thread's entry: the batch is written by the same SqlMetricsStore.ingest, over the thread's own connection.
+ * better-sqlite3 is synchronous: a 10,000-event batch written on the API's event loop stalls every request (and an
+ * in-process worker's activities) for its duration; here it stalls only this thread.
+ */
+export async function serveIngest(port: MessagePort, url: string): Promise<void> {
+  const db = await openDb(url);
+  const store = new SqlMetricsStore(db.kysely);
+  port.on('message', (m: Request | 'close') => {
+    if (m === 'close') {
+      void db.close().finally(() => port.close());
+      return;
+    }
+    store.ingest(m.events).then(
+      (n) => port.postMessage({ id: m.id, n } satisfies Reply),
+      (e: unknown) => port.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies Reply),
+    );
+  });
+  port.postMessage('ready');
+}
+
+/** Runs this module in a thread: TypeScript sources (tsx, vitest) are compiled there by tsx's require hook. */
+const BOOT = `
+const { parentPort, workerData } = require('node:worker_threads');
+if (workerData.module.endsWith('.ts')) require(workerData.tsx).register();
+require(workerData.module).serveIngest(parentPort, workerData.url).catch((e) => parentPort.postMessage({ fatal: String(e && e.stack || e) }));
+`;
+
+/**
+ * The SQLite metrics store with ingest on a thread of its own. Reads stay on the caller's connection (WAL: they
+ * never wait for the thread's writes). Started on the first batch, so a process that never ingests (the worker)
+ * never starts it. If the thread cannot run, ingest falls back to the caller's connection and says so once.
+ */
+export class ThreadedSqliteMetricsStore implements MetricsStore {
+  private thread: Thread | undefined;
+  private ready: Promise<boolean> | undefined;
+  private readonly pending = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    private readonly inline: SqlMetricsStore,
+    private readonly url: string,
+    private readonly log?: Logger,
+  ) {}
+
+  async ingest(events: readonly MetricEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    if (this.closed || !(await this.start())) return this.inline.ingest(events);
+    const id = this.nextId++;
+    return new Promise<number>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Held while batches are in flight, so that a script awaiting one is not ended under it.
+      this.thread!.ref();
+      this.thread!.postMessage({ id, events } satisfies Request);
+    });
+  }
+
+  lastSeen(prompt: string, version: string): Promise<Date | undefined> {
+    return this.inline.lastSeen(prompt, version);
+  }
+
+  lastWindow(prompt: string, version: string, window_s: number): Promise<WindowStats | undefined> {
+    return this.inline.lastWindow(prompt, version, window_s);
+  }
+
+  window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
+    return this.inline.window(prompt, version, from, to);
+  }
+
+  /** Lets the batches in flight finish (up to 5 s), then stops the thread. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.ready) await this.ready;
+    const t = this.thread;
+    if (!t) return;
+    const until = Date.now() + 5000;
+    while (this.pending.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    t.ref();
+    await new Promise<void>((resolve) => {
+      t.once('exit', () => resolve());
+      t.postMessage('close');
+      setTimeout(() => void t.terminate(), 5000).unref();
+    });
+  }
+
+  private start(): Promise<boolean> {
+    this.ready ??= new Promise<boolean>((resolve) => {
+      const ext = __filename.endsWith('.ts') ? '.ts' : '.js';
+      const t = new Thread(BOOT, {
+        eval: true,
+        workerData: { module: __filename.replace(/\.[jt]s$/, ext), tsx: require.resolve('tsx/cjs/api'), url: this.url },
+      });
+      t.unref();
+      const fail = (why: string) => {
+        for (const p of this.pending.values()) p.reject(new Error(`metrics ingest thread stopped: ${why}`));
+        this.pending.clear();
+        if (this.thread === t) this.thread = undefined;
+        this.log?.warn({ why }, 'metrics ingest thread unavailable; writing metrics on the main thread');
+        this.ready = Promise.resolve(false);
+        resolve(false);
+      };
+      t.on('message', (m: Reply | 'ready' | { fatal: string }) => {
+        if (m === 'ready') {
+          this.thread = t;
+          resolve(true);
+          return;
+        }
+        if ('fatal' in m) return fail(m.fatal);
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (this.pending.size === 0) t.unref();
+        if ('error' in m) p.reject(new Error(m.error));
+        else p.resolve(m.n);
+      });
+      t.on('error', (e) => fail(e.message));
+      t.on('exit', (code) => {
+        if (!this.closed) fail(`exited with code ${code}`);
+      });
+    });
+    return this.ready;
+  }
+}
