@@ -247,6 +247,7 @@ interface Running {
   worker: WorkerHandle;
   api: ApiHandle;
   url: string;
+  pg?: { stop(): void };
 }
 const running: Partial<Running> = {};
 let naiveDbs: SQLite.Database[] = [];
@@ -332,6 +333,7 @@ async function stopEverything(): Promise<void> {
   await step('worker', () => r.worker?.stop());
   await step('store', () => r.adapters?.db.close());
   await step('dev server', () => r.dev?.stop());
+  await step('postgres', () => r.pg?.stop());
   for (const db of naiveDbs) await step('naive db', () => void db.close());
   naiveDbs = [];
   if (r.dir) await step('temp dir', () => fs.rmSync(r.dir!, { recursive: true, force: true }));
@@ -1173,9 +1175,11 @@ async function mainTargets(): Promise<void> {
     if (store === 'sqlite') results.push(await measureStore(dev, dir, store, path.join(dir, 'promptback.db')));
     else if (store === 'postgres') {
       const pgi = await startPostgres();
+      running.pg = pgi;
       try {
         results.push(await measureStore(dev, dir, store, await pgi.newDatabase()));
       } finally {
+        delete running.pg;
         pgi.stop();
       }
     } else throw new Error(`BENCH_STORES: unknown store ${store} (sqlite, postgres)`);

@@ -48,13 +48,15 @@ export async function openAdapters(
     metricsDb.dialect === 'sqlite' && sqliteFile(metricsUrl) && (config.metricsIngest ?? 'thread') === 'thread'
       ? new ThreadedSqliteMetricsStore(sqlMetrics, metricsUrl, log)
       : sqlMetrics;
+  let closing: Promise<void> | undefined;
   const db: Db = {
     ...registryDb,
-    async close() {
-      if (metrics instanceof ThreadedSqliteMetricsStore) await metrics.close();
-      if (split) await metricsDb.close();
-      await registryDb.close();
-    },
+    close: () =>
+      (closing ??= (async () => {
+        if (metrics instanceof ThreadedSqliteMetricsStore) await metrics.close();
+        if (split) await metricsDb.close();
+        await registryDb.close();
+      })()),
   };
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);

@@ -95,6 +95,15 @@ describe('metrics in their own database', () => {
     expect({ requests: w.requests, errors: w.errors }).toEqual({ requests: 500, errors: 50 });
   });
 
+  it('closing the store twice returns (the ingest thread stops once)', async () => {
+    const ad = await openAdapters({ databaseUrl: file }, createLogger('silent'));
+    await ad.metrics.ingest([{ prompt: 'p', version: 'v', ok: true, latency_ms: 1, at: new Date() }]);
+    await ad.db.close();
+    await expect(Promise.race([ad.db.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe(
+      'closed',
+    );
+  });
+
   it('a store that kept metrics in one file keeps its history after the split (copied once)', async () => {
     const single = await openAdapters({ databaseUrl: file, metricsDatabaseUrl: file, metricsIngest: 'inline' }, createLogger('silent'));
     await deployed(single);

@@ -87,6 +87,7 @@ export class ThreadedSqliteMetricsStore implements MetricsStore {
     if (this.ready) await this.ready;
     const t = this.thread;
     if (!t) return;
+    this.thread = undefined; // closing twice is a no-op
     const until = Date.now() + 5000;
     while (this.pending.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     t.ref();
