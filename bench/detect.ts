@@ -11,7 +11,7 @@
  * and the real HTTP API; the load comes from a paced generator on its own thread. `npm run bench:detect`.
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
- * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry); stack settings for A/B runs:
+ * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
  * METRICS_INGEST=inline, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off). Prints a table, then one `RESULT {json}` line.
  *
  * BENCH_MODE=full runs the earlier, longer report instead (phases and Temporal histories of each incident, ingest
@@ -52,7 +52,7 @@ const FLEET_WINDOW_MS = num('BENCH_FLEET_WINDOW_S', 30) * 1000;
 const MONITOR_INTERVAL_S = 30;
 const TARGET_P99_MS = 1000;
 const LOAD_RUNS = num('BENCH_LOAD_RUNS', 5);
-const WATCHDOG_MS = 10 * 60_000;
+const WATCHDOG_MS = num('BENCH_WATCHDOG_MIN', 30) * 60_000;
 /** `memory` runs the dev server without a state file (npm start uses one: the default here). */
 const TEMPORAL_DB = process.env.BENCH_TEMPORAL_DB === 'memory' ? 'memory' : 'file';
 /** How t1 is observed: `http` = GET /api/prompts/{p} (default), `registry` = the registry adapter, in-process. */
