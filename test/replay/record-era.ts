@@ -20,7 +20,7 @@ import type { RollbackInput, RollbackView } from '../../src/domain/rollback';
 import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { WORKFLOWS_PATH } from '../../src/main/worker';
-import { approveSignal, breachSignal, stopMonitorSignal } from '../../src/workflows/messages';
+import { abortSignal, approveSignal, breachSignal, pauseSignal, resumeSignal, stopMonitorSignal } from '../../src/workflows/messages';
 import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { timeSkippingEnv } from '../support/time-skipping-env';
 
@@ -74,7 +74,12 @@ const incidentInput = (v: Verdict): RollbackInput => ({
   incident: { verdict: v, action: v.action as 'page', deadline_s: v.deadline_s!, default_action: v.default_action as 'rollback' },
 });
 
-type Scenario = { name: string; world: FakeWorld; run: (env: TestWorkflowEnvironment, taskQueue: string) => Promise<string> };
+/** Drives one scenario; returns the histories to keep: name (after the era prefix) → workflow id. */
+type Scenario = {
+  name: string;
+  world: FakeWorld;
+  run: (env: TestWorkflowEnvironment, taskQueue: string) => Promise<Record<string, string>>;
+};
 
 async function until(h: { query: (q: string) => Promise<unknown> }, ok: (v: RollbackView) => boolean): Promise<void> {
   for (let i = 0; i < 400; i++) {
@@ -100,17 +105,82 @@ const breachScenario = (name: string, first: Verdict, breach: Verdict, after: 'a
       await h.signal(approveSignal, { by: 'bob', comment: 'go' });
     }
     await h.result();
-    return id;
+    return { [name]: id };
   },
 });
 
 const scenarios: Scenario[] = [
   // Same severity again (e.g. a manual `temporal workflow signal --name breach`, or two checks racing the store).
-  breachScenario('incident-high-breach-not-worse-approved', verdict({}), verdict({ observed: 0.04 }), 'approve', fakeWorld({ assessments: [verdict({})] })),
+  breachScenario(
+    'incident-high-breach-not-worse-approved',
+    verdict({}),
+    verdict({ observed: 0.04 }),
+    'approve',
+    fakeWorld({ assessments: [verdict({})] }),
+  ),
   // high → critical: the critical rule rolls back at once (re-confirmed).
   breachScenario('incident-high-worse-critical-rolled-back', verdict({}), critical, 'none', fakeWorld({ assessments: [critical] })),
   // medium (observe) → high (page): a new decision deadline, which passes → default action, roll back.
   breachScenario('incident-medium-worse-high-deadline-rolled-back', medium, verdict({}), 'none', fakeWorld({ assessments: [verdict({})] })),
+  {
+    // medium (observe, 2 s) still breached at the end → gradual rollback (the v1 child: input without `v`),
+    // paused and resumed by the operator on the child, as the API does.
+    name: 'incident-medium-observed-gradual-paused-resumed',
+    world: fakeWorld({ assessments: [medium] }),
+    run: async (env, taskQueue) => {
+      const i: RollbackInput = {
+        ...incidentInput({ ...medium, deadline_s: 2 }),
+        gradual_plan: {
+          stages: [
+            { percent_on_bad: 75, duration_s: 2 },
+            { percent_on_bad: 50, duration_s: 2 },
+            { percent_on_bad: 0, duration_s: 0 },
+          ],
+          check_interval_s: 1,
+          max_error_rate: 0.02,
+          min_samples: 10,
+        },
+      };
+      const id = `rollback/customer-support/${i.rollback_id}`;
+      const h = await env.client.workflow.start('rollbackWorkflow', { taskQueue, workflowId: id, args: [i] });
+      await until(h, (v) => v.gradual !== undefined);
+      const child = env.client.workflow.getHandle(`${id}/gradual`);
+      await child.signal(pauseSignal, { by: 'alice', comment: 'looking' });
+      await until(h, (v) => v.status === 'paused');
+      await child.signal(resumeSignal, { by: 'alice' });
+      await h.result();
+      return { 'incident-medium-observed-gradual-paused-resumed': id, 'gradual-paused-resumed': `${id}/gradual` };
+    },
+  },
+  {
+    // An operator's gradual rollback, aborted on the child: all traffic back on the bad version.
+    name: 'rollback-gradual-aborted',
+    world: fakeWorld(),
+    run: async (env, taskQueue) => {
+      const i: RollbackInput = {
+        ...incidentInput(verdict({})),
+        incident: undefined,
+        requested_by: 'alice',
+        target_version: 'v1.9.0',
+        mode: 'gradual',
+        gradual_plan: {
+          stages: [
+            { percent_on_bad: 75, duration_s: 30 },
+            { percent_on_bad: 0, duration_s: 0 },
+          ],
+          check_interval_s: 1,
+          max_error_rate: 0.02,
+          min_samples: 10,
+        },
+      };
+      const id = `rollback/customer-support/${i.rollback_id}`;
+      const h = await env.client.workflow.start('rollbackWorkflow', { taskQueue, workflowId: id, args: [i] });
+      await until(h, (v) => v.gradual !== undefined);
+      await env.client.workflow.getHandle(`${id}/gradual`).signal(abortSignal, { by: 'alice', comment: 'fine after all' });
+      await h.result();
+      return { 'rollback-gradual-aborted': id, 'gradual-aborted': `${id}/gradual` };
+    },
+  },
   {
     // The monitor tells an incident that no longer exists about a worse breach: the signal fails.
     name: 'monitor-signal-to-closed-incident',
@@ -135,14 +205,14 @@ const scenarios: Scenario[] = [
       // Either the run fails on the signal (older releases) or it goes on checking and is stopped.
       for (let i = 0; i < 400; i++) {
         if ((await h.describe()).status.name !== 'RUNNING') break;
-        if (((await h.query('state')) as { checks: number }).checks >= 2) {
+        if ((await h.query<{ checks: number }>('state')).checks >= 2) {
           await h.signal(stopMonitorSignal, { by: 'alice' });
           break;
         }
         await new Promise((r) => setTimeout(r, 50));
       }
       await h.result().catch((e: unknown) => console.log(`  ${id} ended: ${(e as Error).message}`));
-      return id;
+      return { 'monitor-signal-to-closed-incident': id };
     },
   },
 ];
@@ -155,12 +225,20 @@ async function main(): Promise<void> {
   for (const s of scenarios.filter((x) => only.length === 0 || only.includes(x.name))) {
     const started = Date.now();
     const taskQueue = `record-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { code }, activities: fakeActivities(s.world) });
-    const workflowId = await worker.runUntil(s.run(env, taskQueue));
-    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-    const file = path.join(OUT, `${ERA}-${s.name}.json`);
-    fs.writeFileSync(file, historyToJSON(history));
-    console.log(`wrote ${path.relative(process.cwd(), file)}: ${history.events?.length ?? 0} events, ${Date.now() - started} ms`);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: { code },
+      activities: fakeActivities(s.world),
+    });
+    const wrote = await worker.runUntil(s.run(env, taskQueue));
+    for (const [name, workflowId] of Object.entries(wrote)) {
+      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+      const file = path.join(OUT, `${ERA}-${name}.json`);
+      fs.writeFileSync(file, historyToJSON(history));
+      console.log(`wrote ${path.relative(process.cwd(), file)}: ${history.events?.length ?? 0} events`);
+    }
+    console.log(`${s.name}: ${Date.now() - started} ms`);
   }
   await env.teardown();
 }

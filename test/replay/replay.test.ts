@@ -6,7 +6,13 @@ import { quietRuntime } from '../support/runtime';
 
 const DIR = path.join(__dirname, 'histories');
 const UNREPLAYABLE = path.join(__dirname, 'unreplayable');
-const jsonIn = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []);
+const jsonIn = (dir: string): string[] =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : [];
 const files = jsonIn(DIR);
 
 /**
@@ -78,7 +84,10 @@ describe('replay of recorded workflow histories', () => {
   it.each(Object.keys(REQUIRED) as (keyof typeof REQUIRED)[])('the corpus covers every required %s', (kind) => {
     const covered = new Set<string>();
     for (const f of files) for (const name of contents(read(path.join(DIR, f)))[kind]) covered.add(name);
-    expect(REQUIRED[kind].filter((name) => !covered.has(name)), `${kind} no recorded history exercises`).toEqual([]);
+    expect(
+      REQUIRED[kind].filter((name) => !covered.has(name)),
+      `${kind} no recorded history exercises`,
+    ).toEqual([]);
   });
 });
 
