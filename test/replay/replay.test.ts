@@ -81,6 +81,27 @@ describe('replay of recorded workflow histories', () => {
     }
   });
 
+  it('the required lists name every message defined in messages.ts and every patch id in the workflows', () => {
+    const src = path.join(__dirname, '../../src/workflows');
+    const messages = fs.readFileSync(path.join(src, 'messages.ts'), 'utf8');
+    const defined = (kind: 'Signal' | 'Update'): string[] =>
+      [...messages.matchAll(new RegExp(`define${kind}\\b[^(]*\\(\\s*'([^']+)'`, 'g'))].map((m) => m[1]!);
+    const sources = fs
+      .readdirSync(src, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => fs.readFileSync(path.join(src, f), 'utf8'))
+      .join('\n');
+    const patchIds = [...sources.matchAll(/(?:patched|deprecatePatch)\(\s*'([^']+)'/g)].map((m) => m[1]!);
+    expect(
+      {
+        signals: defined('Signal').filter((n) => !REQUIRED.signals.includes(n)),
+        updates: defined('Update').filter((n) => !REQUIRED.updates.includes(n)),
+        patches: [...new Set(patchIds)].filter((n) => !REQUIRED.patches.includes(n)),
+      },
+      'add these to REQUIRED and record a scenario that uses them',
+    ).toEqual({ signals: [], updates: [], patches: [] });
+  });
+
   it.each(Object.keys(REQUIRED) as (keyof typeof REQUIRED)[])('the corpus covers every required %s', (kind) => {
     const covered = new Set<string>();
     for (const f of files) for (const name of contents(read(path.join(DIR, f)))[kind]) covered.add(name);
