@@ -36,6 +36,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     gradualPlan: config.gradual,
     canaryPlan: config.canary,
     log,
+    deliveries: adapters.deliveries,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();
