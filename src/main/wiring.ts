@@ -60,7 +60,9 @@ export function deliveryChannelsFor(config: Pick<Config, 'delivery'>): Partial<R
   const d = config.delivery;
   const timeoutMs = d.timeout_s * 1000;
   return {
-    ...(d.pagerduty ? { pagerduty: new PagerDutyChannel({ routingKey: d.pagerduty.routing_key, eventsUrl: d.pagerduty.events_url, timeoutMs }) } : {}),
+    ...(d.pagerduty
+      ? { pagerduty: new PagerDutyChannel({ routingKey: d.pagerduty.routing_key, eventsUrl: d.pagerduty.events_url, timeoutMs }) }
+      : {}),
     ...(d.slack ? { slack: new SlackChannel({ webhookUrl: d.slack.webhook_url, timeoutMs }) } : {}),
     ...(d.webhook ? { webhook: new WebhookChannel({ url: d.webhook.url, secret: d.webhook.secret, timeoutMs }) } : {}),
   };

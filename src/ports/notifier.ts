@@ -61,9 +61,7 @@ export interface OutboundEvent {
 }
 
 /** How one attempt went. A retryable failure is tried again later; a permanent one ends the delivery `failed`. */
-export type SendOutcome =
-  | { ok: true; http_status: number }
-  | { ok: false; retryable: boolean; http_status?: number; reason: string };
+export type SendOutcome = { ok: true; http_status: number } | { ok: false; retryable: boolean; http_status?: number; reason: string };
 
 export interface DeliveryChannel {
   readonly name: ChannelName;

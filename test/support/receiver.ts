@@ -21,7 +21,7 @@ export interface Receiver {
 /** A real HTTP listener on 127.0.0.1:0 that records every request it gets, standing in for Slack, PagerDuty or a webhook. */
 export async function startReceiver(answer: Receiver['answer'] = () => ({ status: 200, body: 'ok' })): Promise<Receiver> {
   const received: Received[] = [];
-  const r: Receiver = { url: '', received, answer, close: async () => undefined };
+  const r: Receiver = { url: '', received, answer, close: () => Promise.resolve() };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

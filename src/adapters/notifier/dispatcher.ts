@@ -128,7 +128,9 @@ export class DeliveryDispatcher {
       const lifecycle = lifecycleOf({ kind: r.kind, severity: r.severity, data });
       const rollbackId = r.rollback_id || null;
       const hasIncident =
-        rollbackId !== null && (lifecycle === 'acknowledge' || lifecycle === 'resolve') ? (await this.triggerKeys(rollbackId)).length > 0 : false;
+        rollbackId !== null && (lifecycle === 'acknowledge' || lifecycle === 'resolve')
+          ? (await this.triggerKeys(rollbackId)).length > 0
+          : false;
       const channels = channelsFor({ severity: r.severity as Severity, lifecycle }, this.d.routes, hasIncident);
       const now = this.now();
       for (const channel of channels) {
@@ -194,10 +196,11 @@ export class DeliveryDispatcher {
       .where('t.lifecycle', '=', 'trigger')
       .where('t.status', '!=', 'skipped')
       .where('t.rollback_id', 'is not', null)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('deliveries as r')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('deliveries as r')
               .select('r.id')
               .whereRef('r.rollback_id', '=', 't.rollback_id')
               .where('r.channel', '=', 'pagerduty')
@@ -230,9 +233,7 @@ export class DeliveryDispatcher {
         .executeTakeFirst();
       const links = parseJson<{ links?: Record<string, string> }>(last?.payload, {}).links ?? {};
       const title =
-        phase === 'resolve'
-          ? `Resolved: ${v.prompt} rollback ${v.status}`
-          : `Acknowledged: ${v.prompt} — ${v.decided_by} decided`;
+        phase === 'resolve' ? `Resolved: ${v.prompt} rollback ${v.status}` : `Acknowledged: ${v.prompt} — ${v.decided_by} decided`;
       const message =
         phase === 'resolve'
           ? `Rollback ${v.rollback_id} ended ${v.status}${v.to_version ? ` (${v.from_version ?? '(none)'} → ${v.to_version})` : ''}.`
@@ -290,7 +291,10 @@ export class DeliveryDispatcher {
   private async attempt(row: DeliveryRow): Promise<void> {
     const channel = this.d.channels[row.channel as ChannelName];
     if (!channel) {
-      await this.finish(row, { status: 'skipped', last_reason: `${row.channel} is not configured (${SETTING[row.channel as ChannelName]} is not set)` });
+      await this.finish(row, {
+        status: 'skipped',
+        last_reason: `${row.channel} is not configured (${SETTING[row.channel as ChannelName]} is not set)`,
+      });
       return;
     }
     const event = await this.eventOf(row);
@@ -324,7 +328,12 @@ export class DeliveryDispatcher {
       return;
     }
     const retry = outcome.retryable && attempt < this.d.policy.max_attempts;
-    const base = { attempt, at: at.toISOString(), reason: outcome.reason, ...(outcome.http_status !== undefined ? { http_status: outcome.http_status } : {}) };
+    const base = {
+      attempt,
+      at: at.toISOString(),
+      reason: outcome.reason,
+      ...(outcome.http_status !== undefined ? { http_status: outcome.http_status } : {}),
+    };
     if (retry) {
       const delay = Math.min(this.d.policy.backoff_s * 2 ** (attempt - 1), this.d.policy.backoff_max_s);
       const next = new Date(at.getTime() + delay * 1000).toISOString();

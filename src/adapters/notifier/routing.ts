@@ -9,7 +9,11 @@ export const DEFAULT_ROUTES_TEXT = 'critical=pagerduty+slack+webhook,high=pagerd
 /** `critical=pagerduty+slack+webhook,high=…,medium=…,low=…`: an omitted severity keeps its default. Throws naming the bad part. */
 export function parseRoutes(text: string): Routes {
   const routes: Routes = { critical: [], high: [], medium: [], low: [] };
-  const parts = (s: string) => s.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = (s: string) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
   const apply = (s: string, strict: boolean) => {
     for (const part of parts(s)) {
       const [sev, list = ''] = part.split('=');
@@ -17,7 +21,10 @@ export function parseRoutes(text: string): Routes {
         if (strict) throw new Error(`"${part}": severity must be critical, high, medium or low`);
         continue;
       }
-      const channels = list.split('+').map((c) => c.trim()).filter(Boolean);
+      const channels = list
+        .split('+')
+        .map((c) => c.trim())
+        .filter(Boolean);
       for (const c of channels) {
         if (!CHANNEL_NAMES.includes(c as ChannelName)) throw new Error(`"${part}": channel "${c}" is not pagerduty, slack or webhook`);
       }

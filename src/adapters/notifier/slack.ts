@@ -3,8 +3,17 @@ import { numbersOf, versionsOf } from './format';
 import { postJson } from './http';
 
 const fmt = (n: number | null): string => (n === null ? 'n/a' : Number.isInteger(n) ? String(n) : String(Number(n.toFixed(4))));
-const SEVERITY_MARK: Record<string, string> = { critical: ':red_circle:', high: ':large_orange_circle:', medium: ':large_yellow_circle:', low: ':white_circle:' };
-const plain = (text: string, max: number) => ({ type: 'plain_text', text: text.length > max ? `${text.slice(0, max - 1)}…` : text, emoji: true });
+const SEVERITY_MARK: Record<string, string> = {
+  critical: ':red_circle:',
+  high: ':large_orange_circle:',
+  medium: ':large_yellow_circle:',
+  low: ':white_circle:',
+};
+const plain = (text: string, max: number) => ({
+  type: 'plain_text',
+  text: text.length > max ? `${text.slice(0, max - 1)}…` : text,
+  emoji: true,
+});
 
 /**
  * A Block Kit message for one event: what happened, the numbers behind it, links, and — while the incident
