@@ -53,6 +53,7 @@ const SETTING: Record<ChannelName, string> = {
   webhook: 'WEBHOOK_URL',
 };
 const MAX_IN_FLIGHT = 16;
+const FOLLOW_FOR_MS = 7 * 86_400_000;
 /** Rollback statuses that end its PagerDuty incident; escalated and failed ones stay open for a person. */
 const RESOLVING = ['completed', 'cleared', 'rejected'];
 
@@ -68,6 +69,8 @@ type DeliveryRow = Database['deliveries'] & { id: number; attempts: number; hist
 export class DeliveryDispatcher {
   private readonly owner: string;
   private readonly inFlight = new Map<number, Promise<void>>();
+  /** Channel + rollback (or prompt) of the attempts under way: one at a time each, so a channel hears them in order. */
+  private readonly streams = new Set<string>();
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -79,6 +82,14 @@ export class DeliveryDispatcher {
   start(): void {
     if (this.running) return;
     this.running = true;
+    const on = Object.keys(this.d.channels);
+    if (on.length === 0) {
+      this.d.log.warn(
+        'no delivery channel is configured (PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, WEBHOOK_URL): pages stay in the outbox and the log',
+      );
+    } else {
+      this.d.log.info({ channels: on, routes: this.d.routes }, `delivering notifications to ${on.join(', ')}`);
+    }
     this.loop = (async () => {
       while (this.running) {
         try {
@@ -196,6 +207,8 @@ export class DeliveryDispatcher {
       .where('t.lifecycle', '=', 'trigger')
       .where('t.status', '!=', 'skipped')
       .where('t.rollback_id', 'is not', null)
+      // Incidents left open (escalated, failed) are followed for a week, not forever.
+      .where('t.created_at', '>=', new Date(this.d.clock.now().getTime() - FOLLOW_FOR_MS).toISOString())
       .where((eb) =>
         eb.not(
           eb.exists(
@@ -268,9 +281,16 @@ export class DeliveryDispatcher {
       .where('next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]));
     if (this.inFlight.size > 0) q = q.where('id', 'not in', [...this.inFlight.keys()]);
-    const due = await q.orderBy('next_attempt_at').orderBy('id').limit(free).execute();
+    const due = await q
+      .orderBy('next_attempt_at')
+      .orderBy('id')
+      .limit(free * 4)
+      .execute();
     const leaseUntil = new Date(Date.parse(now) + this.d.policy.lease_s * 1000).toISOString();
     for (const row of due) {
+      if (this.inFlight.size >= MAX_IN_FLIGHT) break;
+      const stream = `${row.channel}|${row.rollback_id ?? `prompt:${row.prompt}`}`;
+      if (this.streams.has(stream)) continue;
       // The lease is taken by a conditional update: of several processes, exactly one sees its row change.
       const claimed = await this.d.db
         .updateTable('deliveries')
@@ -281,9 +301,13 @@ export class DeliveryDispatcher {
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) continue;
       const id = Number(row.id);
+      this.streams.add(stream);
       const p = this.attempt(row as DeliveryRow)
         .catch((e: unknown) => this.d.log.warn({ err: e, delivery: row.delivery_key }, 'delivery attempt could not be recorded'))
-        .finally(() => this.inFlight.delete(id));
+        .finally(() => {
+          this.inFlight.delete(id);
+          this.streams.delete(stream);
+        });
       this.inFlight.set(id, p);
     }
   }
