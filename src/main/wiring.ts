@@ -11,6 +11,7 @@ import { PagerDutyChannel } from '../adapters/notifier/pagerduty';
 import { SlackChannel } from '../adapters/notifier/slack';
 import { WebhookChannel } from '../adapters/notifier/webhook';
 import type { ChannelName, DeliveryChannel } from '../ports/notifier';
+import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
@@ -117,5 +118,19 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
             status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
             web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
           },
+  });
+}
+
+/** `promptback_deliveries{channel,status}`: read from the store at scrape time, so it covers every worker process. */
+export function registerDeliveryMetrics(registry: MetricsRegistry, deliveries: SqlDeliveryLog): void {
+  new Gauge({
+    name: 'promptback_deliveries',
+    help: 'Notification deliveries by channel and status (pending, retrying, sent, failed, skipped)',
+    labelNames: ['channel', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await deliveries.countsByChannelAndStatus()) this.set({ channel: c.channel, status: c.status }, c.count);
+    },
   });
 }

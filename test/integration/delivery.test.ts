@@ -88,6 +88,9 @@ describe('a notifier that is down', () => {
       expect(failed.some((d: any) => d.title.startsWith('ROLLBACK: customer-support'))).toBe(true);
       expect(down.received.filter((q) => q.json?.rollback_id === id)).toHaveLength(failed.length * 3);
     }
+    // Operators see it on /metrics too.
+    const metrics = await fetch(`${stack.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/promptback_deliveries\{channel="webhook",status="failed"\} [1-9]/);
   });
 });
 

@@ -32,4 +32,14 @@ export class SqlDeliveryLog implements DeliveryLog {
     const rows = await this.db.selectFrom('deliveries').selectAll().where('rollback_id', '=', rollback_id).orderBy('id').execute();
     return rows.map((r) => toRecord(r as Row));
   }
+
+  /** How many deliveries are in each state, per channel (all rollbacks and alerts): what /metrics reports. */
+  async countsByChannelAndStatus(): Promise<{ channel: string; status: string; count: number }[]> {
+    const rows = await this.db
+      .selectFrom('deliveries')
+      .select(['channel', 'status', (eb) => eb.fn.countAll().as('count')])
+      .groupBy(['channel', 'status'])
+      .execute();
+    return rows.map((r) => ({ channel: r.channel, status: r.status, count: Number(r.count) }));
+  }
 }
