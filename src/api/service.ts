@@ -17,6 +17,7 @@ import type { Clock } from '../ports/clock';
 import type { MetricEvent, MetricsStore } from '../ports/metrics';
 import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
+import type { DeliveryLog, DeliveryRecord } from '../ports/notifier';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import type { RouteSource } from '../ports/routes';
@@ -45,6 +46,8 @@ export interface ServiceDeps {
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
+  /** What each of a rollback's notifications did on each channel (GET /api/rollbacks/{id} `deliveries`). */
+  deliveries?: DeliveryLog;
 }
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
@@ -492,7 +495,9 @@ export class PromptbackService {
     };
   }
 
-  async getRollback(id: string): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem }> {
+  async getRollback(
+    id: string,
+  ): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem; deliveries: DeliveryRecord[] }> {
     const v = await this.d.rollbacks.get(id);
     if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
     // A finished rollback carries its post-mortem (API.md `post_mortem?`), computed on read from its record.
@@ -501,6 +506,7 @@ export class PromptbackService {
     return {
       ...view,
       ...(post_mortem ? { post_mortem } : {}),
+      deliveries: (await this.d.deliveries?.deliveriesFor(id)) ?? [],
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(v.workflow_id),
     };

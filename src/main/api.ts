@@ -9,7 +9,7 @@ import { PromptbackService } from '../api/service';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
-import { openAdapters, type Adapters } from './wiring';
+import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
@@ -37,9 +37,11 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     gradualPlan: config.gradual,
     canaryPlan: config.canary,
     log,
+    deliveries: adapters.deliveries,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();
+  registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;

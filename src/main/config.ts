@@ -2,6 +2,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import type { RetentionPolicy } from '../domain/retention';
+import { DEFAULT_PAGERDUTY_EVENTS_URL } from '../adapters/notifier/pagerduty';
+import { DEFAULT_ROUTES_TEXT, parseRoutes, type Routes } from '../adapters/notifier/routing';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -67,6 +69,29 @@ const schema = z.object({
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Delivery of notifications (worker): channels, routing, retries.
+  WEBHOOK_URL: z.string().url().optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
+  PAGERDUTY_EVENTS_URL: z.string().url().default(DEFAULT_PAGERDUTY_EVENTS_URL),
+  SLACK_WEBHOOK_URL: z.string().url().optional(),
+  DELIVERY_ROUTES: z
+    .string()
+    .default(DEFAULT_ROUTES_TEXT)
+    .transform((s, ctx) => {
+      try {
+        return parseRoutes(s);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  DELIVERY_BACKOFF_S: seconds.default(5),
+  DELIVERY_BACKOFF_MAX_S: seconds.default(300),
+  DELIVERY_TIMEOUT_S: seconds.default(10),
+  DELIVERY_LEASE_S: seconds.default(60),
+  DELIVERY_POLL_S: seconds.default(1),
 });
 
 export type Role = 'viewer' | 'operator' | 'admin' | 'ingest';
@@ -136,6 +161,19 @@ export interface Config {
   logLevel: string;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
+  /** Where notifications go after the outbox, and how hard the worker tries. */
+  delivery: {
+    webhook?: { url: string; secret: string };
+    pagerduty?: { routing_key: string; events_url: string };
+    slack?: { webhook_url: string };
+    routes: Routes;
+    max_attempts: number;
+    backoff_s: number;
+    backoff_max_s: number;
+    timeout_s: number;
+    lease_s: number;
+    poll_s: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -213,6 +251,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     logLevel: e.LOG_LEVEL,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
+    delivery: {
+      ...(e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } } : {}),
+      ...(e.PAGERDUTY_ROUTING_KEY ? { pagerduty: { routing_key: e.PAGERDUTY_ROUTING_KEY, events_url: e.PAGERDUTY_EVENTS_URL } } : {}),
+      ...(e.SLACK_WEBHOOK_URL ? { slack: { webhook_url: e.SLACK_WEBHOOK_URL } } : {}),
+      routes: e.DELIVERY_ROUTES,
+      max_attempts: e.DELIVERY_MAX_ATTEMPTS,
+      backoff_s: e.DELIVERY_BACKOFF_S,
+      backoff_max_s: e.DELIVERY_BACKOFF_MAX_S,
+      timeout_s: e.DELIVERY_TIMEOUT_S,
+      lease_s: Math.max(e.DELIVERY_LEASE_S, e.DELIVERY_TIMEOUT_S * 2),
+      poll_s: e.DELIVERY_POLL_S,
+    },
   };
   if (Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)) {
     throw new ConfigError('invalid configuration:\n  TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: mutual TLS needs both (or neither)');
@@ -225,6 +275,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (e.EVALUATOR === 'http' && (!e.EVALUATOR_URL || !e.EVALUATOR_SUITE)) {
     throw new ConfigError('invalid configuration:\n  EVALUATOR_URL, EVALUATOR_SUITE: both are required when EVALUATOR=http');
+  }
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+    // Receivers verify every event's signature; an unsigned webhook would teach them to skip that check.
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URL is set (events are signed with it)');
   }
   return Object.freeze(config);
 }

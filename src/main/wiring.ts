@@ -5,6 +5,13 @@ import { SqlMetricsStore } from '../adapters/metrics/sql';
 import type { Evaluator } from '../ports/evaluator';
 import { SqlMonitorStore } from '../adapters/monitors/sql';
 import { OutboxNotifier } from '../adapters/notifier/outbox';
+import { SqlDeliveryLog } from '../adapters/notifier/deliveries';
+import { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
+import { PagerDutyChannel } from '../adapters/notifier/pagerduty';
+import { SlackChannel } from '../adapters/notifier/slack';
+import { WebhookChannel } from '../adapters/notifier/webhook';
+import type { ChannelName, DeliveryChannel } from '../ports/notifier';
+import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
@@ -25,6 +32,9 @@ export interface Adapters {
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
+  /** What was delivered where, per rollback (read by the API). */
+  deliveries: SqlDeliveryLog;
+  log: Logger;
 }
 
 export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
@@ -41,7 +51,36 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
     metrics: new SqlMetricsStore(db.kysely),
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
+    deliveries: new SqlDeliveryLog(db.kysely),
+    log,
   };
+}
+
+/** The delivery channels the configuration turns on. */
+export function deliveryChannelsFor(config: Pick<Config, 'delivery'>): Partial<Record<ChannelName, DeliveryChannel>> {
+  const d = config.delivery;
+  const timeoutMs = d.timeout_s * 1000;
+  return {
+    ...(d.pagerduty
+      ? { pagerduty: new PagerDutyChannel({ routingKey: d.pagerduty.routing_key, eventsUrl: d.pagerduty.events_url, timeoutMs }) }
+      : {}),
+    ...(d.slack ? { slack: new SlackChannel({ webhookUrl: d.slack.webhook_url, timeoutMs }) } : {}),
+    ...(d.webhook ? { webhook: new WebhookChannel({ url: d.webhook.url, secret: d.webhook.secret, timeoutMs }) } : {}),
+  };
+}
+
+/** The worker's dispatcher: sends what the outbox holds to the configured channels. */
+export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'delivery'>): DeliveryDispatcher {
+  const d = config.delivery;
+  return new DeliveryDispatcher({
+    db: a.db.kysely,
+    rollbacks: a.rollbacks,
+    channels: deliveryChannelsFor(config),
+    routes: d.routes,
+    policy: { max_attempts: d.max_attempts, backoff_s: d.backoff_s, backoff_max_s: d.backoff_max_s, lease_s: d.lease_s, poll_s: d.poll_s },
+    clock: a.clock,
+    log: a.log.child({ component: 'delivery' }),
+  });
 }
 
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
@@ -79,5 +118,19 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
             status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
             web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
           },
+  });
+}
+
+/** `promptback_deliveries{channel,status}`: read from the store at scrape time, so it covers every worker process. */
+export function registerDeliveryMetrics(registry: MetricsRegistry, deliveries: SqlDeliveryLog): void {
+  new Gauge({
+    name: 'promptback_deliveries',
+    help: 'Notification deliveries by channel and status (pending, retrying, sent, failed, skipped)',
+    labelNames: ['channel', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await deliveries.countsByChannelAndStatus()) this.set({ channel: c.channel, status: c.status }, c.count);
+    },
   });
 }

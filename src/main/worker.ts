@@ -3,7 +3,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { ensureRetentionSchedule } from './schedules';
-import { activitiesFor, openAdapters, type Adapters } from './wiring';
+import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
+import type { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions, ensureSearchAttributes, workerConnectionOptions } from './temporal-connection';
@@ -13,6 +14,8 @@ export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
 export interface WorkerHandle {
   worker: Worker;
   run: Promise<void>;
+  /** Sends the outbox's notifications to PagerDuty, Slack and the webhook, beside the workflows. */
+  dispatcher: DeliveryDispatcher;
   stop(): Promise<void>;
 }
 
@@ -41,10 +44,14 @@ export async function startWorker(
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
   await client.connection.close();
+  const dispatcher = deliveryDispatcherFor(adapters, config);
+  dispatcher.start();
   return {
     worker,
     run,
+    dispatcher,
     async stop() {
+      await dispatcher.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await run;
       await connection.close();

@@ -239,5 +239,42 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0010_delivery_dispatch': {
+      async up(db: Kysely<unknown>) {
+        // When the dispatcher turned the outbox row into deliveries; rows written before dispatch existed count as done.
+        await db.schema.alterTable('outbox').addColumn('routed_at', 'text').execute();
+        await sql`update outbox set routed_at = created_at`.execute(db);
+        await db.schema.createIndex('outbox_unrouted').on('outbox').columns(['routed_at', 'id']).execute();
+        await db.schema
+          .createTable('deliveries')
+          .addColumn('id', idType, id)
+          .addColumn('delivery_key', 'text', (c) => c.notNull().unique())
+          .addColumn('outbox_id', 'integer', (c) => c.notNull())
+          .addColumn('outbox_key', 'text', (c) => c.notNull())
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('rollback_id', 'text')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('lifecycle', 'text')
+          .addColumn('title', 'text', (c) => c.notNull())
+          // PagerDuty dedup_key of a trigger, so acknowledge/resolve reach the same incident.
+          .addColumn('external_key', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('last_http_status', 'integer')
+          .addColumn('last_reason', 'text')
+          .addColumn('history', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('sent_at', 'text')
+          .execute();
+        await db.schema.createIndex('deliveries_rollback').on('deliveries').columns(['rollback_id', 'id']).execute();
+        await db.schema.createIndex('deliveries_due').on('deliveries').columns(['status', 'next_attempt_at']).execute();
+      },
+    },
   };
 }

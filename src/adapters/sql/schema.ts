@@ -78,6 +78,36 @@ export interface Database {
     message: string;
     payload: string;
     created_at: string;
+    /** When the dispatcher planned its deliveries (null: not yet). */
+    routed_at: string | null;
+  };
+  deliveries: {
+    id: Generated<number>;
+    /** Outbox key + '/' + channel. */
+    delivery_key: string;
+    outbox_id: number;
+    outbox_key: string;
+    channel: string;
+    rollback_id: string | null;
+    prompt: string;
+    kind: string;
+    severity: string;
+    lifecycle: string | null;
+    title: string;
+    external_key: string | null;
+    /** pending | retrying | sent | failed | skipped */
+    status: string;
+    attempts: Generated<number>;
+    next_attempt_at: string | null;
+    lease_owner: string | null;
+    lease_until: string | null;
+    last_http_status: number | null;
+    last_reason: string | null;
+    /** JSON array of DeliveryAttempt. */
+    history: Generated<string>;
+    created_at: string;
+    updated_at: string;
+    sent_at: string | null;
   };
   monitors: {
     prompt: string;
