@@ -45,6 +45,8 @@ export interface ServiceDeps {
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
+  /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
+  prometheusConfigured?: boolean;
 }
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
@@ -59,6 +61,10 @@ export class PromptbackService {
   constructor(private readonly d: ServiceDeps) {}
 
   upsertPrompt(input: PromptInput, actor: string) {
+    if (input.metrics?.provider === 'prometheus' && !this.d.prometheusConfigured) {
+      const message = 'provider "prometheus" needs PROMETHEUS_URL set on promptback (API and worker); it is not set';
+      throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+    }
     return this.d.registry.upsertPrompt(input, actor);
   }
 
@@ -94,6 +100,7 @@ export class PromptbackService {
       })),
       related: p.related,
       policy: p.policy,
+      metrics: p.metrics,
       open_rollback_id: (await this.d.rollbacks.openFor(name)) ?? null,
       created_at: p.created_at,
       updated_at: p.updated_at,

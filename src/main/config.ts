@@ -66,6 +66,13 @@ const schema = z.object({
   EVALUATOR_MIN_ACCURACY: z.coerce.number().min(0).max(1).default(0.75),
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
+  /** Prometheus HTTP API base (e.g. http://prometheus:9090), for prompts whose metrics provider is `prometheus`. */
+  PROMETHEUS_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+    .optional(),
+  PROMETHEUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -133,6 +140,8 @@ export interface Config {
   canary: CanaryPlan;
   retention: RetentionPolicy & { every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
+  /** Undefined url: no prompt may use the prometheus metrics provider. */
+  prometheus: { url: string | undefined; timeout_ms: number };
   logLevel: string;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
@@ -211,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.EVALUATOR_SUITE ? { suite: e.EVALUATOR_SUITE } : {}),
       min_accuracy: e.EVALUATOR_MIN_ACCURACY,
     },
+    prometheus: { url: e.PROMETHEUS_URL?.replace(/\/$/, ''), timeout_ms: e.PROMETHEUS_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
   };

@@ -239,5 +239,11 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0012_prompt_metrics_provider': {
+      async up(db: Kysely<unknown>) {
+        // Where each prompt's metrics are read from; null (every existing prompt) is promptback's own ingest.
+        await db.schema.alterTable('prompts').addColumn('metrics', 'text').execute();
+      },
+    },
   };
 }
