@@ -62,7 +62,7 @@ export class PromptbackService {
 
   upsertPrompt(input: PromptInput, actor: string) {
     if (input.metrics?.provider === 'prometheus' && !this.d.prometheusConfigured) {
-      const message = 'provider "prometheus" needs PROMETHEUS_URL set on promptback (API and worker); it is not set';
+      const message = 'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
       throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
     }
     return this.d.registry.upsertPrompt(input, actor);

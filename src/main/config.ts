@@ -67,11 +67,14 @@ const schema = z.object({
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
   /** Prometheus HTTP API base (e.g. http://prometheus:9090), for prompts whose metrics provider is `prometheus`. */
-  PROMETHEUS_URL: z
-    .string()
-    .url()
-    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
-    .optional(),
+  PROMETHEUS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+      .optional(),
+  ),
   PROMETHEUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
