@@ -43,6 +43,8 @@ const schema = z.object({
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
   MONITOR_INTERVAL_S: seconds.default(30),
+  /** Monitor checks in a row whose metrics provider could not answer before the on-call is paged, once. */
+  MONITOR_BLIND_AFTER_ERRORS: z.coerce.number().int().min(1).max(1000).default(3),
   GRADUAL_STAGES: z
     .string()
     .regex(/^\d{1,2}(,\d{1,2})*$/, 'comma-separated percents left on the bad version, e.g. 75,50,25')
@@ -139,6 +141,7 @@ export interface Config {
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
+  monitorBlindAfterErrors: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
   retention: RetentionPolicy & { every_s: number };
@@ -194,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_samples: e.MIN_SAMPLES,
     },
     monitorIntervalS: e.MONITOR_INTERVAL_S,
+    monitorBlindAfterErrors: e.MONITOR_BLIND_AFTER_ERRORS,
     gradual: {
       stages: [
         ...e.GRADUAL_STAGES.split(',').map((p) => ({ percent_on_bad: Number(p), duration_s: e.GRADUAL_STAGE_S })),

@@ -73,7 +73,11 @@ export function evaluatorFor(a: Pick<Adapters, 'metricsSource'>, config: Pick<Co
   return new MetricsHistoryEvaluator(a.metricsSource, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
 }
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'>) {
+export function activitiesFor(
+  a: Adapters,
+  config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'> &
+    Partial<Pick<Config, 'monitorBlindAfterErrors'>>,
+) {
   const evaluator = evaluatorFor(a, config);
   return createActivities({
     ...(evaluator ? { evaluator } : {}),
@@ -84,6 +88,7 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
     gradualPlan: config.gradual,
     randomId: () => randomBytes(4).toString('hex'),
     metrics: a.metricsSource,
+    ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
     notifier: a.notifier,
     clock: a.clock,
     links: (prompt, rollbackId) =>

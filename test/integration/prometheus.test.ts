@@ -174,5 +174,19 @@ describe.skipIf(!prometheusBinary)('metrics read from Prometheus, end to end', (
     expect(later.last_verdict.kind).toBe('error');
     expect((await call('GET', '/api/rollbacks?prompt=summarizer')).rollbacks).toEqual([]);
     expect((await call('GET', '/api/prompts/summarizer')).active_version).toBe('s2');
+    // Three errors in a row page the on-call once that the monitor is blind, whatever the checks after that.
+    expect(later.last_verdict.errors_in_row).toBeGreaterThanOrEqual(4);
+    const pages = await stack.adapters.db.kysely
+      .selectFrom('outbox')
+      .selectAll()
+      .where('prompt', '=', 'summarizer')
+      .where('kind', '=', 'page')
+      .execute();
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toMatchObject({
+      channel: 'on-call',
+      title: 'Monitor is blind: summarizer',
+      message: expect.stringMatching(/3 checks in a row .*prometheus could not answer/),
+    });
   });
 });
