@@ -14,7 +14,7 @@ import { pickVersion } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
-import type { MetricEvent, MetricsStore } from '../ports/metrics';
+import type { MetricEvent, MetricsSource, MetricsStore } from '../ports/metrics';
 import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
@@ -45,6 +45,8 @@ export interface ServiceDeps {
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
+  /** Reads each prompt's metrics from its own provider (builtin or Prometheus); default: `metrics`. */
+  metricsSource?: MetricsSource;
   /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
   prometheusConfigured?: boolean;
 }
@@ -408,12 +410,20 @@ export class PromptbackService {
     const v = version ?? p.active_version;
     const to = this.d.clock.now();
     const from = new Date(to.getTime() - windowS * 1000);
-    const current: WindowStats = v ? await this.d.metrics.window(prompt, v, from, to) : emptyWindow(windowS);
+    // What the monitors read: the prompt's own provider. One that cannot answer is a 503 naming it.
+    const source = this.d.metricsSource ?? this.d.metrics;
+    const current: WindowStats = v ? await source.window(prompt, v, from, to) : emptyWindow(windowS);
     const versions = await this.d.registry.listVersions(prompt);
     const baselineVersion = v ? knownGoodTarget(versions, v).target : undefined;
     // The baseline is the last known-good version's own last window of traffic (as the monitors judge it).
-    const baseline = baselineVersion ? await this.d.metrics.lastWindow(prompt, baselineVersion, windowS) : undefined;
-    return { prompt, version: v, ...current, baseline: baseline ? { version: baselineVersion, ...baseline } : null };
+    const baseline = baselineVersion ? await source.lastWindow(prompt, baselineVersion, windowS) : undefined;
+    return {
+      prompt,
+      version: v,
+      provider: p.metrics.provider,
+      ...current,
+      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+    };
   }
 
   async startRollback(

@@ -27,6 +27,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     registry: adapters.registry,
     rollbacks: adapters.rollbacks,
     metrics: adapters.metrics,
+    metricsSource: adapters.metricsSource,
     workflows,
     monitors: adapters.monitors,
     routes: adapters.routes,

@@ -110,6 +110,11 @@ describe.skipIf(!prometheusBinary)('metrics read from Prometheus, end to end', (
       async () => (await call('GET', '/api/rollbacks?prompt=support-bot')).rollbacks[0],
       45_000,
     );
+    // The API shows what the monitor read, from Prometheus (nothing was ever sent to POST /api/metrics).
+    const shown = await call('GET', '/api/prompts/support-bot/metrics?version=v2&window_s=30');
+    expect(shown).toMatchObject({ provider: 'prometheus', version: 'v2', window_s: 30 });
+    expect(shown.requests).toBeGreaterThanOrEqual(5);
+    expect(shown.error_rate).toBeCloseTo(0.3, 2);
     await waitFor(
       'switch to v1',
       async () => ((await call('GET', '/api/prompts/support-bot')).active_version === 'v1' ? true : undefined),
@@ -165,6 +170,9 @@ describe.skipIf(!prometheusBinary)('metrics read from Prometheus, end to end', (
         summary: expect.stringMatching(/prometheus could not answer/),
       },
     });
+    const unreadable = await http(stack.url, 'GET', '/api/prompts/summarizer/metrics');
+    expect(unreadable).toMatchObject({ status: 503, type: expect.stringContaining('application/problem+json') });
+    expect(unreadable.body.detail).toMatch(/prometheus could not answer/);
     console.info(`monitor while Prometheus is down: ${JSON.stringify(blind.last_verdict)}`);
     // It keeps checking on its own schedule, each check an error, and never acts.
     const later = await waitFor('three more checks', async () => {
