@@ -20,6 +20,7 @@ import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import type { RouteSource } from '../ports/routes';
+import { renderQuery } from '../domain/metrics-provider';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
@@ -47,6 +48,8 @@ export interface ServiceDeps {
   log?: { warn(obj: unknown, msg: string): void };
   /** Reads each prompt's metrics from its own provider (builtin or Prometheus); default: `metrics`. */
   metricsSource?: MetricsSource;
+  /** Why Prometheus would refuse a (rendered) PromQL query, when it can be asked; undefined when it runs it. */
+  promqlProblem?: (query: string) => Promise<string | undefined>;
   /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
   prometheusConfigured?: boolean;
 }
@@ -62,10 +65,31 @@ export class PromptbackService {
 
   constructor(private readonly d: ServiceDeps) {}
 
-  upsertPrompt(input: PromptInput, actor: string) {
-    if (input.metrics?.provider === 'prometheus' && !this.d.prometheusConfigured) {
-      const message = 'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
-      throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+  async upsertPrompt(input: PromptInput, actor: string) {
+    const m = input.metrics;
+    if (m?.provider === 'prometheus') {
+      if (!this.d.prometheusConfigured) {
+        const message =
+          'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
+        throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+      }
+      // Each template as it would run for this prompt's versions, checked by Prometheus itself.
+      const check = this.d.promqlProblem;
+      const errors = check
+        ? (
+            await Promise.all(
+              (Object.entries(m.queries) as [string, string | undefined][]).map(async ([measure, template]) => {
+                const problem =
+                  template === undefined
+                    ? undefined
+                    : await check(renderQuery(template, { prompt: input.name, version: 'v1', window_s: 300 }));
+                return problem === undefined ? undefined : { field: `metrics.queries.${measure}`, message: problem };
+              }),
+            )
+          ).filter((e): e is { field: string; message: string } => e !== undefined)
+        : [];
+      if (errors.length > 0)
+        throw new Problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
     }
     return this.d.registry.upsertPrompt(input, actor);
   }

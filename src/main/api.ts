@@ -39,6 +39,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     canaryPlan: config.canary,
     log,
     prometheusConfigured: config.prometheus.url !== undefined,
+    promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();

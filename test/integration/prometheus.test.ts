@@ -67,6 +67,22 @@ describe.skipIf(!prometheusBinary)('metrics read from Prometheus, end to end', (
       message: expect.stringContaining('{{model}}'),
     });
 
+    // What only Prometheus can tell: a function applied to the wrong type, a range vector where a number is needed.
+    const refused = await put({
+      provider: 'prometheus',
+      queries: {
+        ...EXPORTER_QUERIES,
+        errors: 'sum(rate(llm_request_errors_total{version="{{version}}"}))',
+        latency_p99_ms: 'llm_x{version="{{version}}"}[{{window}}]',
+      },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([
+      { field: 'metrics.queries.errors', message: expect.stringMatching(/^Prometheus refused it: .*range vector/) },
+      { field: 'metrics.queries.latency_p99_ms', message: 'must answer a number (an instant vector or scalar), not a range vector' },
+    ]);
+    expect((await http(stack.url, 'GET', '/api/prompts/checked')).status).toBe(404);
+
     const missing = await put({ provider: 'prometheus', queries: { requests: EXPORTER_QUERIES.requests } });
     expect(missing.status).toBe(400);
     expect(missing.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([

@@ -84,6 +84,27 @@ export class PrometheusMetricsSource implements MetricsSource {
     };
   }
 
+  /**
+   * Asks Prometheus whether a rendered query is one it can run and that answers a number: the reason when it is not
+   * (a parse or type error, a range vector), undefined when it is — or when Prometheus cannot be asked right now,
+   * so a brief outage does not block configuring a prompt (its checks then say `error` until it answers).
+   */
+  async problemWith(query: string): Promise<string | undefined> {
+    const url = new URL(`${this.opts.url.replace(/\/$/, '')}/api/v1/query`);
+    url.searchParams.set('query', query);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.opts.timeout_ms) });
+      const body = (await res.json()) as { status?: string; errorType?: string; error?: string; data?: { resultType?: string } };
+      if (body.status === 'error') return body.errorType === 'bad_data' ? `Prometheus refused it: ${body.error ?? 'bad_data'}` : undefined;
+      const type = body.data?.resultType;
+      if (type === 'matrix' || type === 'string')
+        return `must answer a number (an instant vector or scalar), not a ${type === 'matrix' ? 'range vector' : 'string'}`;
+      return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** One instant query at `at`: a number, or null when the answer is empty or not a number (NaN, ±Inf). */
   private async instant(measure: string, query: string, at: Date): Promise<number | null> {
     const url = new URL(`${this.opts.url.replace(/\/$/, '')}/api/v1/query`);

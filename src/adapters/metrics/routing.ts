@@ -44,6 +44,11 @@ export class RoutingMetricsSource implements MetricsSource {
       : undefined;
   }
 
+  /** Why Prometheus would not run this PromQL, if it is configured and reachable (see PrometheusMetricsSource). */
+  async problemWithQuery(query: string): Promise<string | undefined> {
+    return this.prometheus?.problemWith(query);
+  }
+
   invalidate(): void {
     this.cache.clear();
     this.generation++;
