@@ -7,6 +7,7 @@ import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt } from './assessment';
+import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
 import { createRetentionActivities } from './retention';
@@ -35,6 +36,8 @@ export interface ActivityDeps {
   clock: Clock;
   /** Builds the links every page carries: status URL and Web UI workflow. */
   links: (prompt: string, rollbackId: string) => Record<string, string>;
+  /** Monitor checks in a row that could not read metrics before the on-call is paged (default 3). */
+  blindAfterErrors?: number;
 }
 
 /** Domain errors a retry cannot fix become non-retryable failures whose `type` the workflow can read. */
@@ -96,7 +99,7 @@ export function createActivities(deps: ActivityDeps) {
     async monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }): Promise<MonitorCheck> {
       const a = await assessPrompt(deps, input.prompt);
       const now = clock.now();
-      const v = a.verdict;
+      const v = await noteBlindness(deps, input.prompt, a.verdict);
       let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
       const openId = await rollbacks.openFor(input.prompt);
       const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';

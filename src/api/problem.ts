@@ -33,6 +33,7 @@ const DOMAIN_STATUS: Record<DomainErrorType, [number, string]> = {
   ChangeInFlight: [409, 'A change is already in flight'],
   DecisionRefused: [409, 'Decision refused'],
   DeploymentAborted: [409, 'Deployment aborted'],
+  MetricsUnavailable: [503, 'Metrics provider unavailable'],
 };
 
 const slug = (title: string): string => `https://promptback.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
+import { templateProblems } from '../domain/metrics-provider';
 import { DEFAULT_POLICY } from '../domain/policy';
 import { ROLLBACK_STATUSES } from '../domain/rollback';
 
@@ -53,12 +54,52 @@ export const policyOverrides = z
   .partial()
   .strict();
 
+/** A PromQL template with `{{prompt}}`, `{{version}}`, `{{window}}`; checked for what can be seen without Prometheus. */
+const promqlTemplate = z
+  .string()
+  .trim()
+  .min(1, 'must be a PromQL query')
+  .max(4000)
+  .superRefine((q, ctx) => {
+    for (const message of templateProblems(q)) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+  });
+
+/** Where the prompt's metrics are read from: promptback's own ingest (default) or Prometheus, one PromQL per measure. */
+export const promptMetrics = z.discriminatedUnion(
+  'provider',
+  [
+    z.object({ provider: z.literal('builtin') }).strict(),
+    z
+      .object({
+        provider: z.literal('prometheus'),
+        queries: z
+          .object({
+            requests: promqlTemplate,
+            errors: promqlTemplate,
+            latency_p99_ms: promqlTemplate,
+            latency_p50_ms: promqlTemplate.optional(),
+            latency_p95_ms: promqlTemplate.optional(),
+            quality_mean: promqlTemplate.optional(),
+            quality_samples: promqlTemplate.optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+  ],
+  {
+    errorMap: (issue, ctx) => ({
+      message: issue.code === 'invalid_union_discriminator' ? 'must be "builtin" or "prometheus"' : ctx.defaultError,
+    }),
+  },
+);
+
 export const putPromptBody = z
   .object({
     description: z.string().max(10_000).optional(),
     owner: z.string().max(200).nullable().optional(),
     related: z.array(promptName).max(100).optional(),
     policy: policyOverrides.optional(),
+    metrics: promptMetrics.optional(),
   })
   .strict();
 

@@ -14,13 +14,14 @@ import { pickVersion } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
-import type { MetricEvent, MetricsStore } from '../ports/metrics';
+import type { MetricEvent, MetricsSource, MetricsStore } from '../ports/metrics';
 import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { DeliveryLog, DeliveryRecord } from '../ports/notifier';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import type { RouteSource } from '../ports/routes';
+import { renderQuery } from '../domain/metrics-provider';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
@@ -48,6 +49,12 @@ export interface ServiceDeps {
   log?: { warn(obj: unknown, msg: string): void };
   /** What each of a rollback's notifications did on each channel (GET /api/rollbacks/{id} `deliveries`). */
   deliveries?: DeliveryLog;
+  /** Reads each prompt's metrics from its own provider (builtin or Prometheus); default: `metrics`. */
+  metricsSource?: MetricsSource;
+  /** Why Prometheus would refuse a (rendered) PromQL query, when it can be asked; undefined when it runs it. */
+  promqlProblem?: (query: string) => Promise<string | undefined>;
+  /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
+  prometheusConfigured?: boolean;
 }
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
@@ -61,7 +68,32 @@ export class PromptbackService {
 
   constructor(private readonly d: ServiceDeps) {}
 
-  upsertPrompt(input: PromptInput, actor: string) {
+  async upsertPrompt(input: PromptInput, actor: string) {
+    const m = input.metrics;
+    if (m?.provider === 'prometheus') {
+      if (!this.d.prometheusConfigured) {
+        const message =
+          'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
+        throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+      }
+      // Each template as it would run for this prompt's versions, checked by Prometheus itself.
+      const check = this.d.promqlProblem;
+      const errors = check
+        ? (
+            await Promise.all(
+              (Object.entries(m.queries) as [string, string | undefined][]).map(async ([measure, template]) => {
+                const problem =
+                  template === undefined
+                    ? undefined
+                    : await check(renderQuery(template, { prompt: input.name, version: 'v1', window_s: 300 }));
+                return problem === undefined ? undefined : { field: `metrics.queries.${measure}`, message: problem };
+              }),
+            )
+          ).filter((e): e is { field: string; message: string } => e !== undefined)
+        : [];
+      if (errors.length > 0)
+        throw new Problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+    }
     return this.d.registry.upsertPrompt(input, actor);
   }
 
@@ -97,6 +129,7 @@ export class PromptbackService {
       })),
       related: p.related,
       policy: p.policy,
+      metrics: p.metrics,
       open_rollback_id: (await this.d.rollbacks.openFor(name)) ?? null,
       created_at: p.created_at,
       updated_at: p.updated_at,
@@ -404,12 +437,20 @@ export class PromptbackService {
     const v = version ?? p.active_version;
     const to = this.d.clock.now();
     const from = new Date(to.getTime() - windowS * 1000);
-    const current: WindowStats = v ? await this.d.metrics.window(prompt, v, from, to) : emptyWindow(windowS);
+    // What the monitors read: the prompt's own provider. One that cannot answer is a 503 naming it.
+    const source = this.d.metricsSource ?? this.d.metrics;
+    const current: WindowStats = v ? await source.window(prompt, v, from, to) : emptyWindow(windowS);
     const versions = await this.d.registry.listVersions(prompt);
     const baselineVersion = v ? knownGoodTarget(versions, v).target : undefined;
     // The baseline is the last known-good version's own last window of traffic (as the monitors judge it).
-    const baseline = baselineVersion ? await this.d.metrics.lastWindow(prompt, baselineVersion, windowS) : undefined;
-    return { prompt, version: v, ...current, baseline: baseline ? { version: baselineVersion, ...baseline } : null };
+    const baseline = baselineVersion ? await source.lastWindow(prompt, baselineVersion, windowS) : undefined;
+    return {
+      prompt,
+      version: v,
+      provider: p.metrics.provider,
+      ...current,
+      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+    };
   }
 
   async startRollback(

@@ -20,7 +20,9 @@ export type DomainErrorType =
   /** A decision (approve/reject/pause/resume/abort) the workflow's validator refused: 409 saying what happened instead. */
   | 'DecisionRefused'
   /** A canary stage or promotion after the deployment was aborted (e.g. by a rollback). */
-  | 'DeploymentAborted';
+  | 'DeploymentAborted'
+  /** A metrics provider (e.g. Prometheus) could not answer: down, 5xx, timeout, or an answer that is not a number. */
+  | 'MetricsUnavailable';
 
 export class DomainError extends Error {
   constructor(

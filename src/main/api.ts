@@ -27,6 +27,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     registry: adapters.registry,
     rollbacks: adapters.rollbacks,
     metrics: adapters.metrics,
+    metricsSource: adapters.metricsSource,
     workflows,
     monitors: adapters.monitors,
     routes: adapters.routes,
@@ -38,6 +39,8 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     canaryPlan: config.canary,
     log,
     deliveries: adapters.deliveries,
+    prometheusConfigured: config.prometheus.url !== undefined,
+    promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();

@@ -45,6 +45,8 @@ const schema = z.object({
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
   MONITOR_INTERVAL_S: seconds.default(30),
+  /** Monitor checks in a row whose metrics provider could not answer before the on-call is paged, once. */
+  MONITOR_BLIND_AFTER_ERRORS: z.coerce.number().int().min(1).max(1000).default(3),
   GRADUAL_STAGES: z
     .string()
     .regex(/^\d{1,2}(,\d{1,2})*$/, 'comma-separated percents left on the bad version, e.g. 75,50,25')
@@ -68,6 +70,16 @@ const schema = z.object({
   EVALUATOR_MIN_ACCURACY: z.coerce.number().min(0).max(1).default(0.75),
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
+  /** Prometheus HTTP API base (e.g. http://prometheus:9090), for prompts whose metrics provider is `prometheus`. */
+  PROMETHEUS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+      .optional(),
+  ),
+  PROMETHEUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Delivery of notifications (worker): channels, routing, retries.
   WEBHOOK_URL: z.string().url().optional(),
@@ -154,10 +166,13 @@ export interface Config {
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
+  monitorBlindAfterErrors: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
   retention: RetentionPolicy & { every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
+  /** Undefined url: no prompt may use the prometheus metrics provider. */
+  prometheus: { url: string | undefined; timeout_ms: number };
   logLevel: string;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
@@ -220,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_samples: e.MIN_SAMPLES,
     },
     monitorIntervalS: e.MONITOR_INTERVAL_S,
+    monitorBlindAfterErrors: e.MONITOR_BLIND_AFTER_ERRORS,
     gradual: {
       stages: [
         ...e.GRADUAL_STAGES.split(',').map((p) => ({ percent_on_bad: Number(p), duration_s: e.GRADUAL_STAGE_S })),
@@ -249,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.EVALUATOR_SUITE ? { suite: e.EVALUATOR_SUITE } : {}),
       min_accuracy: e.EVALUATOR_MIN_ACCURACY,
     },
+    prometheus: { url: e.PROMETHEUS_URL?.replace(/\/$/, ''), timeout_ms: e.PROMETHEUS_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
     delivery: {

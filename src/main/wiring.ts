@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { HttpSuiteEvaluator } from '../adapters/evaluator/http';
 import { MetricsHistoryEvaluator } from '../adapters/evaluator/metrics-history';
+import { RoutingMetricsSource } from '../adapters/metrics/routing';
 import { SqlMetricsStore } from '../adapters/metrics/sql';
 import type { Evaluator } from '../ports/evaluator';
 import { SqlMonitorStore } from '../adapters/monitors/sql';
@@ -28,7 +29,10 @@ export interface Adapters {
   clock: Clock;
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
+  /** promptback's own ingest: written by POST /api/metrics, read for prompts on the builtin provider. */
   metrics: SqlMetricsStore;
+  /** What every judge reads (monitors, verification, gradual and canary checks): each prompt's own provider. */
+  metricsSource: RoutingMetricsSource;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
@@ -37,18 +41,31 @@ export interface Adapters {
   log: Logger;
 }
 
-export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
+export async function openAdapters(
+  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'prometheus'>>,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Adapters> {
   const db = await openDb(config.databaseUrl);
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);
   registry.onRoutesChanged(() => routes.invalidate());
+  const metrics = new SqlMetricsStore(db.kysely);
+  const metricsSource = new RoutingMetricsSource({
+    registry,
+    builtin: metrics,
+    ...(config.prometheus ? { prometheus: config.prometheus } : {}),
+    dataVersion: db.dataVersion,
+  });
+  registry.onRoutesChanged(() => metricsSource.invalidate());
   return {
     db,
     clock,
     registry,
     routes,
     rollbacks: new SqlRollbackStore(db.kysely),
-    metrics: new SqlMetricsStore(db.kysely),
+    metrics,
+    metricsSource,
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
     deliveries: new SqlDeliveryLog(db.kysely),
@@ -87,15 +104,19 @@ export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: s
   `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
 /** The baseline-test evaluator the configuration names (default: the version's own metrics history). */
-export function evaluatorFor(a: Pick<Adapters, 'metrics'>, config: Pick<Config, 'evaluator'>): Evaluator | undefined {
+export function evaluatorFor(a: Pick<Adapters, 'metricsSource'>, config: Pick<Config, 'evaluator'>): Evaluator | undefined {
   const e = config.evaluator;
   if (e.kind === 'none') return undefined;
   if (e.kind === 'http')
     return new HttpSuiteEvaluator({ url: e.url!, suiteFile: e.suite!, min_accuracy: e.min_accuracy, timeout_ms: 30_000 });
-  return new MetricsHistoryEvaluator(a.metrics, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
+  return new MetricsHistoryEvaluator(a.metricsSource, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
 }
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'>) {
+export function activitiesFor(
+  a: Adapters,
+  config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'> &
+    Partial<Pick<Config, 'monitorBlindAfterErrors'>>,
+) {
   const evaluator = evaluatorFor(a, config);
   return createActivities({
     ...(evaluator ? { evaluator } : {}),
@@ -105,7 +126,8 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
     verification: config.verification,
     gradualPlan: config.gradual,
     randomId: () => randomBytes(4).toString('hex'),
-    metrics: a.metrics,
+    metrics: a.metricsSource,
+    ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
     notifier: a.notifier,
     clock: a.clock,
     links: (prompt, rollbackId) =>

@@ -1,3 +1,4 @@
+import type { PromptMetrics } from '../domain/metrics-provider';
 import type { TrafficShare } from '../domain/traffic';
 
 export interface PromptRecord {
@@ -6,6 +7,8 @@ export interface PromptRecord {
   owner: string | null;
   related: string[];
   policy: Record<string, unknown>;
+  /** Where its metrics are read from (default: promptback's own ingest). */
+  metrics: PromptMetrics;
   active_version: string | null;
   created_at: string;
   updated_at: string;
@@ -47,6 +50,7 @@ export interface PromptInput {
   owner?: string | null;
   related?: string[];
   policy?: Record<string, unknown>;
+  metrics?: PromptMetrics;
 }
 
 export interface VersionRef {

@@ -52,6 +52,25 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect(audit[0]).toMatchObject({ actor: 'alice', action: 'prompt.create', prompt: 'customer-support', rollback_id: null });
       });
 
+      it('a prompt keeps where its metrics are read from: builtin by default, prometheus with its queries until changed', async () => {
+        const { prompt } = await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        expect(prompt.metrics).toEqual({ provider: 'builtin' });
+        const prometheus = {
+          provider: 'prometheus' as const,
+          queries: {
+            requests: 'sum(increase(llm_requests_total{prompt="{{prompt}}",version="{{version}}"}[{{window}}]))',
+            errors: 'sum(increase(llm_request_errors_total{prompt="{{prompt}}",version="{{version}}"}[{{window}}]))',
+            latency_p99_ms: 'max(llm_p99_ms{version="{{version}}"})',
+          },
+        };
+        await s.registry.upsertPrompt({ name: 'cs', metrics: prometheus }, 'alice');
+        await s.registry.upsertPrompt({ name: 'cs', description: 'other fields leave it alone' }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.metrics).toEqual(prometheus);
+        expect((await s.registry.listPrompts())[0]?.metrics).toEqual(prometheus);
+        await s.registry.upsertPrompt({ name: 'cs', metrics: { provider: 'builtin' } }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.metrics).toEqual({ provider: 'builtin' });
+      });
+
       it('upsertPrompt on an existing prompt updates it: created false, unnamed fields kept, a second audit row', async () => {
         const first = await s.registry.upsertPrompt({ name: 'cs', description: 'v1 desc', owner: 'team-cs', related: ['a'] }, 'alice');
         const { created, prompt } = await s.registry.upsertPrompt(

@@ -50,3 +50,21 @@ describe('AUTH_TOKENS', () => {
     expect(msg).not.toMatch(/SECRET/);
   });
 });
+
+describe('PROMETHEUS_URL and MONITOR_BLIND_AFTER_ERRORS', () => {
+  it('unset or empty: no Prometheus; set: its base URL without a trailing slash, 3 s per query, blind after 3 errors', () => {
+    expect(loadConfig({}).prometheus).toEqual({ url: undefined, timeout_ms: 3000 });
+    expect(loadConfig({ PROMETHEUS_URL: '' }).prometheus.url).toBeUndefined();
+    expect(loadConfig({ PROMETHEUS_URL: 'http://prometheus:9090/', PROMETHEUS_TIMEOUT_MS: '800' }).prometheus).toEqual({
+      url: 'http://prometheus:9090',
+      timeout_ms: 800,
+    });
+    expect(loadConfig({}).monitorBlindAfterErrors).toBe(3);
+  });
+
+  it('a value that is not an http(s) URL stops start-up naming the variable', () => {
+    expect(() => loadConfig({ PROMETHEUS_URL: 'prometheus:9090' })).toThrow(/PROMETHEUS_URL/);
+    expect(() => loadConfig({ PROMETHEUS_URL: 'ftp://prometheus' })).toThrow(/PROMETHEUS_URL: must be an http\(s\) URL/);
+    expect(() => loadConfig({ MONITOR_BLIND_AFTER_ERRORS: '0' })).toThrow(/MONITOR_BLIND_AFTER_ERRORS/);
+  });
+});

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { DomainError } from '../../domain/errors';
+import { BUILTIN_METRICS, type PromptMetrics } from '../../domain/metrics-provider';
 import { isValidSplit, type TrafficShare } from '../../domain/traffic';
 import type { Clock } from '../../ports/clock';
 import type {
@@ -26,6 +27,7 @@ const toPrompt = (r: Selectable<Database['prompts']>): PromptRecord => ({
   owner: r.owner,
   related: parseJson<string[]>(r.related, []),
   policy: parseJson<Record<string, unknown>>(r.policy, {}),
+  metrics: parseJson<PromptMetrics>(r.metrics, BUILTIN_METRICS),
   active_version: r.active_version,
   created_at: r.created_at,
   updated_at: r.updated_at,
@@ -91,6 +93,7 @@ export class SqlRegistry implements Registry {
             owner: input.owner ?? null,
             related: json(input.related ?? []),
             policy: json(input.policy ?? {}),
+            metrics: json(input.metrics ?? BUILTIN_METRICS),
             active_version: null,
             created_at: at,
             updated_at: at,
@@ -104,6 +107,7 @@ export class SqlRegistry implements Registry {
             owner: input.owner === undefined ? existing.owner : input.owner,
             related: input.related === undefined ? existing.related : json(input.related),
             policy: input.policy === undefined ? existing.policy : json(input.policy),
+            metrics: input.metrics === undefined ? existing.metrics : json(input.metrics),
             updated_at: at,
           })
           .where('name', '=', input.name)

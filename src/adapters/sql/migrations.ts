@@ -276,5 +276,11 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('deliveries_due').on('deliveries').columns(['status', 'next_attempt_at']).execute();
       },
     },
+    '0012_prompt_metrics_provider': {
+      async up(db: Kysely<unknown>) {
+        // Where each prompt's metrics are read from; null (every existing prompt) is promptback's own ingest.
+        await db.schema.alterTable('prompts').addColumn('metrics', 'text').execute();
+      },
+    },
   };
 }

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** Table shapes shared by the SQLite and Postgres dialects: text timestamps (ISO-8601 UTC), 0/1 flags, JSON text. */
 export interface Database {
@@ -8,6 +8,8 @@ export interface Database {
     owner: string | null;
     related: string;
     policy: string;
+    /** JSON of PromptMetrics; null (rows before migration 0012) reads as the builtin provider. */
+    metrics: ColumnType<string | null, string | null | undefined, string | null>;
     active_version: string | null;
     created_at: string;
     updated_at: string;
