@@ -24,3 +24,27 @@ export async function ensureRetentionSchedule(
     throw e;
   }
 }
+
+export const RECONCILER_SCHEDULE_ID = 'promptback-reconciler';
+
+/**
+ * Creates the reconciler schedule if it does not exist yet, and runs one pass now: a worker that starts after
+ * an outage repairs what the outage left (unstarted incidents, stopped monitors) without waiting an interval.
+ */
+export async function ensureReconcilerSchedule(client: Client, taskQueue: string, everySeconds: number): Promise<'created' | 'exists'> {
+  let result: 'created' | 'exists' = 'created';
+  try {
+    await client.schedule.create({
+      scheduleId: RECONCILER_SCHEDULE_ID,
+      spec: { intervals: [{ every: `${everySeconds} seconds` }] },
+      action: { type: 'startWorkflow', workflowType: 'reconcileWorkflow', taskQueue, args: [], workflowId: 'reconciler' },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      state: { note: 'promptback: open rollbacks have a running workflow; deployed prompts have a running monitor' },
+    });
+  } catch (e) {
+    if (!(e instanceof ScheduleAlreadyRunning)) throw e;
+    result = 'exists';
+  }
+  await client.schedule.getHandle(RECONCILER_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.SKIP);
+  return result;
+}

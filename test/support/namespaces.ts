@@ -2,5 +2,15 @@
  * One Temporal namespace per integration test file: workflow ids such as `monitor/customer-support` are unique
  * per namespace, so files running in parallel against the one dev server never share a monitor.
  */
-export const TEST_NAMESPACES = ['it-runbook', 'it-crash', 'it-validation', 'it-detect', 'it-decide', 'it-staged', 'it-resolve'] as const;
+export const TEST_NAMESPACES = [
+  'it-runbook',
+  'it-crash',
+  'it-validation',
+  'it-detect',
+  'it-decide',
+  'it-staged',
+  'it-resolve',
+  'it-reconcile',
+  'it-unavailable',
+] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

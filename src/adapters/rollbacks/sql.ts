@@ -73,6 +73,11 @@ export class SqlRollbackStore implements RollbackStore {
     return rows.map((r) => parseJson<RollbackView>(r.view, undefined as unknown as RollbackView));
   }
 
+  async listOpen(): Promise<RollbackView[]> {
+    const rows = await this.db.selectFrom('rollbacks').select('view').where('open', '=', 1).orderBy('created_at').execute();
+    return rows.map((r) => parseJson<RollbackView>(r.view, undefined as unknown as RollbackView));
+  }
+
   async openFor(prompt: string): Promise<string | undefined> {
     const r = await this.db
       .selectFrom('rollbacks')
