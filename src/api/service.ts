@@ -266,7 +266,10 @@ export class PromptbackService {
         const rate = w.error_rate ?? 0;
         if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
         this.lastFastPath.set(name, now.getTime());
-        await this.d.workflows.checkNow(name, 'fast_path');
+        // Fire and forget (the engine call is bounded): an unreachable engine never holds up the ingest answer.
+        this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
+          this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
+        });
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }

@@ -68,7 +68,7 @@ const schema = z.object({
   RETENTION_EVERY_S: seconds.default(3600),
   RECONCILE_EVERY_S: seconds.default(60),
   RECONCILE_GRACE_S: seconds.default(30),
-  TEMPORAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(1800),
+  TEMPORAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(1500),
   EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
   EVALUATOR_URL: z.string().url().optional(),
   EVALUATOR_SUITE: z.string().min(1).optional(),

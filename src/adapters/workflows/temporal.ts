@@ -49,7 +49,7 @@ export class TemporalWorkflows implements Workflows {
     private readonly taskQueue: string,
     private readonly webUi: string,
     /** Every call answers within this (ms): a slow or absent engine becomes EngineUnavailable, never a hang. */
-    private readonly timeoutMs = 1800,
+    private readonly timeoutMs = 1500,
   ) {}
 
   /**
@@ -62,7 +62,7 @@ export class TemporalWorkflows implements Workflows {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
     try {
-      return await Promise.race([this.client.connection.withDeadline(Date.now() + Math.max(200, this.timeoutMs - 600), fn), budget]);
+      return await Promise.race([this.client.connection.withDeadline(Date.now() + Math.max(200, this.timeoutMs - 300), fn), budget]);
     } catch (e) {
       if (e instanceof Error && (e.message.startsWith('no answer within') || unreachable(e))) {
         throw new DomainError(
