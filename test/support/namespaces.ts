@@ -12,5 +12,6 @@ export const TEST_NAMESPACES = [
   'it-resolve',
   'it-reconcile',
   'it-unavailable',
+  'it-inflight',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
