@@ -145,7 +145,11 @@ export function createActivities(deps: ActivityDeps) {
       const openId = await rollbacks.openFor(input.prompt);
       const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
       const claimedByThisCheck = openId !== undefined && openId === ownId ? await rollbacks.startInput(openId) : undefined;
-      if (claimedByThisCheck) {
+      // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
+      const endedFromThisCheck = openId === undefined && ownId !== undefined ? await rollbacks.get(ownId) : undefined;
+      if (endedFromThisCheck) {
+        result = { ...result, note: `rollback ${ownId} from this check already ended (${endedFromThisCheck.status})` };
+      } else if (claimedByThisCheck) {
         result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
       } else if (openId !== undefined) {
         const open = await rollbacks.get(openId);

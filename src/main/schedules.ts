@@ -1,5 +1,7 @@
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { RetentionPolicy } from '../domain/retention';
+import { reconcileWorkflow } from '../workflows/reconcile';
+import { retentionWorkflow } from '../workflows/retention';
 
 export const RETENTION_SCHEDULE_ID = 'promptback-retention';
 
@@ -14,7 +16,7 @@ export async function ensureRetentionSchedule(
     await client.schedule.create({
       scheduleId: RETENTION_SCHEDULE_ID,
       spec: { intervals: [{ every: `${everySeconds} seconds` }] },
-      action: { type: 'startWorkflow', workflowType: 'retentionWorkflow', taskQueue, args: [policy], workflowId: 'retention' },
+      action: { type: 'startWorkflow', workflowType: retentionWorkflow, taskQueue, args: [policy], workflowId: 'retention' },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       state: { note: 'promptback: archive versions beyond the hot set, purge old unreferenced ones' },
     });
@@ -37,7 +39,7 @@ export async function ensureReconcilerSchedule(client: Client, taskQueue: string
     await client.schedule.create({
       scheduleId: RECONCILER_SCHEDULE_ID,
       spec: { intervals: [{ every: `${everySeconds} seconds` }] },
-      action: { type: 'startWorkflow', workflowType: 'reconcileWorkflow', taskQueue, args: [], workflowId: 'reconciler' },
+      action: { type: 'startWorkflow', workflowType: reconcileWorkflow, taskQueue, args: [], workflowId: 'reconciler' },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       state: { note: 'promptback: open rollbacks have a running workflow; deployed prompts have a running monitor' },
     });

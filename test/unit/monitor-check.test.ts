@@ -83,6 +83,18 @@ describe('monitorCheck', () => {
     expect(later.note).toContain(id);
   });
 
+  it('a retry that comes after its incident already ran to the end opens nothing again', async () => {
+    const acts = activities();
+    const first = await check('11', 1, acts);
+    expect(first.action).toBe('open_incident');
+    const view = (await a.rollbacks.get(first.incident!.rollback_id))!;
+    await a.rollbacks.save({ ...view, status: 'completed', updated_at: new Date(Date.now() + 1000).toISOString() });
+    const retry = await check('11', 2, acts);
+    expect(retry.action).toBe('none');
+    expect(retry.note).toContain('already ended');
+    expect(await a.rollbacks.openFor('customer-support')).toBeUndefined();
+  });
+
   it('after an incident on the prompt escalated, a new critical breach is suppressed within escalation_cooldown_s, naming it', async () => {
     const input: RollbackInput = {
       rollback_id: '20260101-000000-esc00001',
