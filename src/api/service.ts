@@ -212,7 +212,7 @@ export class PromptbackService {
         `deployment ${id} is a${d.strategy === 'canary' ? '' : 'n'} ${d.strategy} deployment in status ${d.status}`,
       );
     }
-    await this.d.workflows.signalControl(`deploy/${d.prompt}/${id}`, 'abort', { by: actor });
+    await this.d.workflows.abortCanary(`deploy/${d.prompt}/${id}`, actor);
     const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
     for (;;) {
       const now = await this.getDeployment(id);

@@ -21,6 +21,8 @@ export interface Workflows {
   signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void>;
   /** Pause, resume or abort a staged move (the gradual child of a rollback, or a canary rollout). */
   signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void>;
+  /** Asks a canary rollout to abort (all traffic back on its old version). False if it no longer runs. */
+  abortCanary(workflowId: string, by: string): Promise<boolean>;
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;
   describe(workflowId: string): Promise<WorkflowRunState>;

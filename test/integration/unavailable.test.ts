@@ -59,6 +59,18 @@ describe('with Temporal unreachable', () => {
     expectEngineDown(await timed('POST', '/api/monitors', { prompt: 'customer-support' }));
     expectEngineDown(await timed('DELETE', '/api/monitors/customer-support'));
     expectEngineDown(await timed('POST', '/api/prompts/customer-support/deploy', { version: 'v1.9.0', strategy: 'canary' }));
+    await stack.adapters.registry.recordDeployment({
+      deployment_id: 'dep-before-outage',
+      prompt: 'other',
+      version: 'v2',
+      strategy: 'canary',
+      status: 'rolling_out',
+      requested_by: 'alice',
+      from_version: 'v1',
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+    });
+    expectEngineDown(await timed('POST', '/api/deployments/dep-before-outage/abort'));
     // Nothing was changed by the refused requests.
     expect((await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version).toBe('v2.0.0');
   });

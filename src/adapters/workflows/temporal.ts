@@ -153,6 +153,16 @@ export class TemporalWorkflows implements Workflows {
     }
   }
 
+  async abortCanary(workflowId: string, by: string): Promise<boolean> {
+    try {
+      await this.bounded('abort the canary', () => this.client.workflow.getHandle(workflowId).signal(abortSignal, { by }));
+      return true;
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return false;
+      throw e;
+    }
+  }
+
   async checkNow(prompt: string, source: string): Promise<void> {
     try {
       await this.bounded('ask the monitor to check now', () =>
