@@ -4,7 +4,7 @@ import { monitorWorkflowId } from '../domain/names';
 import type { RollbackView } from '../domain/rollback';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
-import type { Registry } from '../ports/registry';
+import type { Deployment, Registry } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
 
@@ -29,6 +29,8 @@ export interface ReconcileSummary {
   started: string[];
   /** Open rollback rows whose workflow is gone, released (status failed) with why. */
   released: { rollback_id: string; why: string }[];
+  /** Canary deployments recorded as rolling out whose workflow is gone, marked failed (they would block deploys). */
+  deployments_failed: { deployment_id: string; why: string }[];
   /** Prompts whose monitor was not running and was (re)started. */
   monitors_started: string[];
   /** What could not be repaired this pass (retried at the next). */
@@ -106,6 +108,37 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     s.released.push({ rollback_id: now.rollback_id, why });
   };
 
+  const reconcileCanary = async (d: Deployment, s: ReconcileSummary): Promise<void> => {
+    const workflowId = `deploy/${d.prompt}/${d.deployment_id}`;
+    const state = await engine.describe(workflowId);
+    if (state === 'running' || state === 'continued_as_new') return;
+    if (state === 'not_found' && (clock.now().getTime() - Date.parse(d.created_at)) / 1000 < deps.graceS) return;
+    const now = await registry.getDeployment(d.deployment_id);
+    if (now?.status !== 'rolling_out') return; // it recorded its outcome meanwhile
+    const at = clock.now().toISOString();
+    const why =
+      state === 'not_found'
+        ? 'its canary workflow never started; the prompt is released for other deploys'
+        : `its canary workflow is ${state.replace('_', ' ')} without having recorded an outcome; the prompt is released for other deploys (traffic is left as it is)`;
+    await registry.recordDeployment({
+      ...now,
+      status: 'failed',
+      updated_at: at,
+      detail: { ...(now.detail ?? {}), reason: why, workflow: state },
+    });
+    await registry.appendAudit({
+      at,
+      actor: RECONCILER,
+      action: 'deployment.failed',
+      prompt: d.prompt,
+      from_version: d.from_version,
+      to_version: d.version,
+      reason: why,
+      detail: { deployment_id: d.deployment_id, workflow_id: workflowId, workflow: state },
+    });
+    s.deployments_failed.push({ deployment_id: d.deployment_id, why });
+  };
+
   const guardPrompt = async (prompt: string, s: ReconcileSummary): Promise<void> => {
     const m = await monitors.get(prompt);
     if (m?.status === 'stopped') return; // someone stopped it on purpose
@@ -141,7 +174,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
   return {
     async reconcile(): Promise<ReconcileSummary> {
-      const s: ReconcileSummary = { started: [], released: [], monitors_started: [], errors: [] };
+      const s: ReconcileSummary = { started: [], released: [], deployments_failed: [], monitors_started: [], errors: [] };
       const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
         try {
           await fn();
@@ -152,6 +185,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         }
       };
       for (const view of await rollbacks.listOpen()) await attempt(`rollback ${view.rollback_id}`, () => reconcileRollback(view, s));
+      for (const d of await registry.rollingOut()) await attempt(`deployment ${d.deployment_id}`, () => reconcileCanary(d, s));
       for (const p of await registry.listPrompts()) {
         if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s));
       }

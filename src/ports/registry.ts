@@ -152,6 +152,8 @@ export interface Registry {
   /** Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. */
   recordDeployment(d: Deployment): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;
+  /** Canary deployments still rolling out, oldest first. */
+  rollingOut(): Promise<Deployment[]>;
 
   audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
   /** Any other attributable change (who, when, why). */

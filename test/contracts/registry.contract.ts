@@ -454,6 +454,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
 
       it('a deploy (immediate or canary) while a canary rolls out is ChangeInFlight naming the deployment', async () => {
         await s.registry.beginDeployment(canary('dep-c'));
+        expect((await s.registry.rollingOut()).map((d) => d.deployment_id)).toEqual(['dep-c']);
         expect((await rejection(deploy('v1.9.0', 'dep-1'), 'ChangeInFlight')).details).toMatchObject({ deployment_id: 'dep-c' });
         expect((await rejection(s.registry.beginDeployment(canary('dep-d')), 'ChangeInFlight')).details).toMatchObject({
           deployment_id: 'dep-c',
@@ -461,6 +462,8 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         // The canary's own stages and promotion go on.
         expect(await stage('dep-c', 0, 1)).toEqual({ changed: true });
         expect((await deploy('v2.1.0', 'dep-c')).switched).toBe(true);
+        await s.registry.recordDeployment({ ...canary('dep-c'), status: 'completed', updated_at: at(9) });
+        expect(await s.registry.rollingOut()).toEqual([]);
       });
 
       it("a rollback claim aborts the rolling-out canary at once, naming the rollback; the canary's next stage and promotion are refused and traffic stays", async () => {

@@ -128,4 +128,28 @@ describe('reconciler', () => {
     await new Promise((res) => setTimeout(res, 5_000)); // two reconciler passes
     expect((await http(stack.url, 'GET', '/api/monitors/rc-stopped')).body.status).toBe('stopped');
   });
+
+  it('marks a canary deployment whose workflow is gone as failed, so the prompt can be deployed again', async () => {
+    await seed('rc-canary');
+    await stack.adapters.registry.beginDeployment({
+      deployment_id: 'dep-20260101-000000-rccanar1',
+      prompt: 'rc-canary',
+      version: 'v1',
+      strategy: 'canary',
+      status: 'rolling_out',
+      requested_by: 'alice',
+      from_version: 'v2',
+      created_at: new Date(Date.now() - 5_000).toISOString(),
+      updated_at: new Date(Date.now() - 5_000).toISOString(),
+    });
+    expect((await http(stack.url, 'POST', '/api/prompts/rc-canary/deploy', { version: 'v1' })).status).toBe(409);
+    const d = await waitFor('the deployment to be released', async () => {
+      const b = (await http(stack.url, 'GET', '/api/deployments/dep-20260101-000000-rccanar1')).body;
+      return b.status === 'failed' ? b : undefined;
+    });
+    expect(d.detail.reason).toContain('never started');
+    const row = (await stack.adapters.registry.audit({ prompt: 'rc-canary' })).find((a) => a.action === 'deployment.failed');
+    expect(row).toMatchObject({ actor: 'system:reconciler' });
+    expect((await http(stack.url, 'POST', '/api/prompts/rc-canary/deploy', { version: 'v1' })).status).toBe(202);
+  });
 });

@@ -55,6 +55,12 @@ const toAudit = (r: Selectable<Database['audit_log']>): AuditRow => ({
   detail: parseJson<Record<string, unknown>>(r.detail, {}),
 });
 
+const toDeployment = (row: Selectable<Database['deployments']>): Deployment => ({
+  ...row,
+  strategy: row.strategy === 'canary' ? 'canary' : 'immediate',
+  detail: parseJson<Record<string, unknown>>(row.detail, {}),
+});
+
 /** The registry on SQLite or Postgres through one kysely code path. */
 export class SqlRegistry implements Registry {
   private readonly listeners: (() => void)[] = [];
@@ -465,13 +471,12 @@ export class SqlRegistry implements Registry {
 
   async getDeployment(id: string): Promise<Deployment | undefined> {
     const row = await this.db.selectFrom('deployments').selectAll().where('deployment_id', '=', id).executeTakeFirst();
-    return (
-      row && {
-        ...row,
-        strategy: row.strategy === 'canary' ? 'canary' : 'immediate',
-        detail: parseJson<Record<string, unknown>>(row.detail, {}),
-      }
-    );
+    return row && toDeployment(row);
+  }
+
+  async rollingOut(): Promise<Deployment[]> {
+    const rows = await this.db.selectFrom('deployments').selectAll().where('status', '=', 'rolling_out').orderBy('created_at').execute();
+    return rows.map(toDeployment);
   }
 
   async audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]> {
