@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { DomainError, isDomainError } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
@@ -6,7 +7,7 @@ import type { Verdict, WindowStats } from '../domain/verdict';
 import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
-import { assessPrompt } from './assessment';
+import { assessPrompt, type Assessment } from './assessment';
 import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
@@ -72,6 +73,24 @@ export interface MonitorCheck {
   note?: string;
 }
 
+/**
+ * The running attempt's identity when called by Temporal: the same for every retry of one scheduled activity
+ * (workflow run + activity id), so that what a first attempt claimed is recognised by its retry.
+ */
+function checkIdentity(): { suffix: string; scheduledMs: number } | undefined {
+  let info: ReturnType<typeof Context.current>['info'];
+  try {
+    info = Context.current().info;
+  } catch {
+    return undefined; // not inside an activity (direct calls in tests, tools)
+  }
+  const suffix = createHash('sha256')
+    .update(`${info.workflowExecution?.runId ?? ''}/${info.activityId}`)
+    .digest('hex')
+    .slice(0, 8);
+  return { suffix, scheduledMs: info.scheduledTimestampMs };
+}
+
 const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).padEnd(8, '0');
 
 export function createActivities(deps: ActivityDeps) {
@@ -84,6 +103,28 @@ export function createActivities(deps: ActivityDeps) {
     } catch (e) {
       return { evaluator: 'unavailable', passed: null, score: null, detail: `baseline test could not run: ${(e as Error).message}` };
     }
+  };
+  /**
+   * Why the monitor stays quiet about a breach, if it should: the on-call rejected this rule recently
+   * ("investigate"), or the prompt's last incident escalated (not recovered) and nothing was deployed since —
+   * another incident would cascade pages and switches onto a problem people already hold.
+   */
+  const cooldownOf = async (prompt: string, rule: string, a: Assessment, now: Date): Promise<string | undefined> => {
+    const recentlyClosed = (r: RollbackView, seconds: number) => now.getTime() - Date.parse(r.updated_at) < seconds * 1000;
+    const rejected = await rollbacks.list({ prompt, status: 'rejected', limit: 5 });
+    const cooling = rejected.find(
+      (r) => r.trigger !== undefined && r.incident_rule === rule && recentlyClosed(r, a.policy.reject_cooldown_s),
+    );
+    if (cooling) return `rejected by ${cooling.decided_by ?? 'on-call'} in ${cooling.rollback_id}; not paging again within the cool-down`;
+    const [escalated] = await rollbacks.list({ prompt, status: 'escalated', limit: 1 });
+    if (escalated && recentlyClosed(escalated, a.policy.escalation_cooldown_s)) {
+      const active = a.active_version ? await registry.getVersion(prompt, a.active_version) : undefined;
+      const deployedSince = active?.deployed_at != null && Date.parse(active.deployed_at) > Date.parse(escalated.updated_at);
+      if (!deployedSince) {
+        return `rollback ${escalated.rollback_id} escalated at ${escalated.updated_at}; no new incident within the escalation cool-down (${a.policy.escalation_cooldown_s} s)`;
+      }
+    }
+    return undefined;
   };
   return {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
@@ -100,10 +141,20 @@ export function createActivities(deps: ActivityDeps) {
       const a = await assessPrompt(deps, input.prompt);
       const now = clock.now();
       const v = await noteBlindness(deps, input.prompt, a.verdict);
+      // One id per scheduled check, the same on every retry of it: a retry continues the incident it claimed.
+      const attempt = checkIdentity();
+      const ownId = attempt ? formatRollbackId(new Date(attempt.scheduledMs), attempt.suffix) : undefined;
       let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
       const openId = await rollbacks.openFor(input.prompt);
       const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
-      if (openId !== undefined) {
+      const claimedByThisCheck = openId !== undefined && openId === ownId ? await rollbacks.startInput(openId) : undefined;
+      // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
+      const endedFromThisCheck = openId === undefined && ownId !== undefined ? await rollbacks.get(ownId) : undefined;
+      if (endedFromThisCheck) {
+        result = { ...result, note: `rollback ${ownId} from this check already ended (${endedFromThisCheck.status})` };
+      } else if (claimedByThisCheck) {
+        result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
+      } else if (openId !== undefined) {
         const open = await rollbacks.get(openId);
         if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
           result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
@@ -111,21 +162,11 @@ export function createActivities(deps: ActivityDeps) {
           result = { ...result, note: `rollback ${openId} is open` };
         }
       } else if (tableBreach) {
-        const recent = await rollbacks.list({ prompt: input.prompt, status: 'rejected', limit: 5 });
-        const cooling = recent.find(
-          (r) =>
-            r.trigger !== undefined &&
-            r.incident_rule === v.rule &&
-            now.getTime() - Date.parse(r.updated_at) < a.policy.reject_cooldown_s * 1000,
-        );
-        if (cooling) {
-          result = {
-            ...result,
-            action: 'suppressed',
-            note: `rejected by ${cooling.decided_by ?? 'on-call'} in ${cooling.rollback_id}; not paging again within the cool-down`,
-          };
+        const quiet = await cooldownOf(input.prompt, v.rule, a, now);
+        if (quiet) {
+          result = { ...result, action: 'suppressed', note: quiet };
         } else {
-          const id = formatRollbackId(now, randomId());
+          const id = ownId ?? formatRollbackId(now, randomId());
           const incident: RollbackInput = {
             rollback_id: id,
             prompt: input.prompt,

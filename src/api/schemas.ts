@@ -50,6 +50,11 @@ export const policyOverrides = z
       .int()
       .min(1)
       .max(7 * 86_400),
+    escalation_cooldown_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400),
   })
   .partial()
   .strict();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DomainError } from '../domain/errors';
+import { DomainError, isDomainError } from '../domain/errors';
 import { knownGoodTarget } from '../domain/known-good';
 import {
   formatRollbackId,
@@ -25,7 +25,7 @@ import { renderQuery } from '../domain/metrics-provider';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
-import { rollbackWorkflowId } from '../domain/names';
+import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
 import { requireKnownVersions } from './known-versions';
 import { Problem } from './problem';
 
@@ -56,6 +56,9 @@ export interface ServiceDeps {
   /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
   prometheusConfigured?: boolean;
 }
+
+/** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
+export type MonitorGuard = { workflow_id: string; status: 'running' } | { workflow_id: string; status: 'pending'; error: string };
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
@@ -140,20 +143,18 @@ export class PromptbackService {
     return this.d.registry.addVersion(input, actor);
   }
 
+  /**
+   * Deploys a version: at once (an audited switch) or as a canary rollout. Refused with 409 ChangeInFlight while a
+   * rollback is open or a canary rolls out — checked by the store in the transaction that makes the change.
+   */
   async deploy(
     prompt: string,
     version: string,
     strategy: 'immediate' | 'canary',
     actor: string,
-  ): Promise<Deployment & { monitor: { workflow_id: string } | { error: string } }> {
+  ): Promise<Deployment & { monitor: MonitorGuard }> {
     await this.requirePrompt(prompt);
     await this.requireVersion(prompt, version);
-    const open = await this.d.rollbacks.openFor(prompt);
-    if (open !== undefined) {
-      throw new Problem(409, 'A rollback is already in flight', `prompt ${prompt} has rollback ${open} in flight; deploy after it ends`, {
-        rollback_id: open,
-      });
-    }
     const at = this.d.clock.now();
     const id = `dep-${newId(at)}`;
     if (strategy === 'canary') return this.startCanary(prompt, version, id, at, actor);
@@ -216,7 +217,7 @@ export class PromptbackService {
       updated_at: at.toISOString(),
       detail: { plan },
     };
-    await this.d.registry.recordDeployment(deployment);
+    await this.d.registry.beginDeployment(deployment);
     try {
       await this.d.workflows.startCanary({
         deployment_id: id,
@@ -232,9 +233,9 @@ export class PromptbackService {
         ...deployment,
         status: 'failed',
         updated_at: this.d.clock.now().toISOString(),
-        detail: { error: (e as Error).message },
+        detail: { plan, reason: `the canary workflow could not be started: ${(e as Error).message}` },
       });
-      throw new Problem(503, 'Workflow engine unavailable', `could not start the canary: ${(e as Error).message}`);
+      throw e;
     }
     return { ...deployment, workflow_id: `deploy/${prompt}/${id}`, monitor: await this.guard(prompt, actor) };
   }
@@ -248,7 +249,7 @@ export class PromptbackService {
         `deployment ${id} is a${d.strategy === 'canary' ? '' : 'n'} ${d.strategy} deployment in status ${d.status}`,
       );
     }
-    await this.d.workflows.signalControl(`deploy/${d.prompt}/${id}`, 'abort', { by: actor });
+    await this.d.workflows.abortCanary(`deploy/${d.prompt}/${id}`, actor);
     const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
     for (;;) {
       const now = await this.getDeployment(id);
@@ -303,20 +304,45 @@ export class PromptbackService {
         const rate = w.error_rate ?? 0;
         if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
         this.lastFastPath.set(name, now.getTime());
-        await this.d.workflows.checkNow(name, 'fast_path');
+        // Fire and forget (the engine call is bounded): an unreachable engine never holds up the ingest answer.
+        this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
+          this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
+        });
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }
     }
   }
 
-  /** Every deployed prompt is guarded: starts its monitor; a deploy still succeeds (and says so) if that fails. */
-  private async guard(prompt: string, actor: string): Promise<{ workflow_id: string } | { error: string }> {
+  /**
+   * Every deployed prompt is guarded: starts its monitor. With the engine unreachable the deploy still succeeds
+   * and says the monitor is pending; the monitor row is marked `pending` and the reconciler starts it.
+   */
+  private async guard(prompt: string, actor: string): Promise<MonitorGuard> {
     try {
-      return await this.startMonitor(prompt, undefined, actor);
+      const m = await this.startMonitor(prompt, undefined, actor);
+      return { workflow_id: m.workflow_id, status: 'running' };
     } catch (e) {
-      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started');
-      return { error: `monitor not started: ${(e as Error).message}` };
+      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started now; the reconciler will start it');
+      const at = this.d.clock.now().toISOString();
+      const existing = await this.d.monitors.get(prompt);
+      if (existing?.status !== 'running') {
+        await this.d.monitors.upsert({
+          prompt,
+          workflow_id: monitorWorkflowId(prompt),
+          status: 'pending',
+          interval_s: existing?.interval_s ?? this.d.monitorIntervalS,
+          started_by: actor,
+          started_at: at,
+          stopped_by: null,
+          updated_at: at,
+        });
+      }
+      return {
+        workflow_id: monitorWorkflowId(prompt),
+        status: 'pending',
+        error: `monitor not started yet: ${(e as Error).message}; it starts automatically once the workflow engine answers`,
+      };
     }
   }
 
@@ -458,8 +484,9 @@ export class PromptbackService {
     actor: string,
   ): Promise<{ rollback_id: string; status: RollbackStatus; status_url: string; workflow_id: string; web_ui_url: string }> {
     const p = await this.requirePrompt(input.prompt);
-    if (input.target_version !== undefined) {
-      await this.requireVersion(input.prompt, input.target_version);
+    let target = input.target_version;
+    if (target !== undefined) {
+      await this.requireVersion(input.prompt, target);
     } else {
       const choice = knownGoodTarget(await this.d.registry.listVersions(input.prompt), p.active_version);
       if (!choice.target) {
@@ -471,6 +498,16 @@ export class PromptbackService {
           },
         );
       }
+      target = choice.target;
+    }
+    // Nothing to roll back: the target already serves every request. (During a canary it serves only part of
+    // the traffic: the rollback goes ahead and aborts the canary.)
+    const traffic = await this.d.registry.getTraffic(input.prompt);
+    if (traffic.length === 1 && traffic[0]!.version === target && traffic[0]!.percent >= 100) {
+      throw new DomainError('AlreadyActive', `${target} already serves all traffic of ${input.prompt}; there is nothing to roll back`, {
+        prompt: input.prompt,
+        version: target,
+      });
     }
     const at = this.d.clock.now();
     const id = newId(at);
@@ -525,7 +562,8 @@ export class PromptbackService {
         updated_at: failedAt,
         timeline: [{ at: failedAt, event: 'start_failed', detail: { error: (e as Error).message } }],
       });
-      throw new Problem(503, 'Workflow engine unavailable', `could not start the rollback workflow: ${(e as Error).message}`);
+      if (isDomainError(e)) throw e;
+      throw new DomainError('EngineUnavailable', `could not start the rollback workflow: ${(e as Error).message}`);
     }
     return {
       rollback_id: id,

@@ -20,9 +20,10 @@ export interface ApiHandle {
 
 /** The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. */
 export async function startApi(config: Config, adapters: Adapters, address: string, log: Logger): Promise<ApiHandle> {
-  const connection = await Connection.connect(clientConnectionOptions(config, address));
+  // Lazy: the API starts (and serves what needs no engine) while Temporal is down; engine calls then answer 503.
+  const connection = Connection.lazy(clientConnectionOptions(config, address));
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl);
+  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
   const service = new PromptbackService({
     registry: adapters.registry,
     rollbacks: adapters.rollbacks,

@@ -64,6 +64,9 @@ const schema = z.object({
   RETENTION_PURGE_AFTER_DAYS: z.coerce.number().min(1).default(183),
   RETENTION_AUDIT_DAYS: z.coerce.number().min(0).default(365),
   RETENTION_EVERY_S: seconds.default(3600),
+  RECONCILE_EVERY_S: seconds.default(60),
+  RECONCILE_GRACE_S: seconds.default(30),
+  TEMPORAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(1500),
   EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
   EVALUATOR_URL: z.string().url().optional(),
   EVALUATOR_SUITE: z.string().min(1).optional(),
@@ -162,7 +165,11 @@ export interface Config {
     tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
     /** Temporal Cloud API key (implies TLS). */
     apiKey?: string;
+    /** Every API call to Temporal answers within this; beyond it the API says 503. */
+    callTimeoutMs: number;
   };
+  /** The reconciler: how often it runs, and how long a claimed rollback may wait for its workflow to start. */
+  reconcile: { every_s: number; grace_s: number };
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
@@ -226,7 +233,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      callTimeoutMs: e.TEMPORAL_CALL_TIMEOUT_MS,
     },
+    reconcile: { every_s: e.RECONCILE_EVERY_S, grace_s: e.RECONCILE_GRACE_S },
     tokens: e.AUTH_TOKENS,
     verification: {
       interval_s: e.VERIFY_INTERVAL_S,

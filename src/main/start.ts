@@ -7,7 +7,7 @@ import { loadConfig } from './config';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
 import { openAdapters } from './wiring';
-import { startWorker } from './worker';
+import { startWorker, type WorkerHandle } from './worker';
 
 /**
  * `npm start`: the whole system on embedded defaults, in one process tree — a Temporal dev server (state in
@@ -43,16 +43,34 @@ async function main(log: Logger): Promise<() => Promise<void>> {
   const stopDev = async () => dev?.stop();
   try {
     const adapters = await openAdapters(config, log);
-    const worker = await startWorker(config, adapters, address);
+    // The API first: it answers (503 for what needs the engine) even while Temporal is unreachable.
     const api = await startApi(config, adapters, address, log);
-    worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+    const engine = address;
+    let worker: WorkerHandle | undefined;
+    let stopping = false;
+    // The worker needs the engine: keep trying until it answers; its first reconciler pass repairs the gap.
+    const workerStarted = (async () => {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          worker = await startWorker(config, adapters, engine);
+          worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+          if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
+          return;
+        } catch (e) {
+          if (attempt === 0) log.error({ err: e, temporal: engine }, 'worker cannot reach Temporal yet; retrying every 5 s');
+          await new Promise((r) => setTimeout(r, 5000));
+        }
+      }
+    })();
     log.info(
       { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl },
       `promptback is up: API ${api.url}, Temporal ${address}, Web UI ${config.temporal.uiUrl}`,
     );
     return async () => {
+      stopping = true;
       await api.stop();
-      await worker.stop();
+      await workerStarted;
+      await worker?.stop();
       await adapters.db.close();
       await stopDev();
     };

@@ -2,7 +2,9 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
-import { ensureRetentionSchedule } from './schedules';
+import { TemporalWorkflows } from '../adapters/workflows/temporal';
+import { createReconcileActivities } from '../activities/reconcile';
+import { ensureReconcilerSchedule, ensureRetentionSchedule } from './schedules';
 import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
 import type { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { loadConfig, type Config } from './config';
@@ -27,23 +29,36 @@ export async function startWorker(
   extra: Partial<WorkerOptions> = {},
 ): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
+  // The reconciler's activities see and start workflows through this client.
+  const client = new Client({
+    connection: await Connection.connect(clientConnectionOptions(config, address)),
+    namespace: config.temporal.namespace,
+  });
+  const engine = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: activitiesFor(adapters, config),
+    activities: {
+      ...activitiesFor(adapters, config),
+      ...createReconcileActivities({
+        registry: adapters.registry,
+        rollbacks: adapters.rollbacks,
+        monitors: adapters.monitors,
+        clock: adapters.clock,
+        engine,
+        graceS: config.reconcile.grace_s,
+        monitorIntervalS: config.monitorIntervalS,
+      }),
+    },
     ...extra,
   });
   const run = worker.run();
-  // The retention schedule belongs with the worker that runs it; creating it is idempotent.
-  const client = new Client({
-    connection: await Connection.connect(clientConnectionOptions(config, address)),
-    namespace: config.temporal.namespace,
-  });
+  // The schedules belong with the worker that runs them; creating them is idempotent.
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
-  await client.connection.close();
+  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
   const dispatcher = deliveryDispatcherFor(adapters, config);
   dispatcher.start();
   return {
@@ -54,6 +69,7 @@ export async function startWorker(
       await dispatcher.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await run;
+      await client.connection.close();
       await connection.close();
     },
   };

@@ -75,6 +75,11 @@ export interface SwitchRequest {
   actor: string;
   reason: string;
   detail?: Record<string, unknown>;
+  /**
+   * Rollbacks only: mark the version left as rolled back from (never again a known-good target). Default true;
+   * false when the evidence says the version was not at fault (e.g. the rollback did not help).
+   */
+  mark_from_rolled_back?: boolean;
 }
 
 /** A staged traffic split to set, once per `key` (audited with `action`, e.g. `traffic`, `canary`). */
@@ -85,6 +90,11 @@ export interface TrafficRequest {
   actor: string;
   reason: string;
   action: string;
+  /**
+   * A canary stage: the deployment it belongs to (for action `canary` defaults to the key's first segment). Refused
+   * with DeploymentAborted once that deployment was aborted (e.g. by a rollback).
+   */
+  deployment_id?: string;
 }
 
 export interface SwitchResult {
@@ -126,9 +136,17 @@ export interface Registry {
   getTraffic(prompt: string): Promise<TrafficShare[]>;
   /**
    * Moves all traffic to `to`, records the audit row and, for a rollback, marks the version left as rolled
-   * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion.
+   * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion. A deploy is refused
+   * in the same transaction while another change is in flight: ChangeInFlight naming the open rollback or the
+   * rolling-out canary; the promotion of a canary whose deployment was aborted is DeploymentAborted.
    */
   switchActive(req: SwitchRequest): Promise<SwitchResult>;
+
+  /**
+   * Records a canary deployment as `rolling_out`, unless another change is in flight for the prompt (an open
+   * rollback or another rolling-out canary): ChangeInFlight naming it. Checked and written in one transaction.
+   */
+  beginDeployment(d: Deployment): Promise<void>;
 
   /**
    * Sets a staged traffic split (gradual rollback, canary), audited, once per `key`. The active version changes
@@ -142,8 +160,11 @@ export interface Registry {
   /** Records a version's baseline-test result (audited). */
   setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void>;
 
+  /** Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. */
   recordDeployment(d: Deployment): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;
+  /** Canary deployments still rolling out, oldest first. */
+  rollingOut(): Promise<Deployment[]>;
 
   audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
   /** Any other attributable change (who, when, why). */

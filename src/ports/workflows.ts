@@ -2,7 +2,14 @@ import type { RollbackInput } from '../domain/rollback';
 import type { CanaryInput } from '../workflows/canary';
 import type { DecisionPayload } from '../workflows/messages';
 
-/** The API's view of the durable engine: start rollbacks, send decisions, check it is reachable. */
+/** Where a workflow execution stands (its latest run), or that no execution has that id. */
+export type WorkflowRunState =
+  'running' | 'completed' | 'failed' | 'canceled' | 'terminated' | 'timed_out' | 'continued_as_new' | 'not_found';
+
+/**
+ * The durable engine as the API and the reconciler see it. Every method answers within a bound (about 2 s);
+ * an engine that is down or does not answer throws DomainError EngineUnavailable.
+ */
 export interface Workflows {
   startRollback(input: RollbackInput): Promise<{ workflow_id: string }>;
   startCanary(input: CanaryInput): Promise<{ workflow_id: string }>;
@@ -14,7 +21,10 @@ export interface Workflows {
   signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void>;
   /** Pause, resume or abort a staged move (the gradual child of a rollback, or a canary rollout). */
   signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void>;
+  /** Asks a canary rollout to abort (all traffic back on its old version). False if it no longer runs. */
+  abortCanary(workflowId: string, by: string): Promise<boolean>;
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;
+  describe(workflowId: string): Promise<WorkflowRunState>;
   webUiUrl(workflowId: string): string;
 }

@@ -40,6 +40,8 @@ export interface FakeWorld {
   /** Prompts whose switch fails (group members). */
   switchFailsFor?: string[];
   reverts?: { prompt: string; to: string; key: string }[];
+  /** The store refuses canary steps after this many splits (a rollback aborted the deployment), with this reason. */
+  deploymentAborted?: { afterSplits: number; reason: string };
 }
 
 /** customer-support on v2.0.0 with v1.9.0 before it; verification sees healthy traffic unless told otherwise. */
@@ -71,6 +73,9 @@ export function fakeActivities(world: FakeWorld): Activities {
   return {
     setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
       const splits = (world.splits ??= []);
+      if (world.deploymentAborted && splits.length >= world.deploymentAborted.afterSplits) {
+        return Promise.reject(ApplicationFailure.nonRetryable(world.deploymentAborted.reason, 'DeploymentAborted'));
+      }
       if (splits.some((s) => s.key === req.key)) return Promise.resolve({ changed: false });
       splits.push({ split: req.split, key: req.key });
       const whole = req.split.filter((s) => s.percent > 0);
@@ -91,6 +96,9 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve(j);
     },
     switchForDeploy(input: { to: string; deployment_id: string }) {
+      if (world.deploymentAborted && (world.splits ?? []).length >= world.deploymentAborted.afterSplits) {
+        return Promise.reject(ApplicationFailure.nonRetryable(world.deploymentAborted.reason, 'DeploymentAborted'));
+      }
       const from = world.active;
       world.active = input.to;
       (world.splits ??= []).push({ split: [{ version: input.to, percent: 100 }], key: input.deployment_id });

@@ -13,5 +13,8 @@ export const TEST_NAMESPACES = [
   'it-replicas',
   'it-delivery',
   'it-prometheus',
+  'it-reconcile',
+  'it-unavailable',
+  'it-inflight',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
