@@ -66,6 +66,11 @@ export interface SwitchRequest {
   actor: string;
   reason: string;
   detail?: Record<string, unknown>;
+  /**
+   * Rollbacks: whether the version switched away from is marked rolled back from (never a target again).
+   * Only on its own evidence: an operator's rollback, or an incident whose breach was measured on it. Absent → true.
+   */
+  mark_from_rolled_back?: boolean;
 }
 
 /** A staged traffic split to set, once per `key` (audited with `action`, e.g. `traffic`, `canary`). */
