@@ -446,7 +446,7 @@ export class PromptbackService {
       from_version: p.active_version,
       to_version: input.target_version ?? null,
       reason: input.reason ?? 'manual rollback',
-      severity: 'high',
+      severity: 'manual',
       mode: input.mode,
       status: 'rolling_back',
       requested_by: actor,

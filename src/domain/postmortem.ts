@@ -98,7 +98,7 @@ export type PostMortem = {
   switched_at: string | null;
   recovered_at: string | null;
   ended_at: string | null;
-  /** Deploy of the bad version → detection (the incident's `detected`, or the operator's request). */
+  /** Deploy of the bad version → the incident's detection; null for an operator's rollback (nothing was detected). */
   time_to_detect_s: number | null;
   /** Detection → decision (approve, reject, deadline default, or the automatic rollback). */
   time_to_decide_s: number | null;
@@ -119,6 +119,7 @@ export type PostMortem = {
 /** Events that end a rollback, most specific first when several are present. */
 const ENDING_EVENTS = [
   'recovered',
+  'not_a_prompt_regression',
   'not_recovered',
   'verification_inconclusive',
   'group_failed_compensated',
@@ -571,7 +572,8 @@ export function buildPostMortem(view: RollbackView, ctx: PostMortemContext = {})
     switched_at: switchedAt,
     recovered_at: recoveredAt,
     ended_at: endedAt,
-    time_to_detect_s: secondsBetween(deployedAt, detectedAt),
+    // An operator's rollback detected nothing: its request time is not a detection time.
+    time_to_detect_s: incident ? secondsBetween(deployedAt, detectedAt) : null,
     time_to_decide_s: secondsBetween(detectedAt, decision.at),
     time_to_switch_s: secondsBetween(detectedAt, switchedAt),
     time_to_restore_s: restoreS,

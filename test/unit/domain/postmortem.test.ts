@@ -148,7 +148,8 @@ const cases: Case[] = [
     },
     outcome: 'recovered',
     decision: 'operator',
-    durations: { time_to_detect_s: 720, time_to_decide_s: 0, time_to_switch_s: 0.25, time_to_restore_s: 10.05, total_s: 10.3 },
+    // An operator's rollback: no fake "time to detect" from its request time (it used to say 720 s).
+    durations: { time_to_detect_s: null, time_to_decide_s: 0, time_to_switch_s: 0.25, time_to_restore_s: 10.05, total_s: 10.3 },
     decisions: [{ who: 'alice', what: /^requested immediate rollback to v1\.9\.0$/, comment: 'accuracy dropped to 58 % after v2.0.0' }],
     before: { source: 'metrics_before', error_rate: 0.3 },
     after: { kind: 'healthy', observed: 0 },
