@@ -49,6 +49,10 @@ export interface FakeWorld {
   marks?: (boolean | undefined)[];
   /** `critical` of each chooseTarget call. */
   targetCalls?: { critical?: boolean }[];
+  /** Fail this many revertSwitch calls (retryably) before undoing (a registry briefly down). */
+  revertFailures?: number;
+  /** planGroup fails (retryably) every time. */
+  planGroupFails?: boolean;
   /** Fail this many notify calls (retryably) before queuing. */
   notifyFailures?: number;
 }
@@ -173,9 +177,14 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve(v);
     },
     planGroup() {
+      if (world.planGroupFails) return Promise.reject(new Error('related prompts could not be read'));
       return Promise.resolve(world.group ?? { members: [], not_joining: [] });
     },
     revertSwitch(input: { prompt: string; to: string; key: string }) {
+      if ((world.revertFailures ?? 0) > 0) {
+        world.revertFailures! -= 1;
+        return Promise.reject(new Error('registry unavailable'));
+      }
       (world.reverts ??= []).push({ prompt: input.prompt, to: input.to, key: input.key });
       return Promise.resolve({ switched: true, from: null, to: input.to, at: new Date().toISOString() });
     },
