@@ -2,6 +2,7 @@ import { rollbackWorkflowId } from './names';
 import type { Severity } from './severity';
 import type { GradualPlan, StageProgress } from './stages';
 import type { DefaultAction, RuleAction } from './policy';
+import type { TimelineEntry } from './timeline';
 import type { Verdict } from './verdict';
 import type { VerificationPolicy, VerificationResult } from './verification';
 
@@ -34,11 +35,7 @@ export interface Trigger {
   samples: number;
 }
 
-export interface TimelineEntry {
-  at: string;
-  event: string;
-  detail: Record<string, unknown>;
-}
+export type { TimelineEntry };
 
 /** What `GET /api/rollbacks/{id}` and the workflow's `state` query show. */
 export interface RollbackView {

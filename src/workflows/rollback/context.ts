@@ -8,6 +8,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { initialView, type RollbackInput, type RollbackStatus, type RollbackView, type Severity } from '../../domain/rollback';
+import { timelineEntry, type TimelineDetails, type TimelineEvent } from '../../domain/timeline';
 import type { Verdict } from '../../domain/verdict';
 import { RollbackSeverityKey, RollbackStateKey } from '../messages';
 
@@ -49,9 +50,10 @@ export class RollbackRun {
     this.verdict = input.incident?.verdict;
   }
 
-  event(name: string, detail: Record<string, unknown> = {}): void {
+  /** Appends to the timeline: only an event of the union (src/domain/timeline.ts), with that event's detail. */
+  event<K extends TimelineEvent>(name: K, detail: TimelineDetails[K]): void {
     const at = new Date().toISOString();
-    this.view.timeline.push({ at, event: name, detail });
+    this.view.timeline.push(timelineEntry(at, name, detail));
     this.view.updated_at = at;
   }
 
@@ -60,7 +62,7 @@ export class RollbackRun {
   }
 
   /** A state change: status, timeline, search attributes, and the store. */
-  async enter(status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<void> {
+  async enter<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<void> {
     this.view.status = status;
     this.event(name, detail);
     upsertSearchAttributes([
@@ -118,7 +120,7 @@ export class RollbackRun {
   }
 
   /** Ends the run: final status saved after every notification is queued and every decision handler answered. */
-  async finish(status: RollbackStatus, name: string, detail: Record<string, unknown> = {}): Promise<RollbackView> {
+  async finish<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<RollbackView> {
     delete this.view.deadline;
     this.view.status = status;
     await condition(() => this.inFlight === 0);
