@@ -13,6 +13,7 @@ import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { Workflows } from '../../ports/workflows';
 import {
   abortSignal,
+  approveSignal,
   checkNowSignal,
   DECISION_REFUSED,
   DECISION_UPDATES,
@@ -20,6 +21,7 @@ import {
   pauseSignal,
   resumeSignal,
   PromptNameKey,
+  rejectSignal,
   RollbackSeverityKey,
   RollbackStateKey,
   stopMonitorSignal,
@@ -155,6 +157,11 @@ export class TemporalWorkflows implements Workflows {
           : this.client.workflow.getHandle(workflowId).startUpdate(update, { args: [payload], waitForStage: 'ACCEPTED' }),
       );
     } catch (e) {
+      // A rollback started before decisions were Updates (the frozen v1 body) has no handler: it takes the signal.
+      if (e instanceof WorkflowUpdateFailedError && /No registered handler for update/.test(e.cause?.message ?? '')) {
+        await this.legacyDecision(workflowId, decision, payload);
+        return undefined;
+      }
       throw this.decisionError(e, workflowId, decision);
     }
     try {
@@ -163,6 +170,16 @@ export class TemporalWorkflows implements Workflows {
       // Accepted: the workflow acts on it; the caller answers with the stored state meanwhile.
       if (!(e instanceof WorkflowUpdateFailedError) && engineDown(e)) return undefined;
       throw this.decisionError(e, workflowId, decision);
+    }
+  }
+
+  private async legacyDecision(workflowId: string, decision: DecisionName, payload: DecisionPayload): Promise<void> {
+    if (decision === 'approve' || decision === 'reject') {
+      await this.bounded(ACCEPT_WITHIN_MS, () =>
+        this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload),
+      );
+    } else {
+      await this.signalControl(`${workflowId}/gradual`, decision, payload);
     }
   }
 
