@@ -1,3 +1,4 @@
+import { isEvent } from './timeline';
 import type { RollbackMode, RollbackStatus, RollbackView, Severity, TimelineEntry, Trigger } from './rollback';
 
 /**
@@ -311,7 +312,27 @@ function decisionsOf(view: RollbackView, timeline: readonly TimelineEntry[], inc
         break;
       }
       case 'resumed':
-        out.push({ at: e.at, who: 'not recorded', what: 'resumed the gradual rollback', comment: null });
+        // Who resumed is in the `resume_requested` entry (API); a signal's resume is not attributed.
+        if (!timeline.some((r) => r.event === 'resume_requested')) {
+          out.push({ at: e.at, who: 'not recorded', what: 'resumed the gradual rollback', comment: null });
+        }
+        break;
+      case 'pause_requested':
+      case 'resume_requested':
+      case 'abort_requested':
+        if (isEvent(e, 'pause_requested', 'resume_requested', 'abort_requested')) {
+          out.push({
+            at: e.at,
+            who: e.detail.by,
+            what: `${{ pause_requested: 'paused', resume_requested: 'resumed', abort_requested: 'aborted' }[e.event]} the gradual rollback (API)`,
+            comment: null,
+          });
+        }
+        break;
+      case 'gradual_cut_short':
+        if (isEvent(e, 'gradual_cut_short')) {
+          out.push({ at: e.at, who: 'system', what: `cut the gradual stages short: ${e.detail.traffic}`, comment: e.detail.summary });
+        }
         break;
       case 'aborted':
         out.push({ at: e.at, who: str(d, 'by') ?? 'not recorded', what: 'aborted the gradual rollback', comment: str(d, 'traffic') });

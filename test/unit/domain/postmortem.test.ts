@@ -639,3 +639,38 @@ describe('durations', () => {
     expect(formatDuration(s)).toBe(text);
   });
 });
+
+describe('post-mortem of a gradual rollback decided over the API', () => {
+  it('names who paused and resumed (the API actor) and the critical breach that cut the stages short', () => {
+    const pm = buildPostMortem(
+      view({
+        mode: 'gradual',
+        status: 'completed',
+        timeline: [
+          ev(0, 'requested', { by: 'alice', reason: 'minor regression', mode: 'gradual' }),
+          ev(1, 'gradual_started', { stages: [], check_interval_s: 60, max_error_rate: 0.02 }),
+          ev(60, 'pause_requested', { by: 'carol', via: 'api' }),
+          ev(61, 'paused', { stage: 0, reason: 'paused by carol' }),
+          ev(120, 'resume_requested', { by: 'dave', via: 'api' }),
+          ev(121, 'resumed', { stage: 0 }),
+          ev(200, 'gradual_cut_short', {
+            ...verdict({ severity: 'critical' }),
+            summary: 'critical: error rate 12.00 %',
+            traffic: 'all traffic to v1.9.0 now',
+          }),
+          switched(201),
+          ev(262, 'recovered', { summary: 'recovered' }),
+        ],
+      }),
+    );
+    const who = pm.decisions.map((d) => [d.who, d.what]);
+    expect(who).toEqual(
+      expect.arrayContaining([
+        ['dave', 'resumed the gradual rollback (API)'],
+        ['system', 'cut the gradual stages short: all traffic to v1.9.0 now'],
+      ]),
+    );
+    expect(who).not.toContainEqual(['not recorded', 'resumed the gradual rollback']);
+    expect(pm.decisions.find((d) => d.what.startsWith('cut the gradual'))?.comment).toBe('critical: error rate 12.00 %');
+  });
+});
