@@ -51,7 +51,8 @@ describe('durability', () => {
     expect(switches).toHaveLength(1);
     expect(done.timeline.filter((t: { event: string }) => t.event === 'switched')).toHaveLength(1);
     expect((await http(stack.url, 'GET', '/api/prompts/customer-support/resolve?key=k')).body.version).toBe('v1.9.0');
-  });
+    // Verification now runs its whole 30-s window (it used to stop at the first healthy check), plus two worker starts.
+  }, 150_000);
 
   it('a rollback requested while no worker runs waits durably and completes once one starts', async () => {
     await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0' });
