@@ -226,7 +226,9 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     expect(view.status).toBe('completed');
     expect(view.decided_by).toBe('alice');
     expect(view.deadline).toBeUndefined();
-    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go' });
+    // A signal's name is not authenticated: the record says it came that way.
+    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go', via: 'temporal-signal' });
+    expect(view.decision).toMatchObject({ kind: 'approve', by: 'alice', via: 'temporal-signal' });
     expect(at(view, 'approved')).toBeLessThan(Date.parse(waiting.deadline!));
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: view.rollback_id }]);
     expect(w.switchCalls?.[0]?.actor).toBe('alice');
