@@ -4,7 +4,8 @@ import { DomainError, isDomainError } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
-import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
+import { judgeIncidentMetric, judgeRecovery, type IncidentTrigger, type VerificationPolicy } from '../domain/verification';
+import { resolvePolicy } from '../domain/policy';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt, type Assessment } from './assessment';
@@ -39,7 +40,11 @@ export interface ActivityDeps {
   links: (prompt: string, rollbackId: string) => Record<string, string>;
   /** Monitor checks in a row that could not read metrics before the on-call is paged (default 3). */
   blindAfterErrors?: number;
+  /** How long a baseline test may take before a target is chosen without it (critical: the 2-min budget). */
+  evaluationBudgetMs?: { critical: number; other: number };
 }
+
+const DEFAULT_EVALUATION_BUDGET = { critical: 10_000, other: 60_000 };
 
 /** Domain errors a retry cannot fix become non-retryable failures whose `type` the workflow can read. */
 async function domain<T>(fn: () => Promise<T>): Promise<T> {
@@ -96,12 +101,30 @@ const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).pa
 export function createActivities(deps: ActivityDeps) {
   const { registry, rollbacks, metrics, notifier, clock, monitors } = deps;
   const randomId = deps.randomId ?? defaultRandomId;
-  /** A broken evaluator must not block a rollback: its failure is reported as "not judged". */
-  const evaluateSafely = async (prompt: string, v: VersionRecord): Promise<Evaluation> => {
+  /**
+   * A broken or slow evaluator must not block a rollback: its failure, or no answer within the budget, is
+   * reported as "not judged".
+   */
+  const evaluateSafely = async (prompt: string, v: VersionRecord, budgetMs: number): Promise<Evaluation> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Evaluation>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            evaluator: 'timeout',
+            passed: null,
+            score: null,
+            detail: `baseline test gave no answer within ${Math.round(budgetMs / 1000)} s; chosen without it`,
+          }),
+        budgetMs,
+      );
+    });
     try {
-      return await deps.evaluator!.evaluate(prompt, v);
+      return await Promise.race([deps.evaluator!.evaluate(prompt, v), late]);
     } catch (e) {
       return { evaluator: 'unavailable', passed: null, score: null, detail: `baseline test could not run: ${(e as Error).message}` };
+    } finally {
+      clearTimeout(timer);
     }
   };
   /**
@@ -126,6 +149,7 @@ export function createActivities(deps: ActivityDeps) {
     }
     return undefined;
   };
+  const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
   return {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
     async assessNow(input: { prompt: string }): Promise<Verdict> {
@@ -215,7 +239,11 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Validates the requested target, or picks the last known-good version when none was named. */
-    async chooseTarget(input: { prompt: string; target_version?: string }): Promise<TargetChoice> {
+    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice> {
+      const budgetMs = input.critical ? budget.critical : budget.other;
+      // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
+      const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
+        deps.evaluator && v.known_good !== true ? evaluateSafely(prompt, v, budgetMs) : Promise.resolve(undefined);
       return domain(async () => {
         const prompt = await registry.getPrompt(input.prompt);
         if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${input.prompt}`, { prompt: input.prompt });
@@ -229,7 +257,7 @@ export function createActivities(deps: ActivityDeps) {
           }
           // An operator's named target is not refused: its test result goes into the timeline.
           const named = versions.find((v) => v.version === input.target_version)!;
-          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, named) : undefined;
+          const evaluation = await evaluate(input.prompt, named);
           return {
             from_version: prompt.active_version,
             to_version: input.target_version,
@@ -257,7 +285,7 @@ export function createActivities(deps: ActivityDeps) {
             );
           }
           const candidate = list.find((v) => v.version === choice.target)!;
-          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, candidate) : undefined;
+          const evaluation = await evaluate(input.prompt, candidate);
           if (evaluation?.passed === false) {
             await registry.setKnownGood(input.prompt, candidate.version, false, `evaluator:${evaluation.evaluator}`, evaluation.detail);
             failed.set(candidate.version, evaluation.detail);
@@ -285,6 +313,8 @@ export function createActivities(deps: ActivityDeps) {
       rollback_id: string;
       actor: string;
       reason: string;
+      /** The from-version's own metrics breached (or an operator rolled it back): mark it rolled back from. */
+      mark_from_rolled_back?: boolean;
     }): Promise<SwitchResult> {
       return domain(() =>
         registry.switchActive({
@@ -295,6 +325,7 @@ export function createActivities(deps: ActivityDeps) {
           actor: input.actor,
           reason: input.reason,
           detail: { rollback_id: input.rollback_id },
+          ...(input.mark_from_rolled_back !== undefined ? { mark_from_rolled_back: input.mark_from_rolled_back } : {}),
         }),
       );
     },
@@ -309,8 +340,35 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<Verdict> {
       const to = clock.now();
       const from = new Date(Math.max(Date.parse(input.since), to.getTime() - input.window_s * 1000));
+      const [stats, prompt] = await Promise.all([metrics.window(input.prompt, input.version, from, to), registry.getPrompt(input.prompt)]);
+      // One meaning of "enough samples": the prompt's policy, as its monitor judges it.
+      const minSamples = resolvePolicy(prompt?.policy ?? {}).min_samples;
+      return judgeRecovery(stats, { ...input.policy, min_samples: minSamples });
+    },
+
+    /**
+     * The metric that triggered the incident (p99 latency, quality), on the target version over the policy
+     * window since the switch, judged against the incident's baseline and the alert threshold.
+     */
+    async checkIncidentMetric(input: {
+      prompt: string;
+      version: string;
+      since: string;
+      trigger: IncidentTrigger;
+    }): Promise<Verdict & { same_breach: boolean }> {
+      const prompt = await registry.getPrompt(input.prompt);
+      const policy = resolvePolicy(prompt?.policy ?? {});
+      const to = clock.now();
+      const from = new Date(Math.max(Date.parse(input.since), to.getTime() - policy.window_s * 1000));
       const stats = await metrics.window(input.prompt, input.version, from, to);
-      return judgeRecovery(stats, input.policy);
+      const a = policy.alerts.mature;
+      const alert =
+        input.trigger.metric === 'latency_p99_ratio'
+          ? 1 + a.latency_p99_increase
+          : input.trigger.metric === 'quality_drop'
+            ? a.quality_drop
+            : a.error_rate;
+      return judgeIncidentMetric(stats, input.trigger, alert, policy.min_samples);
     },
 
     /** Sends a notification with its links (status URL, Web UI workflow); returns where it went and the links. */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { DomainError, isDomainError } from '../domain/errors';
+import type { DecisionName, DecisionPayload } from '../workflows/messages';
 import { knownGoodTarget } from '../domain/known-good';
 import {
+  decisionRefusal,
   formatRollbackId,
   isTerminal,
   type RollbackInput,
@@ -415,47 +417,55 @@ export class PromptbackService {
     }));
   }
 
-  /** Pause, resume or abort a gradual rollback (its child workflow `…/gradual` takes the signal). */
+  /**
+   * Pause, resume or abort a gradual rollback: an Update on the rollback workflow, whose validator refuses what
+   * cannot be done now (409 saying why); answers the state once the workflow acted on it.
+   */
   async control(id: string, control: 'pause' | 'resume' | 'abort', actor: string) {
-    const v = await this.getRollback(id);
-    const allowed = control === 'resume' ? v.status === 'paused' : v.status === 'rolling_back' || v.status === 'paused';
-    if (v.mode !== 'gradual' || !allowed) {
-      throw new Problem(
-        409,
-        `Cannot ${control}`,
-        `rollback ${id} is a${v.mode === 'gradual' ? '' : 'n'} ${v.mode} rollback in status ${v.status}; only a running gradual rollback can be paused, resumed or aborted`,
-        {
-          rollback_status: v.status,
-          mode: v.mode,
-        },
-      );
-    }
-    await this.d.workflows.signalControl(`${v.workflow_id}/gradual`, control, { by: actor });
-    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
-    const expect = control === 'pause' ? ['paused'] : control === 'resume' ? ['rolling_back', 'verifying', 'completed'] : ['failed'];
-    for (;;) {
-      const now = await this.getRollback(id);
-      if (expect.includes(now.status) || Date.now() > deadline) return now;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return this.decideOn(id, control, { by: actor });
   }
 
-  /** Approve ("execute rollback") or reject ("investigate") a pending decision; answers once the workflow recorded it. */
+  /**
+   * Approve ("execute rollback") or reject ("investigate") a pending decision: an Update whose validator refuses a
+   * stale click (deadline passed and what was done, already decided by whom, not awaiting); answers the state
+   * once the workflow acted on it. The actor is the authenticated API identity.
+   */
   async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined) {
+    return this.decideOn(id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
+  }
+
+  private async decideOn(id: string, decision: DecisionName, payload: DecisionPayload) {
     const v = await this.getRollback(id);
-    if (!(DECIDABLE as readonly string[]).includes(v.status)) {
-      throw new DomainError('NotAwaitingApproval', `rollback ${id} is ${v.status}, not awaiting a decision`, {
-        rollback_id: id,
-        rollback_status: v.status,
-      });
+    // An ended rollback's workflow is gone: the store says what happened, in the workflow's words.
+    if (isTerminal(v.status)) throw this.refusedFromStore(v, decision);
+    // A claimed incident whose workflow may not have started yet (its first save has not happened): start it
+    // from the stored input together with the decision (update-with-start), instead of retrying.
+    const startInput = v.timeline.length === 0 ? await this.d.rollbacks.startInput(id) : undefined;
+    let state: RollbackView | undefined;
+    try {
+      state = await this.d.workflows.decide(v.workflow_id, decision, payload, startInput);
+    } catch (e) {
+      if (isDomainError(e) && e.type === 'NotAwaitingApproval') throw this.refusedFromStore(await this.getRollback(id), decision);
+      throw e;
     }
-    await this.d.workflows.signalDecision(v.workflow_id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
-    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
-    for (;;) {
-      const now = await this.getRollback(id);
-      if (!(DECIDABLE as readonly string[]).includes(now.status) || Date.now() > deadline) return now;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (!state) return this.getRollback(id);
+    const post_mortem = isTerminal(state.status) ? await this.buildPostMortemOf(state) : undefined;
+    return {
+      ...state,
+      ...(post_mortem ? { post_mortem } : {}),
+      status_url: this.statusUrl(id),
+      web_ui_url: this.d.workflows.webUiUrl(state.workflow_id),
+    };
+  }
+
+  private refusedFromStore(v: RollbackView, decision: DecisionName): DomainError {
+    const why = ['approve', 'reject'].includes(decision) ? decisionRefusal(v, this.d.clock.now().getTime()) : undefined;
+    return new DomainError('DecisionRefused', why?.message ?? `rollback ${v.rollback_id} is ${v.status}; it cannot ${decision} any more`, {
+      rollback_id: v.rollback_id,
+      rollback_status: v.status,
+      decided_by: v.decision?.by ?? v.decided_by ?? null,
+      deadline: v.decision?.deadline ?? v.deadline ?? null,
+    });
   }
 
   async metricsFor(prompt: string, version: string | undefined, windowS: number) {
@@ -519,7 +529,7 @@ export class PromptbackService {
       from_version: p.active_version,
       to_version: input.target_version ?? null,
       reason: input.reason ?? 'manual rollback',
-      severity: 'high',
+      severity: 'manual',
       mode: input.mode,
       status: 'rolling_back',
       requested_by: actor,

@@ -382,8 +382,14 @@ async function follow(c: Ctx, id: string): Promise<number> {
     if (!c.json) for (const e of r.timeline.slice(seen)) c.print(timelineLine(e));
     seen = Math.max(seen, r.timeline.length);
     if (TERMINAL_STATUSES.includes(r.status)) {
-      c.emit(r, () => c.print(`rollback ${r.rollback_id} ${r.status}: ${r.prompt} ${cell(r.from_version)} → ${cell(r.to_version)}`));
-      return r.status === 'completed' ? 0 : 1;
+      // Completed without verified recovery is not success: a script waiting on it must see that.
+      const unverified = r.status === 'completed' && r.outcome === 'unverified';
+      c.emit(r, () =>
+        c.print(
+          `rollback ${r.rollback_id} ${r.status}${unverified ? ' (unverified)' : ''}: ${r.prompt} ${cell(r.from_version)} → ${cell(r.to_version)}`,
+        ),
+      );
+      return r.status === 'completed' && !unverified ? 0 : 1;
     }
     await sleep(POLL_MS);
   }

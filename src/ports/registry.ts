@@ -76,8 +76,8 @@ export interface SwitchRequest {
   reason: string;
   detail?: Record<string, unknown>;
   /**
-   * Rollbacks only: mark the version left as rolled back from (never again a known-good target). Default true;
-   * false when the evidence says the version was not at fault (e.g. the rollback did not help).
+   * Rollbacks: whether the version switched away from is marked rolled back from (never a target again).
+   * Only on its own evidence: an operator's rollback, or an incident whose breach was measured on it. Absent → true.
    */
   mark_from_rolled_back?: boolean;
 }

@@ -226,7 +226,9 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     expect(view.status).toBe('completed');
     expect(view.decided_by).toBe('alice');
     expect(view.deadline).toBeUndefined();
-    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go' });
+    // A signal's name is not authenticated: the record says it came that way.
+    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go', via: 'temporal-signal' });
+    expect(view.decision).toMatchObject({ kind: 'approve', by: 'alice', via: 'temporal-signal' });
     expect(at(view, 'approved')).toBeLessThan(Date.parse(waiting.deadline!));
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: view.rollback_id }]);
     expect(w.switchCalls?.[0]?.actor).toBe('alice');
@@ -306,12 +308,13 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
 
   // Regression: after a worsening to critical, a late decision used to vanish without a trace.
   it('a decision arriving after the worsened incident already switched is recorded as ignored, not silently swallowed', async () => {
-    // Verification keeps failing for a while so the approve lands during it.
+    // Verification sees too little traffic for a while so the approve lands during it. (It used to script 20 %
+    // errors on the target; that is now, intentionally, "not a prompt regression": the target fails the same way.)
     const w = world({
       assessments: [CRITICAL],
       checks: [
-        { requests: 200, errors: 40 },
-        { requests: 200, errors: 40 },
+        { requests: 3, errors: 0 },
+        { requests: 3, errors: 0 },
         { requests: 200, errors: 0 },
       ],
     });
@@ -475,8 +478,10 @@ describe('medium: quality drop 10–20 % → alert, observe for 1 h', () => {
 });
 
 describe('verification after an incident switch', () => {
+  // The target at 3 %: above the 1 % recovery line, below the incident's own 5 % (20 % there would be "not a
+  // prompt regression", tested in phases.test.ts).
   it('escalates with a critical page when the error rate does not recover on the target version', async () => {
-    const w = world({ assessments: [CRITICAL], checks: [{ requests: 100, errors: 20 }] });
+    const w = world({ assessments: [CRITICAL], checks: [{ requests: 100, errors: 3 }] });
     const view = await withIncident(w, CRITICAL, (h) => h.result());
 
     expect(w.switches).toHaveLength(1);
@@ -488,8 +493,9 @@ describe('verification after an incident switch', () => {
     expect(pages(w)).toHaveLength(1);
     expect(pages(w)[0]).toMatchObject({ severity: 'critical', prompt: PROMPT, rollback_id: view.rollback_id });
     expect(pages(w)[0]!.title).toContain('NOT RECOVERING');
-    expect(pages(w)[0]!.message).toContain('20.00 %');
+    expect(pages(w)[0]!.message).toContain('3.00 %');
     expect(w.saved.at(-1)?.status).toBe('escalated');
+    expect(view).toMatchObject({ outcome: 'not_recovered', escalation: 'not_recovered' });
   });
 });
 

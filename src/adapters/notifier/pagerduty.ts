@@ -10,6 +10,7 @@ const PD_SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> =
   high: 'error',
   medium: 'warning',
   low: 'info',
+  manual: 'warning',
 };
 
 /**

@@ -4,11 +4,13 @@ import { CHANNEL_NAMES, type ChannelName, type Lifecycle } from '../../ports/not
 /** Which channels hear about events of each severity. */
 export type Routes = Record<Severity, ChannelName[]>;
 
-export const DEFAULT_ROUTES_TEXT = 'critical=pagerduty+slack+webhook,high=pagerduty+slack+webhook,medium=slack+webhook,low=slack+webhook';
+/** An operator's own rollback (severity `manual`) informs the channels; its failure pages as critical anyway. */
+export const DEFAULT_ROUTES_TEXT =
+  'critical=pagerduty+slack+webhook,high=pagerduty+slack+webhook,medium=slack+webhook,low=slack+webhook,manual=slack+webhook';
 
 /** `critical=pagerduty+slack+webhook,high=…,medium=…,low=…`: an omitted severity keeps its default. Throws naming the bad part. */
 export function parseRoutes(text: string): Routes {
-  const routes: Routes = { critical: [], high: [], medium: [], low: [] };
+  const routes: Routes = { critical: [], high: [], medium: [], low: [], manual: [] };
   const parts = (s: string) =>
     s
       .split(',')
@@ -18,7 +20,7 @@ export function parseRoutes(text: string): Routes {
     for (const part of parts(s)) {
       const [sev, list = ''] = part.split('=');
       if (!sev || !(sev in routes)) {
-        if (strict) throw new Error(`"${part}": severity must be critical, high, medium or low`);
+        if (strict) throw new Error(`"${part}": severity must be critical, high, medium, low or manual`);
         continue;
       }
       const channels = list

@@ -1,5 +1,13 @@
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
+import {
+  Client,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
 import type { WorkflowRunState, Workflows } from '../../ports/workflows';
@@ -7,6 +15,9 @@ import {
   abortSignal,
   approveSignal,
   checkNowSignal,
+  DECISION_REFUSED,
+  DECISION_UPDATES,
+  type DecisionName,
   pauseSignal,
   resumeSignal,
   PromptNameKey,
@@ -16,7 +27,7 @@ import {
   stopMonitorSignal,
   type DecisionPayload,
 } from '../../workflows/messages';
-import type { RollbackInput } from '../../domain/rollback';
+import type { RollbackInput, RollbackView } from '../../domain/rollback';
 import { canaryWorkflow, type CanaryInput } from '../../workflows/canary';
 import { monitorWorkflow } from '../../workflows/monitor';
 import { rollbackWorkflow } from '../../workflows/rollback';
@@ -42,6 +53,23 @@ const STATUS: Record<string, WorkflowRunState> = {
   CONTINUED_AS_NEW: 'continued_as_new',
   TIMED_OUT: 'timed_out',
 };
+
+/** How long the engine has to accept (or refuse) a decision before the API answers 503 (the contract: within 2 s). */
+const ACCEPT_WITHIN_MS = 1500;
+/** How long the API then waits for the workflow to act on it before answering with the stored state. */
+const ACT_WITHIN_MS = 8000;
+
+/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) anywhere in the cause chain, or a connection that never came up. */
+function engineDown(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
+    if (c instanceof WorkflowUpdateFailedError || c instanceof ApplicationFailure) return false;
+    const code = (c as { code?: unknown }).code;
+    if (code === 14 || code === 4) return true;
+    if (c instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
+    if (c instanceof Error && /deadline|unavailable|failed to connect|ECONNREFUSED/i.test(c.message)) return true;
+  }
+  return false;
+}
 
 export class TemporalWorkflows implements Workflows {
   constructor(
@@ -178,8 +206,113 @@ export class TemporalWorkflows implements Workflows {
     await this.signalSoon(workflowId, signal, payload, control);
   }
 
-  async signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void> {
-    await this.signalSoon(workflowId, decision === 'approve' ? approveSignal : rejectSignal, payload, 'take a decision');
+  async decide(
+    workflowId: string,
+    decision: DecisionName,
+    payload: DecisionPayload,
+    startInput?: RollbackInput,
+  ): Promise<RollbackView | undefined> {
+    const update = DECISION_UPDATES[decision];
+    let handle;
+    try {
+      // Accepted or refused by the workflow's validator within 2 s, or the engine counts as unavailable.
+      handle = await this.boundedMs(ACCEPT_WITHIN_MS, () =>
+        startInput
+          ? this.client.workflow.startUpdateWithStart(update, {
+              args: [payload],
+              waitForStage: 'ACCEPTED',
+              startWorkflowOperation: new WithStartWorkflowOperation('rollbackWorkflow', {
+                taskQueue: this.taskQueue,
+                workflowId,
+                args: [startInput],
+                // Decide on the running one; never start a second run of a rollback that already ended.
+                workflowIdConflictPolicy: 'USE_EXISTING',
+                workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+                typedSearchAttributes: new TypedSearchAttributes([
+                  { key: PromptNameKey, value: startInput.prompt },
+                  { key: RollbackSeverityKey, value: startInput.severity },
+                  { key: RollbackStateKey, value: 'rolling_back' },
+                ]),
+              }),
+            })
+          : this.client.workflow.getHandle(workflowId).startUpdate(update, { args: [payload], waitForStage: 'ACCEPTED' }),
+      );
+    } catch (e) {
+      // A rollback started before decisions were Updates (the frozen v1 body) has no handler: it takes the signal.
+      if (e instanceof WorkflowUpdateFailedError && /No registered handler for update/.test(e.cause?.message ?? '')) {
+        await this.legacyDecision(workflowId, decision, payload);
+        return undefined;
+      }
+      throw this.decisionError(e, workflowId, decision);
+    }
+    try {
+      return await this.boundedMs(ACT_WITHIN_MS, () => handle.result());
+    } catch (e) {
+      // Accepted: the workflow acts on it; the caller answers with the stored state meanwhile.
+      if (!(e instanceof WorkflowUpdateFailedError) && engineDown(e)) return undefined;
+      throw this.decisionError(e, workflowId, decision);
+    }
+  }
+
+  private async legacyDecision(workflowId: string, decision: DecisionName, payload: DecisionPayload): Promise<void> {
+    if (decision === 'approve' || decision === 'reject') {
+      await this.boundedMs(ACCEPT_WITHIN_MS, () =>
+        this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload),
+      );
+    } else {
+      await this.signalControl(`${workflowId}/gradual`, decision, payload);
+    }
+  }
+
+  /**
+   * A client call bounded in time: the gRPC deadline and an abort signal, and a timer as the last word (the
+   * client retries an unreachable server internally, and connecting has its own, longer timeout).
+   */
+  private async boundedMs<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(Object.assign(new Error(`no answer within ${ms} ms (deadline exceeded)`), { code: 4 }));
+      }, ms);
+    });
+    try {
+      return await Promise.race([
+        this.client.connection.withAbortSignal(abort.signal, () => this.client.connection.withDeadline(Date.now() + ms, fn)),
+        late,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private decisionError(e: unknown, workflowId: string, decision: DecisionName): Error {
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type === DECISION_REFUSED) {
+      const fields = e.cause.details?.[0];
+      return new DomainError(
+        'DecisionRefused',
+        e.cause.message,
+        typeof fields === 'object' && fields !== null ? (fields as Record<string, unknown>) : {},
+      );
+    }
+    if (
+      e instanceof WorkflowNotFoundError ||
+      e instanceof WorkflowExecutionAlreadyStartedError ||
+      /already completed|not found/i.test((e as Error)?.message ?? '')
+    ) {
+      return new DomainError('NotAwaitingApproval', `workflow ${workflowId} is no longer running, so it cannot ${decision}`, {
+        workflow_id: workflowId,
+      });
+    }
+    if (engineDown(e)) {
+      return new DomainError(
+        'EngineUnavailable',
+        `the workflow engine did not answer within ${ACCEPT_WITHIN_MS / 1000} s; the ${decision} was not confirmed (it may still be applied once the engine answers: check GET /api/rollbacks/…)`,
+        { workflow_id: workflowId },
+      );
+    }
+    return e instanceof Error ? e : new Error(String(e));
   }
 
   /**
