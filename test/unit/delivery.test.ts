@@ -516,6 +516,8 @@ describe('delivery settings', () => {
       high: ['pagerduty', 'slack', 'webhook'],
       medium: ['slack', 'webhook'],
       low: ['slack', 'webhook'],
+      // An operator's own rollback informs the channels; its failure pages as critical.
+      manual: ['slack', 'webhook'],
     });
     expect(c.delivery.pagerduty).toBeUndefined();
     expect(loadConfig({ PAGERDUTY_ROUTING_KEY: 'k' }).delivery.pagerduty?.events_url).toBe('https://events.pagerduty.com/v2/enqueue');
