@@ -10,6 +10,10 @@ import { migrationsFor } from '../../src/adapters/sql/migrations';
 import type { Clock } from '../../src/ports/clock';
 import { advancingClock } from '../support/clock';
 import { metricsMigrationContract } from './metrics-migration';
+import { storageContract } from './storage.contract';
+import { SqlStorage } from '../../src/adapters/storage/sql';
+import { OutboxNotifier } from '../../src/adapters/notifier/outbox';
+import { createLogger } from '../../src/main/logger';
 import { registryContract, type ContractStores } from './registry.contract';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
@@ -31,6 +35,24 @@ async function openStores(file: string, clock: Clock = advancingClock()): Promis
 }
 
 registryContract('sqlite', () => openStores(freshFile()));
+
+storageContract('sqlite', async () => {
+  const db = await openDb(freshFile());
+  let now = new Date('2025-01-01T00:00:00.000Z');
+  const clock = { now: () => now };
+  return {
+    metrics: new SqlMetricsStore(db.kysely),
+    storage: new SqlStorage(db.kysely, db.dialect),
+    rollbacks: new SqlRollbackStore(db.kysely),
+    registry: new SqlRegistry(db.kysely, advancingClock()),
+    notifier: new OutboxNotifier(db.kysely, createLogger('silent'), clock),
+    setNow: (d: Date) => {
+      now = d;
+    },
+    db: db.kysely,
+    close: () => db.close(),
+  };
+});
 
 describe('sqlite file', () => {
   metricsMigrationContract('sqlite', () => Promise.resolve(freshFile()));

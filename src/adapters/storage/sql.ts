@@ -1,0 +1,217 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { ROLLUP_S, type StorageBudget, type StorageStepResult } from '../../domain/storage';
+import { TERMINAL_STATUSES } from '../../domain/rollback';
+import type { StorageMaintenance } from '../../ports/storage';
+import type { Dialect } from '../sql/migrations';
+import type { Database } from '../sql/schema';
+
+/** Minutes of 1-s metrics moved per transaction, and minutes of 1-min metrics dropped per transaction. */
+const ROLLUP_BATCH_S = ROLLUP_S;
+const DROP_BATCH_S = 60 * ROLLUP_S;
+
+type Pair = { prompt: string; version: string };
+
+/**
+ * Storage maintenance over the SQL store. Every step works in batches (one transaction each, oldest data first)
+ * and stops when its budget is spent, saying whether more is left; running it again continues where it stopped.
+ *
+ * Roll-up and concurrent ingest: ingest merges a batch with INSERT … ON CONFLICT DO UPDATE. On SQLite a roll-up
+ * batch holds the write lock for its whole transaction, so it moves a consistent set of rows. On Postgres each
+ * roll-up statement deletes rows and adds exactly what it deleted (DELETE … RETURNING inside the INSERT), so a
+ * concurrent ingest either updated a row before it was deleted (moved with it) or waits and inserts a fresh 1-s row
+ * afterwards (moved by the next pass); an event is never lost nor counted twice. Both lock buckets before latency
+ * bins, each in key order, so the two never deadlock.
+ */
+export class SqlStorage implements StorageMaintenance {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async rollUpMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
+    return this.byTimeBatches('metric_buckets', before, ROLLUP_BATCH_S, budget, (tx, lo, hi) => this.rollUpRange(tx, lo, hi));
+  }
+
+  async dropMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
+    return this.byTimeBatches('metric_buckets_1m', before, DROP_BATCH_S, budget, async (tx, lo, hi) => {
+      const pairs = await tx
+        .selectFrom('metric_buckets_1m')
+        .select(['prompt', 'version'])
+        .distinct()
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
+        .execute();
+      let rows = 0;
+      for (const p of pairs) {
+        const r = await tx
+          .deleteFrom('metric_latency_1m')
+          .where('prompt', '=', p.prompt)
+          .where('version', '=', p.version)
+          .where('bucket', '>=', lo)
+          .where('bucket', '<', hi)
+          .executeTakeFirst();
+        rows += Number(r.numDeletedRows);
+      }
+      const r = await tx.deleteFrom('metric_buckets_1m').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
+      return rows + Number(r.numDeletedRows);
+    });
+  }
+
+  async purgeOutbox(before: Date, budget: StorageBudget): Promise<StorageStepResult> {
+    return this.byRowBatches(budget, async (tx) => {
+      const ids = tx
+        .selectFrom('outbox')
+        .select('id')
+        .where('created_at', '<', before.toISOString())
+        .where((eb) =>
+          eb.or([
+            eb('rollback_id', 'is', null),
+            eb.not(eb('rollback_id', 'in', eb.selectFrom('rollbacks').select('rollback_id').where('open', '=', 1))),
+          ]),
+        )
+        .orderBy('id')
+        .limit(budget.rows);
+      const r = await tx.deleteFrom('outbox').where('id', 'in', ids).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+  }
+
+  async purgeRollbacks(before: Date, budget: StorageBudget): Promise<StorageStepResult> {
+    return this.byRowBatches(budget, async (tx) => {
+      // Open rollbacks are few (one per prompt at most): one that names a finished one keeps it.
+      const open = await tx.selectFrom('rollbacks').select(['view', 'input']).where('open', '=', 1).execute();
+      const refersTo = (id: string) => open.some((o) => o.view.includes(id) || (o.input ?? '').includes(id));
+      const candidates = await tx
+        .selectFrom('rollbacks')
+        .select('rollback_id')
+        .where('open', '=', 0)
+        .where('status', 'in', [...TERMINAL_STATUSES])
+        .where('updated_at', '<', before.toISOString())
+        .orderBy('updated_at')
+        .orderBy('rollback_id')
+        .execute();
+      const due = candidates
+        .map((c) => c.rollback_id)
+        .filter((id) => !refersTo(id))
+        .slice(0, budget.rows);
+      if (due.length === 0) return 0;
+      // Audit rows are separate and stay for the audit period: nothing cascades from here.
+      const r = await tx.deleteFrom('rollbacks').where('rollback_id', 'in', due).where('open', '=', 0).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+  }
+
+  /** Moves the 1-s rows of [lo, hi) into 1-min rows, adding to those already there. */
+  private async rollUpRange(tx: Transaction<Database>, lo: number, hi: number): Promise<number> {
+    let moved = 0;
+    let pairs: Pair[];
+    if (this.dialect === 'postgres') {
+      // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
+      await sql`SELECT 1 FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi} ORDER BY prompt, version, bucket FOR UPDATE`.execute(
+        tx,
+      );
+      const r = await sql<Pair & { n: string }>`
+        WITH moved AS (
+          DELETE FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
+          RETURNING prompt, version, bucket, requests, errors, quality_sum, quality_count
+        ), added AS (
+          INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
+          SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
+          FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+            requests = metric_buckets_1m.requests + excluded.requests,
+            errors = metric_buckets_1m.errors + excluded.errors,
+            quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
+            quality_count = metric_buckets_1m.quality_count + excluded.quality_count
+        )
+        SELECT prompt, version, count(*) AS n FROM moved GROUP BY 1, 2 ORDER BY 1, 2`.execute(tx);
+      pairs = r.rows;
+      moved += r.rows.reduce((s, p) => s + Number(p.n), 0);
+      for (const p of pairs) {
+        await sql`SELECT 1 FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
+          ORDER BY bucket, bin FOR UPDATE`.execute(tx);
+        const l = await sql<{ n: string }>`
+          WITH moved AS (
+            DELETE FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
+            RETURNING prompt, version, bucket, bin, count
+          ), added AS (
+            INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
+            SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, bin, sum(count) FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count
+          )
+          SELECT count(*) AS n FROM moved`.execute(tx);
+        moved += Number(l.rows[0]?.n ?? 0);
+      }
+      return moved;
+    }
+    // SQLite: the transaction holds the write lock, so read-add-delete is one consistent step.
+    pairs = await tx
+      .selectFrom('metric_buckets')
+      .select(['prompt', 'version'])
+      .distinct()
+      .where('bucket', '>=', lo)
+      .where('bucket', '<', hi)
+      .execute();
+    await sql`
+      INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
+      SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
+      FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3
+      ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+        requests = metric_buckets_1m.requests + excluded.requests,
+        errors = metric_buckets_1m.errors + excluded.errors,
+        quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
+        quality_count = metric_buckets_1m.quality_count + excluded.quality_count`.execute(tx);
+    for (const p of pairs) {
+      await sql`
+        INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
+        SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, bin, sum(count) FROM metric_latency
+        WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3, 4
+        ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count`.execute(tx);
+      const l = await tx
+        .deleteFrom('metric_latency')
+        .where('prompt', '=', p.prompt)
+        .where('version', '=', p.version)
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
+        .executeTakeFirst();
+      moved += Number(l.numDeletedRows);
+    }
+    const b = await tx.deleteFrom('metric_buckets').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
+    return moved + Number(b.numDeletedRows);
+  }
+
+  /** Batches of `span_s` from the oldest bucket of `table` before `before`, one transaction each. */
+  private async byTimeBatches(
+    table: 'metric_buckets' | 'metric_buckets_1m',
+    before: number,
+    span_s: number,
+    budget: StorageBudget,
+    step: (tx: Transaction<Database>, lo: number, hi: number) => Promise<number>,
+  ): Promise<StorageStepResult> {
+    const result: StorageStepResult = { rows: 0, batches: 0, more: false };
+    for (;;) {
+      const oldest = await this.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.min('bucket').as('b'))
+        .where('bucket', '<', before)
+        .executeTakeFirst();
+      if (oldest?.b === null || oldest?.b === undefined) return result;
+      if (result.batches >= budget.max_batches) return { ...result, more: true };
+      const lo = Math.floor(Number(oldest.b) / span_s) * span_s;
+      const hi = Math.min(lo + span_s, before);
+      result.rows += await this.db.transaction().execute((tx) => step(tx, lo, hi));
+      result.batches += 1;
+    }
+  }
+
+  private async byRowBatches(budget: StorageBudget, step: (tx: Transaction<Database>) => Promise<number>): Promise<StorageStepResult> {
+    const result: StorageStepResult = { rows: 0, batches: 0, more: false };
+    for (;;) {
+      if (result.batches >= budget.max_batches) return { ...result, more: true };
+      const n = await this.db.transaction().execute(step);
+      if (n === 0) return result;
+      result.rows += n;
+      result.batches += 1;
+    }
+  }
+}
