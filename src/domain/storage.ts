@@ -20,7 +20,7 @@ export const DEFAULT_STORAGE: Readonly<StoragePolicy> = Object.freeze({
   rollbacks_keep_s: 180 * 86_400,
 });
 
-/** Width of a rolled-up metric bucket, in seconds. */
+/** Default width of a rolled-up metric bucket, in seconds (METRICS_ROLLUP_S); it divides an hour. */
 export const ROLLUP_S = 60;
 
 /** Work one storage pass may do, so a pass over a large backlog is bounded and the next one continues. */
@@ -29,6 +29,8 @@ export interface StorageBudget {
   max_batches: number;
   /** Rows per delete batch for outbox and rollbacks. */
   rows: number;
+  /** No new batch starts after this instant (epoch ms), so a pass fits its activity timeout. */
+  until?: number;
 }
 
 export const DEFAULT_STORAGE_BUDGET: Readonly<StorageBudget> = Object.freeze({ max_batches: 500, rows: 1_000 });

@@ -8,6 +8,7 @@ import { OutboxNotifier } from '../adapters/notifier/outbox';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
+import { SqlStorage } from '../adapters/storage/sql';
 import { openDb, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
 import { randomBytes } from 'node:crypto';
@@ -22,12 +23,17 @@ export interface Adapters {
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
   metrics: SqlMetricsStore;
+  storage: SqlStorage;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
 }
 
-export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Logger, clock: Clock = systemClock): Promise<Adapters> {
+export async function openAdapters(
+  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'storage'>>,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Adapters> {
   const db = await openDb(config.databaseUrl);
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);
@@ -38,7 +44,9 @@ export async function openAdapters(config: Pick<Config, 'databaseUrl'>, log: Log
     registry,
     routes,
     rollbacks: new SqlRollbackStore(db.kysely),
-    metrics: new SqlMetricsStore(db.kysely),
+    // Store and maintenance agree on the rolled-up bucket width.
+    metrics: new SqlMetricsStore(db.kysely, config.storage?.rollup_s),
+    storage: new SqlStorage(db.kysely, db.dialect, config.storage?.rollup_s),
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
   };
@@ -67,6 +75,7 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
     gradualPlan: config.gradual,
     randomId: () => randomBytes(4).toString('hex'),
     metrics: a.metrics,
+    storage: a.storage,
     notifier: a.notifier,
     clock: a.clock,
     links: (prompt, rollbackId) =>

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
-import { ensureRetentionSchedule } from './schedules';
+import { ensureRetentionSchedule, ensureStorageSchedule } from './schedules';
 import { activitiesFor, openAdapters, type Adapters } from './wiring';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
@@ -40,6 +40,18 @@ export async function startWorker(
   });
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
+  const s = config.storage;
+  await ensureStorageSchedule(
+    client,
+    config.temporal.taskQueue,
+    {
+      metrics_1s_keep_s: s.metrics_1s_keep_s,
+      metrics_1m_keep_s: s.metrics_1m_keep_s,
+      outbox_keep_s: s.outbox_keep_s,
+      rollbacks_keep_s: s.rollbacks_keep_s,
+    },
+    s.every_s,
+  );
   await client.connection.close();
   return {
     worker,

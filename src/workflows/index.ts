@@ -3,3 +3,4 @@ export { monitorWorkflow } from './monitor';
 export { gradualRollbackWorkflow } from './gradual';
 export { canaryWorkflow } from './canary';
 export { retentionWorkflow } from './retention';
+export { storageWorkflow } from './storage';

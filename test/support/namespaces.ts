@@ -11,5 +11,6 @@ export const TEST_NAMESPACES = [
   'it-staged',
   'it-resolve',
   'it-replicas',
+  'it-storage',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

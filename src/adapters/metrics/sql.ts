@@ -53,7 +53,11 @@ const byKey = (a: { prompt: string; version: string; bucket: number; bin?: numbe
  * with one INSERT … ON CONFLICT DO UPDATE per table: atomic under concurrent writers on both dialects.
  */
 export class SqlMetricsStore implements MetricsStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Width of the rolled-up buckets (metric_buckets_1m), as the storage maintenance writes them. */
+    private readonly rollup_s: number = ROLLUP_S,
+  ) {}
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
@@ -125,7 +129,7 @@ export class SqlMetricsStore implements MetricsStore {
     );
     const ends = [
       fine?.last === null || fine?.last === undefined ? undefined : Number(fine.last) + BUCKET_S,
-      coarse?.last === null || coarse?.last === undefined ? undefined : Number(coarse.last) + ROLLUP_S,
+      coarse?.last === null || coarse?.last === undefined ? undefined : Number(coarse.last) + this.rollup_s,
     ].filter((x): x is number => x !== undefined);
     return ends.length === 0 ? undefined : new Date(Math.max(...ends) * 1000);
   }
@@ -138,7 +142,7 @@ export class SqlMetricsStore implements MetricsStore {
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
     // 1-s buckets: every second the window touches counts whole, so traffic just after `from` (a verification since
     // the switch) and in the current second (a window ending now) is never lost to an edge.
-    // 1-min buckets (rolled up, older than a couple of hours): a minute counts whole when its start is in
+    // Rolled-up buckets (1 min by default, older than a couple of hours): one counts whole when its start is in
     // [from, to), else not at all; windows on whole minutes read exactly what they read at 1-s, and windows that
     // meet add up. Whole-number bounds, as the bigint column needs on Postgres.
     const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;

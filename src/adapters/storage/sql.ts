@@ -5,9 +5,8 @@ import type { StorageMaintenance } from '../../ports/storage';
 import type { Dialect } from '../sql/migrations';
 import type { Database } from '../sql/schema';
 
-/** Minutes of 1-s metrics moved per transaction, and minutes of 1-min metrics dropped per transaction. */
-const ROLLUP_BATCH_S = ROLLUP_S;
-const DROP_BATCH_S = 60 * ROLLUP_S;
+/** Rolled-up metrics dropped per transaction: an hour. (1-s metrics move one roll-up bucket per transaction.) */
+const DROP_BATCH_S = 3600;
 
 type Pair = { prompt: string; version: string };
 
@@ -26,10 +25,14 @@ export class SqlStorage implements StorageMaintenance {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
+    /** Width of a rolled-up bucket: the metrics store must read with the same. */
+    private readonly rollup_s: number = ROLLUP_S,
   ) {}
 
   async rollUpMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
-    return this.byTimeBatches('metric_buckets', before, ROLLUP_BATCH_S, budget, (tx, lo, hi) => this.rollUpRange(tx, lo, hi));
+    // Only whole roll-up buckets move, so a rolled-up bucket never covers seconds still stored at 1-s but late ones.
+    const cut = Math.floor(before / this.rollup_s) * this.rollup_s;
+    return this.byTimeBatches('metric_buckets', cut, this.rollup_s, budget, (tx, lo, hi) => this.rollUpRange(tx, lo, hi));
   }
 
   async dropMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
@@ -116,7 +119,7 @@ export class SqlStorage implements StorageMaintenance {
           RETURNING prompt, version, bucket, requests, errors, quality_sum, quality_count
         ), added AS (
           INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
-          SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
+          SELECT prompt, version, bucket - bucket % ${this.rollup_s}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
           FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
           ON CONFLICT (prompt, version, bucket) DO UPDATE SET
             requests = metric_buckets_1m.requests + excluded.requests,
@@ -136,7 +139,7 @@ export class SqlStorage implements StorageMaintenance {
             RETURNING prompt, version, bucket, bin, count
           ), added AS (
             INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
-            SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, bin, sum(count) FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            SELECT prompt, version, bucket - bucket % ${this.rollup_s}, bin, sum(count) FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
             ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count
           )
           SELECT count(*) AS n FROM moved`.execute(tx);
@@ -154,7 +157,7 @@ export class SqlStorage implements StorageMaintenance {
       .execute();
     await sql`
       INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
-      SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
+      SELECT prompt, version, bucket - bucket % ${this.rollup_s}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
       FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3
       ON CONFLICT (prompt, version, bucket) DO UPDATE SET
         requests = metric_buckets_1m.requests + excluded.requests,
@@ -164,7 +167,7 @@ export class SqlStorage implements StorageMaintenance {
     for (const p of pairs) {
       await sql`
         INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
-        SELECT prompt, version, bucket - bucket % ${ROLLUP_S}, bin, sum(count) FROM metric_latency
+        SELECT prompt, version, bucket - bucket % ${this.rollup_s}, bin, sum(count) FROM metric_latency
         WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3, 4
         ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count`.execute(tx);
       const l = await tx
@@ -196,7 +199,8 @@ export class SqlStorage implements StorageMaintenance {
         .where('bucket', '<', before)
         .executeTakeFirst();
       if (oldest?.b === null || oldest?.b === undefined) return result;
-      if (result.batches >= budget.max_batches) return { ...result, more: true };
+      if (result.batches >= budget.max_batches || (budget.until !== undefined && Date.now() > budget.until))
+        return { ...result, more: true };
       const lo = Math.floor(Number(oldest.b) / span_s) * span_s;
       const hi = Math.min(lo + span_s, before);
       result.rows += await this.db.transaction().execute((tx) => step(tx, lo, hi));
@@ -207,7 +211,8 @@ export class SqlStorage implements StorageMaintenance {
   private async byRowBatches(budget: StorageBudget, step: (tx: Transaction<Database>) => Promise<number>): Promise<StorageStepResult> {
     const result: StorageStepResult = { rows: 0, batches: 0, more: false };
     for (;;) {
-      if (result.batches >= budget.max_batches) return { ...result, more: true };
+      if (result.batches >= budget.max_batches || (budget.until !== undefined && Date.now() > budget.until))
+        return { ...result, more: true };
       const n = await this.db.transaction().execute(step);
       if (n === 0) return result;
       result.rows += n;
