@@ -228,6 +228,10 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         // 1-min resolution beside the 1-s one: the storage schedule moves 1-s buckets older than a couple of hours here
         // and drops these after a month, so the store stays bounded at any traffic rate.
+        // On SQLite the rows live in their primary key (WITHOUT ROWID) instead of a table plus a copy in its key index:
+        // about half the bytes for the month these tables hold (bench/storage).
+        const clustered = <T extends { modifyEnd(e: ReturnType<typeof sql>): T }>(t: T): T =>
+          dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t;
         await db.schema
           .createTable('metric_buckets_1m')
           .addColumn('prompt', 'text', (c) => c.notNull())
@@ -238,6 +242,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('quality_sum', 'double precision', (c) => c.notNull())
           .addColumn('quality_count', 'integer', (c) => c.notNull())
           .addPrimaryKeyConstraint('metric_buckets_1m_pk', ['prompt', 'version', 'bucket'])
+          .$call(clustered)
           .execute();
         await db.schema
           .createTable('metric_latency_1m')
@@ -247,6 +252,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('bin', 'integer', (c) => c.notNull())
           .addColumn('count', 'integer', (c) => c.notNull())
           .addPrimaryKeyConstraint('metric_latency_1m_pk', ['prompt', 'version', 'bucket', 'bin'])
+          .$call(clustered)
           .execute();
         // The oldest due bucket is found by time across all prompts; latency bins are then reached per (prompt,
         // version) through their primary key, so only the small bucket tables carry a time index.
