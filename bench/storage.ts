@@ -36,7 +36,7 @@ const PAIRS = Number(process.env.PAIRS ?? 200);
 const RATE = Number(process.env.RATE ?? 10_000);
 const DAY0 = Date.parse('2026-01-05T00:00:00Z');
 const FINE = ['metric_buckets', 'metric_latency'];
-const COARSE = ['metric_buckets_1m', 'metric_latency_1m'];
+const COARSE = ['metric_buckets_1m'];
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run writes the same traffic. */
 function rng(seed: number): () => number {

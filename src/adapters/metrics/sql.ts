@@ -163,31 +163,36 @@ export class SqlMetricsStore implements MetricsStore {
         .where('bucket', '>=', a)
         .where('bucket', '<', b)
         .executeTakeFirst();
-    const binsOf = (table: 'metric_latency' | 'metric_latency_1m', a: number, b: number) =>
+    const [fine, coarse, fineBins, coarseHists] = await Promise.all([
+      totalsOf('metric_buckets', lo, hi),
+      totalsOf('metric_buckets_1m', loMinute, hiMinute),
       this.db
-        .selectFrom(table)
+        .selectFrom('metric_latency')
         .select((eb) => ['bin', eb.fn.sum<number | string>('count').as('count')])
         .where('prompt', '=', prompt)
         .where('version', '=', version)
-        .where('bucket', '>=', a)
-        .where('bucket', '<', b)
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
         .groupBy('bin')
-        .execute();
-    const [fine, coarse, fineBins, coarseBins] = await Promise.all([
-      totalsOf('metric_buckets', lo, hi),
-      totalsOf('metric_buckets_1m', loMinute, hiMinute),
-      binsOf('metric_latency', lo, hi),
-      binsOf('metric_latency_1m', loMinute, hiMinute),
+        .execute(),
+      this.db
+        .selectFrom('metric_buckets_1m')
+        .select('latency_hist')
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .where('bucket', '>=', loMinute)
+        .where('bucket', '<', hiMinute)
+        .execute(),
     ]);
     const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
-    const bins = [...fineBins, ...coarseBins];
     // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.
     const requests = sum('requests');
     const errors = sum('errors');
     const qSum = sum('quality_sum');
     const qCount = sum('quality_count');
     const h: hist.Histogram = {};
-    for (const b of bins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
+    for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
+    for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
     return {
       requests,
       errors,

@@ -121,13 +121,7 @@ export interface Database {
     errors: number;
     quality_sum: number;
     quality_count: number;
-  };
-  /** 1-min roll-ups of metric_latency. */
-  metric_latency_1m: {
-    prompt: string;
-    version: string;
-    bucket: number;
-    bin: number;
-    count: number;
+    /** JSON {bin: count}: the minute's latency histogram (domain/histogram). */
+    latency_hist: string;
   };
 }

@@ -5,10 +5,19 @@ import type { StorageMaintenance } from '../../ports/storage';
 import type { Dialect } from '../sql/migrations';
 import type { Database } from '../sql/schema';
 
-/** Rolled-up metrics dropped per transaction: an hour. (1-s metrics move one roll-up bucket per transaction.) */
+/** Rolled-up metrics dropped per transaction: an hour of them. (1-s metrics move one roll-up bucket per transaction.) */
 const DROP_BATCH_S = 3600;
 
 type Pair = { prompt: string; version: string };
+const distinctPairs = (rows: readonly Pair[]): Pair[] => {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const k = `${r.prompt}\u0000${r.version}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+};
 
 /**
  * Storage maintenance over the SQL store. Every step works in batches (one transaction each, oldest data first)
@@ -37,26 +46,8 @@ export class SqlStorage implements StorageMaintenance {
 
   async dropMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
     return this.byTimeBatches('metric_buckets_1m', before, DROP_BATCH_S, budget, async (tx, lo, hi) => {
-      const pairs = await tx
-        .selectFrom('metric_buckets_1m')
-        .select(['prompt', 'version'])
-        .distinct()
-        .where('bucket', '>=', lo)
-        .where('bucket', '<', hi)
-        .execute();
-      let rows = 0;
-      for (const p of pairs) {
-        const r = await tx
-          .deleteFrom('metric_latency_1m')
-          .where('prompt', '=', p.prompt)
-          .where('version', '=', p.version)
-          .where('bucket', '>=', lo)
-          .where('bucket', '<', hi)
-          .executeTakeFirst();
-        rows += Number(r.numDeletedRows);
-      }
       const r = await tx.deleteFrom('metric_buckets_1m').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
-      return rows + Number(r.numDeletedRows);
+      return Number(r.numDeletedRows);
     });
   }
 
@@ -104,72 +95,92 @@ export class SqlStorage implements StorageMaintenance {
     });
   }
 
-  /** Moves the 1-s rows of [lo, hi) into 1-min rows, adding to those already there. */
+  /** Moves the 1-s rows of [lo, hi) into 1-min rows, adding to those already there; one statement per (prompt, version). */
   private async rollUpRange(tx: Transaction<Database>, lo: number, hi: number): Promise<number> {
+    const w = this.rollup_s;
     let moved = 0;
-    let pairs: Pair[];
     if (this.dialect === 'postgres') {
       // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
-      await sql`SELECT 1 FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi} ORDER BY prompt, version, bucket FOR UPDATE`.execute(
-        tx,
-      );
-      const r = await sql<Pair & { n: string }>`
-        WITH moved AS (
-          DELETE FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
-          RETURNING prompt, version, bucket, requests, errors, quality_sum, quality_count
-        ), added AS (
-          INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
-          SELECT prompt, version, bucket - bucket % ${this.rollup_s}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
-          FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-          ON CONFLICT (prompt, version, bucket) DO UPDATE SET
-            requests = metric_buckets_1m.requests + excluded.requests,
-            errors = metric_buckets_1m.errors + excluded.errors,
-            quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
-            quality_count = metric_buckets_1m.quality_count + excluded.quality_count
-        )
-        SELECT prompt, version, count(*) AS n FROM moved GROUP BY 1, 2 ORDER BY 1, 2`.execute(tx);
-      pairs = r.rows;
-      moved += r.rows.reduce((s, p) => s + Number(p.n), 0);
-      for (const p of pairs) {
-        await sql`SELECT 1 FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
-          ORDER BY bucket, bin FOR UPDATE`.execute(tx);
-        const l = await sql<{ n: string }>`
-          WITH moved AS (
+      const locked = await sql<Pair>`SELECT prompt, version FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
+        ORDER BY prompt, version, bucket FOR UPDATE`.execute(tx);
+      for (const p of distinctPairs(locked.rows)) {
+        // Both deletes run on one snapshot and add exactly the rows they deleted: a concurrent ingest's rows are either
+        // in it (moved) or not (left at 1-s for the next pass).
+        const r = await sql<{ n: string }>`
+          WITH mb AS (
+            DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
+            RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count
+          ), ml AS (
             DELETE FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
-            RETURNING prompt, version, bucket, bin, count
+            RETURNING bucket - bucket % ${w} AS m, bin, count
+          ), bins AS (
+            SELECT m, bin, sum(count) AS c FROM ml GROUP BY m, bin
+          ), hists AS (
+            SELECT m, jsonb_object_agg(bin::text, c)::text AS h FROM bins GROUP BY m
+          ), totals AS (
+            SELECT m, sum(requests) AS requests, sum(errors) AS errors, sum(quality_sum) AS quality_sum, sum(quality_count) AS quality_count
+            FROM mb GROUP BY m
           ), added AS (
-            INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
-            SELECT prompt, version, bucket - bucket % ${this.rollup_s}, bin, sum(count) FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-            ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count
+            INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_hist)
+            SELECT ${p.prompt}, ${p.version}, coalesce(t.m, h.m), coalesce(t.requests, 0), coalesce(t.errors, 0),
+              coalesce(t.quality_sum, 0), coalesce(t.quality_count, 0), coalesce(h.h, '{}')
+            FROM totals t FULL JOIN hists h ON h.m = t.m
+            ORDER BY 3
+            ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+              requests = metric_buckets_1m.requests + excluded.requests,
+              errors = metric_buckets_1m.errors + excluded.errors,
+              quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
+              quality_count = metric_buckets_1m.quality_count + excluded.quality_count,
+              latency_hist = (
+                SELECT coalesce(jsonb_object_agg(key, total), '{}'::jsonb)::text FROM (
+                  SELECT key, sum(value::bigint) AS total FROM (
+                    SELECT * FROM jsonb_each_text(metric_buckets_1m.latency_hist::jsonb)
+                    UNION ALL SELECT * FROM jsonb_each_text(excluded.latency_hist::jsonb)
+                  ) u GROUP BY key
+                ) s
+              )
           )
-          SELECT count(*) AS n FROM moved`.execute(tx);
-        moved += Number(l.rows[0]?.n ?? 0);
+          SELECT (SELECT count(*) FROM mb) + (SELECT count(*) FROM ml) AS n`.execute(tx);
+        moved += Number(r.rows[0]?.n ?? 0);
       }
       return moved;
     }
     // SQLite: the transaction holds the write lock, so read-add-delete is one consistent step.
-    pairs = await tx
+    const pairs = await tx
       .selectFrom('metric_buckets')
       .select(['prompt', 'version'])
       .distinct()
       .where('bucket', '>=', lo)
       .where('bucket', '<', hi)
       .execute();
-    await sql`
-      INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count)
-      SELECT prompt, version, bucket - bucket % ${this.rollup_s}, sum(requests), sum(errors), sum(quality_sum), sum(quality_count)
-      FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3
-      ON CONFLICT (prompt, version, bucket) DO UPDATE SET
-        requests = metric_buckets_1m.requests + excluded.requests,
-        errors = metric_buckets_1m.errors + excluded.errors,
-        quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
-        quality_count = metric_buckets_1m.quality_count + excluded.quality_count`.execute(tx);
     for (const p of pairs) {
       await sql`
-        INSERT INTO metric_latency_1m (prompt, version, bucket, bin, count)
-        SELECT prompt, version, bucket - bucket % ${this.rollup_s}, bin, sum(count) FROM metric_latency
-        WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2, 3, 4
-        ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency_1m.count + excluded.count`.execute(tx);
+        INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_hist)
+        SELECT ${p.prompt}, ${p.version}, t.m, t.requests, t.errors, t.quality_sum, t.quality_count, coalesce(h.h, '{}')
+        FROM (
+          SELECT bucket - bucket % ${w} AS m, sum(requests) AS requests, sum(errors) AS errors, sum(quality_sum) AS quality_sum,
+            sum(quality_count) AS quality_count
+          FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1
+        ) t LEFT JOIN (
+          SELECT m, json_group_object(CAST(bin AS TEXT), c) AS h FROM (
+            SELECT bucket - bucket % ${w} AS m, bin, sum(count) AS c FROM metric_latency
+            WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2
+          ) GROUP BY m
+        ) h ON h.m = t.m
+        WHERE true
+        ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+          requests = metric_buckets_1m.requests + excluded.requests,
+          errors = metric_buckets_1m.errors + excluded.errors,
+          quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
+          quality_count = metric_buckets_1m.quality_count + excluded.quality_count,
+          latency_hist = (
+            SELECT coalesce(json_group_object(key, total), '{}') FROM (
+              SELECT key, sum(value) AS total FROM (
+                SELECT key, value FROM json_each(metric_buckets_1m.latency_hist)
+                UNION ALL SELECT key, value FROM json_each(excluded.latency_hist)
+              ) GROUP BY key
+            )
+          )`.execute(tx);
       const l = await tx
         .deleteFrom('metric_latency')
         .where('prompt', '=', p.prompt)
