@@ -142,6 +142,39 @@ describe('sqlite file', () => {
     }
   });
 
+  it('a roll-up width other than a minute (METRICS_ROLLUP_S=300): store and maintenance agree, whole-width windows read the same', async () => {
+    const db = await openDb(freshFile());
+    try {
+      const metrics = new SqlMetricsStore(db.kysely, 300);
+      const storage = new SqlStorage(db.kysely, db.dialect, 300);
+      const T = Date.parse('2025-03-01T12:00:00.000Z');
+      await metrics.ingest(
+        Array.from({ length: 1_200 }, (_, i) => ({
+          prompt: 'cs',
+          version: 'v2',
+          ok: i % 9 !== 0,
+          latency_ms: 100 + ((i * 31) % 900),
+          at: new Date(T + i * 1_000),
+        })),
+      );
+      const read = () =>
+        Promise.all([
+          metrics.window('cs', 'v2', new Date(T), new Date(T + 600_000)),
+          metrics.window('cs', 'v2', new Date(T + 300_000), new Date(T + 1_200_000)),
+          metrics.lastWindow('cs', 'v2', 300),
+        ]);
+      const before = await read();
+      // 11 min 30 s due: only whole 5-min buckets move (two of them); the rest stays per second.
+      expect((await storage.rollUpMetrics(T / 1000 + 690, { max_batches: 100, rows: 100 })).batches).toBe(2);
+      expect(await read()).toEqual(before);
+      await storage.rollUpMetrics(T / 1000 + 1_200, { max_batches: 100, rows: 100 });
+      expect(await read()).toEqual(before);
+      expect(await metrics.lastSeen('cs', 'v2')).toEqual(new Date(T + 1_200_000));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('the store is a real file: a second connection sees what the first wrote', async () => {
     const file = freshFile();
     const a = await openStores(file);

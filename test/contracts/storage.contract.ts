@@ -161,7 +161,7 @@ export function storageContract(name: string, open: () => Promise<StorageStores>
         });
       });
 
-      it('concurrent ingest into the seconds being rolled up loses nothing and counts nothing twice', async () => {
+      it('concurrent ingest into the seconds being rolled up, and overlapping roll-ups, lose nothing and count nothing twice', async () => {
         await s.metrics.ingest(twelveMinutes());
         const batches = Array.from({ length: 20 }, (_, b) =>
           Array.from({ length: 60 }, (_, i) => ({
@@ -174,10 +174,12 @@ export function storageContract(name: string, open: () => Promise<StorageStores>
           })),
         );
         const small = { ...budget, max_batches: 1 };
-        const rollUps = (async () => {
-          for (let i = 0; i < 30; i++) await s.storage.rollUpMetrics(T + 720, small);
-        })();
-        await Promise.all([rollUps, ...batches.map((batch) => s.metrics.ingest(batch))]);
+        // Two roll-up loops at once as well: a retried pass overlapping the attempt it replaces.
+        const rollUps = () =>
+          (async () => {
+            for (let i = 0; i < 15; i++) await s.storage.rollUpMetrics(T + 720, small);
+          })();
+        await Promise.all([rollUps(), rollUps(), ...batches.map((batch) => s.metrics.ingest(batch))]);
         await s.storage.rollUpMetrics(T + 720, budget);
         expect(await count(s.db, 'metric_buckets')).toBe(0);
         const w = await s.metrics.window('cs', 'v2', at(0), at(720));
