@@ -7,6 +7,7 @@ import type { Database } from '../sql/schema';
 
 /** Rolled-up metrics dropped per transaction: an hour of them. (1-s metrics move one roll-up bucket per transaction.) */
 const DROP_BATCH_S = 3600;
+const SQLITE_PAIRS_PER_TX = 20;
 
 type Pair = { prompt: string; version: string };
 const distinctPairs = (rows: readonly Pair[]): Pair[] => {
@@ -41,12 +42,16 @@ export class SqlStorage implements StorageMaintenance {
   async rollUpMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
     // Only whole roll-up buckets move, so a rolled-up bucket never covers seconds still stored at 1-s but late ones.
     const cut = Math.floor(before / this.rollup_s) * this.rollup_s;
-    return this.byTimeBatches('metric_buckets', cut, this.rollup_s, budget, (tx, lo, hi) => this.rollUpRange(tx, lo, hi));
+    return this.byTimeBatches('metric_buckets', cut, this.rollup_s, budget, (lo, hi) =>
+      this.dialect === 'postgres'
+        ? this.db.transaction().execute((tx) => this.rollUpRangePostgres(tx, lo, hi))
+        : this.rollUpRangeSqlite(lo, hi),
+    );
   }
 
   async dropMetrics(before: number, budget: StorageBudget): Promise<StorageStepResult> {
-    return this.byTimeBatches('metric_buckets_1m', before, DROP_BATCH_S, budget, async (tx, lo, hi) => {
-      const r = await tx.deleteFrom('metric_buckets_1m').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
+    return this.byTimeBatches('metric_buckets_1m', before, DROP_BATCH_S, budget, async (lo, hi) => {
+      const r = await this.db.deleteFrom('metric_buckets_1m').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
       return Number(r.numDeletedRows);
     });
   }
@@ -95,18 +100,17 @@ export class SqlStorage implements StorageMaintenance {
     });
   }
 
-  /** Moves the 1-s rows of [lo, hi) into 1-min rows, adding to those already there; one statement per (prompt, version). */
-  private async rollUpRange(tx: Transaction<Database>, lo: number, hi: number): Promise<number> {
+  /** Postgres: moves the 1-s rows of [lo, hi) into 1-min rows, adding to those already there; one statement per (prompt, version). */
+  private async rollUpRangePostgres(tx: Transaction<Database>, lo: number, hi: number): Promise<number> {
     const w = this.rollup_s;
     let moved = 0;
-    if (this.dialect === 'postgres') {
-      // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
-      const locked = await sql<Pair>`SELECT prompt, version FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
+    // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
+    const locked = await sql<Pair>`SELECT prompt, version FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
         ORDER BY prompt, version, bucket FOR UPDATE`.execute(tx);
-      for (const p of distinctPairs(locked.rows)) {
-        // Both deletes run on one snapshot and add exactly the rows they deleted: a concurrent ingest's rows are either
-        // in it (moved) or not (left at 1-s for the next pass).
-        const r = await sql<{ n: string }>`
+    for (const p of distinctPairs(locked.rows)) {
+      // Both deletes run on one snapshot and add exactly the rows they deleted: a concurrent ingest's rows are either
+      // in it (moved) or not (left at 1-s for the next pass).
+      const r = await sql<{ n: string }>`
           WITH mb AS (
             DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
             RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count
@@ -141,57 +145,76 @@ export class SqlStorage implements StorageMaintenance {
               )
           )
           SELECT (SELECT count(*) FROM mb) + (SELECT count(*) FROM ml) AS n`.execute(tx);
-        moved += Number(r.rows[0]?.n ?? 0);
-      }
-      return moved;
+      moved += Number(r.rows[0]?.n ?? 0);
     }
-    // SQLite: the transaction holds the write lock, so read-add-delete is one consistent step.
-    const pairs = await tx
+    return moved;
+  }
+
+  /**
+   * SQLite: a transaction holds the one write lock, so read-add-delete is one consistent step. A few (prompt, version)
+   * pairs per transaction, so ingest waits milliseconds for the lock, not the whole minute's move.
+   */
+  private async rollUpRangeSqlite(lo: number, hi: number): Promise<number> {
+    const w = this.rollup_s;
+    let moved = 0;
+    const pairs = await this.db
       .selectFrom('metric_buckets')
       .select(['prompt', 'version'])
       .distinct()
       .where('bucket', '>=', lo)
       .where('bucket', '<', hi)
       .execute();
-    for (const p of pairs) {
-      await sql`
-        INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_hist)
-        SELECT ${p.prompt}, ${p.version}, t.m, t.requests, t.errors, t.quality_sum, t.quality_count, coalesce(h.h, '{}')
-        FROM (
-          SELECT bucket - bucket % ${w} AS m, sum(requests) AS requests, sum(errors) AS errors, sum(quality_sum) AS quality_sum,
-            sum(quality_count) AS quality_count
-          FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1
-        ) t LEFT JOIN (
-          SELECT m, json_group_object(CAST(bin AS TEXT), c) AS h FROM (
-            SELECT bucket - bucket % ${w} AS m, bin, sum(count) AS c FROM metric_latency
-            WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2
-          ) GROUP BY m
-        ) h ON h.m = t.m
-        WHERE true
-        ON CONFLICT (prompt, version, bucket) DO UPDATE SET
-          requests = metric_buckets_1m.requests + excluded.requests,
-          errors = metric_buckets_1m.errors + excluded.errors,
-          quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
-          quality_count = metric_buckets_1m.quality_count + excluded.quality_count,
-          latency_hist = (
-            SELECT coalesce(json_group_object(key, total), '{}') FROM (
-              SELECT key, sum(value) AS total FROM (
-                SELECT key, value FROM json_each(metric_buckets_1m.latency_hist)
-                UNION ALL SELECT key, value FROM json_each(excluded.latency_hist)
-              ) GROUP BY key
-            )
-          )`.execute(tx);
-      const l = await tx
-        .deleteFrom('metric_latency')
-        .where('prompt', '=', p.prompt)
-        .where('version', '=', p.version)
-        .where('bucket', '>=', lo)
-        .where('bucket', '<', hi)
-        .executeTakeFirst();
-      moved += Number(l.numDeletedRows);
+    for (let i = 0; i < pairs.length; i += SQLITE_PAIRS_PER_TX) {
+      moved += await this.db.transaction().execute(async (tx) => {
+        let n = 0;
+        for (const p of pairs.slice(i, i + SQLITE_PAIRS_PER_TX)) {
+          await sql`
+              INSERT INTO metric_buckets_1m (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_hist)
+              SELECT ${p.prompt}, ${p.version}, t.m, t.requests, t.errors, t.quality_sum, t.quality_count, coalesce(h.h, '{}')
+              FROM (
+                SELECT bucket - bucket % ${w} AS m, sum(requests) AS requests, sum(errors) AS errors, sum(quality_sum) AS quality_sum,
+                  sum(quality_count) AS quality_count
+                FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1
+              ) t LEFT JOIN (
+                SELECT m, json_group_object(CAST(bin AS TEXT), c) AS h FROM (
+                  SELECT bucket - bucket % ${w} AS m, bin, sum(count) AS c FROM metric_latency
+                  WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2
+                ) GROUP BY m
+              ) h ON h.m = t.m
+              WHERE true
+              ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+                requests = metric_buckets_1m.requests + excluded.requests,
+                errors = metric_buckets_1m.errors + excluded.errors,
+                quality_sum = metric_buckets_1m.quality_sum + excluded.quality_sum,
+                quality_count = metric_buckets_1m.quality_count + excluded.quality_count,
+                latency_hist = (
+                  SELECT coalesce(json_group_object(key, total), '{}') FROM (
+                    SELECT key, sum(value) AS total FROM (
+                      SELECT key, value FROM json_each(metric_buckets_1m.latency_hist)
+                      UNION ALL SELECT key, value FROM json_each(excluded.latency_hist)
+                    ) GROUP BY key
+                  )
+                )`.execute(tx);
+          const l = await tx
+            .deleteFrom('metric_latency')
+            .where('prompt', '=', p.prompt)
+            .where('version', '=', p.version)
+            .where('bucket', '>=', lo)
+            .where('bucket', '<', hi)
+            .executeTakeFirst();
+          const b = await tx
+            .deleteFrom('metric_buckets')
+            .where('prompt', '=', p.prompt)
+            .where('version', '=', p.version)
+            .where('bucket', '>=', lo)
+            .where('bucket', '<', hi)
+            .executeTakeFirst();
+          n += Number(l.numDeletedRows) + Number(b.numDeletedRows);
+        }
+        return n;
+      });
     }
-    const b = await tx.deleteFrom('metric_buckets').where('bucket', '>=', lo).where('bucket', '<', hi).executeTakeFirst();
-    return moved + Number(b.numDeletedRows);
+    return moved;
   }
 
   /** Batches of `span_s` from the oldest bucket of `table` before `before`, one transaction each. */
@@ -200,7 +223,7 @@ export class SqlStorage implements StorageMaintenance {
     before: number,
     span_s: number,
     budget: StorageBudget,
-    step: (tx: Transaction<Database>, lo: number, hi: number) => Promise<number>,
+    step: (lo: number, hi: number) => Promise<number>,
   ): Promise<StorageStepResult> {
     const result: StorageStepResult = { rows: 0, batches: 0, more: false };
     for (;;) {
@@ -214,7 +237,7 @@ export class SqlStorage implements StorageMaintenance {
         return { ...result, more: true };
       const lo = Math.floor(Number(oldest.b) / span_s) * span_s;
       const hi = Math.min(lo + span_s, before);
-      result.rows += await this.db.transaction().execute((tx) => step(tx, lo, hi));
+      result.rows += await step(lo, hi);
       result.batches += 1;
     }
   }
