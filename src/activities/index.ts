@@ -13,6 +13,8 @@ import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
 import { createRetentionActivities } from './retention';
+import { createStorageActivities } from './storage';
+import type { StorageMaintenance } from '../ports/storage';
 import { createGroupActivities } from './group';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
@@ -34,6 +36,8 @@ export interface ActivityDeps {
   /** Random suffix for new rollback ids (activities may use randomness; workflows may not). */
   randomId?: () => string;
   metrics: MetricsSource;
+  /** Roll-up and deletion of old rows (the storage schedule); absent, its activity fails as not configured. */
+  storage?: StorageMaintenance;
   notifier: Notifier;
   clock: Clock;
   /** Builds the links every page carries: status URL and Web UI workflow. */
@@ -391,6 +395,7 @@ export function createActivities(deps: ActivityDeps) {
 
     ...createStagedActivities(deps),
     ...createRetentionActivities(deps),
+    ...createStorageActivities(deps),
     ...createGroupActivities(deps),
   };
 }

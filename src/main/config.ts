@@ -4,6 +4,7 @@ import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import type { RetentionPolicy } from '../domain/retention';
 import { DEFAULT_PAGERDUTY_EVENTS_URL } from '../adapters/notifier/pagerduty';
 import { DEFAULT_ROUTES_TEXT, parseRoutes, type Routes } from '../adapters/notifier/routing';
+import type { StoragePolicy } from '../domain/storage';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -67,6 +68,18 @@ const schema = z.object({
   RECONCILE_EVERY_S: seconds.default(60),
   RECONCILE_GRACE_S: seconds.default(30),
   TEMPORAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(1500),
+  RETENTION_METRICS_1S_HOURS: z.coerce.number().gt(0).default(2),
+  METRICS_ROLLUP_S: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(3600)
+    .refine((n) => 3600 % n === 0, 'must divide an hour, e.g. 60 or 300')
+    .default(60),
+  RETENTION_METRICS_ROLLUP_DAYS: z.coerce.number().gt(0).default(30),
+  RETENTION_OUTBOX_DAYS: z.coerce.number().gt(0).default(30),
+  RETENTION_ROLLBACKS_DAYS: z.coerce.number().gt(0).default(180),
+  STORAGE_EVERY_S: seconds.default(300),
   EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
   EVALUATOR_URL: z.string().url().optional(),
   EVALUATOR_SUITE: z.string().min(1).optional(),
@@ -177,6 +190,8 @@ export interface Config {
   gradual: GradualPlan;
   canary: CanaryPlan;
   retention: RetentionPolicy & { every_s: number };
+  /** Metric roll-up and deletion of old rows: the `promptback-storage` schedule; `rollup_s` is the coarse bucket width. */
+  storage: StoragePolicy & { rollup_s: number; every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
   /** Undefined url: no prompt may use the prometheus metrics provider. */
   prometheus: { url: string | undefined; timeout_ms: number };
@@ -268,6 +283,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       audit_period_s: e.RETENTION_AUDIT_DAYS * 86_400,
       every_s: e.RETENTION_EVERY_S,
     },
+    storage: {
+      metrics_1s_keep_s: e.RETENTION_METRICS_1S_HOURS * 3600,
+      metrics_1m_keep_s: e.RETENTION_METRICS_ROLLUP_DAYS * 86_400,
+      outbox_keep_s: e.RETENTION_OUTBOX_DAYS * 86_400,
+      rollbacks_keep_s: e.RETENTION_ROLLBACKS_DAYS * 86_400,
+      rollup_s: e.METRICS_ROLLUP_S,
+      every_s: e.STORAGE_EVERY_S,
+    },
     evaluator: {
       kind: e.EVALUATOR,
       ...(e.EVALUATOR_URL ? { url: e.EVALUATOR_URL } : {}),
@@ -305,6 +328,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     // Receivers verify every event's signature; an unsigned webhook would teach them to skip that check.
     throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URL is set (events are signed with it)');
+  }
+  if (config.storage.metrics_1m_keep_s <= config.storage.metrics_1s_keep_s) {
+    throw new ConfigError(
+      'invalid configuration:\n  RETENTION_METRICS_ROLLUP_DAYS: rolled-up metrics must be kept longer than RETENTION_METRICS_1S_HOURS',
+    );
   }
   return Object.freeze(config);
 }

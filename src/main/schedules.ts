@@ -2,6 +2,8 @@ import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporal
 import type { RetentionPolicy } from '../domain/retention';
 import { reconcileWorkflow } from '../workflows/reconcile';
 import { retentionWorkflow } from '../workflows/retention';
+import { storageWorkflow } from '../workflows/storage';
+import type { StoragePolicy } from '../domain/storage';
 
 export const RETENTION_SCHEDULE_ID = 'promptback-retention';
 
@@ -50,4 +52,28 @@ export async function ensureReconcilerSchedule(client: Client, taskQueue: string
   }
   await handle.trigger(ScheduleOverlapPolicy.SKIP);
   return result;
+}
+
+export const STORAGE_SCHEDULE_ID = 'promptback-storage';
+
+/** Creates the storage schedule (metric roll-up, deletion of old rows) if it does not exist yet (idempotent). */
+export async function ensureStorageSchedule(
+  client: Client,
+  taskQueue: string,
+  policy: StoragePolicy,
+  everySeconds: number,
+): Promise<'created' | 'exists'> {
+  try {
+    await client.schedule.create({
+      scheduleId: STORAGE_SCHEDULE_ID,
+      spec: { intervals: [{ every: `${everySeconds} seconds` }] },
+      action: { type: 'startWorkflow', workflowType: storageWorkflow, taskQueue, args: [policy], workflowId: 'storage' },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      state: { note: 'promptback: roll 1-s metrics up to 1-min, drop old metrics, delete old outbox rows and finished rollbacks' },
+    });
+    return 'created';
+  } catch (e) {
+    if (e instanceof ScheduleAlreadyRunning) return 'exists';
+    throw e;
+  }
 }

@@ -16,6 +16,7 @@ import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
+import { SqlStorage } from '../adapters/storage/sql';
 import { openDb, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +34,8 @@ export interface Adapters {
   metrics: SqlMetricsStore;
   /** What every judge reads (monitors, verification, gradual and canary checks): each prompt's own provider. */
   metricsSource: RoutingMetricsSource;
+  /** Roll-up of metrics and deletion of old rows (the storage schedule). */
+  storage: SqlStorage;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
@@ -42,7 +45,7 @@ export interface Adapters {
 }
 
 export async function openAdapters(
-  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'prometheus'>>,
+  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'prometheus' | 'storage'>>,
   log: Logger,
   clock: Clock = systemClock,
 ): Promise<Adapters> {
@@ -50,7 +53,8 @@ export async function openAdapters(
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);
   registry.onRoutesChanged(() => routes.invalidate());
-  const metrics = new SqlMetricsStore(db.kysely);
+  // Store and maintenance agree on the rolled-up bucket width.
+  const metrics = new SqlMetricsStore(db.kysely, config.storage?.rollup_s);
   const metricsSource = new RoutingMetricsSource({
     registry,
     builtin: metrics,
@@ -66,6 +70,7 @@ export async function openAdapters(
     rollbacks: new SqlRollbackStore(db.kysely),
     metrics,
     metricsSource,
+    storage: new SqlStorage(db.kysely, db.dialect, config.storage?.rollup_s),
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
     deliveries: new SqlDeliveryLog(db.kysely),
@@ -128,6 +133,7 @@ export function activitiesFor(
     randomId: () => randomBytes(4).toString('hex'),
     metrics: a.metricsSource,
     ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
+    storage: a.storage,
     notifier: a.notifier,
     clock: a.clock,
     links: (prompt, rollbackId) =>

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createReconcileActivities } from '../activities/reconcile';
-import { ensureReconcilerSchedule, ensureRetentionSchedule } from './schedules';
+import { ensureReconcilerSchedule, ensureRetentionSchedule, ensureStorageSchedule } from './schedules';
 import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
 import type { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { loadConfig, type Config } from './config';
@@ -61,6 +61,18 @@ export async function startWorker(
   await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
   const dispatcher = deliveryDispatcherFor(adapters, config);
   dispatcher.start();
+  const s = config.storage;
+  await ensureStorageSchedule(
+    client,
+    config.temporal.taskQueue,
+    {
+      metrics_1s_keep_s: s.metrics_1s_keep_s,
+      metrics_1m_keep_s: s.metrics_1m_keep_s,
+      outbox_keep_s: s.outbox_keep_s,
+      rollbacks_keep_s: s.rollbacks_keep_s,
+    },
+    s.every_s,
+  );
   return {
     worker,
     run,

@@ -4,3 +4,4 @@ export { gradualRollbackWorkflow } from './gradual';
 export { canaryWorkflow } from './canary';
 export { retentionWorkflow } from './retention';
 export { reconcileWorkflow } from './reconcile';
+export { storageWorkflow } from './storage';

@@ -137,6 +137,17 @@ export function fakeActivities(world: FakeWorld): Activities {
     retentionPass() {
       return Promise.resolve({ prompts: 0, archived: [], purged: [], kept: [] });
     },
+    storagePass() {
+      const none = { rows: 0, batches: 0, more: false, before: new Date(0).toISOString() };
+      return Promise.resolve({
+        at: new Date().toISOString(),
+        metrics_rolled_up: none,
+        metrics_dropped: none,
+        outbox_deleted: none,
+        rollbacks_deleted: none,
+        duration_ms: 0,
+      });
+    },
     recordDeployment(d: Deployment) {
       (world.deployments ??= []).push(structuredClone(d));
       return Promise.resolve();

@@ -16,5 +16,6 @@ export const TEST_NAMESPACES = [
   'it-reconcile',
   'it-unavailable',
   'it-inflight',
+  'it-storage',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -68,3 +68,46 @@ describe('PROMETHEUS_URL and MONITOR_BLIND_AFTER_ERRORS', () => {
     expect(() => loadConfig({ MONITOR_BLIND_AFTER_ERRORS: '0' })).toThrow(/MONITOR_BLIND_AFTER_ERRORS/);
   });
 });
+
+describe('storage settings', () => {
+  it('default to 1-s metrics for 2 h, 1-min roll-ups for 30 days, outbox 30 days, finished rollbacks 180 days, a pass every 5 min', () => {
+    expect(loadConfig({}).storage).toEqual({
+      metrics_1s_keep_s: 7_200,
+      metrics_1m_keep_s: 30 * 86_400,
+      outbox_keep_s: 30 * 86_400,
+      rollbacks_keep_s: 180 * 86_400,
+      rollup_s: 60,
+      every_s: 300,
+    });
+  });
+
+  it('are read from the environment', () => {
+    expect(
+      loadConfig({
+        RETENTION_METRICS_1S_HOURS: '6',
+        METRICS_ROLLUP_S: '300',
+        RETENTION_METRICS_ROLLUP_DAYS: '90',
+        RETENTION_OUTBOX_DAYS: '7',
+        RETENTION_ROLLBACKS_DAYS: '365',
+        STORAGE_EVERY_S: '60',
+      }).storage,
+    ).toEqual({
+      metrics_1s_keep_s: 6 * 3600,
+      metrics_1m_keep_s: 90 * 86_400,
+      outbox_keep_s: 7 * 86_400,
+      rollbacks_keep_s: 365 * 86_400,
+      rollup_s: 300,
+      every_s: 60,
+    });
+  });
+
+  it.each([
+    [{ METRICS_ROLLUP_S: '7' }, /METRICS_ROLLUP_S: must divide an hour/],
+    [{ RETENTION_METRICS_1S_HOURS: '0' }, /RETENTION_METRICS_1S_HOURS/],
+    [{ RETENTION_METRICS_1S_HOURS: '48', RETENTION_METRICS_ROLLUP_DAYS: '1' }, /RETENTION_METRICS_ROLLUP_DAYS: .*longer/],
+    [{ RETENTION_ROLLBACKS_DAYS: 'soon' }, /RETENTION_ROLLBACKS_DAYS/],
+  ])('a bad value stops start-up naming the variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

@@ -144,4 +144,16 @@ export interface Database {
     bin: number;
     count: number;
   };
+  /** 1-min roll-ups of metric_buckets (bucket = minute start, epoch seconds), kept for the 1-min retention. */
+  metric_buckets_1m: {
+    prompt: string;
+    version: string;
+    bucket: number;
+    requests: number;
+    errors: number;
+    quality_sum: number;
+    quality_count: number;
+    /** JSON {bin: count}: the minute's latency histogram (domain/histogram). */
+    latency_hist: string;
+  };
 }
