@@ -262,6 +262,46 @@ export function storageContract(name: string, open: () => Promise<StorageStores>
         expect(await s.storage.purgeOutbox(new Date(base + 31 * DAY), budget)).toMatchObject({ rows: 0 });
       });
 
+      it('keeps an old outbox row while one of its deliveries is still pending or retrying; deletes finished delivery records with their row', async () => {
+        s.setNow(new Date(base));
+        for (const key of ['delivered', 'still-retrying']) {
+          await s.notifier.notify({ key, kind: 'page', severity: 'high', prompt: 'cs', title: key, message: key, links: {}, data: {} });
+        }
+        const outbox = await s.db.selectFrom('outbox').select(['id', 'key']).execute();
+        const delivery = (key: string, status: string) => {
+          const row = outbox.find((o) => o.key === key)!;
+          return {
+            delivery_key: `${key}/webhook`,
+            outbox_id: row.id,
+            outbox_key: key,
+            channel: 'webhook',
+            rollback_id: null,
+            prompt: 'cs',
+            kind: 'page',
+            severity: 'high',
+            lifecycle: null,
+            title: key,
+            external_key: null,
+            status,
+            next_attempt_at: null,
+            lease_owner: null,
+            lease_until: null,
+            last_http_status: status === 'sent' ? 202 : 500,
+            last_reason: null,
+            created_at: day(0),
+            updated_at: day(0),
+            sent_at: null,
+          };
+        };
+        await s.db
+          .insertInto('deliveries')
+          .values([delivery('delivered', 'sent'), delivery('still-retrying', 'retrying')])
+          .execute();
+        expect(await s.storage.purgeOutbox(new Date(base + 31 * DAY), budget)).toMatchObject({ rows: 1 });
+        expect((await s.db.selectFrom('outbox').select('key').execute()).map((x) => x.key)).toEqual(['still-retrying']);
+        expect((await s.db.selectFrom('deliveries').select('outbox_key').execute()).map((x) => x.outbox_key)).toEqual(['still-retrying']);
+      });
+
       it('deletes finished rollbacks older than the cut; keeps open ones, recent ones, one an open rollback refers to, and every audit row', async () => {
         await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
         await s.registry.addVersion({ prompt: 'cs', version: 'v1', template: 'a' }, 'alice');

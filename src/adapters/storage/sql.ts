@@ -58,7 +58,7 @@ export class SqlStorage implements StorageMaintenance {
 
   async purgeOutbox(before: Date, budget: StorageBudget): Promise<StorageStepResult> {
     return this.byRowBatches(budget, async (tx) => {
-      const ids = tx
+      const rows = await tx
         .selectFrom('outbox')
         .select('id')
         .where('created_at', '<', before.toISOString())
@@ -68,8 +68,25 @@ export class SqlStorage implements StorageMaintenance {
             eb.not(eb('rollback_id', 'in', eb.selectFrom('rollbacks').select('rollback_id').where('open', '=', 1))),
           ]),
         )
+        // A notification still being delivered stays until its deliveries end (sent, failed or skipped).
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('deliveries')
+                .select('deliveries.id')
+                .whereRef('deliveries.outbox_id', '=', 'outbox.id')
+                .where('deliveries.status', 'in', ['pending', 'retrying']),
+            ),
+          ),
+        )
         .orderBy('id')
-        .limit(budget.rows);
+        .limit(budget.rows)
+        .execute();
+      const ids = rows.map((r) => r.id);
+      if (ids.length === 0) return 0;
+      // Its delivery records go with it: they describe a notification that is no longer kept.
+      await tx.deleteFrom('deliveries').where('outbox_id', 'in', ids).execute();
       const r = await tx.deleteFrom('outbox').where('id', 'in', ids).executeTakeFirst();
       return Number(r.numDeletedRows);
     });
