@@ -6,6 +6,7 @@ import { clientConnectionOptions, ensureSearchAttributes } from './temporal-conn
 import { loadConfig } from './config';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
+import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
 import { startWorker } from './worker';
 
@@ -15,6 +16,7 @@ import { startWorker } from './worker';
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
+  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
   let dev: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
@@ -43,8 +45,10 @@ async function main(log: Logger): Promise<() => Promise<void>> {
   const stopDev = async () => dev?.stop();
   try {
     const adapters = await openAdapters(config, log);
-    const worker = await startWorker(config, adapters, address);
-    const api = await startApi(config, adapters, address, log);
+    // One process, one scrape target: the API's /metrics shows the worker's and the Temporal SDK's metrics too.
+    const telemetry = new Telemetry();
+    const worker = await startWorker(config, adapters, address, {}, { telemetry });
+    const api = await startApi(config, adapters, address, log, telemetry);
     worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
     log.info(
       { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl },
