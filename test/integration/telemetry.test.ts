@@ -114,8 +114,7 @@ describe('/metrics with authentication on', () => {
 describe('/metrics after a runbook rollback and an incident', () => {
   let stack: Stack;
   beforeAll(async () => {
-    // The monitor ticks every 60 s: the incident below comes from the ingest fast path, within seconds.
-    stack = await startStack({ namespace: 'it-telemetry', env: { MONITOR_INTERVAL_S: '60' } });
+    stack = await startStack({ namespace: 'it-telemetry' });
     await seedCustomerSupport(stack.url);
   });
   afterAll(async () => {
@@ -205,6 +204,34 @@ describe('/metrics after a runbook rollback and an incident', () => {
     } finally {
       await replica.stop();
     }
+  });
+
+  it('shows a decision that waits: pending count, its age, none past the deadline; gone once rejected', async () => {
+    await http(stack.url, 'POST', '/api/prompts/customer-support/versions', { version: 'v2.2.0', template: 'Be brief.' });
+    expect((await http(stack.url, 'POST', '/api/prompts/customer-support/deploy', { version: 'v2.2.0' })).status).toBe(202);
+    await waitFor('v2.2.0 active', async () =>
+      (await http(stack.url, 'GET', '/api/prompts/customer-support')).body.active_version === 'v2.2.0' ? true : undefined,
+    );
+    // 3 % errors: high severity, the on-call decides within 5 minutes.
+    await sendTraffic(stack.url, 'v2.2.0', 200, 0.03);
+    const waiting = await waitFor('a decision to wait', async () => {
+      const list = (await http(stack.url, 'GET', '/api/rollbacks?status=awaiting_approval')).body.rollbacks;
+      return list[0] as { rollback_id: string; requested_at: string } | undefined;
+    });
+    const m = parseExposition((await scrape(`${stack.url}/metrics`)).text);
+    expect(value(m, 'promptback_approvals_pending')).toBe(1);
+    expect(value(m, 'promptback_approvals_past_deadline')).toBe(0);
+    const age = value(m, 'promptback_approval_oldest_pending_age_seconds')!;
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThanOrEqual((Date.now() - Date.parse(waiting.requested_at)) / 1000 + 1);
+    expect(value(m, 'promptback_rollbacks', { status: 'awaiting_approval', severity: 'high' })).toBe(1);
+
+    expect((await http(stack.url, 'POST', `/api/rollbacks/${waiting.rollback_id}/reject`, { comment: 'investigating' })).status).toBe(200);
+    const after = parseExposition((await scrape(`${stack.url}/metrics`)).text);
+    expect(value(after, 'promptback_approvals_pending')).toBe(0);
+    expect(value(after, 'promptback_approval_oldest_pending_age_seconds')).toBe(0);
+    // A rejected incident never switched: the histograms still hold the two rollbacks that did.
+    expect(sum(after, 'promptback_rollback_request_to_switch_seconds_count')).toBe(2);
   });
 
   it("the in-process worker's /metrics shows its process and its Temporal SDK metrics", async () => {
