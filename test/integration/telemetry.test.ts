@@ -2,10 +2,13 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { startApi } from '../../src/main/api';
 import { freePort } from '../support/ports';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
 import { spawnWorker, type Proc } from '../support/processes';
 import { quietRuntime } from '../support/runtime';
 import { http, seedCustomerSupport, sendTraffic, startStack, waitFor, type Stack } from '../support/stack';
@@ -290,4 +293,59 @@ describe('/metrics after a runbook rollback and an incident', () => {
       await exec('promtool', ['test', 'rules', 'promptback-alerts.test.yml'], { cwd: path.dirname(rulesFile) });
     }
   });
+});
+
+describe('npm start: one process, one scrape target', () => {
+  it("the API's /metrics shows the worker's Temporal SDK metrics and one set of process metrics; no worker port is opened", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-start-'));
+    const [apiPort, workerPort] = [await freePort(), await freePort()];
+    const taskQueue = `it-start-${Date.now()}`;
+    // start.ts against the test run's Temporal server (TEMPORAL_ADDRESS set: no dev server of its own).
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main/start.ts')], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(apiPort),
+        WORKER_METRICS_PORT: String(workerPort),
+        DATA_DIR: dir,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_NAMESPACE: 'it-telemetry',
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        AUTH_TOKENS: 'grafana:viewer:start-viewer-token',
+        LOG_LEVEL: 'error',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+    try {
+      const samples = await waitFor(
+        "the worker's SDK metrics on the API's /metrics",
+        async () => {
+          if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${stderr}`);
+          const r = await scrape(`http://127.0.0.1:${apiPort}/metrics`, 'start-viewer-token').catch(() => undefined);
+          if (r?.status !== 200) return undefined;
+          const s = parseExposition(r.text);
+          return s.some((x) => x.name === 'temporal_worker_task_slots_available' && x.labels.task_queue === taskQueue) ? s : undefined;
+        },
+        90_000,
+      );
+      expect((await scrape(`http://127.0.0.1:${apiPort}/metrics`)).status).toBe(401);
+      expect(value(samples, 'promptback_temporal_sdk_metrics_up')).toBe(1);
+      expect(samples.filter((x) => x.name === 'process_cpu_user_seconds_total')).toHaveLength(1);
+      expect(value(samples, 'promptback_approvals_pending')).toBe(0);
+      const refused = await new Promise<boolean>((resolve) => {
+        const c = net.connect(workerPort, '127.0.0.1');
+        c.once('connect', () => {
+          c.destroy();
+          resolve(false);
+        });
+        c.once('error', () => resolve(true));
+      });
+      expect(refused).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
