@@ -44,9 +44,25 @@ export async function startWorker(
   const telemetry = opts.telemetry ?? new Telemetry();
   const sdk = temporalSdkMetricsAddress();
   if (sdk) telemetry.includeTemporalSdk(sdk);
+  // Opened first: a port in use stops the worker before it polls, with a message naming WORKER_METRICS_PORT.
   const metrics = opts.telemetry
     ? undefined
     : await startMetricsListener({ host: config.host, port: config.workerMetricsPort, tokens: config.tokens, telemetry });
+  try {
+    return await runWorker(config, adapters, address, extra, metrics);
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+}
+
+async function runWorker(
+  config: Config,
+  adapters: Adapters,
+  address: string,
+  extra: Partial<WorkerOptions>,
+  metrics: MetricsListener | undefined,
+): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
   const worker = await Worker.create({
     connection,
