@@ -200,7 +200,7 @@ function perScrape<T>(read: () => Promise<T>): () => Promise<T> {
     }));
 }
 
-/** Which processes answer `/metrics`, and what a scrape needs: the API's auth rules (a viewer token when on). */
+/** What a scrape of a worker's `/metrics` needs: the API's rules, a viewer (or operator/admin) token when auth is on. */
 export function metricsAuthorized(tokens: readonly Token[], authorization: string | undefined): 200 | 401 | 403 {
   if (tokens.length === 0) return 200;
   const presented = /^Bearer\s+(.+)$/i.exec(authorization ?? '')?.[1]?.trim();
