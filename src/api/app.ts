@@ -29,6 +29,8 @@ export interface AppDeps {
   log: Logger;
   tokens: readonly Token[];
   metricsRegistry?: client.Registry;
+  /** The /metrics text: the registry's, plus whatever else this process exposes (the Temporal SDK's own metrics). */
+  renderMetrics?: () => Promise<string>;
   /** The API's public base URL: a browser Origin other than this one (or the Host asked) may not change anything. */
   publicUrl?: string;
 }
@@ -105,10 +107,12 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'not ready', checks: r.checks });
     }),
   );
+  // What promptback itself is doing (queues, rollbacks, approvals) is for operators: a viewer token when auth is on.
   app.get(
     '/metrics',
+    auth('viewer'),
     route(async (_req, res) => {
-      res.type(registry.contentType).send(await registry.metrics());
+      res.type(registry.contentType).send(deps.renderMetrics ? await deps.renderMetrics() : await registry.metrics());
     }),
   );
 

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { Registry as MetricsRegistry, type Histogram } from 'prom-client';
+import type { Histogram } from 'prom-client';
+import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
@@ -9,6 +10,7 @@ import { PromptbackService } from '../api/service';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
+import { registerStoreMetrics, Telemetry } from './telemetry';
 import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
@@ -18,8 +20,17 @@ export interface ApiHandle {
   stop(): Promise<void>;
 }
 
-/** The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. */
-export async function startApi(config: Config, adapters: Adapters, address: string, log: Logger): Promise<ApiHandle> {
+/**
+ * The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. Its /metrics
+ * shows `telemetry` (npm start passes the one it shares with the worker) plus what the store says.
+ */
+export async function startApi(
+  config: Config,
+  adapters: Adapters,
+  address: string,
+  log: Logger,
+  telemetry: Telemetry = new Telemetry(),
+): Promise<ApiHandle> {
   // Lazy: the API starts (and serves what needs no engine) while Temporal is down; engine calls then answer 503.
   const connection = Connection.lazy(clientConnectionOptions(config, address));
   const client = new Client({ connection, namespace: config.temporal.namespace });
@@ -44,9 +55,17 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
-  const metricsRegistry = new MetricsRegistry();
+  const metricsRegistry = telemetry.registry;
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
-  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl });
+  registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
+  const app = createApp({
+    service,
+    log,
+    tokens: config.tokens,
+    metricsRegistry,
+    renderMetrics: () => telemetry.render(),
+    publicUrl: config.publicUrl,
+  });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });

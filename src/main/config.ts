@@ -16,6 +16,8 @@ const seconds = z.coerce.number().positive();
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(8000),
+  // The standalone worker's /metrics (process + Temporal SDK metrics); 0 = any free port. npm start serves all on PORT.
+  WORKER_METRICS_PORT: port.default(9464),
   PUBLIC_URL: z.string().url().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: z.string().min(1).optional(),
@@ -161,6 +163,8 @@ export function parseAuthTokens(value: string): { tokens: { actor: string; role:
 export interface Config {
   host: string;
   port: number;
+  /** The standalone worker's /metrics listener, on `host` (npm start shows the worker's metrics on the API's). */
+  workerMetricsPort: number;
   publicUrl: string;
   dataDir: string;
   databaseUrl: string;
@@ -226,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const config: Config = {
     host: e.HOST,
     port: e.PORT,
+    workerMetricsPort: e.WORKER_METRICS_PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir,
     databaseUrl: e.DATABASE_URL ?? path.join(dataDir, 'promptback.db'),

@@ -6,6 +6,7 @@ import { clientConnectionOptions, ensureSearchAttributes } from './temporal-conn
 import { loadConfig } from './config';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
+import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
 import { startWorker, type WorkerHandle } from './worker';
 
@@ -15,6 +16,7 @@ import { startWorker, type WorkerHandle } from './worker';
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
+  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
   let dev: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
@@ -31,20 +33,14 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       onOutput: (line) => devLog.debug(line),
     });
     address = dev.address;
-  } else {
-    // A cluster may lack the search attributes the workflows write: register them, or say how.
-    const admin = await Connection.connect(clientConnectionOptions(config, address));
-    try {
-      await ensureSearchAttributes(admin, config.temporal.namespace, log);
-    } finally {
-      await admin.close();
-    }
   }
   const stopDev = async () => dev?.stop();
   try {
     const adapters = await openAdapters(config, log);
+    // One process, one scrape target: the API's /metrics shows the worker's and the Temporal SDK's metrics too.
+    const telemetry = new Telemetry();
     // The API first: it answers (503 for what needs the engine) even while Temporal is unreachable.
-    const api = await startApi(config, adapters, address, log);
+    const api = await startApi(config, adapters, address, log, telemetry);
     const engine = address;
     let worker: WorkerHandle | undefined;
     let stopping = false;
@@ -52,7 +48,9 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const workerStarted = (async () => {
       for (let attempt = 0; !stopping; attempt++) {
         try {
-          worker = await startWorker(config, adapters, engine);
+          // A cluster may lack the search attributes the workflows write: register them, or say how.
+          if (config.temporal.address) await registerSearchAttributes(config, engine, log);
+          worker = await startWorker(config, adapters, engine, {}, { telemetry });
           worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
           if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
           return;
@@ -77,6 +75,15 @@ async function main(log: Logger): Promise<() => Promise<void>> {
   } catch (e) {
     await stopDev();
     throw e;
+  }
+}
+
+async function registerSearchAttributes(config: ReturnType<typeof loadConfig>, address: string, log: Logger): Promise<void> {
+  const admin = await Connection.connect(clientConnectionOptions(config, address));
+  try {
+    await ensureSearchAttributes(admin, config.temporal.namespace, log);
+  } finally {
+    await admin.close();
   }
 }
 

@@ -10,6 +10,14 @@ import type { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions, ensureSearchAttributes, workerConnectionOptions } from './temporal-connection';
+import {
+  freeLoopbackAddress,
+  installTemporalRuntime,
+  startMetricsListener,
+  Telemetry,
+  temporalSdkMetricsAddress,
+  type MetricsListener,
+} from './telemetry';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
 
@@ -18,15 +26,44 @@ export interface WorkerHandle {
   run: Promise<void>;
   /** Sends the outbox's notifications to PagerDuty, Slack and the webhook, beside the workflows. */
   dispatcher: DeliveryDispatcher;
+  /** The worker's own /metrics listener (absent when it shares the API's, under npm start). */
+  metrics?: MetricsListener;
   stop(): Promise<void>;
 }
 
-/** A worker on the task queue, with activities wired to the given adapters. */
+/**
+ * A worker on the task queue, with activities wired to the given adapters. Its metrics (process, Temporal SDK)
+ * go to `opts.telemetry` when given (npm start: the API's /metrics), else to its own listener on
+ * config.workerMetricsPort.
+ */
 export async function startWorker(
   config: Config,
   adapters: Adapters,
   address: string,
   extra: Partial<WorkerOptions> = {},
+  opts: { telemetry?: Telemetry } = {},
+): Promise<WorkerHandle> {
+  const telemetry = opts.telemetry ?? new Telemetry();
+  const sdk = temporalSdkMetricsAddress();
+  if (sdk) telemetry.includeTemporalSdk(sdk);
+  // Opened first: a port in use stops the worker before it polls, with a message naming WORKER_METRICS_PORT.
+  const metrics = opts.telemetry
+    ? undefined
+    : await startMetricsListener({ host: config.host, port: config.workerMetricsPort, tokens: config.tokens, telemetry });
+  try {
+    return await runWorker(config, adapters, address, extra, metrics);
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+}
+
+async function runWorker(
+  config: Config,
+  adapters: Adapters,
+  address: string,
+  extra: Partial<WorkerOptions>,
+  metrics: MetricsListener | undefined,
 ): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
   // The reconciler's activities see and start workflows through this client.
@@ -77,7 +114,9 @@ export async function startWorker(
     worker,
     run,
     dispatcher,
+    ...(metrics ? { metrics } : {}),
     async stop() {
+      await metrics?.close();
       await dispatcher.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await run;
@@ -90,6 +129,7 @@ export async function startWorker(
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs everything locally)');
+  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
   // A cluster (not the dev server npm start runs) may lack the search attributes the workflows write.
   const admin = await Connection.connect(clientConnectionOptions(config, config.temporal.address));
   try {
@@ -107,7 +147,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     bundle ? { workflowBundle: { codePath: bundle }, workflowsPath: undefined } : {},
   );
   log.info(
-    { address: config.temporal.address, taskQueue: config.temporal.taskQueue, webUi: config.temporal.uiUrl },
+    { address: config.temporal.address, taskQueue: config.temporal.taskQueue, webUi: config.temporal.uiUrl, metrics: handle.metrics?.url },
     `worker running against ${config.temporal.address}; Web UI ${config.temporal.uiUrl}`,
   );
   return async () => {

@@ -17,5 +17,6 @@ export const TEST_NAMESPACES = [
   'it-unavailable',
   'it-inflight',
   'it-storage',
+  'it-telemetry',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -58,6 +58,7 @@ export async function startRecordingStack(
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-record-'));
   const config = loadConfig({
     PORT: '0',
+    WORKER_METRICS_PORT: '0',
     DATA_DIR: dir,
     DATABASE_URL: path.join(dir, 'promptback.db'),
     TEMPORAL_ADDRESS: server.address,
