@@ -16,7 +16,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { Client } from '@temporalio/client';
 import type { Verdict } from '../../src/domain/verdict';
-import { breachSignal } from '../../src/workflows/messages';
+import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
 import {
   http,
   seedPrompt,
@@ -251,6 +251,69 @@ const scenarios: Scenario[] = [
       if (!end.group?.members?.some((m: { prompt: string; switched: boolean }) => m.prompt === 'billing-assistant' && m.switched))
         throw new Error(`billing-assistant did not join: ${JSON.stringify(end.group)}`);
       return { 'rollback-coordinated-group': await closed(client, end.workflow_id) };
+    },
+  },
+  {
+    name: 'incident-high-approved-by-signal',
+    async run(ctx) {
+      // The Web UI / `temporal workflow signal --name approve` path: recorded with the unverified name, via temporal-signal.
+      const a = await highIncident(ctx);
+      await ctx.client.workflow.getHandle(a.workflow_id).signal(approveSignal, { by: 'alice (web ui)' });
+      await finished(ctx.url, a.rollback_id, 'completed');
+      return { 'incident-high-approved-by-signal': await closed(ctx.client, a.workflow_id) };
+    },
+  },
+  {
+    name: 'incident-high-rejected-by-signal',
+    async run(ctx) {
+      const a = await highIncident(ctx);
+      await ctx.client.workflow.getHandle(a.workflow_id).signal(rejectSignal, { by: 'bob (web ui)', comment: 'investigating' });
+      await finished(ctx.url, a.rollback_id, 'rejected');
+      return { 'incident-high-rejected-by-signal': await closed(ctx.client, a.workflow_id) };
+    },
+  },
+  {
+    name: 'incident-medium-gradual-cut-short-by-critical',
+    env: { GRADUAL_STAGE_S: '30' },
+    async run(ctx) {
+      // Observed, still breached → gradual; then the bad version goes critical: all traffic moves at once (finish-now).
+      await http(ctx.url, 'PUT', `/api/prompts/${CS}`, {
+        policy: { rules: { error_rate_high: { severity: 'medium', action: 'observe', deadline_s: 3 } } },
+      });
+      await sendTraffic(ctx.url, CS, 'v2.0.0', 200, 0.03);
+      const a = await incident(ctx.url, ['observing']);
+      await waitFor('a staged split', async () => ((await view(ctx.url, a.rollback_id)).gradual ? true : undefined));
+      await sendTraffic(ctx.url, CS, 'v2.0.0', 400, 0.5);
+      const end = await finished(ctx.url, a.rollback_id, 'completed');
+      if (!hasEvent(end, 'gradual_cut_short')) throw new Error(`the gradual rollback was not cut short: ${JSON.stringify(end.timeline)}`);
+      return {
+        'incident-medium-gradual-cut-short-by-critical': await closed(ctx.client, a.workflow_id),
+        'gradual-cut-short': await closed(ctx.client, `${a.workflow_id}/gradual`),
+      };
+    },
+  },
+  {
+    name: 'reconciler-scheduled-run',
+    async run({ client }) {
+      const schedule = client.schedule.getHandle('promptback-reconciler');
+      await schedule.trigger();
+      const id = await waitFor(
+        'the scheduled run',
+        async () => (await schedule.describe()).info.recentActions.at(-1)?.action.workflow.workflowId,
+      );
+      return { 'reconciler-scheduled-run': await closed(client, id) };
+    },
+  },
+  {
+    name: 'storage-scheduled-run',
+    async run({ client }) {
+      const schedule = client.schedule.getHandle('promptback-storage');
+      await schedule.trigger();
+      const id = await waitFor(
+        'the scheduled run',
+        async () => (await schedule.describe()).info.recentActions.at(-1)?.action.workflow.workflowId,
+      );
+      return { 'storage-scheduled-run': await closed(client, id) };
     },
   },
   {

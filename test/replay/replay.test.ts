@@ -21,9 +21,17 @@ const files = jsonIn(DIR);
  * that uses it (`npx tsx test/replay/record.ts <scenario>`).
  */
 const REQUIRED = {
-  signals: ['approve', 'reject', 'breach', 'pause', 'resume', 'abort', 'progress', 'check-now', 'stop'],
-  updates: [] as string[],
-  workflowTypes: ['rollbackWorkflow', 'gradualRollbackWorkflow', 'monitorWorkflow', 'canaryWorkflow', 'retentionWorkflow'],
+  signals: ['approve', 'reject', 'breach', 'pause', 'resume', 'abort', 'progress', 'check-now', 'stop', 'finish-now'],
+  updates: ['approve', 'reject', 'pause', 'resume', 'abort'],
+  workflowTypes: [
+    'rollbackWorkflow',
+    'gradualRollbackWorkflow',
+    'monitorWorkflow',
+    'canaryWorkflow',
+    'retentionWorkflow',
+    'reconcileWorkflow',
+    'storageWorkflow',
+  ],
   patches: ['rollback-v2', 'medium-observe-gradual', 'coordinated-rollback'],
 };
 
