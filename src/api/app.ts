@@ -51,7 +51,7 @@ const param = (req: Request, name: string): string => {
   return parsed.data;
 };
 
-/** The HTTP API of API.md. No business rules here: validate, call one use case, map errors. */
+/** The HTTP API of docs/api.md. No business rules here: validate, call one use case, map errors. */
 export function createApp(deps: AppDeps): express.Express {
   const { service, log } = deps;
   const app = express();

@@ -589,7 +589,7 @@ export class PromptbackService {
   ): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem; deliveries: DeliveryRecord[] }> {
     const v = await this.d.rollbacks.get(id);
     if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
-    // A finished rollback carries its post-mortem (API.md `post_mortem?`), computed on read from its record.
+    // A finished rollback carries its post-mortem (docs/api.md `post_mortem?`), computed on read from its record.
     const { post_mortem: _stored, ...view } = v;
     const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;
     return {

@@ -1,5 +1,5 @@
 /**
- * `promptback`: the command-line client of the HTTP API (see API.md). It speaks HTTP only, so it works
+ * `promptback`: the command-line client of the HTTP API (see docs/api.md). It speaks HTTP only, so it works
  * against any running promptback. Human-readable output by default; `--json` prints the API's JSON as is.
  * The one non-JSON answer, a post-mortem's Markdown, is printed verbatim (with `--json`, as a JSON string).
  * Exit codes: 0 ok, 1 the API said no (or a `rollback --wait` did not complete), 2 the API could not be reached.

@@ -53,7 +53,7 @@ export function judgeRecovery(stats: WindowStats, policy: VerificationPolicy): V
 export type VerificationResult = 'recovered' | 'not_recovered' | 'inconclusive';
 
 /**
- * The error-rate outcome of a whole verification run (API.md: recovered when the error rate *stays* below the
+ * The error-rate outcome of a whole verification run (docs/api.md: recovered when the error rate *stays* below the
  * maximum across the window): recovered only when every check with enough samples was healthy and at least one
  * had enough; not recovered if any check with enough samples breached; otherwise (no data) inconclusive.
  */
