@@ -29,7 +29,6 @@ import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
 import { requireKnownVersions } from './known-versions';
-import { Problem } from './problem';
 
 export interface ServiceDeps {
   registry: Registry;
@@ -79,7 +78,7 @@ export class PromptbackService {
       if (!this.d.prometheusConfigured) {
         const message =
           'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
-        throw new Problem(400, 'Invalid request', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+        throw new DomainError('InvalidRequest', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
       }
       // Each template as it would run for this prompt's versions, checked by Prometheus itself.
       const check = this.d.promqlProblem;
@@ -96,8 +95,7 @@ export class PromptbackService {
             )
           ).filter((e): e is { field: string; message: string } => e !== undefined)
         : [];
-      if (errors.length > 0)
-        throw new Problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+      if (errors.length > 0) throw new DomainError('InvalidRequest', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
     }
     return this.d.registry.upsertPrompt(input, actor);
   }
@@ -188,9 +186,8 @@ export class PromptbackService {
     const p = await this.requirePrompt(prompt);
     const v = await this.requireVersion(prompt, version);
     if (p.active_version === null || p.active_version === version) {
-      throw new Problem(
-        409,
-        'Nothing to compare against',
+      throw new DomainError(
+        'NothingToCompare',
         `a canary needs another version serving; ${prompt} has ${p.active_version ?? 'none'} active. Deploy with strategy "immediate"`,
       );
     }
@@ -199,9 +196,8 @@ export class PromptbackService {
       const stagedAt = typeof v.metadata.staging_started_at === 'string' ? Date.parse(v.metadata.staging_started_at) : NaN;
       const staged_s = Number.isNaN(stagedAt) ? 0 : (at.getTime() - stagedAt) / 1000;
       if (staged_s < plan.min_staging_s) {
-        throw new Problem(
-          409,
-          'Staging gate',
+        throw new DomainError(
+          'StagingGate',
           `${prompt} ${version} has been in staging ${(staged_s / 3600).toFixed(1)} h; the gate requires ${(plan.min_staging_s / 3600).toFixed(1)} h (version metadata.staging_started_at)`,
           { field: 'version' },
         );
@@ -245,9 +241,8 @@ export class PromptbackService {
   async abortDeployment(id: string, actor: string): Promise<Deployment> {
     const d = await this.getDeployment(id);
     if (d.strategy !== 'canary' || d.status !== 'rolling_out') {
-      throw new Problem(
-        409,
-        'Cannot abort',
+      throw new DomainError(
+        'CannotAbort',
         `deployment ${id} is a${d.strategy === 'canary' ? '' : 'n'} ${d.strategy} deployment in status ${d.status}`,
       );
     }
@@ -262,7 +257,7 @@ export class PromptbackService {
 
   async getDeployment(id: string): Promise<Deployment> {
     const d = await this.d.registry.getDeployment(id);
-    if (!d) throw new Problem(404, 'Unknown deployment', `no deployment ${id}`);
+    if (!d) throw new DomainError('UnknownDeployment', `no deployment ${id}`, { deployment_id: id });
     return d;
   }
 
@@ -275,7 +270,7 @@ export class PromptbackService {
     if (!route) throw new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
     const version = pickVersion(route.split, key);
     const answer = version === undefined ? undefined : route.answers[version];
-    if (!answer) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
+    if (!answer) throw new DomainError('NothingDeployed', `prompt ${prompt} has no active version; deploy one first`, { prompt });
     return answer;
   }
 
@@ -372,7 +367,7 @@ export class PromptbackService {
 
   async stopMonitor(prompt: string, actor: string): Promise<MonitorRecord> {
     const m = await this.d.monitors.get(prompt);
-    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor`);
+    if (!m) throw new DomainError('UnknownMonitor', `prompt ${prompt} has no monitor`, { prompt });
     await this.d.workflows.stopMonitor(prompt, actor);
     await this.d.monitors.upsert({ ...m, status: 'stopped', stopped_by: actor, updated_at: this.d.clock.now().toISOString() });
     return (await this.d.monitors.get(prompt))!;
@@ -380,7 +375,7 @@ export class PromptbackService {
 
   async getMonitor(prompt: string) {
     const m = await this.d.monitors.get(prompt);
-    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor; start one with POST /api/monitors`);
+    if (!m) throw new DomainError('UnknownMonitor', `prompt ${prompt} has no monitor; start one with POST /api/monitors`, { prompt });
     return this.monitorView(m);
   }
 
@@ -551,15 +546,10 @@ export class PromptbackService {
     };
     const claim = await this.d.rollbacks.claim(view, startInput);
     if (!claim.ok) {
-      throw new Problem(
-        409,
-        'A rollback is already in flight',
-        `prompt ${input.prompt} already has rollback ${claim.open_rollback_id} in flight`,
-        {
-          rollback_id: claim.open_rollback_id,
-          status_url: this.statusUrl(claim.open_rollback_id),
-        },
-      );
+      throw new DomainError('RollbackInFlight', `prompt ${input.prompt} already has rollback ${claim.open_rollback_id} in flight`, {
+        rollback_id: claim.open_rollback_id,
+        status_url: this.statusUrl(claim.open_rollback_id),
+      });
     }
     try {
       await this.d.workflows.startRollback(startInput);
@@ -605,7 +595,7 @@ export class PromptbackService {
   async postMortem(id: string): Promise<PostMortem> {
     const v = await this.getRollback(id);
     if (!isTerminal(v.status) || !v.post_mortem) {
-      throw new Problem(409, 'Rollback still running', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
+      throw new DomainError('RollbackRunning', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
         rollback_id: id,
         rollback_status: v.status,
         status_url: this.statusUrl(id),
