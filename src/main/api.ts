@@ -6,6 +6,7 @@ import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
+import { PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
@@ -42,7 +43,9 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = new MetricsRegistry();
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
-  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl });
+  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  adapters.registry.onRoutesChanged(() => watch.changed());
+  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl, watch });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
@@ -58,6 +61,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     url: `http://${config.host}:${port}`,
     client,
     async stop() {
+      watch.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();
