@@ -59,7 +59,10 @@ interface Topic {
 const EVENT_ID = /^(\d{1,16})-([0-9a-f]{16})$/;
 
 const fingerprintOf = (s: WatchState): string =>
-  createHash('sha256').update(JSON.stringify([s.version, s.traffic, s.templates])).digest('hex').slice(0, 16);
+  createHash('sha256')
+    .update(JSON.stringify([s.version, s.traffic, s.templates]))
+    .digest('hex')
+    .slice(0, 16);
 
 /**
  * `GET /api/prompts/{prompt}/watch`: server-sent events, so that a switch reaches every connected client at once
@@ -109,18 +112,28 @@ export class PromptWatch {
     if (!record || !route) throw new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
     const templates: Record<string, string> = {};
     for (const s of route.split) templates[s.version] = route.answers[s.version]?.template ?? '';
-    return { prompt, version: record.active_version, traffic: route.split.map((s) => ({ version: s.version, percent: s.percent })), templates };
+    return {
+      prompt,
+      version: record.active_version,
+      traffic: route.split.map((s) => ({ version: s.version, percent: s.percent })),
+      templates,
+    };
   }
 
   /** Serves one watch connection until the client goes away (or is too slow). */
   async serve(prompt: string, req: Request, res: Response): Promise<void> {
     if (this.connections >= this.maxConnections)
-      throw new Problem(503, 'Too many watchers', `this server already holds ${this.maxConnections} watch connections; poll /resolve or try another replica`);
+      throw new Problem(
+        503,
+        'Too many watchers',
+        `this server already holds ${this.maxConnections} watch connections; poll /resolve or try another replica`,
+      );
     const changesBefore = this.changes;
     const state = await this.read(prompt); // 404 before the stream starts
     const topic = this.topic(prompt);
     const published = this.publish(topic, state);
-    const last = EVENT_ID.exec(String(req.header('last-event-id') ?? req.query.last_event_id ?? ''));
+    const fromQuery = req.query.last_event_id; // EventSource cannot set headers on its first connect
+    const last = EVENT_ID.exec(req.header('last-event-id') ?? (typeof fromQuery === 'string' ? fromQuery : ''));
 
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);

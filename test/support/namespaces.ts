@@ -12,5 +12,6 @@ export const TEST_NAMESPACES = [
   'it-resolve',
   'it-replicas',
   'it-delivery',
+  'it-watch',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -16,8 +16,14 @@ const base = (r: Receiver) => r.url.replace(/\/hook$/, '');
 describe('client.report', () => {
   it('batches events to POST /api/metrics and retries a 500 until the API answers 202', async () => {
     let calls = 0;
-    receiver = await startReceiver(() => (++calls === 1 ? { status: 500, body: '{"title":"down"}' } : { status: 202, body: '{"accepted":1}' }));
-    client = new PromptbackClient({ url: base(receiver), token: 'ingest-token', metrics: { batchSize: 3, flushIntervalMs: 60_000, minBackoffMs: 20 } });
+    receiver = await startReceiver(() =>
+      ++calls === 1 ? { status: 500, body: '{"title":"down"}' } : { status: 202, body: '{"accepted":1}' },
+    );
+    client = new PromptbackClient({
+      url: base(receiver),
+      token: 'ingest-token',
+      metrics: { batchSize: 3, flushIntervalMs: 60_000, minBackoffMs: 20 },
+    });
     for (let i = 0; i < 5; i++) client.report(event(i));
     const stats = await client.flush(5000);
 
@@ -33,7 +39,10 @@ describe('client.report', () => {
 
   it('holds at most maxQueue events while the API is down: the oldest are dropped and counted', async () => {
     receiver = await startReceiver(() => ({ status: 503, body: '' }));
-    client = new PromptbackClient({ url: base(receiver), metrics: { batchSize: 2, maxQueue: 4, flushIntervalMs: 60_000, minBackoffMs: 50, maxBackoffMs: 50 } });
+    client = new PromptbackClient({
+      url: base(receiver),
+      metrics: { batchSize: 2, maxQueue: 4, flushIntervalMs: 60_000, minBackoffMs: 50, maxBackoffMs: 50 },
+    });
     for (let i = 0; i < 10; i++) client.report(event(i));
     const stats = client.metricsStats();
     expect(stats.queued).toBeLessThanOrEqual(4 + 2); // the queue plus one batch in flight
@@ -41,14 +50,19 @@ describe('client.report', () => {
     expect(stats.dropped).toBeGreaterThanOrEqual(4);
     receiver.answer = () => ({ status: 202, body: '{}' });
     const after = await client.flush(5000);
-    const sent = receiver.received.filter((r) => r.method === 'POST').slice(-3).flatMap((p) => p.json.events.map((e: { latency_ms: number }) => e.latency_ms));
+    const sent = receiver.received
+      .filter((r) => r.method === 'POST')
+      .slice(-3)
+      .flatMap((p) => p.json.events.map((e: { latency_ms: number }) => e.latency_ms));
     expect(after).toMatchObject({ queued: 0, sent: 10 - after.dropped });
     expect(sent.slice(-2)).toEqual([108, 109]); // the newest survive
   });
 
   it('drops the events a 400 names and sends the rest of the batch', async () => {
     receiver = await startReceiver((r) => {
-      const bad = (r.json?.events ?? []).flatMap((e: { latency_ms: number }, i: number) => (e.latency_ms < 0 ? [{ field: `events[${i}].latency_ms`, message: 'must be ≥ 0' }] : []));
+      const bad = (r.json?.events ?? []).flatMap((e: { latency_ms: number }, i: number) =>
+        e.latency_ms < 0 ? [{ field: `events[${i}].latency_ms`, message: 'must be ≥ 0' }] : [],
+      );
       return bad.length > 0 ? { status: 400, body: JSON.stringify({ status: 400, errors: bad }) } : { status: 202, body: '{}' };
     });
     client = new PromptbackClient({ url: base(receiver), metrics: { batchSize: 10, flushIntervalMs: 60_000 } });

@@ -101,7 +101,11 @@ export class PromptbackClient {
       reconnectMaxMs: o.reconnectMaxMs ?? 10_000,
     };
     this.fetch = o.fetch ?? ((...args) => globalThis.fetch(...args));
-    this.reporter = new MetricsReporter((events) => this.request('POST', '/api/metrics', { events }), o.metrics, (e) => this.emit('error', e));
+    this.reporter = new MetricsReporter(
+      (events) => this.request('POST', '/api/metrics', { events }),
+      o.metrics,
+      (e) => this.emit('error', e),
+    );
     for (const p of o.prompts ?? []) this.subscribe(p);
   }
 
@@ -125,7 +129,10 @@ export class PromptbackClient {
       await Promise.race([
         sub.ready,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new PromptbackError(`no state for prompt ${sub.prompt} within ${ms} ms: is ${this.options.url} reachable?`)), ms);
+          timer = setTimeout(
+            () => reject(new PromptbackError(`no state for prompt ${sub.prompt} within ${ms} ms: is ${this.options.url} reachable?`)),
+            ms,
+          );
         }),
       ]);
     } finally {
@@ -160,8 +167,8 @@ export class PromptbackClient {
   on<K extends keyof ClientEvents>(event: K, fn: (e: ClientEvents[K]) => void): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(fn as (e: never) => void);
-    return () => set.delete(fn as (e: never) => void);
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   /** @internal */

@@ -188,10 +188,13 @@ function badIndexes(body: unknown): Set<number> | undefined {
   if (!Array.isArray(errors)) return undefined;
   const out = new Set<number>();
   for (const e of errors) {
-    const m = /^events\[(\d+)\]/.exec(String(e.field ?? ''));
+    const m = /^events\[(\d+)\]/.exec(typeof e.field === 'string' ? e.field : '');
     if (m) out.add(Number(m[1]));
   }
   return out;
 }
 
-const detailOf = (body: unknown): string => String((body as { detail?: unknown } | undefined)?.detail ?? 'no detail');
+const detailOf = (body: unknown): string => {
+  const detail = (body as { detail?: unknown } | undefined)?.detail;
+  return typeof detail === 'string' ? detail : 'no detail';
+};
