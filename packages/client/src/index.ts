@@ -1,6 +1,7 @@
 import { MetricsReporter, type MetricEvent, type ReporterOptions, type ReporterStats } from './reporter';
 import { SseParser, type SseEvent } from './sse';
 import { pickVersion, type TrafficShare } from './traffic';
+import { fetchStream, nodeStream, type OpenStream } from './transport';
 
 export { pickVersion, hashKey, type TrafficShare } from './traffic';
 export type { MetricEvent, ReporterOptions, ReporterStats } from './reporter';
@@ -87,6 +88,8 @@ export class PromptbackClient {
   private readonly reporter: MetricsReporter;
   readonly options: Required<Omit<ClientOptions, 'token' | 'prompts' | 'metrics' | 'fetch'>> & Pick<ClientOptions, 'token'>;
   readonly fetch: typeof fetch;
+  /** @internal */
+  readonly openStream: OpenStream;
   private closed = false;
 
   constructor(o: ClientOptions) {
@@ -101,6 +104,7 @@ export class PromptbackClient {
       reconnectMaxMs: o.reconnectMaxMs ?? 10_000,
     };
     this.fetch = o.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.openStream = (o.fetch ? undefined : nodeStream()) ?? fetchStream(this.fetch);
     this.reporter = new MetricsReporter(
       (events) => this.request('POST', '/api/metrics', { events }),
       o.metrics,
@@ -232,7 +236,7 @@ class Subscription {
   private confirmedAt = 0;
   private mode: Staleness['mode'] = 'connecting';
   private stopped = false;
-  private stream: AbortController | undefined;
+  private abortStream: (() => void) | undefined;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private staleTimer: ReturnType<typeof setInterval>;
   private isStale = false;
@@ -265,7 +269,7 @@ class Subscription {
 
   stop(): void {
     this.stopped = true;
-    this.stream?.abort();
+    this.abortStream?.();
     clearTimeout(this.pollTimer);
     clearInterval(this.staleTimer);
     this.rejectReady(new PromptbackError('the client is closed'));
@@ -318,7 +322,7 @@ class Subscription {
       this.templates.set(version, template);
       answers.set(version, Object.freeze({ version, template }));
     }
-    const changed = !this.state || JSON.stringify([this.state.version, this.state.traffic]) !== JSON.stringify([s.version, s.traffic]);
+    const changed = !this.state || this.state.version !== s.version || !sameTraffic(this.state.traffic, s.traffic);
     this.answers = answers;
     this.state = s;
     this.confirm();
@@ -330,54 +334,59 @@ class Subscription {
     const o = this.c.options;
     let backoff = o.reconnectMinMs;
     while (!this.stopped) {
-      const ctl = (this.stream = new AbortController());
-      let idle: ReturnType<typeof setTimeout> | undefined;
-      const alive = (): void => {
-        clearTimeout(idle);
-        idle = setTimeout(() => ctl.abort(), o.idleTimeoutMs);
-        unref(idle);
-      };
-      try {
-        alive();
-        const res = await this.c.fetch(`${o.url}/api/prompts/${encodeURIComponent(this.prompt)}/watch`, {
-          headers: { accept: 'text/event-stream', ...this.c.auth(), ...(this.lastEventId ? { 'last-event-id': this.lastEventId } : {}) },
-          signal: ctl.signal,
-        });
-        if (res.status !== 200 || !res.body) {
-          const text = await res.text().catch(() => '');
-          throw new PromptbackError(`watch ${this.prompt} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
-        }
-        // A 200 means the server holds our state (it sends the current one when it differs from our Last-Event-ID).
-        if (this.state) this.confirm();
-        this.setMode('stream');
-        clearTimeout(this.pollTimer);
-        backoff = o.reconnectMinMs;
-        const parser = new SseParser(
-          (e) => this.onEvent(e),
-          () => undefined,
-        );
-        const reader = res.body.getReader();
-        const decoder = new TextDecoder();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          alive();
-          if (this.state) this.confirm();
-          parser.push(decoder.decode(value, { stream: true }));
-        }
-        throw new PromptbackError(`watch ${this.prompt}: the server closed the stream`);
-      } catch (e) {
-        if (this.stopped) break;
-        const err = e instanceof Error ? e : new Error(String(e));
-        if (err instanceof PromptbackError && err.status === 404 && !this.state) this.rejectReady(err);
-        this.c.emit('error', err);
-        this.startPolling();
-        await new Promise<void>((r) => unref(setTimeout(r, backoff / 2 + (Math.random() * backoff) / 2)));
-        backoff = Math.min(backoff * 2, o.reconnectMaxMs);
-      } finally {
-        clearTimeout(idle);
-      }
+      const err = await this.streamOnce(() => (backoff = o.reconnectMinMs));
+      if (this.stopped) break;
+      if (err instanceof PromptbackError && err.status === 404 && !this.state) this.rejectReady(err);
+      this.c.emit('error', err);
+      this.startPolling();
+      await new Promise<void>((r) => unref(setTimeout(r, backoff / 2 + (Math.random() * backoff) / 2)));
+      backoff = Math.min(backoff * 2, o.reconnectMaxMs);
     }
+  }
+
+  /** One connection of the watch stream, until it fails or goes silent; resolves with why it ended. */
+  private streamOnce(connected: () => void): Promise<Error> {
+    const o = this.c.options;
+    return new Promise<Error>((resolve) => {
+      let status = 0;
+      let errorText = '';
+      let lastByteAt = Date.now();
+      const parser = new SseParser((e) => this.onEvent(e));
+      // One check per subscription every quarter of the idle timeout, not a timer reset per chunk.
+      const idle = setInterval(() => {
+        if (Date.now() - lastByteAt > o.idleTimeoutMs) handle.abort();
+      }, o.idleTimeoutMs / 4);
+      unref(idle);
+      const headers = { accept: 'text/event-stream', ...this.c.auth(), ...(this.lastEventId ? { 'last-event-id': this.lastEventId } : {}) };
+      const handle = this.c.openStream(`${o.url}/api/prompts/${encodeURIComponent(this.prompt)}/watch`, headers, {
+        onOpen: (s) => {
+          status = s;
+          lastByteAt = Date.now();
+          if (s !== 200) return;
+          // A 200 means the server holds our state (it sends the current one when it differs from our Last-Event-ID).
+          if (this.state) this.confirm();
+          this.setMode('stream');
+          clearTimeout(this.pollTimer);
+          connected();
+        },
+        onData: (text) => {
+          lastByteAt = Date.now();
+          if (status !== 200) {
+            errorText += text;
+            return;
+          }
+          if (this.state) this.confirm();
+          parser.push(text);
+        },
+        onClose: (e) => {
+          clearInterval(idle);
+          if (status !== 0 && status !== 200)
+            resolve(new PromptbackError(`watch ${this.prompt} answered ${status}: ${errorText.slice(0, 200)}`, status));
+          else resolve(e ?? new PromptbackError(`watch ${this.prompt}: the server closed the stream`));
+        },
+      });
+      this.abortStream = () => handle.abort();
+    });
   }
 
   private onEvent(e: SseEvent): void {
@@ -439,6 +448,9 @@ class Subscription {
     this.apply({ version: body.active_version, traffic, templates }, 'poll');
   }
 }
+
+const sameTraffic = (a: TrafficShare[], b: TrafficShare[]): boolean =>
+  a.length === b.length && a.every((s, i) => s.version === b[i]!.version && s.percent === b[i]!.percent);
 
 /** A request key that `split` sends to `version`. */
 function keyFor(split: TrafficShare[], version: string): string {
