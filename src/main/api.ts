@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { Registry as MetricsRegistry, type Histogram } from 'prom-client';
+import { Gauge, Registry as MetricsRegistry, type Histogram } from 'prom-client';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
@@ -45,6 +45,14 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
   adapters.registry.onRoutesChanged(() => watch.changed());
+  new Gauge({
+    name: 'promptback_watch_connections',
+    help: 'Open GET /api/prompts/{prompt}/watch streams',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(watch.size);
+    },
+  });
   const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl, watch });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
