@@ -131,6 +131,7 @@ export class PromptWatch {
       );
     const changesBefore = this.changes;
     const state = await this.read(prompt); // 404 before the stream starts
+    if (req.socket.destroyed) return; // gone while we read: nothing to register
     const topic = this.topic(prompt);
     const published = this.publish(topic, state);
     const fromQuery = req.query.last_event_id; // EventSource cannot set headers on its first connect
@@ -155,7 +156,7 @@ export class PromptWatch {
       clearTimeout(w.slowTimer);
       topic.watchers.delete(w);
       this.connections--;
-      if (topic.watchers.size === 0) this.topics.delete(prompt);
+      if (topic.watchers.size === 0 && this.topics.get(prompt) === topic) this.topics.delete(prompt);
       if (this.topics.size === 0) this.stopTimers();
     });
     // Resuming from the state the client already holds: nothing to send until something changes.
