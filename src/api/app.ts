@@ -23,6 +23,7 @@ import {
 } from './schemas';
 import { sameOriginMutations } from './same-origin';
 import type { PromptbackService } from './service';
+import type { PromptWatch } from './watch';
 
 export interface AppDeps {
   service: PromptbackService;
@@ -33,6 +34,8 @@ export interface AppDeps {
   renderMetrics?: () => Promise<string>;
   /** The API's public base URL: a browser Origin other than this one (or the Host asked) may not change anything. */
   publicUrl?: string;
+  /** Serves GET /api/prompts/{prompt}/watch (server-sent events); without it the route does not exist. */
+  watch?: PromptWatch;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -188,6 +191,17 @@ export function createApp(deps: AppDeps): express.Express {
       res.json(await service.resolve(prompt, q.key));
     }),
   );
+
+  const watch = deps.watch;
+  if (watch) {
+    app.get(
+      '/api/prompts/:prompt/watch',
+      auth('viewer'),
+      route(async (req, res) => {
+        await watch.serve(param(req, 'prompt'), req, res);
+      }),
+    );
+  }
 
   // Metrics.
   app.post(

@@ -1,12 +1,13 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
+import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
+import { PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
@@ -58,6 +59,16 @@ export async function startApi(
   const metricsRegistry = telemetry.registry;
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
+  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  adapters.registry.onRoutesChanged(() => watch.changed());
+  new Gauge({
+    name: 'promptback_watch_connections',
+    help: 'Open GET /api/prompts/{prompt}/watch streams',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(watch.size);
+    },
+  });
   const app = createApp({
     service,
     log,
@@ -65,6 +76,7 @@ export async function startApi(
     metricsRegistry,
     renderMetrics: () => telemetry.render(),
     publicUrl: config.publicUrl,
+    watch,
   });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
@@ -81,6 +93,7 @@ export async function startApi(
     url: `http://${config.host}:${port}`,
     client,
     async stop() {
+      watch.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();

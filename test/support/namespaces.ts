@@ -18,5 +18,6 @@ export const TEST_NAMESPACES = [
   'it-inflight',
   'it-storage',
   'it-telemetry',
+  'it-watch',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
