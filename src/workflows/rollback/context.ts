@@ -42,12 +42,15 @@ export class RollbackRun {
   worse: Verdict | undefined;
   /** The incident's breach as it stands (the latest worse one); undefined for an operator's rollback. */
   verdict: Verdict | undefined;
+  /** The status the store holds (the last save completed): a decision is answered once what it did is readable. */
+  persistedStatus: RollbackStatus;
   private notifications = 0;
   private inFlight = 0;
 
   constructor(readonly input: RollbackInput) {
     this.view = initialView(input);
     this.verdict = input.incident?.verdict;
+    this.persistedStatus = this.view.status;
   }
 
   /** Appends to the timeline: only an event of the union (src/domain/timeline.ts), with that event's detail. */
@@ -58,7 +61,9 @@ export class RollbackRun {
   }
 
   async save(): Promise<void> {
+    const status = this.view.status;
     await saveRollback(this.view);
+    this.persistedStatus = status;
   }
 
   /** A state change: status, timeline, search attributes, and the store. */
@@ -122,7 +127,8 @@ export class RollbackRun {
   /** Ends the run: final status saved after every notification is queued and every decision handler answered. */
   async finish<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<RollbackView> {
     delete this.view.deadline;
-    this.view.status = status;
+    // The status changes with its closing event, after every notification is queued: a reader never sees the
+    // final status without the event that says why.
     await condition(() => this.inFlight === 0);
     await this.enter(status, name, detail);
     await condition(allHandlersFinished);

@@ -55,8 +55,8 @@ export class DecisionDesk {
     };
     const onUpdate = (kind: 'approve' | 'reject') => async (p: DecisionPayload) => {
       this.pending = { kind, by: p.by, ...comment(p), via: 'api' };
-      // Answered once the workflow acted on it: approve → rolling back (or later), reject → rejected.
-      await condition(() => !DECIDABLE_STATUSES.includes(run.view.status));
+      // Answered once the workflow acted on it and the store shows it: approve → rolling back (or later), reject → rejected.
+      await condition(() => !DECIDABLE_STATUSES.includes(run.persistedStatus));
       return run.view;
     };
     setHandler(approveUpdate, onUpdate('approve'), { validator });

@@ -51,10 +51,11 @@ export class Stages {
         run.event(`${control}_requested`, { by: p.by, via: 'api' });
         await getExternalWorkflowHandle(this.childId!).signal(signal, { by: p.by });
       }
+      // Answered once the store shows what the control did.
       await condition(() =>
         control === 'abort'
-          ? isTerminal(run.view.status) || (this.ended && run.view.status === 'verifying')
-          : this.ended || (control === 'pause' ? run.view.status === 'paused' : run.view.status !== 'paused'),
+          ? isTerminal(run.persistedStatus) || (this.ended && run.persistedStatus === 'verifying')
+          : this.ended || (control === 'pause' ? run.persistedStatus === 'paused' : run.persistedStatus !== 'paused'),
       );
       return run.view;
     };
