@@ -3,6 +3,8 @@ import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
 import { templateProblems } from '../domain/metrics-provider';
 import { DEFAULT_POLICY } from '../domain/policy';
 import { ROLLBACK_STATUSES } from '../domain/rollback';
+import type { Severity } from '../domain/severity';
+import { CHANNEL_NAMES, type ChannelName, type PromptNotify } from '../ports/notifier';
 
 export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-], and not . or ..');
 export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-], and not . or ..');
@@ -98,6 +100,38 @@ export const promptMetrics = z.discriminatedUnion(
   },
 );
 
+const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'manual'];
+const channel = z.enum(CHANNEL_NAMES as [ChannelName, ...ChannelName[]]);
+const unique = (cs: ChannelName[]): ChannelName[] => [...new Set(cs)];
+const channelList = z.array(channel).max(10).transform(unique);
+/** Severity → channels; a severity left out keeps the global route, an empty list silences it (never critical). */
+const notifyRoutes = z
+  .object({
+    critical: z
+      .array(channel)
+      .min(1, 'a critical page cannot be silenced: name at least one channel, or leave critical out to keep the global route')
+      .max(10)
+      .transform(unique),
+    high: channelList,
+    medium: channelList,
+    low: channelList,
+    manual: channelList,
+  })
+  .partial()
+  .passthrough()
+  .superRefine((r, ctx) => {
+    for (const k of Object.keys(r)) {
+      if (!(SEVERITIES as readonly string[]).includes(k))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `unknown severity "${k}": use ${SEVERITIES.join(', ')}` });
+    }
+  })
+  .transform((r): NonNullable<PromptNotify['routes']> => {
+    const known: NonNullable<PromptNotify['routes']> = {};
+    for (const s of SEVERITIES) if (r[s] !== undefined) known[s] = r[s];
+    return known;
+  });
+const promptNotify = z.object({ routes: notifyRoutes.optional() }).strict();
+
 export const putPromptBody = z
   .object({
     description: z.string().max(10_000).optional(),
@@ -105,6 +139,8 @@ export const putPromptBody = z
     related: z.array(promptName).max(100).optional(),
     policy: policyOverrides.optional(),
     metrics: promptMetrics.optional(),
+    /** null clears the prompt's own routing. */
+    notify: promptNotify.nullable().optional(),
   })
   .strict();
 

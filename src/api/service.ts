@@ -133,6 +133,7 @@ export class PromptbackService {
       related: p.related,
       policy: p.policy,
       metrics: p.metrics,
+      notify: p.notify,
       open_rollback_id: (await this.d.rollbacks.openFor(name)) ?? null,
       created_at: p.created_at,
       updated_at: p.updated_at,

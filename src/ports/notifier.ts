@@ -25,6 +25,15 @@ export type ChannelName = 'pagerduty' | 'slack' | 'webhook';
 export const CHANNEL_NAMES: readonly ChannelName[] = ['pagerduty', 'slack', 'webhook'];
 
 /**
+ * A prompt's own routing (`notify` on the prompt): a severity named in `routes` goes to exactly those channels
+ * (an empty list silences it for this prompt, except critical, which always reaches at least one channel); a
+ * severity left out keeps the global route (DELIVERY_ROUTES).
+ */
+export interface PromptNotify {
+  routes?: Partial<Record<Severity, ChannelName[]>>;
+}
+
+/**
  * An incident's place in its PagerDuty lifecycle. The workflow may set `data.lifecycle` on a notification;
  * otherwise a page (or any critical notification) is a `trigger`, and acknowledge/resolve follow the rollback.
  */

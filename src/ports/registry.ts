@@ -1,5 +1,6 @@
 import type { PromptMetrics } from '../domain/metrics-provider';
 import type { TrafficShare } from '../domain/traffic';
+import type { PromptNotify } from './notifier';
 
 export interface PromptRecord {
   name: string;
@@ -9,6 +10,8 @@ export interface PromptRecord {
   policy: Record<string, unknown>;
   /** Where its metrics are read from (default: promptback's own ingest). */
   metrics: PromptMetrics;
+  /** Its own notification routing; null: the global routes. */
+  notify: PromptNotify | null;
   active_version: string | null;
   created_at: string;
   updated_at: string;
@@ -51,6 +54,8 @@ export interface PromptInput {
   related?: string[];
   policy?: Record<string, unknown>;
   metrics?: PromptMetrics;
+  /** null clears the override (back to the global routes). */
+  notify?: PromptNotify | null;
 }
 
 export interface VersionRef {

@@ -71,6 +71,18 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect((await s.registry.getPrompt('cs'))?.metrics).toEqual({ provider: 'builtin' });
       });
 
+      it('a prompt keeps its notification routing override until changed; none (null) by default and after clearing', async () => {
+        const { prompt } = await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        expect(prompt.notify).toBeNull();
+        const notify = { routes: { critical: ['pagerduty' as const, 'slack' as const], medium: [] } };
+        await s.registry.upsertPrompt({ name: 'cs', notify }, 'alice');
+        await s.registry.upsertPrompt({ name: 'cs', description: 'other fields leave it alone' }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.notify).toEqual(notify);
+        expect((await s.registry.listPrompts())[0]?.notify).toEqual(notify);
+        await s.registry.upsertPrompt({ name: 'cs', notify: null }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.notify).toBeNull();
+      });
+
       it('upsertPrompt on an existing prompt updates it: created false, unnamed fields kept, a second audit row', async () => {
         const first = await s.registry.upsertPrompt({ name: 'cs', description: 'v1 desc', owner: 'team-cs', related: ['a'] }, 'alice');
         const { created, prompt } = await s.registry.upsertPrompt(

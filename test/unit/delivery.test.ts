@@ -330,6 +330,64 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    describe('routing per prompt', () => {
+      it("a prompt's notify.routes overrides the routes of the severities it names; a prompt with no owner and no override keeps the global routes; a change applies to the next notification", async () => {
+        const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
+        const slack = await receiver();
+        const hook = await receiver();
+        const w = await world({
+          PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY',
+          PAGERDUTY_EVENTS_URL: pd.url,
+          SLACK_WEBHOOK_URL: slack.url,
+          WEBHOOK_URL: hook.url,
+          WEBHOOK_SECRET: SECRET,
+        });
+        await w.a.registry.upsertPrompt(
+          { name: 'customer-support', owner: 'team-cs', notify: { routes: { critical: ['pagerduty'], high: ['slack'], medium: [] } } },
+          'alice',
+        );
+        await w.a.registry.upsertPrompt({ name: 'triage' }, 'alice');
+        await w.notify({ key: 'cs/high', title: 'cs high' });
+        await w.notify({ key: 'cs/critical', severity: 'critical', title: 'cs critical' });
+        await w.notify({ key: 'cs/medium', kind: 'alert', severity: 'medium', title: 'cs medium' });
+        await w.notify({ key: 'cs/low', kind: 'alert', severity: 'low', title: 'cs low' });
+        await w.notify({ key: 'triage/high', prompt: 'triage', title: 'triage high' });
+        await w.notify({ key: 'triage/medium', prompt: 'triage', kind: 'alert', severity: 'medium', title: 'triage medium' });
+        // One attempt per channel and prompt at a time: a pass each.
+        for (let i = 0; i < 3; i++) await w.pass();
+
+        const routed = async () =>
+          (await w.a.db.kysely.selectFrom('deliveries').select(['outbox_key', 'channel', 'status']).orderBy('id').execute()).map(
+            (d) => `${d.outbox_key} ${d.channel} ${d.status}`,
+          );
+        expect(await routed()).toEqual([
+          'cs/high slack sent',
+          'cs/critical pagerduty sent',
+          // low is not named by the override: the global route.
+          'cs/low slack sent',
+          'cs/low webhook sent',
+          'triage/high pagerduty sent',
+          'triage/high slack sent',
+          'triage/high webhook sent',
+          'triage/medium slack sent',
+          'triage/medium webhook sent',
+        ]);
+        expect(pd.received.map((r) => r.json.payload.component).sort()).toEqual(['customer-support', 'triage']);
+        expect(hook.received.map((r) => r.json.event_key).sort()).toEqual(['cs/low', 'triage/high', 'triage/medium']);
+
+        // The override cleared: the next page of customer-support takes the global route again.
+        await w.a.registry.upsertPrompt({ name: 'customer-support', notify: null }, 'alice');
+        await w.notify({ key: 'cs/high/2', title: 'cs high again' });
+        await w.pass();
+        await w.pass();
+        expect((await routed()).filter((d) => d.startsWith('cs/high/2 '))).toEqual([
+          'cs/high/2 pagerduty sent',
+          'cs/high/2 slack sent',
+          'cs/high/2 webhook sent',
+        ]);
+      });
+    });
+
     describe('PagerDuty Events API v2', () => {
       it('triggers with a dedup key from the rollback, mapped severity, numbers and links; acknowledges when a person decides; a new trigger per escalation tier; resolves every one when the rollback completes', async () => {
         const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));

@@ -7,6 +7,7 @@ import type { Clock } from '../../ports/clock';
 import type {
   ChannelName,
   DeliveryAttempt,
+  PromptNotify,
   DeliveryChannel,
   DeliveryStatus,
   Lifecycle,
@@ -17,7 +18,7 @@ import type { RollbackStore } from '../../ports/rollbacks';
 import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 import { dedupKeyFor } from './pagerduty';
-import { channelsFor, lifecycleOf, type Routes } from './routing';
+import { channelsFor, lifecycleOf, routesFor, type Routes } from './routing';
 
 export interface DispatchPolicy {
   /** Attempts per delivery before it ends `failed`. */
@@ -36,6 +37,7 @@ export interface DispatcherDeps {
   rollbacks: Pick<RollbackStore, 'get'>;
   /** The configured channels; a routed channel missing here is recorded `skipped`. */
   channels: Partial<Record<ChannelName, DeliveryChannel>>;
+  /** The global routes; a prompt's `notify.routes` overrides the severities it names. */
   routes: Routes;
   policy: DispatchPolicy;
   clock: Clock;
@@ -134,6 +136,8 @@ export class DeliveryDispatcher {
 
   private async route(): Promise<void> {
     const rows = await this.d.db.selectFrom('outbox').selectAll().where('routed_at', 'is', null).orderBy('id').limit(100).execute();
+    // Each prompt's routes read once per pass: a change of its override applies from the next pass on.
+    const routesOf = new Map<string, Promise<Routes>>();
     for (const r of rows) {
       const { data = {} } = parseJson<{ data?: Record<string, unknown> }>(r.payload, {});
       const lifecycle = lifecycleOf({ kind: r.kind, severity: r.severity, data });
@@ -142,7 +146,9 @@ export class DeliveryDispatcher {
         rollbackId !== null && (lifecycle === 'acknowledge' || lifecycle === 'resolve')
           ? (await this.triggerKeys(rollbackId)).length > 0
           : false;
-      const channels = channelsFor({ severity: r.severity as Severity, lifecycle }, this.d.routes, hasIncident);
+      let routes = routesOf.get(r.prompt);
+      if (!routes) routesOf.set(r.prompt, (routes = this.promptRoutes(r.prompt)));
+      const channels = channelsFor({ severity: r.severity as Severity, lifecycle }, await routes, hasIncident);
       const now = this.now();
       for (const channel of channels) {
         const configured = this.d.channels[channel] !== undefined;
@@ -176,6 +182,17 @@ export class DeliveryDispatcher {
         if (!configured && Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) this.d.onOutcome?.(channel, 'skipped');
       }
       await this.d.db.updateTable('outbox').set({ routed_at: now }).where('id', '=', r.id).execute();
+    }
+  }
+
+  /** The routes of a prompt's notifications; an unreadable override keeps the global routes rather than losing a page. */
+  private async promptRoutes(prompt: string): Promise<Routes> {
+    try {
+      const row = await this.d.db.selectFrom('prompts').select('notify').where('name', '=', prompt).executeTakeFirst();
+      return routesFor(this.d.routes, parseJson<PromptNotify | null>(row?.notify, null));
+    } catch (e) {
+      this.d.log.warn({ err: e, prompt }, 'notification routing of the prompt could not be read; using the global routes');
+      return this.d.routes;
     }
   }
 

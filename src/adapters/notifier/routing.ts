@@ -1,5 +1,5 @@
 import type { Severity } from '../../domain/severity';
-import { CHANNEL_NAMES, type ChannelName, type Lifecycle } from '../../ports/notifier';
+import { CHANNEL_NAMES, type ChannelName, type Lifecycle, type PromptNotify } from '../../ports/notifier';
 
 /** Which channels hear about events of each severity. */
 export type Routes = Record<Severity, ChannelName[]>;
@@ -35,6 +35,24 @@ export function parseRoutes(text: string): Routes {
   };
   apply(DEFAULT_ROUTES_TEXT, false);
   apply(text, true);
+  return routes;
+}
+
+/**
+ * A prompt's routes: the severities its `notify.routes` names, the global routes for the rest. No override (a prompt
+ * with no owner and no settings, or one not in the registry) is the global routes.
+ */
+export function routesFor(global: Routes, notify: PromptNotify | null | undefined): Routes {
+  const own = notify?.routes;
+  if (!own) return global;
+  const routes = { ...global };
+  for (const s of Object.keys(routes) as Severity[]) {
+    const channels = own[s];
+    if (!channels) continue;
+    // A stored critical route is never empty (the API refuses it); should one be, critical keeps the global route.
+    if (s === 'critical' && channels.length === 0) continue;
+    routes[s] = channels.filter((c) => CHANNEL_NAMES.includes(c));
+  }
   return routes;
 }
 

@@ -3,6 +3,7 @@ import { DomainError } from '../../domain/errors';
 import { BUILTIN_METRICS, type PromptMetrics } from '../../domain/metrics-provider';
 import { isValidSplit, type TrafficShare } from '../../domain/traffic';
 import type { Clock } from '../../ports/clock';
+import type { PromptNotify } from '../../ports/notifier';
 import type {
   AuditRow,
   Deployment,
@@ -28,6 +29,7 @@ const toPrompt = (r: Selectable<Database['prompts']>): PromptRecord => ({
   related: parseJson<string[]>(r.related, []),
   policy: parseJson<Record<string, unknown>>(r.policy, {}),
   metrics: parseJson<PromptMetrics>(r.metrics, BUILTIN_METRICS),
+  notify: parseJson<PromptNotify | null>(r.notify, null),
   active_version: r.active_version,
   created_at: r.created_at,
   updated_at: r.updated_at,
@@ -100,6 +102,7 @@ export class SqlRegistry implements Registry {
             related: json(input.related ?? []),
             policy: json(input.policy ?? {}),
             metrics: json(input.metrics ?? BUILTIN_METRICS),
+            notify: input.notify ? json(input.notify) : null,
             active_version: null,
             created_at: at,
             updated_at: at,
@@ -114,6 +117,7 @@ export class SqlRegistry implements Registry {
             related: input.related === undefined ? existing.related : json(input.related),
             policy: input.policy === undefined ? existing.policy : json(input.policy),
             metrics: input.metrics === undefined ? existing.metrics : json(input.metrics),
+            notify: input.notify === undefined ? existing.notify : input.notify ? json(input.notify) : null,
             updated_at: at,
           })
           .where('name', '=', input.name)

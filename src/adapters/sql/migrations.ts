@@ -313,5 +313,11 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('prompts').addColumn('metrics', 'text').execute();
       },
     },
+    '0013_prompt_notify': {
+      async up(db: Kysely<unknown>) {
+        // A prompt's own notification routing; null (every existing prompt) keeps the global routes.
+        await db.schema.alterTable('prompts').addColumn('notify', 'text').execute();
+      },
+    },
   };
 }

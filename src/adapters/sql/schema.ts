@@ -10,6 +10,8 @@ export interface Database {
     policy: string;
     /** JSON of PromptMetrics; null (rows before migration 0012) reads as the builtin provider. */
     metrics: ColumnType<string | null, string | null | undefined, string | null>;
+    /** JSON of PromptNotify; null: the global routes (every prompt before migration 0013). */
+    notify: ColumnType<string | null, string | null | undefined, string | null>;
     active_version: string | null;
     created_at: string;
     updated_at: string;
