@@ -82,8 +82,8 @@ describe('decisions from Slack buttons', () => {
     });
     expect(view.decided_by).toBe('slack:U123');
     expect(view.decision).toMatchObject({ kind: 'approve', by: 'slack:U123', via: 'slack' });
-    const posted = await waitFor('the answer at response_url', async () =>
-      slack.received.find((x) => /approved by slack:U123/.test(x.json?.text ?? '')),
+    const posted = await waitFor('the answer at response_url', () =>
+      Promise.resolve(slack.received.find((x) => /approved by slack:U123/.test(x.json?.text ?? ''))),
     );
     expect(posted.json).toMatchObject({ replace_original: false, response_type: 'ephemeral' });
 
@@ -92,8 +92,8 @@ describe('decisions from Slack buttons', () => {
     const refused = await post(late, signed(late));
     expect(refused.status).toBe(200);
     expect(refused.body.text).toMatch(/already approved by slack:U123 at /);
-    await waitFor('the refusal at response_url', async () =>
-      slack.received.find((x) => /already approved by slack:U123/.test(x.json?.text ?? '')),
+    await waitFor('the refusal at response_url', () =>
+      Promise.resolve(slack.received.find((x) => /already approved by slack:U123/.test(x.json?.text ?? ''))),
     );
     expect((await http(stack.url, 'GET', `/api/rollbacks/${a.rollback_id}`)).body.decided_by).toBe('slack:U123');
     await waitFor('the switch', async () =>
