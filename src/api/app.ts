@@ -22,6 +22,7 @@ import {
   rollbackListQuery,
 } from './schemas';
 import { sameOriginMutations } from './same-origin';
+import { slackActions } from './slack-actions';
 import type { PromptbackService } from './service';
 import type { PromptWatch } from './watch';
 
@@ -36,6 +37,8 @@ export interface AppDeps {
   publicUrl?: string;
   /** Serves GET /api/prompts/{prompt}/watch (server-sent events); without it the route does not exist. */
   watch?: PromptWatch;
+  /** Slack button presses: the app's signing secret (unset: the route says it is not configured) and user names. */
+  slack?: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -88,6 +91,8 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(sameOriginMutations(deps.publicUrl));
+  // Before the JSON parser: Slack signs the raw form body, and its signature (not a bearer token) authenticates it.
+  app.post(...slackActions({ signingSecret: deps.slack?.signingSecret, users: deps.slack?.users ?? {}, service, log }));
   // Bodies are JSON whatever the Content-Type says (the runbook's curl may send none), up to 1 MiB.
   app.use(express.json({ type: () => true, limit: '1mb', strict: false }));
   app.use((req, res, next) => {

@@ -426,8 +426,8 @@ export class PromptbackService {
    * stale click (deadline passed and what was done, already decided by whom, not awaiting); answers the state
    * once the workflow acted on it. The actor is the authenticated API identity.
    */
-  async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined) {
-    return this.decideOn(id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
+  async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined, via?: 'slack') {
+    return this.decideOn(id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}), ...(via ? { via } : {}) });
   }
 
   private async decideOn(id: string, decision: DecisionName, payload: DecisionPayload) {

@@ -99,7 +99,7 @@ export interface DecisionRecord {
   kind: 'approve' | 'reject' | 'deadline';
   by: string;
   at: string;
-  via: 'api' | 'temporal-signal' | 'system';
+  via: 'api' | 'slack' | 'temporal-signal' | 'system';
   comment?: string;
   /** For `deadline`: the deadline that passed and the default action taken. */
   deadline?: string;

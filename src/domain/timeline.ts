@@ -7,7 +7,7 @@ import type { RollbackMode } from './modes';
 import type { Severity } from './severity';
 import type { Verdict, WindowStats } from './verdict';
 
-type Via = 'api' | 'temporal-signal';
+type Via = 'api' | 'slack' | 'temporal-signal';
 type GroupPlanMember = { prompt: string; from_version: string; to_version: string; summary: string; switched: boolean };
 type Page = { channel: string; outbox_id: string; title: string; message: string; links: Record<string, string> };
 type Ask = { deadline: string; tier: number | undefined; default_action: string | undefined; verdict: string };

@@ -77,6 +77,7 @@ export async function startApi(
     renderMetrics: () => telemetry.render(),
     publicUrl: config.publicUrl,
     watch,
+    slack: config.slackActions,
   });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;

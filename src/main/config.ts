@@ -105,6 +105,17 @@ const schema = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   PAGERDUTY_EVENTS_URL: z.string().url().default(DEFAULT_PAGERDUTY_EVENTS_URL),
   SLACK_WEBHOOK_URL: z.string().url().optional(),
+  /** Verifies Slack's interactivity requests (Approve / Reject buttons); unset, the route says it is not configured. */
+  SLACK_SIGNING_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+  /** `U123=alice,U456=bob`: record these Slack users' decisions under these names instead of `slack:<user id>`. */
+  SLACK_USERS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const { users, problems } = parseSlackUsers(s ?? '');
+      for (const message of problems) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+      return problems.length > 0 ? z.NEVER : users;
+    }),
   DELIVERY_ROUTES: z
     .string()
     .default(DEFAULT_ROUTES_TEXT)
@@ -160,6 +171,20 @@ export function parseAuthTokens(value: string): { tokens: { actor: string; role:
   return { tokens, problems };
 }
 
+/** `U123=alice,U456=bob` → { U123: 'alice', U456: 'bob' }; problems name the entry by position. */
+export function parseSlackUsers(value: string): { users: Record<string, string>; problems: string[] } {
+  const users: Record<string, string> = {};
+  const problems: string[] = [];
+  if (value.trim() === '') return { users, problems };
+  value.split(',').forEach((raw, i) => {
+    const m = /^([A-Z0-9]+)=(\S+)$/i.exec(raw.trim());
+    if (!m) return problems.push(`entry ${i + 1} ${JSON.stringify(raw.trim())} is not <Slack user id>=<name>, e.g. U123=alice`);
+    if (users[m[1]!] !== undefined) return problems.push(`entry ${i + 1}: ${m[1]} is mapped twice`);
+    users[m[1]!] = m[2]!;
+  });
+  return { users, problems };
+}
+
 export interface Config {
   host: string;
   port: number;
@@ -202,6 +227,8 @@ export interface Config {
   logLevel: string;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
+  /** Inbound Slack button presses (POST /api/integrations/slack/actions); no secret: the route is not configured. */
+  slackActions: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
   /** Where notifications go after the outbox, and how hard the worker tries. */
   delivery: {
     webhook?: { url: string; secret: string };
@@ -305,6 +332,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     prometheus: { url: e.PROMETHEUS_URL?.replace(/\/$/, ''), timeout_ms: e.PROMETHEUS_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
+    slackActions: { signingSecret: e.SLACK_SIGNING_SECRET, users: e.SLACK_USERS },
     delivery: {
       ...(e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } } : {}),
       ...(e.PAGERDUTY_ROUTING_KEY ? { pagerduty: { routing_key: e.PAGERDUTY_ROUTING_KEY, events_url: e.PAGERDUTY_EVENTS_URL } } : {}),

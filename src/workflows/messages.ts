@@ -13,6 +13,8 @@ export type { StageProgress };
 export interface DecisionPayload {
   by: string;
   comment?: string;
+  /** Where an Update came from: a verified Slack button press, else the API (the default). */
+  via?: 'slack';
 }
 
 export const approveSignal = defineSignal<[DecisionPayload]>('approve');

@@ -19,5 +19,6 @@ export const TEST_NAMESPACES = [
   'it-storage',
   'it-telemetry',
   'it-watch',
+  'it-slack',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -111,3 +111,18 @@ describe('storage settings', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('SLACK_SIGNING_SECRET / SLACK_USERS', () => {
+  it('maps Slack user ids to names; unset means no secret and no names', () => {
+    expect(loadConfig({ SLACK_SIGNING_SECRET: 's', SLACK_USERS: 'U123=alice, U456=bob' }).slackActions).toEqual({
+      signingSecret: 's',
+      users: { U123: 'alice', U456: 'bob' },
+    });
+    expect(loadConfig({ SLACK_SIGNING_SECRET: '' }).slackActions).toEqual({ signingSecret: undefined, users: {} });
+  });
+
+  it('a malformed or repeated entry stops start-up naming SLACK_USERS', () => {
+    expect(() => loadConfig({ SLACK_USERS: 'U123:alice' })).toThrow(/SLACK_USERS: entry 1 "U123:alice" is not <Slack user id>=<name>/);
+    expect(() => loadConfig({ SLACK_USERS: 'U1=a,U1=b' })).toThrow(/SLACK_USERS: entry 2: U1 is mapped twice/);
+  });
+});

@@ -18,7 +18,7 @@ interface Pending {
   kind: 'approve' | 'reject';
   by: string;
   comment?: string;
-  via: 'api' | 'temporal-signal';
+  via: 'api' | 'slack' | 'temporal-signal';
 }
 
 /** Refuses a decision the workflow cannot take now, saying why (the API's 409). */
@@ -54,7 +54,7 @@ export class DecisionDesk {
       if (typeof p?.by !== 'string' || p.by === '') refuse('a decision needs the deciding actor in `by`', {});
     };
     const onUpdate = (kind: 'approve' | 'reject') => async (p: DecisionPayload) => {
-      this.pending = { kind, by: p.by, ...comment(p), via: 'api' };
+      this.pending = { kind, by: p.by, ...comment(p), via: p.via === 'slack' ? 'slack' : 'api' };
       // Answered once the workflow acted on it and the store shows it: approve → rolling back (or later), reject → rejected.
       await condition(() => !DECIDABLE_STATUSES.includes(run.persistedStatus));
       return run.view;
