@@ -50,7 +50,16 @@ export interface DevServerOptions {
   extraNamespaces?: string[];
   headless?: boolean;
   onOutput?: (line: string) => void;
+  /** Server dynamic config over the defaults below (e.g. `{ 'system.enableActivityEagerExecution': false }`). */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
+
+/**
+ * Eager activities: the server hands an activity the workflow just scheduled straight back to the worker that
+ * completed the task, instead of queueing it for the next poll. On the switch path (monitor check → rollback →
+ * switch) that is one poll round trip fewer per activity. A cluster needs the same setting in its own config.
+ */
+const DEV_DYNAMIC_CONFIG: Record<string, string | number | boolean> = { 'system.enableActivityEagerExecution': true };
 
 export interface DevServer {
   address: string;
@@ -72,6 +81,8 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     args.push('--db-filename', o.dbFile);
   }
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
+  for (const [k, v] of Object.entries({ ...DEV_DYNAMIC_CONFIG, ...o.dynamicConfig }))
+    args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const forward = (buf: Buffer) =>
     buf
