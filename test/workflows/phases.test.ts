@@ -8,15 +8,15 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
-import { assess } from '../../src/domain/assess';
 import { rollbackWorkflowId } from '../../src/domain/names';
-import { DEFAULT_POLICY, type RuleAction } from '../../src/domain/policy';
+import type { RuleAction } from '../../src/domain/policy';
 import { triggerOf, type RollbackInput, type RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_GRADUAL } from '../../src/domain/stages';
-import type { Verdict, WindowStats } from '../../src/domain/verdict';
+import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveUpdate, breachSignal, pauseUpdate, rejectUpdate, resumeUpdate } from '../../src/workflows/messages';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
+import { judge, win } from '../support/verdicts';
 import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
@@ -31,16 +31,6 @@ afterAll(async () => {
 const PROMPT = 'customer-support';
 const MIN = 60_000;
 
-const win = (o: Partial<WindowStats> & Pick<WindowStats, 'requests' | 'errors'>): WindowStats => ({
-  error_rate: o.errors / o.requests,
-  latency_ms: { p50: 100, p95: 200, p99: 300 },
-  quality_mean: 0.79,
-  quality_samples: o.requests,
-  window_s: 300,
-  ...o,
-});
-const BASELINE = win({ requests: 1000, errors: 4, latency_ms: { p50: 100, p95: 200, p99: 400 }, quality_mean: 0.8 });
-const judge = (current: WindowStats): Verdict => assess(current, BASELINE, DEFAULT_POLICY, 120);
 const CRITICAL = judge(win({ requests: 400, errors: 48 })); // 12 % errors
 const HIGH_ERRORS = judge(win({ requests: 400, errors: 12 })); // 3 %
 const HIGH_LATENCY = judge(win({ requests: 400, errors: 2, latency_ms: { p50: 150, p95: 500, p99: 900 } })); // 2.25× p99
