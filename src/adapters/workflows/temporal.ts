@@ -32,18 +32,6 @@ import { canaryWorkflow, type CanaryInput } from '../../workflows/canary';
 import { monitorWorkflow } from '../../workflows/monitor';
 import { rollbackWorkflow } from '../../workflows/rollback';
 
-/** gRPC codes that mean "the engine is not there or did not answer", not "your request was wrong". */
-const UNREACHABLE_CODES = new Set([14 /* UNAVAILABLE */, 4 /* DEADLINE_EXCEEDED */, 1 /* CANCELLED */]);
-
-function unreachable(e: unknown): boolean {
-  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 4; c = (c as { cause?: unknown }).cause, depth++) {
-    const code = (c as { code?: unknown }).code;
-    if (typeof code === 'number' && UNREACHABLE_CODES.has(code)) return true;
-    if (/ECONNREFUSED|ECONNRESET|Failed to connect|No connection established|Connection dropped/i.test(c.message)) return true;
-  }
-  return false;
-}
-
 const STATUS: Record<string, WorkflowRunState> = {
   RUNNING: 'running',
   COMPLETED: 'completed',
@@ -54,19 +42,27 @@ const STATUS: Record<string, WorkflowRunState> = {
   TIMED_OUT: 'timed_out',
 };
 
-/** How long the engine has to accept (or refuse) a decision before the API answers 503 (the contract: within 2 s). */
-const ACCEPT_WITHIN_MS = 1500;
-/** How long the API then waits for the workflow to act on it before answering with the stored state. */
+/** How long the API then waits for an accepted decision to be acted on before answering with the stored state. */
 const ACT_WITHIN_MS = 8000;
 
-/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) anywhere in the cause chain, or a connection that never came up. */
-function engineDown(e: unknown): boolean {
+/** gRPC codes that mean "the engine is not there or did not answer", not "your request was wrong". */
+const UNREACHABLE_CODES = new Set([14 /* UNAVAILABLE */, 4 /* DEADLINE_EXCEEDED */, 1 /* CANCELLED */]);
+
+/**
+ * The engine is not there or did not answer in time — anywhere in the cause chain — as opposed to an answer
+ * (a workflow's own failure or a validator's refusal is an answer).
+ */
+function unreachable(e: unknown): boolean {
   for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
     if (c instanceof WorkflowUpdateFailedError || c instanceof ApplicationFailure) return false;
-    const code = (c as { code?: unknown }).code;
-    if (code === 14 || code === 4) return true;
     if (c instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
-    if (c instanceof Error && /deadline|unavailable|failed to connect|ECONNREFUSED/i.test(c.message)) return true;
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'number' && UNREACHABLE_CODES.has(code)) return true;
+    if (
+      c instanceof Error &&
+      /deadline|unavailable|ECONNREFUSED|ECONNRESET|Failed to connect|No connection established|Connection dropped/i.test(c.message)
+    )
+      return true;
   }
   return false;
 }
@@ -80,28 +76,20 @@ export class TemporalWorkflows implements Workflows {
     private readonly timeoutMs = 1500,
   ) {}
 
-  /**
-   * Runs one engine call within the time budget. The gRPC deadline ends the call (and the client's retries of
-   * UNAVAILABLE); the timer is the backstop for the time the client spends between retries.
-   */
+  /** One engine call within the time budget (`within`); no answer becomes EngineUnavailable (503), never a hang. */
   private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
     try {
-      return await Promise.race([this.client.connection.withDeadline(Date.now() + Math.max(200, this.timeoutMs - 300), fn), budget]);
+      return await this.within(this.timeoutMs, fn);
     } catch (e) {
-      if (e instanceof Error && (e.message.startsWith('no answer within') || unreachable(e))) {
+      if (unreachable(e)) {
+        const message = e instanceof Error ? e.message : String(e);
         throw new DomainError(
           'EngineUnavailable',
-          `the workflow engine (Temporal) did not answer, so it could not ${what}: ${e.message}; try again shortly`,
-          { cause: (e as { cause?: Error }).cause?.message ?? e.message },
+          `the workflow engine (Temporal) did not answer, so it could not ${what}: ${message}; try again shortly`,
+          { cause: (e as { cause?: Error }).cause?.message ?? message },
         );
       }
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -216,7 +204,7 @@ export class TemporalWorkflows implements Workflows {
     let handle;
     try {
       // Accepted or refused by the workflow's validator within 2 s, or the engine counts as unavailable.
-      handle = await this.boundedMs(ACCEPT_WITHIN_MS, () =>
+      handle = await this.within(this.timeoutMs, () =>
         startInput
           ? this.client.workflow.startUpdateWithStart(update, {
               args: [payload],
@@ -246,17 +234,17 @@ export class TemporalWorkflows implements Workflows {
       throw this.decisionError(e, workflowId, decision);
     }
     try {
-      return await this.boundedMs(ACT_WITHIN_MS, () => handle.result());
+      return await this.within(ACT_WITHIN_MS, () => handle.result());
     } catch (e) {
       // Accepted: the workflow acts on it; the caller answers with the stored state meanwhile.
-      if (!(e instanceof WorkflowUpdateFailedError) && engineDown(e)) return undefined;
+      if (!(e instanceof WorkflowUpdateFailedError) && unreachable(e)) return undefined;
       throw this.decisionError(e, workflowId, decision);
     }
   }
 
   private async legacyDecision(workflowId: string, decision: DecisionName, payload: DecisionPayload): Promise<void> {
     if (decision === 'approve' || decision === 'reject') {
-      await this.boundedMs(ACCEPT_WITHIN_MS, () =>
+      await this.within(this.timeoutMs, () =>
         this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload),
       );
     } else {
@@ -268,7 +256,7 @@ export class TemporalWorkflows implements Workflows {
    * A client call bounded in time: the gRPC deadline and an abort signal, and a timer as the last word (the
    * client retries an unreachable server internally, and connecting has its own, longer timeout).
    */
-  private async boundedMs<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  private async within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -305,10 +293,10 @@ export class TemporalWorkflows implements Workflows {
         workflow_id: workflowId,
       });
     }
-    if (engineDown(e)) {
+    if (unreachable(e)) {
       return new DomainError(
         'EngineUnavailable',
-        `the workflow engine did not answer within ${ACCEPT_WITHIN_MS / 1000} s; the ${decision} was not confirmed (it may still be applied once the engine answers: check GET /api/rollbacks/…)`,
+        `the workflow engine did not answer within ${this.timeoutMs / 1000} s; the ${decision} was not confirmed (it may still be applied once the engine answers: check GET /api/rollbacks/…)`,
         { workflow_id: workflowId },
       );
     }
