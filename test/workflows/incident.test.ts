@@ -7,16 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { rollbackWorkflowId } from '../../src/domain/names';
 import type { RuleAction } from '../../src/domain/policy';
 import { triggerOf, type RollbackInput, type RollbackView, type TimelineEntry } from '../../src/domain/rollback';
 import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
+import { withRollback as runRollback } from '../support/rollback-run';
 import { judge, win } from '../support/verdicts';
-import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
-import { testWorker, timeSkippingEnv } from '../support/time-skipping';
+import { fakeWorld, type FakeWorld } from '../support/fake-activities';
+import { timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -69,34 +69,11 @@ function incidentInput(v: Verdict, requestedAt: string): RollbackInput {
   };
 }
 
-/**
- * Starts the workflow on its own task queue and worker and runs `body` while the worker runs. Time stays
- * locked (moves at wall-clock pace) until `body` awaits a result or calls `env.sleep`.
- */
-async function withRollback<T>(
+const withRollback = <T>(
   w: FakeWorld,
   makeInput: (requestedAt: string) => RollbackInput,
   body: (h: Handle, input: RollbackInput) => Promise<T>,
-): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await testWorker(env, taskQueue, fakeActivities(w));
-  // The server's clock, not the wall clock: earlier tests have skipped it hours ahead.
-  const input = makeInput(new Date(await env.currentTimeMs()).toISOString());
-  const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
-  try {
-    return await worker.runUntil(async () => {
-      const h = await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', { taskQueue, workflowId, args: [input] });
-      return await body(h, input);
-    });
-  } finally {
-    // A workflow a failed test leaves running without its worker would hold the test server's clock for every
-    // later test (its next workflow task never completes).
-    await env.client.workflow
-      .getHandle(workflowId)
-      .terminate('test cleanup')
-      .catch(() => undefined);
-  }
-}
+): Promise<T> => runRollback(env, w, makeInput, body);
 const withIncident = <T>(w: FakeWorld, v: Verdict, body: (h: Handle, input: RollbackInput) => Promise<T>): Promise<T> =>
   withRollback(w, (at) => incidentInput(v, at), body);
 

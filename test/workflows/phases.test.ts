@@ -8,7 +8,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
-import { rollbackWorkflowId } from '../../src/domain/names';
 import type { RuleAction } from '../../src/domain/policy';
 import { triggerOf, type RollbackInput, type RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_GRADUAL } from '../../src/domain/stages';
@@ -16,9 +15,10 @@ import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveUpdate, breachSignal, pauseUpdate, rejectUpdate, resumeUpdate } from '../../src/workflows/messages';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
+import { withRollback as runRollback } from '../support/rollback-run';
 import { judge, win } from '../support/verdicts';
-import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
-import { testWorker, timeSkippingEnv } from '../support/time-skipping';
+import { fakeWorld, type FakeWorld } from '../support/fake-activities';
+import { timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -72,27 +72,11 @@ const operatorInput = (requestedAt: string, over: Partial<RollbackInput> = {}): 
   ...over,
 });
 
-async function withRollback<T>(
+const withRollback = <T>(
   w: FakeWorld,
-  makeInput: (at: string) => RollbackInput,
+  makeInput: (requestedAt: string) => RollbackInput,
   body: (h: Handle, input: RollbackInput) => Promise<T>,
-): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await testWorker(env, taskQueue, fakeActivities(w));
-  const input = makeInput(new Date(await env.currentTimeMs()).toISOString());
-  const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
-  try {
-    return await worker.runUntil(async () => {
-      const h = await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', { taskQueue, workflowId, args: [input] });
-      return await body(h, input);
-    });
-  } finally {
-    await env.client.workflow
-      .getHandle(workflowId)
-      .terminate('test cleanup')
-      .catch(() => undefined);
-  }
-}
+): Promise<T> => runRollback(env, w, makeInput, body);
 
 async function waitFor(h: Handle, what: string, pred: (v: RollbackView) => boolean, timeoutMs = 5_000): Promise<RollbackView> {
   const until = Date.now() + timeoutMs;
