@@ -56,4 +56,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     log "PostgreSQL server not found and cannot install it here: the Postgres contract tests will be skipped"
   fi
 fi
+# 4. Prometheus server for the metric-provider tests (Debian's package; the tests start their own on a free port).
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Prometheus (Debian package) for the Prometheus metrics provider tests"
+    # The package's own service is not needed: the tests run a private server with a temporary config.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+  else
+    log "Prometheus not found and cannot install it here: the Prometheus provider tests will be skipped"
+  fi
+fi
 log "ready"

@@ -1,4 +1,5 @@
 import { assess } from '../domain/assess';
+import { isDomainError } from '../domain/errors';
 import { knownGoodTarget } from '../domain/known-good';
 import { resolvePolicy, type Policy } from '../domain/policy';
 import type { Verdict, WindowStats } from '../domain/verdict';
@@ -47,11 +48,35 @@ export async function assessPrompt(
   if (active === null) return none('inconclusive: nothing deployed');
 
   const now = deps.clock.now();
-  const current = await deps.metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
   const versions = await deps.registry.listVersions(promptName);
   const baselineVersion = knownGoodTarget(versions, active).target ?? null;
-  const baseline =
-    baselineVersion === null ? null : ((await deps.metrics.lastWindow(promptName, baselineVersion, policy.window_s)) ?? null);
+  let current: WindowStats;
+  let baseline: WindowStats | null;
+  try {
+    current = await deps.metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
+    baseline = baselineVersion === null ? null : ((await deps.metrics.lastWindow(promptName, baselineVersion, policy.window_s)) ?? null);
+  } catch (e) {
+    // A provider that cannot answer is `error`: no action, shown to the operator; the monitor asks again on its
+    // next tick instead of this activity retrying against a provider that is down.
+    if (!isDomainError(e) || e.type !== 'MetricsUnavailable') throw e;
+    return {
+      verdict: {
+        kind: 'error',
+        rule: 'metrics_provider',
+        metric: 'requests',
+        threshold: policy.min_samples,
+        observed: null,
+        window_s: policy.window_s,
+        samples: 0,
+        summary: `error: metrics could not be read, nothing judged and no action taken (${e.message})`,
+      },
+      active_version: active,
+      baseline_version: baselineVersion,
+      current: null,
+      baseline: null,
+      policy,
+    };
+  }
   const activeRecord = versions.find((v) => v.version === active);
   const since = Date.parse(activeRecord?.deployed_at ?? activeRecord?.created_at ?? now.toISOString());
   const ageMinutes = (now.getTime() - since) / 60_000;

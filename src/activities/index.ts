@@ -1,15 +1,20 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { DomainError, isDomainError } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
-import { judgeRecovery, type VerificationPolicy } from '../domain/verification';
+import { judgeIncidentMetric, judgeRecovery, type IncidentTrigger, type VerificationPolicy } from '../domain/verification';
+import { resolvePolicy } from '../domain/policy';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
-import { assessPrompt } from './assessment';
+import { assessPrompt, type Assessment } from './assessment';
+import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities } from './staged';
 import { createRetentionActivities } from './retention';
+import { createStorageActivities } from './storage';
+import type { StorageMaintenance } from '../ports/storage';
 import { createGroupActivities } from './group';
 import type { MetricsSource } from '../ports/metrics';
 import type { Notification, Notifier } from '../ports/notifier';
@@ -31,11 +36,19 @@ export interface ActivityDeps {
   /** Random suffix for new rollback ids (activities may use randomness; workflows may not). */
   randomId?: () => string;
   metrics: MetricsSource;
+  /** Roll-up and deletion of old rows (the storage schedule); absent, its activity fails as not configured. */
+  storage?: StorageMaintenance;
   notifier: Notifier;
   clock: Clock;
   /** Builds the links every page carries: status URL and Web UI workflow. */
   links: (prompt: string, rollbackId: string) => Record<string, string>;
+  /** Monitor checks in a row that could not read metrics before the on-call is paged (default 3). */
+  blindAfterErrors?: number;
+  /** How long a baseline test may take before a target is chosen without it (critical: the 2-min budget). */
+  evaluationBudgetMs?: { critical: number; other: number };
 }
+
+const DEFAULT_EVALUATION_BUDGET = { critical: 10_000, other: 60_000 };
 
 /** Domain errors a retry cannot fix become non-retryable failures whose `type` the workflow can read. */
 async function domain<T>(fn: () => Promise<T>): Promise<T> {
@@ -69,19 +82,78 @@ export interface MonitorCheck {
   note?: string;
 }
 
+/**
+ * The running attempt's identity when called by Temporal: the same for every retry of one scheduled activity
+ * (workflow run + activity id), so that what a first attempt claimed is recognised by its retry.
+ */
+function checkIdentity(): { suffix: string; scheduledMs: number } | undefined {
+  let info: ReturnType<typeof Context.current>['info'];
+  try {
+    info = Context.current().info;
+  } catch {
+    return undefined; // not inside an activity (direct calls in tests, tools)
+  }
+  const suffix = createHash('sha256')
+    .update(`${info.workflowExecution?.runId ?? ''}/${info.activityId}`)
+    .digest('hex')
+    .slice(0, 8);
+  return { suffix, scheduledMs: info.scheduledTimestampMs };
+}
+
 const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).padEnd(8, '0');
 
 export function createActivities(deps: ActivityDeps) {
   const { registry, rollbacks, metrics, notifier, clock, monitors } = deps;
   const randomId = deps.randomId ?? defaultRandomId;
-  /** A broken evaluator must not block a rollback: its failure is reported as "not judged". */
-  const evaluateSafely = async (prompt: string, v: VersionRecord): Promise<Evaluation> => {
+  /**
+   * A broken or slow evaluator must not block a rollback: its failure, or no answer within the budget, is
+   * reported as "not judged".
+   */
+  const evaluateSafely = async (prompt: string, v: VersionRecord, budgetMs: number): Promise<Evaluation> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Evaluation>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            evaluator: 'timeout',
+            passed: null,
+            score: null,
+            detail: `baseline test gave no answer within ${Math.round(budgetMs / 1000)} s; chosen without it`,
+          }),
+        budgetMs,
+      );
+    });
     try {
-      return await deps.evaluator!.evaluate(prompt, v);
+      return await Promise.race([deps.evaluator!.evaluate(prompt, v), late]);
     } catch (e) {
       return { evaluator: 'unavailable', passed: null, score: null, detail: `baseline test could not run: ${(e as Error).message}` };
+    } finally {
+      clearTimeout(timer);
     }
   };
+  /**
+   * Why the monitor stays quiet about a breach, if it should: the on-call rejected this rule recently
+   * ("investigate"), or the prompt's last incident escalated (not recovered) and nothing was deployed since —
+   * another incident would cascade pages and switches onto a problem people already hold.
+   */
+  const cooldownOf = async (prompt: string, rule: string, a: Assessment, now: Date): Promise<string | undefined> => {
+    const recentlyClosed = (r: RollbackView, seconds: number) => now.getTime() - Date.parse(r.updated_at) < seconds * 1000;
+    const rejected = await rollbacks.list({ prompt, status: 'rejected', limit: 5 });
+    const cooling = rejected.find(
+      (r) => r.trigger !== undefined && r.incident_rule === rule && recentlyClosed(r, a.policy.reject_cooldown_s),
+    );
+    if (cooling) return `rejected by ${cooling.decided_by ?? 'on-call'} in ${cooling.rollback_id}; not paging again within the cool-down`;
+    const [escalated] = await rollbacks.list({ prompt, status: 'escalated', limit: 1 });
+    if (escalated && recentlyClosed(escalated, a.policy.escalation_cooldown_s)) {
+      const active = a.active_version ? await registry.getVersion(prompt, a.active_version) : undefined;
+      const deployedSince = active?.deployed_at != null && Date.parse(active.deployed_at) > Date.parse(escalated.updated_at);
+      if (!deployedSince) {
+        return `rollback ${escalated.rollback_id} escalated at ${escalated.updated_at}; no new incident within the escalation cool-down (${a.policy.escalation_cooldown_s} s)`;
+      }
+    }
+    return undefined;
+  };
+  const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
   return {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
     async assessNow(input: { prompt: string }): Promise<Verdict> {
@@ -96,11 +168,21 @@ export function createActivities(deps: ActivityDeps) {
     async monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }): Promise<MonitorCheck> {
       const a = await assessPrompt(deps, input.prompt);
       const now = clock.now();
-      const v = a.verdict;
+      const v = await noteBlindness(deps, input.prompt, a.verdict);
+      // One id per scheduled check, the same on every retry of it: a retry continues the incident it claimed.
+      const attempt = checkIdentity();
+      const ownId = attempt ? formatRollbackId(new Date(attempt.scheduledMs), attempt.suffix) : undefined;
       let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
       const openId = await rollbacks.openFor(input.prompt);
       const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
-      if (openId !== undefined) {
+      const claimedByThisCheck = openId !== undefined && openId === ownId ? await rollbacks.startInput(openId) : undefined;
+      // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
+      const endedFromThisCheck = openId === undefined && ownId !== undefined ? await rollbacks.get(ownId) : undefined;
+      if (endedFromThisCheck) {
+        result = { ...result, note: `rollback ${ownId} from this check already ended (${endedFromThisCheck.status})` };
+      } else if (claimedByThisCheck) {
+        result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
+      } else if (openId !== undefined) {
         const open = await rollbacks.get(openId);
         if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
           result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
@@ -108,21 +190,11 @@ export function createActivities(deps: ActivityDeps) {
           result = { ...result, note: `rollback ${openId} is open` };
         }
       } else if (tableBreach) {
-        const recent = await rollbacks.list({ prompt: input.prompt, status: 'rejected', limit: 5 });
-        const cooling = recent.find(
-          (r) =>
-            r.trigger !== undefined &&
-            r.incident_rule === v.rule &&
-            now.getTime() - Date.parse(r.updated_at) < a.policy.reject_cooldown_s * 1000,
-        );
-        if (cooling) {
-          result = {
-            ...result,
-            action: 'suppressed',
-            note: `rejected by ${cooling.decided_by ?? 'on-call'} in ${cooling.rollback_id}; not paging again within the cool-down`,
-          };
+        const quiet = await cooldownOf(input.prompt, v.rule, a, now);
+        if (quiet) {
+          result = { ...result, action: 'suppressed', note: quiet };
         } else {
-          const id = formatRollbackId(now, randomId());
+          const id = ownId ?? formatRollbackId(now, randomId());
           const incident: RollbackInput = {
             rollback_id: id,
             prompt: input.prompt,
@@ -171,7 +243,11 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Validates the requested target, or picks the last known-good version when none was named. */
-    async chooseTarget(input: { prompt: string; target_version?: string }): Promise<TargetChoice> {
+    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice> {
+      const budgetMs = input.critical ? budget.critical : budget.other;
+      // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
+      const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
+        deps.evaluator && v.known_good !== true ? evaluateSafely(prompt, v, budgetMs) : Promise.resolve(undefined);
       return domain(async () => {
         const prompt = await registry.getPrompt(input.prompt);
         if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${input.prompt}`, { prompt: input.prompt });
@@ -185,7 +261,7 @@ export function createActivities(deps: ActivityDeps) {
           }
           // An operator's named target is not refused: its test result goes into the timeline.
           const named = versions.find((v) => v.version === input.target_version)!;
-          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, named) : undefined;
+          const evaluation = await evaluate(input.prompt, named);
           return {
             from_version: prompt.active_version,
             to_version: input.target_version,
@@ -213,7 +289,7 @@ export function createActivities(deps: ActivityDeps) {
             );
           }
           const candidate = list.find((v) => v.version === choice.target)!;
-          const evaluation = deps.evaluator ? await evaluateSafely(input.prompt, candidate) : undefined;
+          const evaluation = await evaluate(input.prompt, candidate);
           if (evaluation?.passed === false) {
             await registry.setKnownGood(input.prompt, candidate.version, false, `evaluator:${evaluation.evaluator}`, evaluation.detail);
             failed.set(candidate.version, evaluation.detail);
@@ -241,6 +317,8 @@ export function createActivities(deps: ActivityDeps) {
       rollback_id: string;
       actor: string;
       reason: string;
+      /** The from-version's own metrics breached (or an operator rolled it back): mark it rolled back from. */
+      mark_from_rolled_back?: boolean;
     }): Promise<SwitchResult> {
       return domain(() =>
         registry.switchActive({
@@ -251,6 +329,7 @@ export function createActivities(deps: ActivityDeps) {
           actor: input.actor,
           reason: input.reason,
           detail: { rollback_id: input.rollback_id },
+          ...(input.mark_from_rolled_back !== undefined ? { mark_from_rolled_back: input.mark_from_rolled_back } : {}),
         }),
       );
     },
@@ -265,8 +344,35 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<Verdict> {
       const to = clock.now();
       const from = new Date(Math.max(Date.parse(input.since), to.getTime() - input.window_s * 1000));
+      const [stats, prompt] = await Promise.all([metrics.window(input.prompt, input.version, from, to), registry.getPrompt(input.prompt)]);
+      // One meaning of "enough samples": the prompt's policy, as its monitor judges it.
+      const minSamples = resolvePolicy(prompt?.policy ?? {}).min_samples;
+      return judgeRecovery(stats, { ...input.policy, min_samples: minSamples });
+    },
+
+    /**
+     * The metric that triggered the incident (p99 latency, quality), on the target version over the policy
+     * window since the switch, judged against the incident's baseline and the alert threshold.
+     */
+    async checkIncidentMetric(input: {
+      prompt: string;
+      version: string;
+      since: string;
+      trigger: IncidentTrigger;
+    }): Promise<Verdict & { same_breach: boolean }> {
+      const prompt = await registry.getPrompt(input.prompt);
+      const policy = resolvePolicy(prompt?.policy ?? {});
+      const to = clock.now();
+      const from = new Date(Math.max(Date.parse(input.since), to.getTime() - policy.window_s * 1000));
       const stats = await metrics.window(input.prompt, input.version, from, to);
-      return judgeRecovery(stats, input.policy);
+      const a = policy.alerts.mature;
+      const alert =
+        input.trigger.metric === 'latency_p99_ratio'
+          ? 1 + a.latency_p99_increase
+          : input.trigger.metric === 'quality_drop'
+            ? a.quality_drop
+            : a.error_rate;
+      return judgeIncidentMetric(stats, input.trigger, alert, policy.min_samples);
     },
 
     /** Sends a notification with its links (status URL, Web UI workflow); returns where it went and the links. */
@@ -289,6 +395,7 @@ export function createActivities(deps: ActivityDeps) {
 
     ...createStagedActivities(deps),
     ...createRetentionActivities(deps),
+    ...createStorageActivities(deps),
     ...createGroupActivities(deps),
   };
 }

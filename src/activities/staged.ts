@@ -1,3 +1,5 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { isDomainError } from '../domain/errors';
 import { assess } from '../domain/assess';
 import { resolvePolicy } from '../domain/policy';
 import { judgeCanary, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
@@ -27,13 +29,23 @@ function combine(windows: WindowStats[], window_s: number): WindowStats {
   return out;
 }
 
+/** A refusal a retry cannot change (e.g. DeploymentAborted) fails at once, with its type for the workflow to read. */
+async function nonRetryableDomain<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isDomainError(e)) throw ApplicationFailure.nonRetryable(e.message, e.type, e.details);
+    throw e;
+  }
+}
+
 /** Activities of staged traffic moves: gradual rollbacks and canary rollouts. */
 export function createStagedActivities(deps: Deps) {
   const { registry, metrics, clock } = deps;
   return {
     /** Sets a traffic split, audited, once per key (a retried stage changes nothing the second time). */
     async setTraffic(req: TrafficRequest): Promise<{ changed: boolean }> {
-      return registry.setTraffic(req);
+      return nonRetryableDomain(() => registry.setTraffic(req));
     },
 
     /** The prompt's traffic over the last `window_s` across `versions`, as one window. */
@@ -71,14 +83,16 @@ export function createStagedActivities(deps: Deps) {
 
     /** The last step of a rollout: all traffic to the new version, audited as a deploy, once per deployment. */
     async switchForDeploy(input: { prompt: string; to: string; deployment_id: string; actor: string }) {
-      return registry.switchActive({
-        prompt: input.prompt,
-        to: input.to,
-        action: 'deploy',
-        key: input.deployment_id,
-        actor: input.actor,
-        reason: `canary of ${input.to} promoted to 100 %`,
-      });
+      return nonRetryableDomain(() =>
+        registry.switchActive({
+          prompt: input.prompt,
+          to: input.to,
+          action: 'deploy',
+          key: input.deployment_id,
+          actor: input.actor,
+          reason: `canary of ${input.to} promoted to 100 %`,
+        }),
+      );
     },
 
     async recordDeployment(d: Deployment): Promise<void> {

@@ -22,15 +22,23 @@ import {
   rollbackListQuery,
 } from './schemas';
 import { sameOriginMutations } from './same-origin';
+import { slackActions } from './slack-actions';
 import type { PromptbackService } from './service';
+import type { PromptWatch } from './watch';
 
 export interface AppDeps {
   service: PromptbackService;
   log: Logger;
   tokens: readonly Token[];
   metricsRegistry?: client.Registry;
+  /** The /metrics text: the registry's, plus whatever else this process exposes (the Temporal SDK's own metrics). */
+  renderMetrics?: () => Promise<string>;
   /** The API's public base URL: a browser Origin other than this one (or the Host asked) may not change anything. */
   publicUrl?: string;
+  /** Serves GET /api/prompts/{prompt}/watch (server-sent events); without it the route does not exist. */
+  watch?: PromptWatch;
+  /** Slack button presses: the app's signing secret (unset: the route says it is not configured) and user names. */
+  slack?: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -49,7 +57,7 @@ const param = (req: Request, name: string): string => {
   return parsed.data;
 };
 
-/** The HTTP API of API.md. No business rules here: validate, call one use case, map errors. */
+/** The HTTP API of docs/api.md. No business rules here: validate, call one use case, map errors. */
 export function createApp(deps: AppDeps): express.Express {
   const { service, log } = deps;
   const app = express();
@@ -83,6 +91,8 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(sameOriginMutations(deps.publicUrl));
+  // Before the JSON parser: Slack signs the raw form body, and its signature (not a bearer token) authenticates it.
+  app.post(...slackActions({ signingSecret: deps.slack?.signingSecret, users: deps.slack?.users ?? {}, service, log }));
   // Bodies are JSON whatever the Content-Type says (the runbook's curl may send none), up to 1 MiB.
   app.use(express.json({ type: () => true, limit: '1mb', strict: false }));
   app.use((req, res, next) => {
@@ -105,10 +115,12 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'not ready', checks: r.checks });
     }),
   );
+  // What promptback itself is doing (queues, rollbacks, approvals) is for operators: a viewer token when auth is on.
   app.get(
     '/metrics',
+    auth('viewer'),
     route(async (_req, res) => {
-      res.type(registry.contentType).send(await registry.metrics());
+      res.type(registry.contentType).send(deps.renderMetrics ? await deps.renderMetrics() : await registry.metrics());
     }),
   );
 
@@ -184,6 +196,17 @@ export function createApp(deps: AppDeps): express.Express {
       res.json(await service.resolve(prompt, q.key));
     }),
   );
+
+  const watch = deps.watch;
+  if (watch) {
+    app.get(
+      '/api/prompts/:prompt/watch',
+      auth('viewer'),
+      route(async (req, res) => {
+        await watch.serve(param(req, 'prompt'), req, res);
+      }),
+    );
+  }
 
   // Metrics.
   app.post(

@@ -33,6 +33,14 @@ const DOMAIN_STATUS: Record<DomainErrorType, [number, string]> = {
   ChangeInFlight: [409, 'A change is already in flight'],
   DecisionRefused: [409, 'Decision refused'],
   DeploymentAborted: [409, 'Deployment aborted'],
+  MetricsUnavailable: [503, 'Metrics provider unavailable'],
+  UnknownDeployment: [404, 'Unknown deployment'],
+  UnknownMonitor: [404, 'Unknown monitor'],
+  NothingDeployed: [404, 'Nothing deployed'],
+  NothingToCompare: [409, 'Nothing to compare against'],
+  StagingGate: [409, 'Staging gate'],
+  CannotAbort: [409, 'Cannot abort'],
+  RollbackRunning: [409, 'Rollback still running'],
 };
 
 const slug = (title: string): string => `https://promptback.dev/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;

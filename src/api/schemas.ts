@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { PROMPT_NAME, VERSION_NAME } from '../domain/names';
+import { templateProblems } from '../domain/metrics-provider';
 import { DEFAULT_POLICY } from '../domain/policy';
 import { ROLLBACK_STATUSES } from '../domain/rollback';
+import type { Severity } from '../domain/severity';
+import { CHANNEL_NAMES, type ChannelName, type PromptNotify } from '../ports/notifier';
 
 export const promptName = z.string().regex(PROMPT_NAME, 'must be 1–128 of [A-Za-z0-9._-], and not . or ..');
 export const versionName = z.string().regex(VERSION_NAME, 'must be 1–64 of [A-Za-z0-9._-], and not . or ..');
@@ -49,9 +52,85 @@ export const policyOverrides = z
       .int()
       .min(1)
       .max(7 * 86_400),
+    escalation_cooldown_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400),
   })
   .partial()
   .strict();
+
+/** A PromQL template with `{{prompt}}`, `{{version}}`, `{{window}}`; checked for what can be seen without Prometheus. */
+const promqlTemplate = z
+  .string()
+  .trim()
+  .min(1, 'must be a PromQL query')
+  .max(4000)
+  .superRefine((q, ctx) => {
+    for (const message of templateProblems(q)) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+  });
+
+/** Where the prompt's metrics are read from: promptback's own ingest (default) or Prometheus, one PromQL per measure. */
+export const promptMetrics = z.discriminatedUnion(
+  'provider',
+  [
+    z.object({ provider: z.literal('builtin') }).strict(),
+    z
+      .object({
+        provider: z.literal('prometheus'),
+        queries: z
+          .object({
+            requests: promqlTemplate,
+            errors: promqlTemplate,
+            latency_p99_ms: promqlTemplate,
+            latency_p50_ms: promqlTemplate.optional(),
+            latency_p95_ms: promqlTemplate.optional(),
+            quality_mean: promqlTemplate.optional(),
+            quality_samples: promqlTemplate.optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+  ],
+  {
+    errorMap: (issue, ctx) => ({
+      message: issue.code === 'invalid_union_discriminator' ? 'must be "builtin" or "prometheus"' : ctx.defaultError,
+    }),
+  },
+);
+
+const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'manual'];
+const channel = z.enum(CHANNEL_NAMES as [ChannelName, ...ChannelName[]]);
+const unique = (cs: ChannelName[]): ChannelName[] => [...new Set(cs)];
+const channelList = z.array(channel).max(10).transform(unique);
+/** Severity → channels; a severity left out keeps the global route, an empty list silences it (never critical). */
+const notifyRoutes = z
+  .object({
+    critical: z
+      .array(channel)
+      .min(1, 'a critical page cannot be silenced: name at least one channel, or leave critical out to keep the global route')
+      .max(10)
+      .transform(unique),
+    high: channelList,
+    medium: channelList,
+    low: channelList,
+    manual: channelList,
+  })
+  .partial()
+  .passthrough()
+  .superRefine((r, ctx) => {
+    for (const k of Object.keys(r)) {
+      if (!(SEVERITIES as readonly string[]).includes(k))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `unknown severity "${k}": use ${SEVERITIES.join(', ')}` });
+    }
+  })
+  .transform((r): NonNullable<PromptNotify['routes']> => {
+    const known: NonNullable<PromptNotify['routes']> = {};
+    for (const s of SEVERITIES) if (r[s] !== undefined) known[s] = r[s];
+    return known;
+  });
+const promptNotify = z.object({ routes: notifyRoutes.optional() }).strict();
 
 export const putPromptBody = z
   .object({
@@ -59,6 +138,9 @@ export const putPromptBody = z
     owner: z.string().max(200).nullable().optional(),
     related: z.array(promptName).max(100).optional(),
     policy: policyOverrides.optional(),
+    metrics: promptMetrics.optional(),
+    /** null clears the prompt's own routing. */
+    notify: promptNotify.nullable().optional(),
   })
   .strict();
 

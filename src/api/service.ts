@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { DomainError } from '../domain/errors';
+import { DomainError, isDomainError } from '../domain/errors';
+import type { DecisionName, DecisionPayload } from '../workflows/messages';
 import { knownGoodTarget } from '../domain/known-good';
 import {
+  decisionRefusal,
   formatRollbackId,
   isTerminal,
   type RollbackInput,
@@ -14,18 +16,19 @@ import { pickVersion } from '../domain/traffic';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { VerificationPolicy } from '../domain/verification';
 import type { Clock } from '../ports/clock';
-import type { MetricEvent, MetricsStore } from '../ports/metrics';
+import type { MetricEvent, MetricsSource, MetricsStore } from '../ports/metrics';
 import type { Deployment, PromptInput, Registry, VersionInput } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
+import type { DeliveryLog, DeliveryRecord } from '../ports/notifier';
 import type { Workflows } from '../ports/workflows';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import type { RouteSource } from '../ports/routes';
+import { renderQuery } from '../domain/metrics-provider';
 import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
-import { rollbackWorkflowId } from '../domain/names';
+import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
 import { requireKnownVersions } from './known-versions';
-import { Problem } from './problem';
 
 export interface ServiceDeps {
   registry: Registry;
@@ -45,7 +48,18 @@ export interface ServiceDeps {
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
+  /** What each of a rollback's notifications did on each channel (GET /api/rollbacks/{id} `deliveries`). */
+  deliveries?: DeliveryLog;
+  /** Reads each prompt's metrics from its own provider (builtin or Prometheus); default: `metrics`. */
+  metricsSource?: MetricsSource;
+  /** Why Prometheus would refuse a (rendered) PromQL query, when it can be asked; undefined when it runs it. */
+  promqlProblem?: (query: string) => Promise<string | undefined>;
+  /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
+  prometheusConfigured?: boolean;
 }
+
+/** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
+export type MonitorGuard = { workflow_id: string; status: 'running' } | { workflow_id: string; status: 'pending'; error: string };
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
@@ -58,7 +72,31 @@ export class PromptbackService {
 
   constructor(private readonly d: ServiceDeps) {}
 
-  upsertPrompt(input: PromptInput, actor: string) {
+  async upsertPrompt(input: PromptInput, actor: string) {
+    const m = input.metrics;
+    if (m?.provider === 'prometheus') {
+      if (!this.d.prometheusConfigured) {
+        const message =
+          'provider "prometheus" needs PROMETHEUS_URL, which is not set on this promptback (set it for the API and the worker)';
+        throw new DomainError('InvalidRequest', `metrics.provider: ${message}`, { errors: [{ field: 'metrics.provider', message }] });
+      }
+      // Each template as it would run for this prompt's versions, checked by Prometheus itself.
+      const check = this.d.promqlProblem;
+      const errors = check
+        ? (
+            await Promise.all(
+              (Object.entries(m.queries) as [string, string | undefined][]).map(async ([measure, template]) => {
+                const problem =
+                  template === undefined
+                    ? undefined
+                    : await check(renderQuery(template, { prompt: input.name, version: 'v1', window_s: 300 }));
+                return problem === undefined ? undefined : { field: `metrics.queries.${measure}`, message: problem };
+              }),
+            )
+          ).filter((e): e is { field: string; message: string } => e !== undefined)
+        : [];
+      if (errors.length > 0) throw new DomainError('InvalidRequest', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+    }
     return this.d.registry.upsertPrompt(input, actor);
   }
 
@@ -94,6 +132,8 @@ export class PromptbackService {
       })),
       related: p.related,
       policy: p.policy,
+      metrics: p.metrics,
+      notify: p.notify,
       open_rollback_id: (await this.d.rollbacks.openFor(name)) ?? null,
       created_at: p.created_at,
       updated_at: p.updated_at,
@@ -104,20 +144,18 @@ export class PromptbackService {
     return this.d.registry.addVersion(input, actor);
   }
 
+  /**
+   * Deploys a version: at once (an audited switch) or as a canary rollout. Refused with 409 ChangeInFlight while a
+   * rollback is open or a canary rolls out — checked by the store in the transaction that makes the change.
+   */
   async deploy(
     prompt: string,
     version: string,
     strategy: 'immediate' | 'canary',
     actor: string,
-  ): Promise<Deployment & { monitor: { workflow_id: string } | { error: string } }> {
+  ): Promise<Deployment & { monitor: MonitorGuard }> {
     await this.requirePrompt(prompt);
     await this.requireVersion(prompt, version);
-    const open = await this.d.rollbacks.openFor(prompt);
-    if (open !== undefined) {
-      throw new Problem(409, 'A rollback is already in flight', `prompt ${prompt} has rollback ${open} in flight; deploy after it ends`, {
-        rollback_id: open,
-      });
-    }
     const at = this.d.clock.now();
     const id = `dep-${newId(at)}`;
     if (strategy === 'canary') return this.startCanary(prompt, version, id, at, actor);
@@ -149,9 +187,8 @@ export class PromptbackService {
     const p = await this.requirePrompt(prompt);
     const v = await this.requireVersion(prompt, version);
     if (p.active_version === null || p.active_version === version) {
-      throw new Problem(
-        409,
-        'Nothing to compare against',
+      throw new DomainError(
+        'NothingToCompare',
         `a canary needs another version serving; ${prompt} has ${p.active_version ?? 'none'} active. Deploy with strategy "immediate"`,
       );
     }
@@ -160,9 +197,8 @@ export class PromptbackService {
       const stagedAt = typeof v.metadata.staging_started_at === 'string' ? Date.parse(v.metadata.staging_started_at) : NaN;
       const staged_s = Number.isNaN(stagedAt) ? 0 : (at.getTime() - stagedAt) / 1000;
       if (staged_s < plan.min_staging_s) {
-        throw new Problem(
-          409,
-          'Staging gate',
+        throw new DomainError(
+          'StagingGate',
           `${prompt} ${version} has been in staging ${(staged_s / 3600).toFixed(1)} h; the gate requires ${(plan.min_staging_s / 3600).toFixed(1)} h (version metadata.staging_started_at)`,
           { field: 'version' },
         );
@@ -180,7 +216,7 @@ export class PromptbackService {
       updated_at: at.toISOString(),
       detail: { plan },
     };
-    await this.d.registry.recordDeployment(deployment);
+    await this.d.registry.beginDeployment(deployment);
     try {
       await this.d.workflows.startCanary({
         deployment_id: id,
@@ -196,9 +232,9 @@ export class PromptbackService {
         ...deployment,
         status: 'failed',
         updated_at: this.d.clock.now().toISOString(),
-        detail: { error: (e as Error).message },
+        detail: { plan, reason: `the canary workflow could not be started: ${(e as Error).message}` },
       });
-      throw new Problem(503, 'Workflow engine unavailable', `could not start the canary: ${(e as Error).message}`);
+      throw e;
     }
     return { ...deployment, workflow_id: `deploy/${prompt}/${id}`, monitor: await this.guard(prompt, actor) };
   }
@@ -206,13 +242,12 @@ export class PromptbackService {
   async abortDeployment(id: string, actor: string): Promise<Deployment> {
     const d = await this.getDeployment(id);
     if (d.strategy !== 'canary' || d.status !== 'rolling_out') {
-      throw new Problem(
-        409,
-        'Cannot abort',
+      throw new DomainError(
+        'CannotAbort',
         `deployment ${id} is a${d.strategy === 'canary' ? '' : 'n'} ${d.strategy} deployment in status ${d.status}`,
       );
     }
-    await this.d.workflows.signalControl(`deploy/${d.prompt}/${id}`, 'abort', { by: actor });
+    await this.d.workflows.abortCanary(`deploy/${d.prompt}/${id}`, actor);
     const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
     for (;;) {
       const now = await this.getDeployment(id);
@@ -223,7 +258,7 @@ export class PromptbackService {
 
   async getDeployment(id: string): Promise<Deployment> {
     const d = await this.d.registry.getDeployment(id);
-    if (!d) throw new Problem(404, 'Unknown deployment', `no deployment ${id}`);
+    if (!d) throw new DomainError('UnknownDeployment', `no deployment ${id}`, { deployment_id: id });
     return d;
   }
 
@@ -236,7 +271,7 @@ export class PromptbackService {
     if (!route) throw new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
     const version = pickVersion(route.split, key);
     const answer = version === undefined ? undefined : route.answers[version];
-    if (!answer) throw new Problem(404, 'Nothing deployed', `prompt ${prompt} has no active version; deploy one first`);
+    if (!answer) throw new DomainError('NothingDeployed', `prompt ${prompt} has no active version; deploy one first`, { prompt });
     return answer;
   }
 
@@ -267,25 +302,45 @@ export class PromptbackService {
         const rate = w.error_rate ?? 0;
         if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
         this.lastFastPath.set(name, now.getTime());
-        // Not awaited: the batch is stored; the monitor acts on the signal whenever it lands.
-        this.d.workflows
-          .checkNow(name, 'fast_path')
-          .catch((e: unknown) =>
-            this.d.log?.warn({ err: e, prompt: name }, 'check-now signal failed; the monitor will catch it at its next tick'),
-          );
+        // Fire and forget (the engine call is bounded): an unreachable engine never holds up the ingest answer.
+        this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
+          this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
+        });
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }
     }
   }
 
-  /** Every deployed prompt is guarded: starts its monitor; a deploy still succeeds (and says so) if that fails. */
-  private async guard(prompt: string, actor: string): Promise<{ workflow_id: string } | { error: string }> {
+  /**
+   * Every deployed prompt is guarded: starts its monitor. With the engine unreachable the deploy still succeeds
+   * and says the monitor is pending; the monitor row is marked `pending` and the reconciler starts it.
+   */
+  private async guard(prompt: string, actor: string): Promise<MonitorGuard> {
     try {
-      return await this.startMonitor(prompt, undefined, actor);
+      const m = await this.startMonitor(prompt, undefined, actor);
+      return { workflow_id: m.workflow_id, status: 'running' };
     } catch (e) {
-      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started');
-      return { error: `monitor not started: ${(e as Error).message}` };
+      this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started now; the reconciler will start it');
+      const at = this.d.clock.now().toISOString();
+      const existing = await this.d.monitors.get(prompt);
+      if (existing?.status !== 'running') {
+        await this.d.monitors.upsert({
+          prompt,
+          workflow_id: monitorWorkflowId(prompt),
+          status: 'pending',
+          interval_s: existing?.interval_s ?? this.d.monitorIntervalS,
+          started_by: actor,
+          started_at: at,
+          stopped_by: null,
+          updated_at: at,
+        });
+      }
+      return {
+        workflow_id: monitorWorkflowId(prompt),
+        status: 'pending',
+        error: `monitor not started yet: ${(e as Error).message}; it starts automatically once the workflow engine answers`,
+      };
     }
   }
 
@@ -313,7 +368,7 @@ export class PromptbackService {
 
   async stopMonitor(prompt: string, actor: string): Promise<MonitorRecord> {
     const m = await this.d.monitors.get(prompt);
-    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor`);
+    if (!m) throw new DomainError('UnknownMonitor', `prompt ${prompt} has no monitor`, { prompt });
     await this.d.workflows.stopMonitor(prompt, actor);
     await this.d.monitors.upsert({ ...m, status: 'stopped', stopped_by: actor, updated_at: this.d.clock.now().toISOString() });
     return (await this.d.monitors.get(prompt))!;
@@ -321,7 +376,7 @@ export class PromptbackService {
 
   async getMonitor(prompt: string) {
     const m = await this.d.monitors.get(prompt);
-    if (!m) throw new Problem(404, 'Unknown monitor', `prompt ${prompt} has no monitor; start one with POST /api/monitors`);
+    if (!m) throw new DomainError('UnknownMonitor', `prompt ${prompt} has no monitor; start one with POST /api/monitors`, { prompt });
     return this.monitorView(m);
   }
 
@@ -358,47 +413,55 @@ export class PromptbackService {
     }));
   }
 
-  /** Pause, resume or abort a gradual rollback (its child workflow `…/gradual` takes the signal). */
+  /**
+   * Pause, resume or abort a gradual rollback: an Update on the rollback workflow, whose validator refuses what
+   * cannot be done now (409 saying why); answers the state once the workflow acted on it.
+   */
   async control(id: string, control: 'pause' | 'resume' | 'abort', actor: string) {
-    const v = await this.getRollback(id);
-    const allowed = control === 'resume' ? v.status === 'paused' : v.status === 'rolling_back' || v.status === 'paused';
-    if (v.mode !== 'gradual' || !allowed) {
-      throw new Problem(
-        409,
-        `Cannot ${control}`,
-        `rollback ${id} is a${v.mode === 'gradual' ? '' : 'n'} ${v.mode} rollback in status ${v.status}; only a running gradual rollback can be paused, resumed or aborted`,
-        {
-          rollback_status: v.status,
-          mode: v.mode,
-        },
-      );
-    }
-    await this.d.workflows.signalControl(`${v.workflow_id}/gradual`, control, { by: actor });
-    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
-    const expect = control === 'pause' ? ['paused'] : control === 'resume' ? ['rolling_back', 'verifying', 'completed'] : ['failed'];
-    for (;;) {
-      const now = await this.getRollback(id);
-      if (expect.includes(now.status) || Date.now() > deadline) return now;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return this.decideOn(id, control, { by: actor });
   }
 
-  /** Approve ("execute rollback") or reject ("investigate") a pending decision; answers once the workflow recorded it. */
-  async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined) {
+  /**
+   * Approve ("execute rollback") or reject ("investigate") a pending decision: an Update whose validator refuses a
+   * stale click (deadline passed and what was done, already decided by whom, not awaiting); answers the state
+   * once the workflow acted on it. The actor is the authenticated API identity.
+   */
+  async decide(id: string, kind: 'approve' | 'reject', actor: string, comment: string | undefined, via?: 'slack') {
+    return this.decideOn(id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}), ...(via ? { via } : {}) });
+  }
+
+  private async decideOn(id: string, decision: DecisionName, payload: DecisionPayload) {
     const v = await this.getRollback(id);
-    if (!(DECIDABLE as readonly string[]).includes(v.status)) {
-      throw new DomainError('NotAwaitingApproval', `rollback ${id} is ${v.status}, not awaiting a decision`, {
-        rollback_id: id,
-        rollback_status: v.status,
-      });
+    // An ended rollback's workflow is gone: the store says what happened, in the workflow's words.
+    if (isTerminal(v.status)) throw this.refusedFromStore(v, decision);
+    // A claimed incident whose workflow may not have started yet (its first save has not happened): start it
+    // from the stored input together with the decision (update-with-start), instead of retrying.
+    const startInput = v.timeline.length === 0 ? await this.d.rollbacks.startInput(id) : undefined;
+    let state: RollbackView | undefined;
+    try {
+      state = await this.d.workflows.decide(v.workflow_id, decision, payload, startInput);
+    } catch (e) {
+      if (isDomainError(e) && e.type === 'NotAwaitingApproval') throw this.refusedFromStore(await this.getRollback(id), decision);
+      throw e;
     }
-    await this.d.workflows.signalDecision(v.workflow_id, kind, { by: actor, ...(comment !== undefined ? { comment } : {}) });
-    const deadline = Date.now() + (this.d.decisionWaitMs ?? 5000);
-    for (;;) {
-      const now = await this.getRollback(id);
-      if (!(DECIDABLE as readonly string[]).includes(now.status) || Date.now() > deadline) return now;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (!state) return this.getRollback(id);
+    const post_mortem = isTerminal(state.status) ? await this.buildPostMortemOf(state) : undefined;
+    return {
+      ...state,
+      ...(post_mortem ? { post_mortem } : {}),
+      status_url: this.statusUrl(id),
+      web_ui_url: this.d.workflows.webUiUrl(state.workflow_id),
+    };
+  }
+
+  private refusedFromStore(v: RollbackView, decision: DecisionName): DomainError {
+    const why = ['approve', 'reject'].includes(decision) ? decisionRefusal(v, this.d.clock.now().getTime()) : undefined;
+    return new DomainError('DecisionRefused', why?.message ?? `rollback ${v.rollback_id} is ${v.status}; it cannot ${decision} any more`, {
+      rollback_id: v.rollback_id,
+      rollback_status: v.status,
+      decided_by: v.decision?.by ?? v.decided_by ?? null,
+      deadline: v.decision?.deadline ?? v.deadline ?? null,
+    });
   }
 
   async metricsFor(prompt: string, version: string | undefined, windowS: number) {
@@ -406,12 +469,20 @@ export class PromptbackService {
     const v = version ?? p.active_version;
     const to = this.d.clock.now();
     const from = new Date(to.getTime() - windowS * 1000);
-    const current: WindowStats = v ? await this.d.metrics.window(prompt, v, from, to) : emptyWindow(windowS);
+    // What the monitors read: the prompt's own provider. One that cannot answer is a 503 naming it.
+    const source = this.d.metricsSource ?? this.d.metrics;
+    const current: WindowStats = v ? await source.window(prompt, v, from, to) : emptyWindow(windowS);
     const versions = await this.d.registry.listVersions(prompt);
     const baselineVersion = v ? knownGoodTarget(versions, v).target : undefined;
     // The baseline is the last known-good version's own last window of traffic (as the monitors judge it).
-    const baseline = baselineVersion ? await this.d.metrics.lastWindow(prompt, baselineVersion, windowS) : undefined;
-    return { prompt, version: v, ...current, baseline: baseline ? { version: baselineVersion, ...baseline } : null };
+    const baseline = baselineVersion ? await source.lastWindow(prompt, baselineVersion, windowS) : undefined;
+    return {
+      prompt,
+      version: v,
+      provider: p.metrics.provider,
+      ...current,
+      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+    };
   }
 
   async startRollback(
@@ -419,8 +490,9 @@ export class PromptbackService {
     actor: string,
   ): Promise<{ rollback_id: string; status: RollbackStatus; status_url: string; workflow_id: string; web_ui_url: string }> {
     const p = await this.requirePrompt(input.prompt);
-    if (input.target_version !== undefined) {
-      await this.requireVersion(input.prompt, input.target_version);
+    let target = input.target_version;
+    if (target !== undefined) {
+      await this.requireVersion(input.prompt, target);
     } else {
       const choice = knownGoodTarget(await this.d.registry.listVersions(input.prompt), p.active_version);
       if (!choice.target) {
@@ -432,6 +504,16 @@ export class PromptbackService {
           },
         );
       }
+      target = choice.target;
+    }
+    // Nothing to roll back: the target already serves every request. (During a canary it serves only part of
+    // the traffic: the rollback goes ahead and aborts the canary.)
+    const traffic = await this.d.registry.getTraffic(input.prompt);
+    if (traffic.length === 1 && traffic[0]!.version === target && traffic[0]!.percent >= 100) {
+      throw new DomainError('AlreadyActive', `${target} already serves all traffic of ${input.prompt}; there is nothing to roll back`, {
+        prompt: input.prompt,
+        version: target,
+      });
     }
     const at = this.d.clock.now();
     const id = newId(at);
@@ -443,7 +525,7 @@ export class PromptbackService {
       from_version: p.active_version,
       to_version: input.target_version ?? null,
       reason: input.reason ?? 'manual rollback',
-      severity: 'high',
+      severity: 'manual',
       mode: input.mode,
       status: 'rolling_back',
       requested_by: actor,
@@ -465,15 +547,10 @@ export class PromptbackService {
     };
     const claim = await this.d.rollbacks.claim(view, startInput);
     if (!claim.ok) {
-      throw new Problem(
-        409,
-        'A rollback is already in flight',
-        `prompt ${input.prompt} already has rollback ${claim.open_rollback_id} in flight`,
-        {
-          rollback_id: claim.open_rollback_id,
-          status_url: this.statusUrl(claim.open_rollback_id),
-        },
-      );
+      throw new DomainError('RollbackInFlight', `prompt ${input.prompt} already has rollback ${claim.open_rollback_id} in flight`, {
+        rollback_id: claim.open_rollback_id,
+        status_url: this.statusUrl(claim.open_rollback_id),
+      });
     }
     try {
       await this.d.workflows.startRollback(startInput);
@@ -486,7 +563,8 @@ export class PromptbackService {
         updated_at: failedAt,
         timeline: [{ at: failedAt, event: 'start_failed', detail: { error: (e as Error).message } }],
       });
-      throw new Problem(503, 'Workflow engine unavailable', `could not start the rollback workflow: ${(e as Error).message}`);
+      if (isDomainError(e)) throw e;
+      throw new DomainError('EngineUnavailable', `could not start the rollback workflow: ${(e as Error).message}`);
     }
     return {
       rollback_id: id,
@@ -497,15 +575,18 @@ export class PromptbackService {
     };
   }
 
-  async getRollback(id: string): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem }> {
+  async getRollback(
+    id: string,
+  ): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem; deliveries: DeliveryRecord[] }> {
     const v = await this.d.rollbacks.get(id);
     if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
-    // A finished rollback carries its post-mortem (API.md `post_mortem?`), computed on read from its record.
+    // A finished rollback carries its post-mortem (docs/api.md `post_mortem?`), computed on read from its record.
     const { post_mortem: _stored, ...view } = v;
     const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;
     return {
       ...view,
       ...(post_mortem ? { post_mortem } : {}),
+      deliveries: (await this.d.deliveries?.deliveriesFor(id)) ?? [],
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(v.workflow_id),
     };
@@ -515,7 +596,7 @@ export class PromptbackService {
   async postMortem(id: string): Promise<PostMortem> {
     const v = await this.getRollback(id);
     if (!isTerminal(v.status) || !v.post_mortem) {
-      throw new Problem(409, 'Rollback still running', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
+      throw new DomainError('RollbackRunning', `post-mortem is written when the rollback ends; rollback ${id} is ${v.status}`, {
         rollback_id: id,
         rollback_status: v.status,
         status_url: this.statusUrl(id),

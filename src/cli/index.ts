@@ -1,5 +1,5 @@
 /**
- * `promptback`: the command-line client of the HTTP API (see API.md). It speaks HTTP only, so it works
+ * `promptback`: the command-line client of the HTTP API (see docs/api.md). It speaks HTTP only, so it works
  * against any running promptback. Human-readable output by default; `--json` prints the API's JSON as is.
  * The one non-JSON answer, a post-mortem's Markdown, is printed verbatim (with `--json`, as a JSON string).
  * Exit codes: 0 ok, 1 the API said no (or a `rollback --wait` did not complete), 2 the API could not be reached.
@@ -382,8 +382,14 @@ async function follow(c: Ctx, id: string): Promise<number> {
     if (!c.json) for (const e of r.timeline.slice(seen)) c.print(timelineLine(e));
     seen = Math.max(seen, r.timeline.length);
     if (TERMINAL_STATUSES.includes(r.status)) {
-      c.emit(r, () => c.print(`rollback ${r.rollback_id} ${r.status}: ${r.prompt} ${cell(r.from_version)} → ${cell(r.to_version)}`));
-      return r.status === 'completed' ? 0 : 1;
+      // Completed without verified recovery is not success: a script waiting on it must see that.
+      const unverified = r.status === 'completed' && r.outcome === 'unverified';
+      c.emit(r, () =>
+        c.print(
+          `rollback ${r.rollback_id} ${r.status}${unverified ? ' (unverified)' : ''}: ${r.prompt} ${cell(r.from_version)} → ${cell(r.to_version)}`,
+        ),
+      );
+      return r.status === 'completed' && !unverified ? 0 : 1;
     }
     await sleep(POLL_MS);
   }

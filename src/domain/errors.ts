@@ -20,7 +20,21 @@ export type DomainErrorType =
   /** A decision (approve/reject/pause/resume/abort) the workflow's validator refused: 409 saying what happened instead. */
   | 'DecisionRefused'
   /** A canary stage or promotion after the deployment was aborted (e.g. by a rollback). */
-  | 'DeploymentAborted';
+  | 'DeploymentAborted'
+  | 'UnknownDeployment'
+  | 'UnknownMonitor'
+  /** The prompt exists but serves no version yet. */
+  | 'NothingDeployed'
+  /** A canary needs another version serving to compare against. */
+  | 'NothingToCompare'
+  /** A canary of a version that has not been in staging long enough. */
+  | 'StagingGate'
+  /** Abort of a deployment that is not a rolling canary. */
+  | 'CannotAbort'
+  /** The post-mortem of a rollback that has not ended. */
+  | 'RollbackRunning'
+  /** A metrics provider (e.g. Prometheus) could not answer: down, 5xx, timeout, or an answer that is not a number. */
+  | 'MetricsUnavailable';
 
 export class DomainError extends Error {
   constructor(

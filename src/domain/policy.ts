@@ -49,6 +49,8 @@ export interface Policy {
   reject_cooldown_s: number;
   /** A repeated alert for the same rule is sent at most once per this period. */
   alert_cooldown_s: number;
+  /** After an incident on the prompt escalated (not recovered), no new incident opens for this long: no cascades. */
+  escalation_cooldown_s: number;
 }
 
 /**
@@ -123,6 +125,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   },
   reject_cooldown_s: 1800,
   alert_cooldown_s: 900,
+  escalation_cooldown_s: 1800,
 } satisfies Policy);
 
 export interface PolicyOverrides {
@@ -133,6 +136,7 @@ export interface PolicyOverrides {
   alerts?: { young_minutes?: number; young?: Partial<AlertThresholds>; mature?: Partial<AlertThresholds> };
   reject_cooldown_s?: number;
   alert_cooldown_s?: number;
+  escalation_cooldown_s?: number;
 }
 
 /** Lays the known keys of `over` that hold a value of the same type over `base`; anything else is ignored. */
@@ -162,5 +166,6 @@ export function resolvePolicy(overrides: PolicyOverrides = {}, base: Readonly<Po
     },
     reject_cooldown_s: overrides.reject_cooldown_s ?? base.reject_cooldown_s,
     alert_cooldown_s: overrides.alert_cooldown_s ?? base.alert_cooldown_s,
+    escalation_cooldown_s: overrides.escalation_cooldown_s ?? base.escalation_cooldown_s,
   };
 }

@@ -1,3 +1,4 @@
+import { isEvent } from './timeline';
 import type { RollbackMode, RollbackStatus, RollbackView, Severity, TimelineEntry, Trigger } from './rollback';
 
 /**
@@ -98,7 +99,7 @@ export type PostMortem = {
   switched_at: string | null;
   recovered_at: string | null;
   ended_at: string | null;
-  /** Deploy of the bad version → detection (the incident's `detected`, or the operator's request). */
+  /** Deploy of the bad version → the incident's detection; null for an operator's rollback (nothing was detected). */
   time_to_detect_s: number | null;
   /** Detection → decision (approve, reject, deadline default, or the automatic rollback). */
   time_to_decide_s: number | null;
@@ -119,6 +120,7 @@ export type PostMortem = {
 /** Events that end a rollback, most specific first when several are present. */
 const ENDING_EVENTS = [
   'recovered',
+  'not_a_prompt_regression',
   'not_recovered',
   'verification_inconclusive',
   'group_failed_compensated',
@@ -310,7 +312,27 @@ function decisionsOf(view: RollbackView, timeline: readonly TimelineEntry[], inc
         break;
       }
       case 'resumed':
-        out.push({ at: e.at, who: 'not recorded', what: 'resumed the gradual rollback', comment: null });
+        // Who resumed is in the `resume_requested` entry (API); a signal's resume is not attributed.
+        if (!timeline.some((r) => r.event === 'resume_requested')) {
+          out.push({ at: e.at, who: 'not recorded', what: 'resumed the gradual rollback', comment: null });
+        }
+        break;
+      case 'pause_requested':
+      case 'resume_requested':
+      case 'abort_requested':
+        if (isEvent(e, 'pause_requested', 'resume_requested', 'abort_requested')) {
+          out.push({
+            at: e.at,
+            who: e.detail.by,
+            what: `${{ pause_requested: 'paused', resume_requested: 'resumed', abort_requested: 'aborted' }[e.event]} the gradual rollback (API)`,
+            comment: null,
+          });
+        }
+        break;
+      case 'gradual_cut_short':
+        if (isEvent(e, 'gradual_cut_short')) {
+          out.push({ at: e.at, who: 'system', what: `cut the gradual stages short: ${e.detail.traffic}`, comment: e.detail.summary });
+        }
         break;
       case 'aborted':
         out.push({ at: e.at, who: str(d, 'by') ?? 'not recorded', what: 'aborted the gradual rollback', comment: str(d, 'traffic') });
@@ -571,7 +593,8 @@ export function buildPostMortem(view: RollbackView, ctx: PostMortemContext = {})
     switched_at: switchedAt,
     recovered_at: recoveredAt,
     ended_at: endedAt,
-    time_to_detect_s: secondsBetween(deployedAt, detectedAt),
+    // An operator's rollback detected nothing: its request time is not a detection time.
+    time_to_detect_s: incident ? secondsBetween(deployedAt, detectedAt) : null,
     time_to_decide_s: secondsBetween(detectedAt, decision.at),
     time_to_switch_s: secondsBetween(detectedAt, switchedAt),
     time_to_restore_s: restoreS,

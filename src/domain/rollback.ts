@@ -2,6 +2,8 @@ import { rollbackWorkflowId } from './names';
 import type { Severity } from './severity';
 import type { GradualPlan, StageProgress } from './stages';
 import type { DefaultAction, RuleAction } from './policy';
+import type { RollbackMode } from './modes';
+import type { TimelineEntry } from './timeline';
 import type { Verdict } from './verdict';
 import type { VerificationPolicy, VerificationResult } from './verification';
 
@@ -23,8 +25,7 @@ export type RollbackStatus = (typeof ROLLBACK_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly RollbackStatus[] = ['completed', 'escalated', 'rejected', 'failed', 'cleared'];
 export const isTerminal = (s: RollbackStatus): boolean => TERMINAL_STATUSES.includes(s);
 
-export type { Severity };
-export type RollbackMode = 'immediate' | 'gradual';
+export type { Severity, RollbackMode };
 
 export interface Trigger {
   metric: string;
@@ -34,11 +35,7 @@ export interface Trigger {
   samples: number;
 }
 
-export interface TimelineEntry {
-  at: string;
-  event: string;
-  detail: Record<string, unknown>;
-}
+export type { TimelineEntry };
 
 /** What `GET /api/rollbacks/{id}` and the workflow's `state` query show. */
 export interface RollbackView {
@@ -71,8 +68,84 @@ export interface RollbackView {
   };
   /** Gradual rollbacks: the current stage and the next step. */
   gradual?: StageProgress;
+  /** The decision that ended the wait: a person's approve/reject, or the deadline's default action. */
+  decision?: DecisionRecord;
+  /**
+   * How a finished rollback ended, beyond its status: `completed` is `recovered` or `unverified` (the switch
+   * happened, recovery could not be shown); `escalated` says why in `escalation`.
+   */
+  outcome?: RollbackOutcome;
+  /** Why it escalated: `not_recovered`, `not_a_prompt_regression`, `switch_failed`, `group_failed`. */
+  escalation?: EscalationReason;
   post_mortem?: Record<string, unknown>;
   updated_at: string;
+}
+
+export type RollbackOutcome =
+  | 'recovered'
+  | 'unverified'
+  | 'not_recovered'
+  | 'not_a_prompt_regression'
+  | 'switch_failed'
+  | 'group_failed'
+  | 'rejected'
+  | 'cleared'
+  | 'aborted'
+  | 'failed';
+export type EscalationReason = 'not_recovered' | 'not_a_prompt_regression' | 'switch_failed' | 'group_failed';
+
+/** Who decided, how, and when; `via` tells an authenticated API decision from a Temporal signal's unverified name. */
+export interface DecisionRecord {
+  kind: 'approve' | 'reject' | 'deadline';
+  by: string;
+  at: string;
+  via: 'api' | 'slack' | 'temporal-signal' | 'system';
+  comment?: string;
+  /** For `deadline`: the deadline that passed and the default action taken. */
+  deadline?: string;
+  default_action?: string;
+}
+
+/** Statuses in which a person's approve/reject is awaited. */
+export const DECIDABLE_STATUSES: readonly RollbackStatus[] = ['awaiting_approval', 'observing'];
+
+const clockTime = (iso: string): string => iso.slice(11, 19);
+
+/**
+ * Why a decision cannot be taken now, in words a person can act on, or undefined when it can. Shared by the
+ * workflow's update validators and the API (for a rollback whose workflow has already ended).
+ */
+export function decisionRefusal(view: RollbackView, nowMs: number): { message: string; fields: Record<string, unknown> } | undefined {
+  const fields = {
+    rollback_id: view.rollback_id,
+    rollback_status: view.status,
+    decided_by: view.decision?.by ?? view.decided_by ?? null,
+    deadline: view.decision?.deadline ?? view.deadline ?? null,
+  };
+  const d = view.decision;
+  if (d?.kind === 'deadline') {
+    return {
+      message: `deadline passed at ${clockTime(d.deadline ?? d.at)} UTC; the default action *${d.default_action ?? 'escalate'}* was taken (rollback ${view.rollback_id} is ${view.status})`,
+      fields,
+    };
+  }
+  if (d) {
+    return {
+      message: `already ${d.kind === 'approve' ? 'approved' : 'rejected'} by ${d.by} at ${d.at} (rollback ${view.rollback_id} is ${view.status})`,
+      fields,
+    };
+  }
+  if (!DECIDABLE_STATUSES.includes(view.status)) {
+    return { message: `rollback ${view.rollback_id} is ${view.status}, not awaiting a decision`, fields };
+  }
+  // The deadline's own action is under way (it is taken in the same instant); a late click does not race it.
+  if (view.deadline !== undefined && nowMs >= Date.parse(view.deadline) && view.default_action !== 'escalate and keep waiting') {
+    return {
+      message: `deadline passed at ${clockTime(view.deadline)} UTC; the default action *${view.default_action ?? 'roll back'}* is being taken`,
+      fields,
+    };
+  }
+  return undefined;
 }
 
 /** A short, sortable, URL-safe id: the `{id}` in `rollback/{prompt}/{id}`. */

@@ -124,5 +124,18 @@ export interface StageProgress {
   /** What happens next and when, for people. */
   next_step: string;
   next_at?: string;
-  checks: { at: string; requests: number; errors: number; error_rate: number | null }[];
+  /**
+   * Each check: the numbers judged are the target version's (the one receiving the traffic); `blended` is both
+   * versions together, shown beside it (older records hold only the blended numbers at the top level).
+   */
+  checks: {
+    at: string;
+    version?: string;
+    requests: number;
+    errors: number;
+    error_rate: number | null;
+    blended?: { requests: number; errors: number; error_rate: number | null };
+  }[];
+  /** Set when a critical breach cut the stages short: all traffic went to the target at once. */
+  cut_short?: string;
 }

@@ -37,6 +37,8 @@ export interface Verdict {
   baseline?: number | null;
   /** Rules that could not be judged (no baseline, too few quality scores), so a reader knows what was not checked. */
   unjudged?: string[];
+  /** Error only: how many monitor checks in a row could not read metrics. */
+  errors_in_row?: number;
 }
 
 export const emptyWindow = (window_s: number): WindowStats => ({

@@ -53,11 +53,81 @@ export function judgeRecovery(stats: WindowStats, policy: VerificationPolicy): V
 export type VerificationResult = 'recovered' | 'not_recovered' | 'inconclusive';
 
 /**
- * The outcome of a whole verification run: recovered as soon as one check is healthy; otherwise not recovered
- * if any check had enough data and was breached; otherwise (no check had enough data) inconclusive.
+ * The error-rate outcome of a whole verification run (docs/api.md: recovered when the error rate *stays* below the
+ * maximum across the window): recovered only when every check with enough samples was healthy and at least one
+ * had enough; not recovered if any check with enough samples breached; otherwise (no data) inconclusive.
  */
 export function verificationOutcome(verdicts: readonly Verdict[]): VerificationResult {
-  if (verdicts.some((v) => v.kind === 'healthy')) return 'recovered';
-  if (verdicts.some((v) => v.kind === 'breached')) return 'not_recovered';
+  const judged = verdicts.filter((v) => v.kind !== 'inconclusive' && v.kind !== 'error');
+  if (judged.some((v) => v.kind === 'breached')) return 'not_recovered';
+  if (judged.length > 0) return 'recovered';
   return 'inconclusive';
+}
+
+/** The incident's own trigger, as the verification needs it to judge the target on the same metric. */
+export interface IncidentTrigger {
+  rule: string;
+  metric: string;
+  /** The incident rule's threshold (e.g. error rate 0.05, p99 ratio 2, quality drop 0.2). */
+  threshold: number;
+  /** The baseline value the incident was measured against (p99 ms, quality mean); null when none. */
+  baseline: number | null;
+}
+
+/**
+ * The incident's own metric on the target version, judged over the policy window against the incident's
+ * baseline: healthy when back within the alert threshold (`alert`: p99 +20 % → 1.2, quality drop 0.1),
+ * breached otherwise; `same_breach` when it breaches the incident's own rule too (the known-good version
+ * fails the same way: not a prompt regression).
+ */
+export function judgeIncidentMetric(
+  stats: WindowStats,
+  trigger: IncidentTrigger,
+  alert: number,
+  minSamples: number,
+): Verdict & { same_breach: boolean } {
+  const base = { rule: `verification.${trigger.rule}`, metric: trigger.metric, threshold: alert, window_s: stats.window_s };
+  const value =
+    trigger.metric === 'latency_p99_ratio'
+      ? trigger.baseline && stats.latency_ms.p99 !== null
+        ? stats.latency_ms.p99 / trigger.baseline
+        : null
+      : trigger.metric === 'quality_drop'
+        ? trigger.baseline && stats.quality_mean !== null
+          ? (trigger.baseline - stats.quality_mean) / trigger.baseline
+          : null
+        : stats.error_rate;
+  const samples = trigger.metric === 'quality_drop' ? stats.quality_samples : stats.requests;
+  const what =
+    trigger.metric === 'latency_p99_ratio' ? 'p99 latency ratio' : trigger.metric === 'quality_drop' ? 'quality drop' : 'error rate';
+  const show = (x: number): string => (trigger.metric === 'latency_p99_ratio' ? `${x.toFixed(2)}×` : pct(x));
+  if (value === null || samples < minSamples) {
+    return {
+      ...base,
+      kind: 'inconclusive',
+      observed: value,
+      samples,
+      same_breach: false,
+      summary: `inconclusive: ${what} of the target could not be judged (${samples} sample(s), at least ${minSamples} needed)`,
+    };
+  }
+  if (value <= alert) {
+    return {
+      ...base,
+      kind: 'healthy',
+      observed: value,
+      samples,
+      same_breach: false,
+      summary: `recovered: ${what} ${show(value)} ≤ ${show(alert)} over ${samples} samples`,
+    };
+  }
+  const same = value > trigger.threshold;
+  return {
+    ...base,
+    kind: 'breached',
+    observed: value,
+    samples,
+    same_breach: same,
+    summary: `not recovered: ${what} ${show(value)} > ${show(alert)}${same ? ` (and over the incident's ${show(trigger.threshold)})` : ''} over ${samples} samples`,
+  };
 }

@@ -1,15 +1,18 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { Registry as MetricsRegistry, type Histogram } from 'prom-client';
+import { Gauge, type Histogram } from 'prom-client';
+import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
+import { PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
-import { openAdapters, type Adapters } from './wiring';
+import { registerStoreMetrics, Telemetry } from './telemetry';
+import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
@@ -18,15 +21,26 @@ export interface ApiHandle {
   stop(): Promise<void>;
 }
 
-/** The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. */
-export async function startApi(config: Config, adapters: Adapters, address: string, log: Logger): Promise<ApiHandle> {
-  const connection = await Connection.connect(clientConnectionOptions(config, address));
+/**
+ * The HTTP API on config.host:config.port (0 = any free port), talking to Temporal at `address`. Its /metrics
+ * shows `telemetry` (npm start passes the one it shares with the worker) plus what the store says.
+ */
+export async function startApi(
+  config: Config,
+  adapters: Adapters,
+  address: string,
+  log: Logger,
+  telemetry: Telemetry = new Telemetry(),
+): Promise<ApiHandle> {
+  // Lazy: the API starts (and serves what needs no engine) while Temporal is down; engine calls then answer 503.
+  const connection = Connection.lazy(clientConnectionOptions(config, address));
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl);
+  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
   const service = new PromptbackService({
     registry: adapters.registry,
     rollbacks: adapters.rollbacks,
     metrics: adapters.metrics,
+    metricsSource: adapters.metricsSource,
     workflows,
     monitors: adapters.monitors,
     routes: adapters.routes,
@@ -37,10 +51,34 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     gradualPlan: config.gradual,
     canaryPlan: config.canary,
     log,
+    deliveries: adapters.deliveries,
+    prometheusConfigured: config.prometheus.url !== undefined,
+    promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
-  const metricsRegistry = new MetricsRegistry();
-  const app = createApp({ service, log, tokens: config.tokens, metricsRegistry, publicUrl: config.publicUrl });
+  const metricsRegistry = telemetry.registry;
+  registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
+  registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
+  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  adapters.registry.onRoutesChanged(() => watch.changed());
+  new Gauge({
+    name: 'promptback_watch_connections',
+    help: 'Open GET /api/prompts/{prompt}/watch streams',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(watch.size);
+    },
+  });
+  const app = createApp({
+    service,
+    log,
+    tokens: config.tokens,
+    metricsRegistry,
+    renderMetrics: () => telemetry.render(),
+    publicUrl: config.publicUrl,
+    watch,
+    slack: config.slackActions,
+  });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
@@ -56,6 +94,7 @@ export async function startApi(config: Config, adapters: Adapters, address: stri
     url: `http://${config.host}:${port}`,
     client,
     async stop() {
+      watch.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { metricsUrlFor } from '../adapters/sql/db';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import type { RetentionPolicy } from '../domain/retention';
+import { DEFAULT_PAGERDUTY_EVENTS_URL } from '../adapters/notifier/pagerduty';
+import { DEFAULT_ROUTES_TEXT, parseRoutes, type Routes } from '../adapters/notifier/routing';
+import type { StoragePolicy } from '../domain/storage';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().positive();
@@ -14,6 +17,8 @@ const seconds = z.coerce.number().positive();
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(8000),
+  // The standalone worker's /metrics (process + Temporal SDK metrics); 0 = any free port. npm start serves all on PORT.
+  WORKER_METRICS_PORT: port.default(9464),
   PUBLIC_URL: z.string().url().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: z.string().min(1).optional(),
@@ -46,6 +51,8 @@ const schema = z.object({
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
   MONITOR_INTERVAL_S: seconds.default(30),
+  /** Monitor checks in a row whose metrics provider could not answer before the on-call is paged, once. */
+  MONITOR_BLIND_AFTER_ERRORS: z.coerce.number().int().min(1).max(1000).default(3),
   GRADUAL_STAGES: z
     .string()
     .regex(/^\d{1,2}(,\d{1,2})*$/, 'comma-separated percents left on the bad version, e.g. 75,50,25')
@@ -63,13 +70,72 @@ const schema = z.object({
   RETENTION_PURGE_AFTER_DAYS: z.coerce.number().min(1).default(183),
   RETENTION_AUDIT_DAYS: z.coerce.number().min(0).default(365),
   RETENTION_EVERY_S: seconds.default(3600),
+  RECONCILE_EVERY_S: seconds.default(60),
+  RECONCILE_GRACE_S: seconds.default(30),
+  TEMPORAL_CALL_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(1500),
+  RETENTION_METRICS_1S_HOURS: z.coerce.number().gt(0).default(2),
+  METRICS_ROLLUP_S: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(3600)
+    .refine((n) => 3600 % n === 0, 'must divide an hour, e.g. 60 or 300')
+    .default(60),
+  RETENTION_METRICS_ROLLUP_DAYS: z.coerce.number().gt(0).default(30),
+  RETENTION_OUTBOX_DAYS: z.coerce.number().gt(0).default(30),
+  RETENTION_ROLLBACKS_DAYS: z.coerce.number().gt(0).default(180),
+  STORAGE_EVERY_S: seconds.default(300),
   EVALUATOR: z.enum(['metrics', 'http', 'none']).default('metrics'),
   EVALUATOR_URL: z.string().url().optional(),
   EVALUATOR_SUITE: z.string().min(1).optional(),
   EVALUATOR_MIN_ACCURACY: z.coerce.number().min(0).max(1).default(0.75),
   CANARY_MIN_SAMPLES: z.coerce.number().int().min(1).default(100),
   CANARY_MIN_STAGING_S: z.coerce.number().min(0).default(0),
+  /** Prometheus HTTP API base (e.g. http://prometheus:9090), for prompts whose metrics provider is `prometheus`. */
+  PROMETHEUS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+      .optional(),
+  ),
+  PROMETHEUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Delivery of notifications (worker): channels, routing, retries.
+  WEBHOOK_URL: z.string().url().optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
+  PAGERDUTY_EVENTS_URL: z.string().url().default(DEFAULT_PAGERDUTY_EVENTS_URL),
+  SLACK_WEBHOOK_URL: z.string().url().optional(),
+  /** Verifies Slack's interactivity requests (Approve / Reject buttons); unset, the route says it is not configured. */
+  SLACK_SIGNING_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+  /** `U123=alice,U456=bob`: record these Slack users' decisions under these names instead of `slack:<user id>`. */
+  SLACK_USERS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const { users, problems } = parseSlackUsers(s ?? '');
+      for (const message of problems) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+      return problems.length > 0 ? z.NEVER : users;
+    }),
+  DELIVERY_ROUTES: z
+    .string()
+    .default(DEFAULT_ROUTES_TEXT)
+    .transform((s, ctx) => {
+      try {
+        return parseRoutes(s);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  DELIVERY_BACKOFF_S: seconds.default(5),
+  DELIVERY_BACKOFF_MAX_S: seconds.default(300),
+  DELIVERY_TIMEOUT_S: seconds.default(10),
+  DELIVERY_LEASE_S: seconds.default(60),
+  DELIVERY_POLL_S: seconds.default(1),
 });
 
 export type Role = 'viewer' | 'operator' | 'admin' | 'ingest';
@@ -108,9 +174,25 @@ export function parseAuthTokens(value: string): { tokens: { actor: string; role:
   return { tokens, problems };
 }
 
+/** `U123=alice,U456=bob` → { U123: 'alice', U456: 'bob' }; problems name the entry by position. */
+export function parseSlackUsers(value: string): { users: Record<string, string>; problems: string[] } {
+  const users: Record<string, string> = {};
+  const problems: string[] = [];
+  if (value.trim() === '') return { users, problems };
+  value.split(',').forEach((raw, i) => {
+    const m = /^([A-Z0-9]+)=(\S+)$/i.exec(raw.trim());
+    if (!m) return problems.push(`entry ${i + 1} ${JSON.stringify(raw.trim())} is not <Slack user id>=<name>, e.g. U123=alice`);
+    if (users[m[1]!] !== undefined) return problems.push(`entry ${i + 1}: ${m[1]} is mapped twice`);
+    users[m[1]!] = m[2]!;
+  });
+  return { users, problems };
+}
+
 export interface Config {
   host: string;
   port: number;
+  /** The standalone worker's /metrics listener, on `host` (npm start shows the worker's metrics on the API's). */
+  workerMetricsPort: number;
   publicUrl: string;
   dataDir: string;
   databaseUrl: string;
@@ -132,17 +214,41 @@ export interface Config {
     tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
     /** Temporal Cloud API key (implies TLS). */
     apiKey?: string;
+    /** Every API call to Temporal answers within this; beyond it the API says 503. */
+    callTimeoutMs: number;
   };
+  /** The reconciler: how often it runs, and how long a claimed rollback may wait for its workflow to start. */
+  reconcile: { every_s: number; grace_s: number };
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
+  monitorBlindAfterErrors: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
   retention: RetentionPolicy & { every_s: number };
+  /** Metric roll-up and deletion of old rows: the `promptback-storage` schedule; `rollup_s` is the coarse bucket width. */
+  storage: StoragePolicy & { rollup_s: number; every_s: number };
   evaluator: { kind: 'metrics' | 'http' | 'none'; url?: string; suite?: string; min_accuracy: number };
+  /** Undefined url: no prompt may use the prometheus metrics provider. */
+  prometheus: { url: string | undefined; timeout_ms: number };
   logLevel: string;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
+  /** Inbound Slack button presses (POST /api/integrations/slack/actions); no secret: the route is not configured. */
+  slackActions: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
+  /** Where notifications go after the outbox, and how hard the worker tries. */
+  delivery: {
+    webhook?: { url: string; secret: string };
+    pagerduty?: { routing_key: string; events_url: string };
+    slack?: { webhook_url: string };
+    routes: Routes;
+    max_attempts: number;
+    backoff_s: number;
+    backoff_max_s: number;
+    timeout_s: number;
+    lease_s: number;
+    poll_s: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -159,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const config: Config = {
     host: e.HOST,
     port: e.PORT,
+    workerMetricsPort: e.WORKER_METRICS_PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir,
     databaseUrl,
@@ -183,7 +290,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      callTimeoutMs: e.TEMPORAL_CALL_TIMEOUT_MS,
     },
+    reconcile: { every_s: e.RECONCILE_EVERY_S, grace_s: e.RECONCILE_GRACE_S },
     tokens: e.AUTH_TOKENS,
     verification: {
       interval_s: e.VERIFY_INTERVAL_S,
@@ -192,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_samples: e.MIN_SAMPLES,
     },
     monitorIntervalS: e.MONITOR_INTERVAL_S,
+    monitorBlindAfterErrors: e.MONITOR_BLIND_AFTER_ERRORS,
     gradual: {
       stages: [
         ...e.GRADUAL_STAGES.split(',').map((p) => ({ percent_on_bad: Number(p), duration_s: e.GRADUAL_STAGE_S })),
@@ -215,14 +325,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       audit_period_s: e.RETENTION_AUDIT_DAYS * 86_400,
       every_s: e.RETENTION_EVERY_S,
     },
+    storage: {
+      metrics_1s_keep_s: e.RETENTION_METRICS_1S_HOURS * 3600,
+      metrics_1m_keep_s: e.RETENTION_METRICS_ROLLUP_DAYS * 86_400,
+      outbox_keep_s: e.RETENTION_OUTBOX_DAYS * 86_400,
+      rollbacks_keep_s: e.RETENTION_ROLLBACKS_DAYS * 86_400,
+      rollup_s: e.METRICS_ROLLUP_S,
+      every_s: e.STORAGE_EVERY_S,
+    },
     evaluator: {
       kind: e.EVALUATOR,
       ...(e.EVALUATOR_URL ? { url: e.EVALUATOR_URL } : {}),
       ...(e.EVALUATOR_SUITE ? { suite: e.EVALUATOR_SUITE } : {}),
       min_accuracy: e.EVALUATOR_MIN_ACCURACY,
     },
+    prometheus: { url: e.PROMETHEUS_URL?.replace(/\/$/, ''), timeout_ms: e.PROMETHEUS_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
+    slackActions: { signingSecret: e.SLACK_SIGNING_SECRET, users: e.SLACK_USERS },
+    delivery: {
+      ...(e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } } : {}),
+      ...(e.PAGERDUTY_ROUTING_KEY ? { pagerduty: { routing_key: e.PAGERDUTY_ROUTING_KEY, events_url: e.PAGERDUTY_EVENTS_URL } } : {}),
+      ...(e.SLACK_WEBHOOK_URL ? { slack: { webhook_url: e.SLACK_WEBHOOK_URL } } : {}),
+      routes: e.DELIVERY_ROUTES,
+      max_attempts: e.DELIVERY_MAX_ATTEMPTS,
+      backoff_s: e.DELIVERY_BACKOFF_S,
+      backoff_max_s: e.DELIVERY_BACKOFF_MAX_S,
+      timeout_s: e.DELIVERY_TIMEOUT_S,
+      lease_s: Math.max(e.DELIVERY_LEASE_S, e.DELIVERY_TIMEOUT_S * 2),
+      poll_s: e.DELIVERY_POLL_S,
+    },
   };
   if (Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)) {
     throw new ConfigError('invalid configuration:\n  TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: mutual TLS needs both (or neither)');
@@ -235,6 +367,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (e.EVALUATOR === 'http' && (!e.EVALUATOR_URL || !e.EVALUATOR_SUITE)) {
     throw new ConfigError('invalid configuration:\n  EVALUATOR_URL, EVALUATOR_SUITE: both are required when EVALUATOR=http');
+  }
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+    // Receivers verify every event's signature; an unsigned webhook would teach them to skip that check.
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URL is set (events are signed with it)');
+  }
+  if (config.storage.metrics_1m_keep_s <= config.storage.metrics_1s_keep_s) {
+    throw new ConfigError(
+      'invalid configuration:\n  RETENTION_METRICS_ROLLUP_DAYS: rolled-up metrics must be kept longer than RETENTION_METRICS_1S_HOURS',
+    );
   }
   return Object.freeze(config);
 }

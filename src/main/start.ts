@@ -6,8 +6,9 @@ import { clientConnectionOptions, ensureSearchAttributes } from './temporal-conn
 import { loadConfig } from './config';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
+import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
-import { startWorker } from './worker';
+import { startWorker, type WorkerHandle } from './worker';
 
 /**
  * `npm start`: the whole system on embedded defaults, in one process tree — a Temporal dev server (state in
@@ -15,6 +16,7 @@ import { startWorker } from './worker';
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
+  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
   let dev: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
@@ -31,34 +33,57 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       onOutput: (line) => devLog.debug(line),
     });
     address = dev.address;
-  } else {
-    // A cluster may lack the search attributes the workflows write: register them, or say how.
-    const admin = await Connection.connect(clientConnectionOptions(config, address));
-    try {
-      await ensureSearchAttributes(admin, config.temporal.namespace, log);
-    } finally {
-      await admin.close();
-    }
   }
   const stopDev = async () => dev?.stop();
   try {
     const adapters = await openAdapters(config, log);
-    const worker = await startWorker(config, adapters, address);
-    const api = await startApi(config, adapters, address, log);
-    worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+    // One process, one scrape target: the API's /metrics shows the worker's and the Temporal SDK's metrics too.
+    const telemetry = new Telemetry();
+    // The API first: it answers (503 for what needs the engine) even while Temporal is unreachable.
+    const api = await startApi(config, adapters, address, log, telemetry);
+    const engine = address;
+    let worker: WorkerHandle | undefined;
+    let stopping = false;
+    // The worker needs the engine: keep trying until it answers; its first reconciler pass repairs the gap.
+    const workerStarted = (async () => {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          // A cluster may lack the search attributes the workflows write: register them, or say how.
+          if (config.temporal.address) await registerSearchAttributes(config, engine, log);
+          worker = await startWorker(config, adapters, engine, {}, { telemetry });
+          worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+          if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
+          return;
+        } catch (e) {
+          if (attempt === 0) log.error({ err: e, temporal: engine }, 'worker cannot reach Temporal yet; retrying every 5 s');
+          await new Promise((r) => setTimeout(r, 5000));
+        }
+      }
+    })();
     log.info(
       { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl },
       `promptback is up: API ${api.url}, Temporal ${address}, Web UI ${config.temporal.uiUrl}`,
     );
     return async () => {
+      stopping = true;
       await api.stop();
-      await worker.stop();
+      await workerStarted;
+      await worker?.stop();
       await adapters.db.close();
       await stopDev();
     };
   } catch (e) {
     await stopDev();
     throw e;
+  }
+}
+
+async function registerSearchAttributes(config: ReturnType<typeof loadConfig>, address: string, log: Logger): Promise<void> {
+  const admin = await Connection.connect(clientConnectionOptions(config, address));
+  try {
+    await ensureSearchAttributes(admin, config.temporal.namespace, log);
+  } finally {
+    await admin.close();
   }
 }
 

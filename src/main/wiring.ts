@@ -1,14 +1,23 @@
 import type { Logger } from 'pino';
 import { HttpSuiteEvaluator } from '../adapters/evaluator/http';
 import { MetricsHistoryEvaluator } from '../adapters/evaluator/metrics-history';
+import { RoutingMetricsSource } from '../adapters/metrics/routing';
 import { SqlMetricsStore } from '../adapters/metrics/sql';
 import type { Evaluator } from '../ports/evaluator';
 import { SqlMonitorStore } from '../adapters/monitors/sql';
 import { OutboxNotifier } from '../adapters/notifier/outbox';
+import { SqlDeliveryLog } from '../adapters/notifier/deliveries';
+import { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
+import { PagerDutyChannel } from '../adapters/notifier/pagerduty';
+import { SlackChannel } from '../adapters/notifier/slack';
+import { WebhookChannel } from '../adapters/notifier/webhook';
+import type { ChannelName, DeliveryChannel } from '../ports/notifier';
+import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
 import { ThreadedSqliteMetricsStore } from '../adapters/metrics/ingest-thread';
+import { SqlStorage } from '../adapters/storage/sql';
 import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
 import { randomBytes } from 'node:crypto';
@@ -26,14 +35,22 @@ export interface Adapters {
   clock: Clock;
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
+  /** promptback's own ingest: written by POST /api/metrics, read for prompts on the builtin provider. */
   metrics: SqlMetricsStore | ThreadedSqliteMetricsStore;
+  /** What every judge reads (monitors, verification, gradual and canary checks): each prompt's own provider. */
+  metricsSource: RoutingMetricsSource;
+  /** Roll-up of metrics and deletion of old rows (the storage schedule): metrics in `metricsDb`, the rest in `db`. */
+  storage: SqlStorage;
   monitors: SqlMonitorStore;
   notifier: OutboxNotifier;
   routes: CachedRoutes;
+  /** What was delivered where, per rollback (read by the API). */
+  deliveries: SqlDeliveryLog;
+  log: Logger;
 }
 
 export async function openAdapters(
-  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest'>>,
+  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest' | 'prometheus' | 'storage'>>,
   log: Logger,
   clock: Clock = systemClock,
 ): Promise<Adapters> {
@@ -43,7 +60,8 @@ export async function openAdapters(
   const metricsDb = split ? await openDb(metricsUrl) : registryDb;
   const registryFile = sqliteFile(config.databaseUrl);
   if (split && registryFile && metricsDb.dialect === 'sqlite') await importMetricsOnce(metricsDb, registryFile);
-  const sqlMetrics = new SqlMetricsStore(metricsDb.kysely);
+  // Store and maintenance agree on the rolled-up bucket width.
+  const sqlMetrics = new SqlMetricsStore(metricsDb.kysely, config.storage?.rollup_s);
   const metrics =
     metricsDb.dialect === 'sqlite' && sqliteFile(metricsUrl) && (config.metricsIngest ?? 'thread') === 'thread'
       ? new ThreadedSqliteMetricsStore(sqlMetrics, metricsUrl, log)
@@ -61,6 +79,13 @@ export async function openAdapters(
   const registry = new SqlRegistry(db.kysely, clock);
   const routes = new CachedRoutes(db.kysely, db.dataVersion);
   registry.onRoutesChanged(() => routes.invalidate());
+  const metricsSource = new RoutingMetricsSource({
+    registry,
+    builtin: metrics,
+    ...(config.prometheus ? { prometheus: config.prometheus } : {}),
+    dataVersion: db.dataVersion,
+  });
+  registry.onRoutesChanged(() => metricsSource.invalidate());
   return {
     db,
     metricsDb,
@@ -69,24 +94,59 @@ export async function openAdapters(
     routes,
     rollbacks: new SqlRollbackStore(db.kysely),
     metrics,
+    metricsSource,
+    storage: new SqlStorage(db.kysely, db.dialect, config.storage?.rollup_s, metricsDb),
     monitors: new SqlMonitorStore(db.kysely),
     notifier: new OutboxNotifier(db.kysely, log, clock),
+    deliveries: new SqlDeliveryLog(db.kysely),
+    log,
   };
+}
+
+/** The delivery channels the configuration turns on. */
+export function deliveryChannelsFor(config: Pick<Config, 'delivery'>): Partial<Record<ChannelName, DeliveryChannel>> {
+  const d = config.delivery;
+  const timeoutMs = d.timeout_s * 1000;
+  return {
+    ...(d.pagerduty
+      ? { pagerduty: new PagerDutyChannel({ routingKey: d.pagerduty.routing_key, eventsUrl: d.pagerduty.events_url, timeoutMs }) }
+      : {}),
+    ...(d.slack ? { slack: new SlackChannel({ webhookUrl: d.slack.webhook_url, timeoutMs }) } : {}),
+    ...(d.webhook ? { webhook: new WebhookChannel({ url: d.webhook.url, secret: d.webhook.secret, timeoutMs }) } : {}),
+  };
+}
+
+/** The worker's dispatcher: sends what the outbox holds to the configured channels. */
+export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'delivery'>): DeliveryDispatcher {
+  const d = config.delivery;
+  return new DeliveryDispatcher({
+    db: a.db.kysely,
+    rollbacks: a.rollbacks,
+    channels: deliveryChannelsFor(config),
+    routes: d.routes,
+    policy: { max_attempts: d.max_attempts, backoff_s: d.backoff_s, backoff_max_s: d.backoff_max_s, lease_s: d.lease_s, poll_s: d.poll_s },
+    clock: a.clock,
+    log: a.log.child({ component: 'delivery' }),
+  });
 }
 
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
   `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
 /** The baseline-test evaluator the configuration names (default: the version's own metrics history). */
-export function evaluatorFor(a: Pick<Adapters, 'metrics'>, config: Pick<Config, 'evaluator'>): Evaluator | undefined {
+export function evaluatorFor(a: Pick<Adapters, 'metricsSource'>, config: Pick<Config, 'evaluator'>): Evaluator | undefined {
   const e = config.evaluator;
   if (e.kind === 'none') return undefined;
   if (e.kind === 'http')
     return new HttpSuiteEvaluator({ url: e.url!, suiteFile: e.suite!, min_accuracy: e.min_accuracy, timeout_ms: 30_000 });
-  return new MetricsHistoryEvaluator(a.metrics, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
+  return new MetricsHistoryEvaluator(a.metricsSource, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
 }
 
-export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'>) {
+export function activitiesFor(
+  a: Adapters,
+  config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'> &
+    Partial<Pick<Config, 'monitorBlindAfterErrors'>>,
+) {
   const evaluator = evaluatorFor(a, config);
   return createActivities({
     ...(evaluator ? { evaluator } : {}),
@@ -96,7 +156,9 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
     verification: config.verification,
     gradualPlan: config.gradual,
     randomId: () => randomBytes(4).toString('hex'),
-    metrics: a.metrics,
+    metrics: a.metricsSource,
+    ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
+    storage: a.storage,
     notifier: a.notifier,
     clock: a.clock,
     links: (prompt, rollbackId) =>
@@ -109,5 +171,19 @@ export function activitiesFor(a: Adapters, config: Pick<Config, 'publicUrl' | 't
             status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
             web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
           },
+  });
+}
+
+/** `promptback_deliveries{channel,status}`: read from the store at scrape time, so it covers every worker process. */
+export function registerDeliveryMetrics(registry: MetricsRegistry, deliveries: SqlDeliveryLog): void {
+  new Gauge({
+    name: 'promptback_deliveries',
+    help: 'Notification deliveries by channel and status (pending, retrying, sent, failed, skipped)',
+    labelNames: ['channel', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await deliveries.countsByChannelAndStatus()) this.set({ channel: c.channel, status: c.status }, c.count);
+    },
   });
 }

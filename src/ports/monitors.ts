@@ -3,7 +3,8 @@ import type { Verdict } from '../domain/verdict';
 export interface MonitorRecord {
   prompt: string;
   workflow_id: string;
-  status: 'running' | 'stopped';
+  /** `pending`: wanted (a deploy) while the engine was unreachable; the reconciler starts it. */
+  status: 'running' | 'stopped' | 'pending';
   interval_s: number;
   started_by: string;
   started_at: string;

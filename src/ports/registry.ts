@@ -1,4 +1,6 @@
+import type { PromptMetrics } from '../domain/metrics-provider';
 import type { TrafficShare } from '../domain/traffic';
+import type { PromptNotify } from './notifier';
 
 export interface PromptRecord {
   name: string;
@@ -6,6 +8,10 @@ export interface PromptRecord {
   owner: string | null;
   related: string[];
   policy: Record<string, unknown>;
+  /** Where its metrics are read from (default: promptback's own ingest). */
+  metrics: PromptMetrics;
+  /** Its own notification routing; null: the global routes. */
+  notify: PromptNotify | null;
   active_version: string | null;
   created_at: string;
   updated_at: string;
@@ -47,6 +53,9 @@ export interface PromptInput {
   owner?: string | null;
   related?: string[];
   policy?: Record<string, unknown>;
+  metrics?: PromptMetrics;
+  /** null clears the override (back to the global routes). */
+  notify?: PromptNotify | null;
 }
 
 export interface VersionRef {
@@ -71,6 +80,11 @@ export interface SwitchRequest {
   actor: string;
   reason: string;
   detail?: Record<string, unknown>;
+  /**
+   * Rollbacks: whether the version switched away from is marked rolled back from (never a target again).
+   * Only on its own evidence: an operator's rollback, or an incident whose breach was measured on it. Absent → true.
+   */
+  mark_from_rolled_back?: boolean;
 }
 
 /** A staged traffic split to set, once per `key` (audited with `action`, e.g. `traffic`, `canary`). */
@@ -81,6 +95,11 @@ export interface TrafficRequest {
   actor: string;
   reason: string;
   action: string;
+  /**
+   * A canary stage: the deployment it belongs to (for action `canary` defaults to the key's first segment). Refused
+   * with DeploymentAborted once that deployment was aborted (e.g. by a rollback).
+   */
+  deployment_id?: string;
 }
 
 export interface SwitchResult {
@@ -122,9 +141,17 @@ export interface Registry {
   getTraffic(prompt: string): Promise<TrafficShare[]>;
   /**
    * Moves all traffic to `to`, records the audit row and, for a rollback, marks the version left as rolled
-   * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion.
+   * back from — in one transaction, once per `key`. Throws UnknownPrompt / UnknownVersion. A deploy is refused
+   * in the same transaction while another change is in flight: ChangeInFlight naming the open rollback or the
+   * rolling-out canary; the promotion of a canary whose deployment was aborted is DeploymentAborted.
    */
   switchActive(req: SwitchRequest): Promise<SwitchResult>;
+
+  /**
+   * Records a canary deployment as `rolling_out`, unless another change is in flight for the prompt (an open
+   * rollback or another rolling-out canary): ChangeInFlight naming it. Checked and written in one transaction.
+   */
+  beginDeployment(d: Deployment): Promise<void>;
 
   /**
    * Sets a staged traffic split (gradual rollback, canary), audited, once per `key`. The active version changes
@@ -138,8 +165,11 @@ export interface Registry {
   /** Records a version's baseline-test result (audited). */
   setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void>;
 
+  /** Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. */
   recordDeployment(d: Deployment): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;
+  /** Canary deployments still rolling out, oldest first. */
+  rollingOut(): Promise<Deployment[]>;
 
   audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
   /** Any other attributable change (who, when, why). */

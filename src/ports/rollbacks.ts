@@ -13,4 +13,6 @@ export interface RollbackStore {
   get(id: string): Promise<RollbackView | undefined>;
   list(filter: { prompt?: string; status?: RollbackStatus; limit?: number }): Promise<RollbackView[]>;
   openFor(prompt: string): Promise<string | undefined>;
+  /** Every open (non-terminal) rollback, oldest first. */
+  listOpen(): Promise<RollbackView[]>;
 }

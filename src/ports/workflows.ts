@@ -1,8 +1,15 @@
-import type { RollbackInput } from '../domain/rollback';
+import type { RollbackInput, RollbackView } from '../domain/rollback';
 import type { CanaryInput } from '../workflows/canary';
-import type { DecisionPayload } from '../workflows/messages';
+import type { DecisionName, DecisionPayload } from '../workflows/messages';
 
-/** The API's view of the durable engine: start rollbacks, send decisions, check it is reachable. */
+/** Where a workflow execution stands (its latest run), or that no execution has that id. */
+export type WorkflowRunState =
+  'running' | 'completed' | 'failed' | 'canceled' | 'terminated' | 'timed_out' | 'continued_as_new' | 'not_found';
+
+/**
+ * The durable engine as the API and the reconciler see it. Every method answers within a bound (about 2 s);
+ * an engine that is down or does not answer throws DomainError EngineUnavailable.
+ */
 export interface Workflows {
   startRollback(input: RollbackInput): Promise<{ workflow_id: string }>;
   startCanary(input: CanaryInput): Promise<{ workflow_id: string }>;
@@ -11,10 +18,25 @@ export interface Workflows {
   stopMonitor(prompt: string, by: string): Promise<boolean>;
   /** The ingest fast path: ask the prompt's monitor to check now. */
   checkNow(prompt: string, source: string): Promise<void>;
-  signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void>;
-  /** Pause, resume or abort a staged move (the gradual child of a rollback, or a canary rollout). */
+  /**
+   * A decision on a rollback (approve, reject, pause, resume, abort) as a validated Update: answers the state the
+   * workflow accepted and acted on, or undefined when it accepted but has not acted yet. With `startInput` the
+   * workflow is started from it first if it is not running yet (a claimed incident a moment from starting).
+   * Throws DomainError `DecisionRefused` (the workflow's reason), `EngineUnavailable` (no answer within 2 s),
+   * or `NotAwaitingApproval` when the workflow is no longer running.
+   */
+  decide(
+    workflowId: string,
+    decision: DecisionName,
+    payload: DecisionPayload,
+    startInput?: RollbackInput,
+  ): Promise<RollbackView | undefined>;
+  /** Pause, resume or abort a canary rollout (signals; also the gradual child of a rollback started before Updates). */
   signalControl(workflowId: string, control: 'pause' | 'resume' | 'abort', payload: DecisionPayload): Promise<void>;
+  /** Asks a canary rollout to abort (all traffic back on its old version). False if it no longer runs. */
+  abortCanary(workflowId: string, by: string): Promise<boolean>;
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;
+  describe(workflowId: string): Promise<WorkflowRunState>;
   webUiUrl(workflowId: string): string;
 }

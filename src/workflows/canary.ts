@@ -1,4 +1,4 @@
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Deployment } from '../ports/registry';
 import type { CanaryJudgement, CanaryPlan } from '../domain/stages';
@@ -8,6 +8,15 @@ const { setTraffic, judgeCanaryStage, recordDeployment, switchForDeploy, notify 
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+
+const failureType = (e: unknown): string | undefined => {
+  const cause = e instanceof ActivityFailure ? e.cause : e;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+};
+const failureMessage = (e: unknown): string => {
+  const cause = e instanceof ActivityFailure && e.cause ? e.cause : e;
+  return cause instanceof Error ? cause.message : String(cause);
+};
 
 export interface CanaryInput {
   deployment_id: string;
@@ -80,48 +89,63 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     });
     return { status: 'aborted', reason, stages };
   };
+  /**
+   * The deployment was aborted outside this workflow (a rollback opened on the prompt): the store refused this
+   * stage or the promotion. Traffic belongs to the rollback now, so it is left untouched.
+   */
+  const abortedElsewhere = async (why: string): Promise<CanaryResult> => {
+    progress.next_step = 'aborted: traffic left to the rollback that aborted this canary';
+    delete progress.next_at;
+    await record('aborted', why);
+    return { status: 'aborted', reason: why, stages };
+  };
 
-  for (let i = 0; i < input.plan.stages.length; i++) {
-    const percent = input.plan.stages[i]!;
-    progress.stage = i;
-    progress.percent = percent;
-    if (percent >= 100) break;
-    await setTraffic({
-      prompt: input.prompt,
-      split: [
-        { version: input.from_version, percent: 100 - percent },
-        { version: input.version, percent },
-      ],
-      key: `${input.deployment_id}/stage-${i}`,
-      actor: input.actor,
-      reason: `canary stage ${i + 1}/${input.plan.stages.length}: ${percent} % on ${input.version}`,
-      action: 'canary',
-    });
-    const since = new Date().toISOString();
-    for (let bake = 0; ; bake++) {
-      progress.next_step = `bake ${bake + 1} of stage ${i + 1} (${percent} %), then judge`;
-      progress.next_at = new Date(Date.now() + input.plan.bake_s * 1000).toISOString();
-      await record('rolling_out', progress.next_step);
-      await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000);
-      if (abortedBy !== undefined) return abort(`aborted by ${abortedBy} at ${percent} %`);
-      const judgement = await judgeCanaryStage({
+  try {
+    for (let i = 0; i < input.plan.stages.length; i++) {
+      const percent = input.plan.stages[i]!;
+      progress.stage = i;
+      progress.percent = percent;
+      if (percent >= 100) break;
+      await setTraffic({
         prompt: input.prompt,
-        canary: input.version,
-        baseline: input.from_version,
-        since,
-        plan: input.plan,
+        split: [
+          { version: input.from_version, percent: 100 - percent },
+          { version: input.version, percent },
+        ],
+        key: `${input.deployment_id}/stage-${i}`,
+        actor: input.actor,
+        reason: `canary stage ${i + 1}/${input.plan.stages.length}: ${percent} % on ${input.version}`,
+        action: 'canary',
       });
-      stages.push({ percent, judgement, at: new Date().toISOString() });
-      if (judgement.outcome === 'abort') return abort(`stage ${i + 1} (${percent} %) failed: ${judgement.reason}`);
-      if (judgement.outcome === 'promote') break;
-      if (bake >= input.plan.max_extra_bakes) return abort(`stage ${i + 1} (${percent} %) inconclusive: ${judgement.reason}`);
+      const since = new Date().toISOString();
+      for (let bake = 0; ; bake++) {
+        progress.next_step = `bake ${bake + 1} of stage ${i + 1} (${percent} %), then judge`;
+        progress.next_at = new Date(Date.now() + input.plan.bake_s * 1000).toISOString();
+        await record('rolling_out', progress.next_step);
+        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000);
+        if (abortedBy !== undefined) return await abort(`aborted by ${abortedBy} at ${percent} %`);
+        const judgement = await judgeCanaryStage({
+          prompt: input.prompt,
+          canary: input.version,
+          baseline: input.from_version,
+          since,
+          plan: input.plan,
+        });
+        stages.push({ percent, judgement, at: new Date().toISOString() });
+        if (judgement.outcome === 'abort') return await abort(`stage ${i + 1} (${percent} %) failed: ${judgement.reason}`);
+        if (judgement.outcome === 'promote') break;
+        if (bake >= input.plan.max_extra_bakes) return await abort(`stage ${i + 1} (${percent} %) inconclusive: ${judgement.reason}`);
+      }
     }
+    await switchForDeploy({ prompt: input.prompt, to: input.version, deployment_id: input.deployment_id, actor: input.actor });
+    progress.percent = 100;
+    progress.next_step = 'done';
+    delete progress.next_at;
+    stages.push({ percent: 100, at: new Date().toISOString() });
+    await record('completed', `promoted through ${input.plan.stages.join(' → ')} %`);
+  } catch (e) {
+    if (failureType(e) !== 'DeploymentAborted') throw e;
+    return abortedElsewhere(failureMessage(e));
   }
-  await switchForDeploy({ prompt: input.prompt, to: input.version, deployment_id: input.deployment_id, actor: input.actor });
-  progress.percent = 100;
-  progress.next_step = 'done';
-  delete progress.next_at;
-  stages.push({ percent: 100, at: new Date().toISOString() });
-  await record('completed', `promoted through ${input.plan.stages.join(' → ')} %`);
   return { status: 'completed', reason: 'promoted', stages };
 }

@@ -3,6 +3,7 @@ import type { Activities } from '../activities';
 import type { GradualPlan } from '../domain/stages';
 import {
   abortSignal,
+  finishNowSignal,
   pauseSignal,
   progressQuery,
   progressSignal,
@@ -12,7 +13,7 @@ import {
 } from './messages';
 import { gradualRollbackWorkflowV1 } from './legacy/gradual-v1';
 
-const { setTraffic, readCombinedWindow, notify } = proxyActivities<Activities>({
+const { setTraffic, readCombinedWindow, readWindow, notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -61,7 +62,11 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
   };
   let pausedBy: string | undefined;
   let abortedBy: string | undefined;
+  let finishNow: string | undefined;
   setHandler(progressQuery, () => progress);
+  setHandler(finishNowSignal, (p) => {
+    finishNow = p?.reason || 'critical breach';
+  });
   setHandler(pauseSignal, (p: DecisionPayload) => {
     pausedBy = p?.by || 'unknown';
   });
@@ -90,7 +95,18 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
     return { outcome: 'aborted', by, progress };
   };
 
+  const cutShort = async (): Promise<GradualResult> => {
+    progress.cut_short = finishNow!;
+    progress.paused = false;
+    delete progress.paused_reason;
+    progress.next_step = `cut short (${finishNow!}): final switch, all traffic to ${input.to_version} now`;
+    delete progress.next_at;
+    await report();
+    return { outcome: 'completed', progress };
+  };
+
   for (let i = 0; i < stages.length; i++) {
+    if (finishNow !== undefined) return cutShort();
     const stage = stages[i]!;
     await setTraffic({
       prompt: input.prompt,
@@ -110,18 +126,35 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
       progress.next_step = `check ${r + 1}/${rounds} of stage ${i + 1}, then ${i + 1 < stages.length ? `${stages[i + 1]!.percent_on_bad} %` : '0 % (switch)'}`;
       progress.next_at = new Date(Date.now() + input.plan.check_interval_s * 1000).toISOString();
       await report();
-      await condition(() => abortedBy !== undefined || pausedBy !== undefined, input.plan.check_interval_s * 1000);
+      await condition(
+        () => abortedBy !== undefined || pausedBy !== undefined || finishNow !== undefined,
+        input.plan.check_interval_s * 1000,
+      );
+      if (finishNow !== undefined) return cutShort();
       if (abortedBy !== undefined) return abort(abortedBy);
       if (pausedBy === undefined) {
-        const w = await readCombinedWindow({
-          prompt: input.prompt,
-          versions: [input.from_version, input.to_version],
-          window_s: input.plan.check_interval_s,
+        // Judge the target: it receives the moved traffic, and its health is what this rollback risks. The
+        // blended rate (both versions) is shown beside it; judging that would pause on the bad version's errors.
+        const [t, blended] = await Promise.all([
+          readWindow({ prompt: input.prompt, version: input.to_version, window_s: input.plan.check_interval_s }),
+          readCombinedWindow({
+            prompt: input.prompt,
+            versions: [input.from_version, input.to_version],
+            window_s: input.plan.check_interval_s,
+          }),
+        ]);
+        progress.checks.push({
+          at: new Date().toISOString(),
+          version: input.to_version,
+          requests: t.requests,
+          errors: t.errors,
+          error_rate: t.error_rate,
+          blended: { requests: blended.requests, errors: blended.errors, error_rate: blended.error_rate },
         });
-        progress.checks.push({ at: new Date().toISOString(), requests: w.requests, errors: w.errors, error_rate: w.error_rate });
+        const w = t;
         if (w.requests >= input.plan.min_samples && (w.error_rate ?? 0) > input.plan.max_error_rate) {
           pausedBy = 'system';
-          const why = `error rate ${((w.error_rate ?? 0) * 100).toFixed(2)} % > ${(input.plan.max_error_rate * 100).toFixed(2)} % over ${w.requests} requests`;
+          const why = `error rate of ${input.to_version} (the target) ${((w.error_rate ?? 0) * 100).toFixed(2)} % > ${(input.plan.max_error_rate * 100).toFixed(2)} % over ${w.requests} requests (both versions: ${((blended.error_rate ?? 0) * 100).toFixed(2)} %)`;
           progress.paused_reason = why;
           await notify({
             key: `${input.rollback_id}/gradual/pause/${i}/${r}`,
@@ -141,7 +174,8 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
         progress.next_step = 'paused: waiting for resume or abort';
         delete progress.next_at;
         await report();
-        await condition(() => pausedBy === undefined || abortedBy !== undefined);
+        await condition(() => pausedBy === undefined || abortedBy !== undefined || finishNow !== undefined);
+        if (finishNow !== undefined) return cutShort();
         if (abortedBy !== undefined) return abort(abortedBy);
         progress.paused = false;
         delete progress.paused_reason;

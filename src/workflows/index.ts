@@ -3,3 +3,5 @@ export { monitorWorkflow } from './monitor';
 export { gradualRollbackWorkflow } from './gradual';
 export { canaryWorkflow } from './canary';
 export { retentionWorkflow } from './retention';
+export { reconcileWorkflow } from './reconcile';
+export { storageWorkflow } from './storage';

@@ -72,18 +72,24 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     state.last_action = r.action;
     state.active_version = r.active_version;
     if (r.action === 'open_incident' && r.incident) {
-      await startChild(rollbackWorkflow, {
-        workflowId: rollbackWorkflowId(input.prompt, r.incident.rollback_id),
-        args: [r.incident],
-        // The incident lives on when this run continues as new (or the monitor is stopped).
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        typedSearchAttributes: [
-          { key: PromptNameKey, value: input.prompt },
-          { key: RollbackSeverityKey, value: r.incident.severity },
-          { key: RollbackStateKey, value: r.incident.incident?.action === 'rollback' ? 'rolling_back' : 'observing' },
-        ],
-        staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
-      });
+      try {
+        await startChild(rollbackWorkflow, {
+          workflowId: rollbackWorkflowId(input.prompt, r.incident.rollback_id),
+          args: [r.incident],
+          // The incident lives on when this run continues as new (or the monitor is stopped).
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          typedSearchAttributes: [
+            { key: PromptNameKey, value: input.prompt },
+            { key: RollbackSeverityKey, value: r.incident.severity },
+            { key: RollbackStateKey, value: r.incident.incident?.action === 'rollback' ? 'rolling_back' : 'observing' },
+          ],
+          staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
+        });
+      } catch (e) {
+        // A retried check continues an incident the reconciler may have started meanwhile: that one is it.
+        if (!(e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError')) throw e;
+        state.last_action = `open_incident: ${r.incident.rollback_id} was already running`;
+      }
     } else if (r.action === 'signal_incident' && r.open) {
       try {
         await getExternalWorkflowHandle(r.open.workflow_id).signal(breachSignal, r.verdict);

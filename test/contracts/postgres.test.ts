@@ -6,6 +6,10 @@ import { openDb } from '../../src/adapters/sql/db';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 import { advancingClock } from '../support/clock';
 import { metricsMigrationContract } from './metrics-migration';
+import { storageContract } from './storage.contract';
+import { SqlStorage } from '../../src/adapters/storage/sql';
+import { OutboxNotifier } from '../../src/adapters/notifier/outbox';
+import { createLogger } from '../../src/main/logger';
 import { registryContract } from './registry.contract';
 
 // In CI the server must be there (`npm run setup` installs Debian's postgresql): a missing one fails the run,
@@ -41,4 +45,22 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
   });
 
   metricsMigrationContract('postgres', () => instance.newDatabase());
+
+  storageContract('postgres', async () => {
+    const db = await openDb(await instance.newDatabase());
+    let now = new Date('2025-01-01T00:00:00.000Z');
+    const clock = { now: () => now };
+    return {
+      metrics: new SqlMetricsStore(db.kysely),
+      storage: new SqlStorage(db.kysely, db.dialect),
+      rollbacks: new SqlRollbackStore(db.kysely),
+      registry: new SqlRegistry(db.kysely, advancingClock()),
+      notifier: new OutboxNotifier(db.kysely, createLogger('silent'), clock),
+      setNow: (d: Date) => {
+        now = d;
+      },
+      db: db.kysely,
+      close: () => db.close(),
+    };
+  });
 });

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDomainError, type DomainError, type DomainErrorType } from '../../src/domain/errors';
 import { ROLLBACK_STATUSES, isTerminal, type RollbackStatus, type RollbackView } from '../../src/domain/rollback';
 import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
-import type { Registry } from '../../src/ports/registry';
+import type { Deployment, Registry } from '../../src/ports/registry';
 import type { RollbackStore } from '../../src/ports/rollbacks';
 
 export interface ContractStores {
@@ -50,6 +50,37 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         const audit = await s.registry.audit({ prompt: 'customer-support' });
         expect(audit).toHaveLength(1);
         expect(audit[0]).toMatchObject({ actor: 'alice', action: 'prompt.create', prompt: 'customer-support', rollback_id: null });
+      });
+
+      it('a prompt keeps where its metrics are read from: builtin by default, prometheus with its queries until changed', async () => {
+        const { prompt } = await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        expect(prompt.metrics).toEqual({ provider: 'builtin' });
+        const prometheus = {
+          provider: 'prometheus' as const,
+          queries: {
+            requests: 'sum(increase(llm_requests_total{prompt="{{prompt}}",version="{{version}}"}[{{window}}]))',
+            errors: 'sum(increase(llm_request_errors_total{prompt="{{prompt}}",version="{{version}}"}[{{window}}]))',
+            latency_p99_ms: 'max(llm_p99_ms{version="{{version}}"})',
+          },
+        };
+        await s.registry.upsertPrompt({ name: 'cs', metrics: prometheus }, 'alice');
+        await s.registry.upsertPrompt({ name: 'cs', description: 'other fields leave it alone' }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.metrics).toEqual(prometheus);
+        expect((await s.registry.listPrompts())[0]?.metrics).toEqual(prometheus);
+        await s.registry.upsertPrompt({ name: 'cs', metrics: { provider: 'builtin' } }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.metrics).toEqual({ provider: 'builtin' });
+      });
+
+      it('a prompt keeps its notification routing override until changed; none (null) by default and after clearing', async () => {
+        const { prompt } = await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        expect(prompt.notify).toBeNull();
+        const notify = { routes: { critical: ['pagerduty' as const, 'slack' as const], medium: [] } };
+        await s.registry.upsertPrompt({ name: 'cs', notify }, 'alice');
+        await s.registry.upsertPrompt({ name: 'cs', description: 'other fields leave it alone' }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.notify).toEqual(notify);
+        expect((await s.registry.listPrompts())[0]?.notify).toEqual(notify);
+        await s.registry.upsertPrompt({ name: 'cs', notify: null }, 'bob');
+        expect((await s.registry.getPrompt('cs'))?.notify).toBeNull();
       });
 
       it('upsertPrompt on an existing prompt updates it: created false, unnamed fields kept, a second audit row', async () => {
@@ -400,6 +431,149 @@ export function registryContract(name: string, open: () => Promise<ContractStore
           detail: { stage: 3 },
         });
         expect(await s.registry.getDeployment('nope')).toBeUndefined();
+      });
+    });
+
+    describe('One change in flight per prompt (checked in the transaction that makes the change)', () => {
+      beforeEach(async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        for (const version of ['v1.9.0', 'v2.0.0', 'v2.1.0']) {
+          await s.registry.addVersion({ prompt: 'cs', version, template: `template ${version}` }, 'alice');
+        }
+        await s.registry.switchActive({ prompt: 'cs', to: 'v2.0.0', action: 'deploy', key: 'dep-0', actor: 'alice', reason: '' });
+      });
+      const deploy = (to: string, key: string, prompt = 'cs') =>
+        s.registry.switchActive({ prompt, to, action: 'deploy', key, actor: 'deployer', reason: 'release' });
+      const canary = (id: string, version = 'v2.1.0', prompt = 'cs'): Deployment => ({
+        deployment_id: id,
+        prompt,
+        version,
+        strategy: 'canary',
+        status: 'rolling_out',
+        requested_by: 'deployer',
+        created_at: at(0),
+        updated_at: at(0),
+        from_version: 'v2.0.0',
+        detail: { plan: { stages: [1, 5, 25, 100] } },
+      });
+      const stage = (id: string, n: number, percent: number) =>
+        s.registry.setTraffic({
+          prompt: 'cs',
+          split: [
+            { version: 'v2.0.0', percent: 100 - percent },
+            { version: 'v2.1.0', percent },
+          ],
+          key: `${id}/stage-${n}`,
+          actor: 'deployer',
+          reason: `canary stage ${n + 1}`,
+          action: 'canary',
+        });
+
+      it('a deploy while a rollback is open is ChangeInFlight naming it, and changes nothing', async () => {
+        await s.rollbacks.claim({ ...view('rb-1', 'cs', 0), from_version: 'v2.0.0' });
+        const audit = await s.registry.audit({ prompt: 'cs' });
+        const err = await rejection(deploy('v2.1.0', 'dep-1'), 'ChangeInFlight');
+        expect(err.details).toMatchObject({ rollback_id: 'rb-1' });
+        expect(err.message).toContain('rb-1');
+        expect((await s.registry.getPrompt('cs'))?.active_version).toBe('v2.0.0');
+        expect(await s.registry.audit({ prompt: 'cs' })).toEqual(audit);
+        expect((await rejection(s.registry.beginDeployment(canary('dep-c')), 'ChangeInFlight')).details).toMatchObject({
+          rollback_id: 'rb-1',
+        });
+        expect(await s.registry.getDeployment('dep-c')).toBeUndefined();
+      });
+
+      it('a deploy (immediate or canary) while a canary rolls out is ChangeInFlight naming the deployment', async () => {
+        await s.registry.beginDeployment(canary('dep-c'));
+        expect((await s.registry.rollingOut()).map((d) => d.deployment_id)).toEqual(['dep-c']);
+        expect((await rejection(deploy('v1.9.0', 'dep-1'), 'ChangeInFlight')).details).toMatchObject({ deployment_id: 'dep-c' });
+        expect((await rejection(s.registry.beginDeployment(canary('dep-d')), 'ChangeInFlight')).details).toMatchObject({
+          deployment_id: 'dep-c',
+        });
+        // The canary's own stages and promotion go on.
+        expect(await stage('dep-c', 0, 1)).toEqual({ changed: true });
+        expect((await deploy('v2.1.0', 'dep-c')).switched).toBe(true);
+        await s.registry.recordDeployment({ ...canary('dep-c'), status: 'completed', updated_at: at(9) });
+        expect(await s.registry.rollingOut()).toEqual([]);
+      });
+
+      it("a rollback claim aborts the rolling-out canary at once, naming the rollback; the canary's next stage and promotion are refused and traffic stays", async () => {
+        await s.registry.beginDeployment(canary('dep-c'));
+        await stage('dep-c', 0, 1);
+        expect(await s.rollbacks.claim({ ...view('rb-1', 'cs', 0), reason: 'error rate 30 %' })).toEqual({ ok: true });
+        const d = await s.registry.getDeployment('dep-c');
+        expect(d?.status).toBe('aborted');
+        expect(String(d?.detail?.reason)).toContain('rb-1');
+
+        const refused = await rejection(stage('dep-c', 1, 5), 'DeploymentAborted');
+        expect(refused.message).toContain('rb-1');
+        await rejection(deploy('v2.1.0', 'dep-c'), 'DeploymentAborted');
+        expect(await s.registry.getTraffic('cs')).toEqual([
+          { version: 'v2.0.0', percent: 99 },
+          { version: 'v2.1.0', percent: 1 },
+        ]);
+        // A late progress write of the canary does not revive it.
+        await s.registry.recordDeployment({ ...canary('dep-c'), updated_at: at(5) });
+        expect((await s.registry.getDeployment('dep-c'))?.status).toBe('aborted');
+        // The rollback itself switches as usual.
+        expect(
+          (await s.registry.switchActive({ prompt: 'cs', to: 'v1.9.0', action: 'rollback', key: 'rb-1', actor: 'oncall', reason: 'r' }))
+            .switched,
+        ).toBe(true);
+      });
+
+      it('racing deploys and rollback claims (20 trials): never a deploy that lands after the claim', async () => {
+        for (let i = 0; i < 20; i++) {
+          const prompt = `race-${i}`;
+          await s.registry.upsertPrompt({ name: prompt }, 'alice');
+          for (const version of ['v1', 'v2']) await s.registry.addVersion({ prompt, version, template: version }, 'alice');
+          await deploy('v1', `dep-${i}-a`, prompt);
+          const [claim, deployed] = await Promise.allSettled([
+            s.rollbacks.claim({ ...view(`rb-${i}`, prompt, i), from_version: 'v1', to_version: 'v1' }),
+            deploy('v2', `dep-${i}-b`, prompt),
+          ]);
+          expect(claim).toEqual({ status: 'fulfilled', value: { ok: true } });
+          if (deployed.status === 'fulfilled') {
+            // The deploy landed first: the rollback rolls back from what it deployed.
+            expect((await s.rollbacks.get(`rb-${i}`))?.from_version, `trial ${i}`).toBe('v2');
+          } else {
+            expect(deployed.reason, `trial ${i}`).toMatchObject({ type: 'ChangeInFlight', details: { rollback_id: `rb-${i}` } });
+            expect((await s.registry.getPrompt(prompt))?.active_version).toBe('v1');
+          }
+        }
+      });
+
+      it('racing canary starts and rollback claims (20 trials): either the canary is refused or the claim aborts it', async () => {
+        for (let i = 0; i < 20; i++) {
+          const prompt = `crace-${i}`;
+          await s.registry.upsertPrompt({ name: prompt }, 'alice');
+          for (const version of ['v1', 'v2']) await s.registry.addVersion({ prompt, version, template: version }, 'alice');
+          await deploy('v1', `dep-${i}-a`, prompt);
+          const [claim, begun] = await Promise.allSettled([
+            s.rollbacks.claim(view(`rb-${i}`, prompt, i)),
+            s.registry.beginDeployment(canary(`can-${i}`, 'v2', prompt)),
+          ]);
+          expect(claim.status).toBe('fulfilled');
+          const d = await s.registry.getDeployment(`can-${i}`);
+          if (begun.status === 'fulfilled') expect(d?.status, `trial ${i}`).toBe('aborted');
+          else expect(d, `trial ${i}`).toBeUndefined();
+        }
+      });
+
+      it('a rollback marks the version left as rolled back from unless told not to (mark_from_rolled_back: false)', async () => {
+        await s.registry.switchActive({
+          prompt: 'cs',
+          to: 'v1.9.0',
+          action: 'rollback',
+          key: 'rb-1',
+          actor: 'oncall',
+          reason: 'not the prompt: upstream outage',
+          mark_from_rolled_back: false,
+        });
+        expect((await s.registry.getVersion('cs', 'v2.0.0'))?.rolled_back_from).toBe(false);
+        await deploy('v2.1.0', 'dep-2');
+        await s.registry.switchActive({ prompt: 'cs', to: 'v1.9.0', action: 'rollback', key: 'rb-2', actor: 'oncall', reason: 'errors' });
+        expect((await s.registry.getVersion('cs', 'v2.1.0'))?.rolled_back_from).toBe(true);
       });
     });
 

@@ -5,11 +5,16 @@ import path from 'node:path';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
-import { openDb } from '../../src/adapters/sql/db';
+import { metricsUrlFor, openDb } from '../../src/adapters/sql/db';
+import { ThreadedSqliteMetricsStore } from '../../src/adapters/metrics/ingest-thread';
 import { migrationsFor } from '../../src/adapters/sql/migrations';
 import type { Clock } from '../../src/ports/clock';
 import { advancingClock } from '../support/clock';
 import { metricsMigrationContract } from './metrics-migration';
+import { storageContract } from './storage.contract';
+import { SqlStorage } from '../../src/adapters/storage/sql';
+import { OutboxNotifier } from '../../src/adapters/notifier/outbox';
+import { createLogger } from '../../src/main/logger';
 import { registryContract, type ContractStores } from './registry.contract';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
@@ -31,6 +36,52 @@ async function openStores(file: string, clock: Clock = advancingClock()): Promis
 }
 
 registryContract('sqlite', () => openStores(freshFile()));
+
+storageContract('sqlite', async () => {
+  const db = await openDb(freshFile());
+  let now = new Date('2025-01-01T00:00:00.000Z');
+  const clock = { now: () => now };
+  return {
+    metrics: new SqlMetricsStore(db.kysely),
+    storage: new SqlStorage(db.kysely, db.dialect),
+    rollbacks: new SqlRollbackStore(db.kysely),
+    registry: new SqlRegistry(db.kysely, advancingClock()),
+    notifier: new OutboxNotifier(db.kysely, createLogger('silent'), clock),
+    setNow: (d: Date) => {
+      now = d;
+    },
+    db: db.kysely,
+    close: () => db.close(),
+  };
+});
+
+// Production's SQLite shape: metrics in a file of their own, written on the ingest thread; outbox and rollbacks in the registry's.
+storageContract('sqlite, metrics in their own file', async () => {
+  const file = freshFile();
+  const db = await openDb(file);
+  const metricsFile = metricsUrlFor(file);
+  const metricsDb = await openDb(metricsFile);
+  let now = new Date('2025-01-01T00:00:00.000Z');
+  const clock = { now: () => now };
+  const metrics = new ThreadedSqliteMetricsStore(new SqlMetricsStore(metricsDb.kysely), metricsFile);
+  return {
+    metrics,
+    storage: new SqlStorage(db.kysely, db.dialect, undefined, metricsDb),
+    rollbacks: new SqlRollbackStore(db.kysely),
+    registry: new SqlRegistry(db.kysely, advancingClock()),
+    notifier: new OutboxNotifier(db.kysely, createLogger('silent'), clock),
+    setNow: (d: Date) => {
+      now = d;
+    },
+    db: db.kysely,
+    metricsDb: metricsDb.kysely,
+    close: async () => {
+      await metrics.close();
+      await metricsDb.close();
+      await db.close();
+    },
+  };
+});
 
 describe('sqlite file', () => {
   metricsMigrationContract('sqlite', () => Promise.resolve(freshFile()));
@@ -115,6 +166,39 @@ describe('sqlite file', () => {
         .select('name' as never)
         .execute();
       expect(applied.map((r) => (r as { name: string }).name).sort()).toEqual(Object.keys(migrationsFor('sqlite')).sort());
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a roll-up width other than a minute (METRICS_ROLLUP_S=300): store and maintenance agree, whole-width windows read the same', async () => {
+    const db = await openDb(freshFile());
+    try {
+      const metrics = new SqlMetricsStore(db.kysely, 300);
+      const storage = new SqlStorage(db.kysely, db.dialect, 300);
+      const T = Date.parse('2025-03-01T12:00:00.000Z');
+      await metrics.ingest(
+        Array.from({ length: 1_200 }, (_, i) => ({
+          prompt: 'cs',
+          version: 'v2',
+          ok: i % 9 !== 0,
+          latency_ms: 100 + ((i * 31) % 900),
+          at: new Date(T + i * 1_000),
+        })),
+      );
+      const read = () =>
+        Promise.all([
+          metrics.window('cs', 'v2', new Date(T), new Date(T + 600_000)),
+          metrics.window('cs', 'v2', new Date(T + 300_000), new Date(T + 1_200_000)),
+          metrics.lastWindow('cs', 'v2', 300),
+        ]);
+      const before = await read();
+      // 11 min 30 s due: only whole 5-min buckets move (two of them); the rest stays per second.
+      expect((await storage.rollUpMetrics(T / 1000 + 690, { max_batches: 100, rows: 100 })).batches).toBe(2);
+      expect(await read()).toEqual(before);
+      await storage.rollUpMetrics(T / 1000 + 1_200, { max_batches: 100, rows: 100 });
+      expect(await read()).toEqual(before);
+      expect(await metrics.lastSeen('cs', 'v2')).toEqual(new Date(T + 1_200_000));
     } finally {
       await db.close();
     }

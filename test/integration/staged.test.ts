@@ -41,6 +41,11 @@ describe('staged moves over the API', () => {
     expect((await http(stack.url, 'POST', `/api/rollbacks/${id}/pause`, {})).status).toBe(200);
     const resumed = await http(stack.url, 'POST', `/api/rollbacks/${id}/resume`, {});
     expect(resumed.status).toBe(200);
+    expect(resumed.body.status).toBe('rolling_back');
+    // Resuming what is not paused is refused by the workflow, saying why.
+    const again = await http(stack.url, 'POST', `/api/rollbacks/${id}/resume`, {});
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/is rolling_back, not paused/);
     await sendTraffic(stack.url, 'v1.9.0', 50, 0);
     const done = await waitFor(
       'gradual completion',
@@ -55,8 +60,11 @@ describe('staged moves over the API', () => {
     expect((await prompt()).traffic).toEqual([{ version: 'v1.9.0', percent: 100 }]);
     const events = done.timeline.map((t: { event: string }) => t.event);
     expect(events).toEqual(expect.arrayContaining(['gradual_started', 'paused', 'resumed', 'switched']));
-    // An immediate rollback has nothing to pause.
-    expect((await http(stack.url, 'POST', `/api/rollbacks/${id}/pause`, {})).status).toBe(409);
+    // A finished rollback has nothing to pause: 409 saying so.
+    const late = await http(stack.url, 'POST', `/api/rollbacks/${id}/pause`, {});
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ rollback_status: 'completed' });
+    expect(late.body.detail).toMatch(/is completed; it cannot pause any more/);
   });
 
   it('canary: healthy stages promote the new version to 100 %; the deployment records each stage', async () => {

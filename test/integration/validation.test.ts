@@ -155,6 +155,32 @@ const cases: Case[] = [
     { headers: { origin: 'https://evil.example' } },
   ],
   [
+    'notify: a critical route with no channel (a critical page is never silenced)',
+    'PUT',
+    '/api/prompts/customer-support',
+    { notify: { routes: { critical: [] } } },
+    400,
+    /notify\.routes\.critical/,
+  ],
+  [
+    'notify: an unknown severity',
+    'PUT',
+    '/api/prompts/customer-support',
+    { notify: { routes: { urgent: ['slack'] } } },
+    400,
+    /notify\.routes\.urgent/,
+  ],
+  [
+    'notify: an unknown channel',
+    'PUT',
+    '/api/prompts/customer-support',
+    { notify: { routes: { high: ['slack', 'email'] } } },
+    400,
+    /notify\.routes\.high\[1\].*email|email.*notify\.routes\.high\[1\]/,
+  ],
+  ['notify: routes not a map', 'PUT', '/api/prompts/customer-support', { notify: { routes: ['slack'] } }, 400, /notify\.routes/],
+  ['notify: an unknown member', 'PUT', '/api/prompts/customer-support', { notify: { channels: ['slack'] } }, 400, /notify.*channels/],
+  [
     'a rollback with Sec-Fetch-Site: cross-site',
     'POST',
     '/api/rollback',
@@ -300,5 +326,19 @@ describe('bad input → 4xx problem+json naming the field, and nothing stored ch
     expect(m).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
     expect(m.quality_mean).toBeCloseTo(0.7);
     expect(m.baseline).toMatchObject({ version: 'v1.9.0', requests: 1, errors: 0, quality_mean: 0.95 });
+  });
+});
+
+describe('notify: per-prompt routing override', () => {
+  it('is stored with the prompt and shown by GET /api/prompts/{p}; null clears it', async () => {
+    const put = await http(stack.url, 'PUT', '/api/prompts/triage-notify', {
+      notify: { routes: { critical: ['pagerduty', 'slack'], medium: [] } },
+    });
+    expect(put.status).toBe(201);
+    let got = await http(stack.url, 'GET', '/api/prompts/triage-notify');
+    expect(got.body.notify).toEqual({ routes: { critical: ['pagerduty', 'slack'], medium: [] } });
+    await http(stack.url, 'PUT', '/api/prompts/triage-notify', { notify: null });
+    got = await http(stack.url, 'GET', '/api/prompts/triage-notify');
+    expect(got.body.notify).toBeNull();
   });
 });

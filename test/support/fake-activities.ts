@@ -14,6 +14,7 @@ export interface FakeWorld {
   versions: string[];
   /** What each verification check sees, in order; the last one repeats. */
   checks: Array<Pick<WindowStats, 'requests' | 'errors'>>;
+  /** Every `switchActiveVersion` call that switched, duplicates included: two for one rollback is a bug a test must see. */
   switches: { to: string; rollback_id: string }[];
   notifications: Array<Omit<Notification, 'links'>>;
   saved: RollbackView[];
@@ -40,7 +41,36 @@ export interface FakeWorld {
   /** Prompts whose switch fails (group members). */
   switchFailsFor?: string[];
   reverts?: { prompt: string; to: string; key: string }[];
+  /** The store refuses canary steps after this many splits (a rollback aborted the deployment), with this reason. */
+  deploymentAborted?: { afterSplits: number; reason: string };
+  /** What `readWindow` sees per version, in order; the last one repeats. Default: the bad v2.0.0 at 30 % errors, others healthy. */
+  windows?: Record<string, Array<Pick<WindowStats, 'requests' | 'errors'>>>;
+  /** What `checkIncidentMetric` answers (incidents on latency or quality), in order; the last one repeats. */
+  incidentMetric?: Array<Verdict & { same_breach: boolean }>;
+  /** `mark_from_rolled_back` of each main switch, in order. */
+  marks?: (boolean | undefined)[];
+  /** `critical` of each chooseTarget call. */
+  targetCalls?: { critical?: boolean }[];
+  /** Fail this many revertSwitch calls (retryably) before undoing (a registry briefly down). */
+  revertFailures?: number;
+  /** planGroup fails (retryably) every time. */
+  planGroupFails?: boolean;
+  /** Fail this many notify calls (retryably) before queuing. */
+  notifyFailures?: number;
 }
+
+/** The incident's own metric (latency, quality) back within its alert threshold on the target. */
+export const RECOVERED_METRIC: Verdict & { same_breach: boolean } = {
+  kind: 'healthy',
+  rule: 'verification.incident_metric',
+  metric: 'latency_p99_ratio',
+  threshold: 1.2,
+  observed: 1.0,
+  window_s: 300,
+  samples: 400,
+  summary: 'recovered: p99 latency ratio 1.00× ≤ 1.20× over 400 samples',
+  same_breach: false,
+};
 
 /** customer-support on v2.0.0 with v1.9.0 before it; verification sees healthy traffic unless told otherwise. */
 export const fakeWorld = (over: Partial<FakeWorld> = {}): FakeWorld => ({
@@ -67,10 +97,15 @@ export function fakeActivities(world: FakeWorld): Activities {
     window_s,
   });
   let combined = 0;
+  let incidentMetric = 0;
+  const windowReads: Record<string, number> = {};
   let canary = 0;
   return {
     setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
       const splits = (world.splits ??= []);
+      if (world.deploymentAborted && splits.length >= world.deploymentAborted.afterSplits) {
+        return Promise.reject(ApplicationFailure.nonRetryable(world.deploymentAborted.reason, 'DeploymentAborted'));
+      }
       if (splits.some((s) => s.key === req.key)) return Promise.resolve({ changed: false });
       splits.push({ split: req.split, key: req.key });
       const whole = req.split.filter((s) => s.percent > 0);
@@ -91,6 +126,9 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve(j);
     },
     switchForDeploy(input: { to: string; deployment_id: string }) {
+      if (world.deploymentAborted && (world.splits ?? []).length >= world.deploymentAborted.afterSplits) {
+        return Promise.reject(ApplicationFailure.nonRetryable(world.deploymentAborted.reason, 'DeploymentAborted'));
+      }
       const from = world.active;
       world.active = input.to;
       (world.splits ??= []).push({ split: [{ version: input.to, percent: 100 }], key: input.deployment_id });
@@ -98,6 +136,17 @@ export function fakeActivities(world: FakeWorld): Activities {
     },
     retentionPass() {
       return Promise.resolve({ prompts: 0, archived: [], purged: [], kept: [] });
+    },
+    storagePass() {
+      const none = { rows: 0, batches: 0, more: false, before: new Date(0).toISOString() };
+      return Promise.resolve({
+        at: new Date().toISOString(),
+        metrics_rolled_up: none,
+        metrics_dropped: none,
+        outbox_deleted: none,
+        rollbacks_deleted: none,
+        duration_ms: 0,
+      });
     },
     recordDeployment(d: Deployment) {
       (world.deployments ??= []).push(structuredClone(d));
@@ -123,32 +172,58 @@ export function fakeActivities(world: FakeWorld): Activities {
       world.stoppedBy = input.by;
       return Promise.resolve();
     },
-    chooseTarget(input: { prompt: string; target_version?: string }) {
+    chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }) {
+      (world.targetCalls ??= []).push({ ...(input.critical !== undefined ? { critical: input.critical } : {}) });
       if (input.target_version !== undefined && !world.versions.includes(input.target_version)) {
         throw ApplicationFailure.nonRetryable(`no version ${input.target_version}`, 'UnknownVersion');
       }
       return Promise.resolve({ from_version: world.active, to_version: input.target_version ?? world.versions[0]!, skipped: [] });
     },
-    readWindow(input: { window_s: number }) {
-      return Promise.resolve(stats({ requests: 100, errors: 30 }, input.window_s));
+    readWindow(input: { version: string; window_s: number }) {
+      const list = world.windows?.[input.version];
+      if (list) {
+        const n = (windowReads[input.version] = (windowReads[input.version] ?? -1) + 1);
+        return Promise.resolve(stats(list[Math.min(n, list.length - 1)]!, input.window_s));
+      }
+      return Promise.resolve(
+        stats(input.version === 'v2.0.0' ? { requests: 100, errors: 30 } : { requests: 100, errors: 0 }, input.window_s),
+      );
+    },
+    checkIncidentMetric() {
+      const list = world.incidentMetric ?? [RECOVERED_METRIC];
+      const v = list[Math.min(incidentMetric, list.length - 1)]!;
+      incidentMetric += 1;
+      return Promise.resolve(v);
     },
     planGroup() {
+      if (world.planGroupFails) return Promise.reject(new Error('related prompts could not be read'));
       return Promise.resolve(world.group ?? { members: [], not_joining: [] });
     },
     revertSwitch(input: { prompt: string; to: string; key: string }) {
+      if ((world.revertFailures ?? 0) > 0) {
+        world.revertFailures! -= 1;
+        return Promise.reject(new Error('registry unavailable'));
+      }
       (world.reverts ??= []).push({ prompt: input.prompt, to: input.to, key: input.key });
       return Promise.resolve({ switched: true, from: null, to: input.to, at: new Date().toISOString() });
     },
-    switchActiveVersion(input: { prompt: string; to: string; rollback_id: string; actor: string; reason: string }) {
+    switchActiveVersion(input: {
+      prompt: string;
+      to: string;
+      rollback_id: string;
+      actor: string;
+      reason: string;
+      mark_from_rolled_back?: boolean;
+    }) {
       if (world.switchFails) throw new Error('registry unavailable');
       if (world.switchFailsFor?.includes(input.prompt))
         throw ApplicationFailure.nonRetryable(`registry refused ${input.prompt}`, 'UnknownVersion');
       (world.switchCalls ??= []).push({ to: input.to, rollback_id: input.rollback_id, actor: input.actor, reason: input.reason });
+      if (!input.rollback_id.includes('/')) (world.marks ??= []).push(input.mark_from_rolled_back);
       const from = world.active;
-      if (!world.switches.some((s) => s.rollback_id === input.rollback_id)) {
-        world.switches.push({ to: input.to, rollback_id: input.rollback_id });
-        world.active = input.to;
-      }
+      // Every call is recorded (no dedupe here): a test that sees two switches for one rollback fails.
+      world.switches.push({ to: input.to, rollback_id: input.rollback_id });
+      world.active = input.to;
       return Promise.resolve({ switched: true, from, to: input.to, at: new Date().toISOString() });
     },
     checkRecovery(input: { window_s: number; policy: VerificationPolicy }) {
@@ -157,6 +232,10 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve(judgeRecovery(stats(s, input.window_s), input.policy));
     },
     notify(n: Omit<Notification, 'links'> & { rollback_id: string }) {
+      if ((world.notifyFailures ?? 0) > 0) {
+        world.notifyFailures! -= 1;
+        return Promise.reject(new Error('outbox unavailable'));
+      }
       world.notifications.push(n);
       return Promise.resolve({ id: String(world.notifications.length), channel: n.kind === 'page' ? 'on-call' : '#incidents', links: {} });
     },

@@ -11,5 +11,14 @@ export const TEST_NAMESPACES = [
   'it-staged',
   'it-resolve',
   'it-replicas',
+  'it-delivery',
+  'it-prometheus',
+  'it-reconcile',
+  'it-unavailable',
+  'it-inflight',
+  'it-storage',
+  'it-telemetry',
+  'it-watch',
+  'it-slack',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -61,5 +61,6 @@ export async function spawnApi(env: Record<string, string>, port?: number): Prom
 
 /** `npm run worker` as its own OS process (prebuilt workflow bundle: up in about a second). */
 export function spawnWorker(env: Record<string, string>): Proc {
-  return start('worker', env);
+  // Two workers on one host need two metrics ports: any free one unless the test names it.
+  return start('worker', { WORKER_METRICS_PORT: '0', ...env });
 }

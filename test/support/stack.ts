@@ -38,6 +38,8 @@ export async function startStack(opts: { namespace: TestNamespace; worker?: bool
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-it-'));
   const env: Record<string, string> = {
     PORT: '0',
+    // Workers' own /metrics on any free port: files run in parallel, and a stack may spawn several workers.
+    WORKER_METRICS_PORT: '0',
     DATA_DIR: dir,
     DATABASE_URL: path.join(dir, 'promptback.db'),
     TEMPORAL_ADDRESS: inject('temporalAddress'),

@@ -190,6 +190,15 @@ describe('promptback CLI', () => {
     expect(r.code).toBe(1);
   });
 
+  it('rollback --wait exits 1 when it completed but recovery could not be verified (outcome unverified)', async () => {
+    reply = (req) =>
+      req.method === 'POST' ? { status: 202, body: started } : { status: 200, body: { ...view('completed', []), outcome: 'unverified' } };
+    const r = await cli(['rollback', 'customer-support', '--wait']);
+
+    expect(r.out.trim().split('\n').at(-1)).toBe(`rollback ${ROLLBACK_ID} completed (unverified): customer-support v2.0.0 → v1.9.0`);
+    expect(r.code).toBe(1);
+  });
+
   it('rollbacks pause POSTs {} and prints the paused status with the gradual progress', async () => {
     const paused = {
       ...view('paused', []),

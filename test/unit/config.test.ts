@@ -50,3 +50,79 @@ describe('AUTH_TOKENS', () => {
     expect(msg).not.toMatch(/SECRET/);
   });
 });
+
+describe('PROMETHEUS_URL and MONITOR_BLIND_AFTER_ERRORS', () => {
+  it('unset or empty: no Prometheus; set: its base URL without a trailing slash, 3 s per query, blind after 3 errors', () => {
+    expect(loadConfig({}).prometheus).toEqual({ url: undefined, timeout_ms: 3000 });
+    expect(loadConfig({ PROMETHEUS_URL: '' }).prometheus.url).toBeUndefined();
+    expect(loadConfig({ PROMETHEUS_URL: 'http://prometheus:9090/', PROMETHEUS_TIMEOUT_MS: '800' }).prometheus).toEqual({
+      url: 'http://prometheus:9090',
+      timeout_ms: 800,
+    });
+    expect(loadConfig({}).monitorBlindAfterErrors).toBe(3);
+  });
+
+  it('a value that is not an http(s) URL stops start-up naming the variable', () => {
+    expect(() => loadConfig({ PROMETHEUS_URL: 'prometheus:9090' })).toThrow(/PROMETHEUS_URL/);
+    expect(() => loadConfig({ PROMETHEUS_URL: 'ftp://prometheus' })).toThrow(/PROMETHEUS_URL: must be an http\(s\) URL/);
+    expect(() => loadConfig({ MONITOR_BLIND_AFTER_ERRORS: '0' })).toThrow(/MONITOR_BLIND_AFTER_ERRORS/);
+  });
+});
+
+describe('storage settings', () => {
+  it('default to 1-s metrics for 2 h, 1-min roll-ups for 30 days, outbox 30 days, finished rollbacks 180 days, a pass every 5 min', () => {
+    expect(loadConfig({}).storage).toEqual({
+      metrics_1s_keep_s: 7_200,
+      metrics_1m_keep_s: 30 * 86_400,
+      outbox_keep_s: 30 * 86_400,
+      rollbacks_keep_s: 180 * 86_400,
+      rollup_s: 60,
+      every_s: 300,
+    });
+  });
+
+  it('are read from the environment', () => {
+    expect(
+      loadConfig({
+        RETENTION_METRICS_1S_HOURS: '6',
+        METRICS_ROLLUP_S: '300',
+        RETENTION_METRICS_ROLLUP_DAYS: '90',
+        RETENTION_OUTBOX_DAYS: '7',
+        RETENTION_ROLLBACKS_DAYS: '365',
+        STORAGE_EVERY_S: '60',
+      }).storage,
+    ).toEqual({
+      metrics_1s_keep_s: 6 * 3600,
+      metrics_1m_keep_s: 90 * 86_400,
+      outbox_keep_s: 7 * 86_400,
+      rollbacks_keep_s: 365 * 86_400,
+      rollup_s: 300,
+      every_s: 60,
+    });
+  });
+
+  it.each([
+    [{ METRICS_ROLLUP_S: '7' }, /METRICS_ROLLUP_S: must divide an hour/],
+    [{ RETENTION_METRICS_1S_HOURS: '0' }, /RETENTION_METRICS_1S_HOURS/],
+    [{ RETENTION_METRICS_1S_HOURS: '48', RETENTION_METRICS_ROLLUP_DAYS: '1' }, /RETENTION_METRICS_ROLLUP_DAYS: .*longer/],
+    [{ RETENTION_ROLLBACKS_DAYS: 'soon' }, /RETENTION_ROLLBACKS_DAYS/],
+  ])('a bad value stops start-up naming the variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('SLACK_SIGNING_SECRET / SLACK_USERS', () => {
+  it('maps Slack user ids to names; unset means no secret and no names', () => {
+    expect(loadConfig({ SLACK_SIGNING_SECRET: 's', SLACK_USERS: 'U123=alice, U456=bob' }).slackActions).toEqual({
+      signingSecret: 's',
+      users: { U123: 'alice', U456: 'bob' },
+    });
+    expect(loadConfig({ SLACK_SIGNING_SECRET: '' }).slackActions).toEqual({ signingSecret: undefined, users: {} });
+  });
+
+  it('a malformed or repeated entry stops start-up naming SLACK_USERS', () => {
+    expect(() => loadConfig({ SLACK_USERS: 'U123:alice' })).toThrow(/SLACK_USERS: entry 1 "U123:alice" is not <Slack user id>=<name>/);
+    expect(() => loadConfig({ SLACK_USERS: 'U1=a,U1=b' })).toThrow(/SLACK_USERS: entry 2: U1 is mapped twice/);
+  });
+});

@@ -95,4 +95,18 @@ describe('canary rollout (time-skipping)', () => {
     expect(r.reason).toBe('aborted by bob at 1 %');
     expect(w.active).toBe('v1.9.0');
   });
+
+  it.each([1, 3])(
+    'a rollback opened on the prompt after %i stage(s): the store refuses the next step; the canary ends aborted without touching traffic',
+    async (afterSplits) => {
+      const reason = 'deployment dep-x is aborted: aborted by rollback 20260101-000000-rb000001';
+      const w = { ...world([promote]), deploymentAborted: { afterSplits, reason } };
+      const r = await run(w);
+      expect(r.status).toBe('aborted');
+      expect(r.reason).toContain('rollback 20260101-000000-rb000001');
+      // Only the stages set before the rollback: no "all traffic back on the old version" split, no promotion.
+      expect(onNew(w)).toEqual([1, 5, 25].slice(0, afterSplits));
+      expect(w.deployments?.at(-1)).toMatchObject({ status: 'aborted' });
+    },
+  );
 });

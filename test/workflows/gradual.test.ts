@@ -56,13 +56,15 @@ describe('gradual rollback (time-skipping)', () => {
     expect(Date.now() - t0).toBeLessThan(20_000);
   });
 
-  it('degrades (error rate > 2 %) → pauses and pages; resume → continues to the switch', async () => {
+  it('degrades (the target above 2 %) → pauses and pages; resume → continues to the switch', async () => {
     const w = world({
-      combined: [
-        { requests: 100, errors: 0 },
-        { requests: 100, errors: 5 },
-        { requests: 100, errors: 0 },
-      ],
+      windows: {
+        'v1.9.0': [
+          { requests: 100, errors: 0 },
+          { requests: 100, errors: 5 },
+          { requests: 100, errors: 0 },
+        ],
+      },
     });
     const { worker, i, taskQueue, workflowId } = await start(w);
     await worker.runUntil(async () => {
@@ -76,7 +78,7 @@ describe('gradual rollback (time-skipping)', () => {
         else await new Promise((r) => setTimeout(r, 20));
       }
       expect(paused?.gradual).toMatchObject({ paused: true, stage: 0, percent: 75 });
-      expect(paused?.gradual?.paused_reason).toMatch(/error rate 5\.00 % > 2\.00 %/);
+      expect(paused?.gradual?.paused_reason).toMatch(/error rate of v1\.9\.0 \(the target\) 5\.00 % > 2\.00 %/);
       expect(w.notifications.some((n) => n.kind === 'page' && n.title.includes('PAUSED'))).toBe(true);
       // Stays paused however long nobody answers.
       await env.sleep(3_600_000);

@@ -87,4 +87,24 @@ describe('coordinated rollback (time-skipping)', () => {
     expect(w.notifications.filter((n) => n.kind === 'page' && n.severity === 'critical')).toHaveLength(1);
     expect(view.verification).toBeUndefined();
   });
+
+  it('compensation retries until it is done: a registry down for 12 attempts still leaves no member half switched', async () => {
+    // 12 failures: more than the 10 attempts compensation used to give up after, leaving a group half done.
+    const { view, w } = await run({ switchFailsFor: ['escalation-writer'], revertFailures: 12 });
+    expect(view.status).toBe('escalated');
+    expect(w.reverts?.map((r) => [r.prompt, r.to])).toEqual([
+      ['refund-classifier', 'r2'],
+      ['customer-support', 'v2.0.0'],
+    ]);
+    expect(view.escalation).toBe('group_failed');
+  });
+
+  it('when the group cannot be planned, the prompt rolls back alone (no group half done) and says so', async () => {
+    const { view, w } = await run({ planGroupFails: true });
+    expect(view.status).toBe('completed');
+    expect(w.switches.map((s) => s.rollback_id)).toEqual([view.rollback_id]);
+    expect(view.timeline.find((t) => t.event === 'group_plan_failed')?.detail).toMatchObject({
+      consequence: 'customer-support rolls back alone',
+    });
+  });
 });

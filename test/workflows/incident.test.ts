@@ -7,16 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { assess } from '../../src/domain/assess';
-import { rollbackWorkflowId } from '../../src/domain/names';
-import { DEFAULT_POLICY, type RuleAction } from '../../src/domain/policy';
+import type { RuleAction } from '../../src/domain/policy';
 import { triggerOf, type RollbackInput, type RollbackView, type TimelineEntry } from '../../src/domain/rollback';
-import type { Verdict, WindowStats } from '../../src/domain/verdict';
+import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
-import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
-import { testWorker, timeSkippingEnv } from '../support/time-skipping';
+import { withRollback as runRollback } from '../support/rollback-run';
+import { judge, win } from '../support/verdicts';
+import { fakeWorld, type FakeWorld } from '../support/fake-activities';
+import { timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -31,18 +31,6 @@ const MIN = 60_000;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Verdicts, from window stats through the real trigger table.
-
-const win = (o: Partial<WindowStats> & Pick<WindowStats, 'requests' | 'errors'>): WindowStats => ({
-  error_rate: o.errors / o.requests,
-  latency_ms: { p50: 100, p95: 200, p99: 300 },
-  quality_mean: 0.79,
-  quality_samples: o.requests,
-  window_s: 300,
-  ...o,
-});
-/** The last known-good version: 0.4 % errors, p99 400 ms, quality 0.80. */
-const BASELINE = win({ requests: 1000, errors: 4, latency_ms: { p50: 100, p95: 200, p99: 400 }, quality_mean: 0.8 });
-const judge = (current: WindowStats): Verdict => assess(current, BASELINE, DEFAULT_POLICY, 120);
 
 const CRITICAL = judge(win({ requests: 400, errors: 48 })); // 12 % errors
 const HIGH_ERRORS = judge(win({ requests: 400, errors: 12 })); // 3 % errors
@@ -81,34 +69,11 @@ function incidentInput(v: Verdict, requestedAt: string): RollbackInput {
   };
 }
 
-/**
- * Starts the workflow on its own task queue and worker and runs `body` while the worker runs. Time stays
- * locked (moves at wall-clock pace) until `body` awaits a result or calls `env.sleep`.
- */
-async function withRollback<T>(
+const withRollback = <T>(
   w: FakeWorld,
   makeInput: (requestedAt: string) => RollbackInput,
   body: (h: Handle, input: RollbackInput) => Promise<T>,
-): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await testWorker(env, taskQueue, fakeActivities(w));
-  // The server's clock, not the wall clock: earlier tests have skipped it hours ahead.
-  const input = makeInput(new Date(await env.currentTimeMs()).toISOString());
-  const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
-  try {
-    return await worker.runUntil(async () => {
-      const h = await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', { taskQueue, workflowId, args: [input] });
-      return await body(h, input);
-    });
-  } finally {
-    // A workflow a failed test leaves running without its worker would hold the test server's clock for every
-    // later test (its next workflow task never completes).
-    await env.client.workflow
-      .getHandle(workflowId)
-      .terminate('test cleanup')
-      .catch(() => undefined);
-  }
-}
+): Promise<T> => runRollback(env, w, makeInput, body);
 const withIncident = <T>(w: FakeWorld, v: Verdict, body: (h: Handle, input: RollbackInput) => Promise<T>): Promise<T> =>
   withRollback(w, (at) => incidentInput(v, at), body);
 
@@ -226,7 +191,9 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     expect(view.status).toBe('completed');
     expect(view.decided_by).toBe('alice');
     expect(view.deadline).toBeUndefined();
-    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go' });
+    // A signal's name is not authenticated: the record says it came that way.
+    expect(entry(view, 'approved').detail).toMatchObject({ by: 'alice', comment: 'bad deploy, go', via: 'temporal-signal' });
+    expect(view.decision).toMatchObject({ kind: 'approve', by: 'alice', via: 'temporal-signal' });
     expect(at(view, 'approved')).toBeLessThan(Date.parse(waiting.deadline!));
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: view.rollback_id }]);
     expect(w.switchCalls?.[0]?.actor).toBe('alice');
@@ -306,12 +273,13 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
 
   // Regression: after a worsening to critical, a late decision used to vanish without a trace.
   it('a decision arriving after the worsened incident already switched is recorded as ignored, not silently swallowed', async () => {
-    // Verification keeps failing for a while so the approve lands during it.
+    // Verification sees too little traffic for a while so the approve lands during it. (It used to script 20 %
+    // errors on the target; that is now, intentionally, "not a prompt regression": the target fails the same way.)
     const w = world({
       assessments: [CRITICAL],
       checks: [
-        { requests: 200, errors: 40 },
-        { requests: 200, errors: 40 },
+        { requests: 3, errors: 0 },
+        { requests: 3, errors: 0 },
         { requests: 200, errors: 0 },
       ],
     });
@@ -475,8 +443,10 @@ describe('medium: quality drop 10–20 % → alert, observe for 1 h', () => {
 });
 
 describe('verification after an incident switch', () => {
+  // The target at 3 %: above the 1 % recovery line, below the incident's own 5 % (20 % there would be "not a
+  // prompt regression", tested in phases.test.ts).
   it('escalates with a critical page when the error rate does not recover on the target version', async () => {
-    const w = world({ assessments: [CRITICAL], checks: [{ requests: 100, errors: 20 }] });
+    const w = world({ assessments: [CRITICAL], checks: [{ requests: 100, errors: 3 }] });
     const view = await withIncident(w, CRITICAL, (h) => h.result());
 
     expect(w.switches).toHaveLength(1);
@@ -488,8 +458,9 @@ describe('verification after an incident switch', () => {
     expect(pages(w)).toHaveLength(1);
     expect(pages(w)[0]).toMatchObject({ severity: 'critical', prompt: PROMPT, rollback_id: view.rollback_id });
     expect(pages(w)[0]!.title).toContain('NOT RECOVERING');
-    expect(pages(w)[0]!.message).toContain('20.00 %');
+    expect(pages(w)[0]!.message).toContain('3.00 %');
     expect(w.saved.at(-1)?.status).toBe('escalated');
+    expect(view).toMatchObject({ outcome: 'not_recovered', escalation: 'not_recovered' });
   });
 });
 

@@ -77,6 +77,7 @@ interface Ctx {
   now: string;
   /** Workflow ids to terminate if the test leaves them running (e.g. the incident a failed test left behind). */
   cleanup: string[];
+  taskQueue: string;
 }
 
 /**
@@ -102,7 +103,7 @@ async function withMonitor<T>(
         workflowId: monitorWorkflowId(prompt),
         args: [{ prompt, interval_s: INTERVAL_S, started_by: 'alice' }],
       });
-      return body({ prompt, handle, now, cleanup });
+      return body({ prompt, handle, now, cleanup, taskQueue });
     });
   } finally {
     // A workflow left running without its worker would hold the test server's clock for every later test.
@@ -328,6 +329,48 @@ describe('monitor workflow (time-skipping)', () => {
 
     expect(r.described.status.name, `monitor ended: ${r.failure}`).toBe('RUNNING');
     expect(r.state).toMatchObject({ checks: 2, last_action: 'none' });
+  });
+
+  // A retried check (or the reconciler) may already have started the incident it opens: the monitor goes on.
+  it('keeps running when the incident it opens was already started', async () => {
+    const w = world({ assessments: [HIGH_ERRORS] });
+    let incident!: RollbackInput;
+    const r = await withMonitor(
+      w,
+      (prompt, now) => {
+        incident = incidentFor(prompt, HIGH_ERRORS, now);
+        return [none(HEALTHY), { verdict: HIGH_ERRORS, active_version: 'v2.0.0', action: 'open_incident', incident }, none(HIGH_ERRORS)];
+      },
+      async ({ prompt, handle, cleanup, taskQueue }) => {
+        const incidentId = rollbackWorkflowId(prompt, incident.rollback_id);
+        cleanup.push(incidentId);
+        await checksAtLeast(handle, 1);
+        await env.client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', {
+          taskQueue,
+          workflowId: incidentId,
+          args: [incident],
+        });
+        await env.sleep(2 * INTERVAL_S * 1000 + 1_000);
+        const described = await poll(
+          () => handle.describe(),
+          'a third check or the monitor to end',
+          (d) => d.status.name !== 'RUNNING' || (w.monitorCheckCalls?.length ?? 0) >= 3,
+        );
+        const state = await handle.query<MonitorState>('state');
+        const failure =
+          described.status.name === 'RUNNING'
+            ? ''
+            : await handle.result().then(String, (e: unknown) => (e as Error & { cause?: Error }).cause?.message ?? String(e));
+        const incidentRun = await env.client.workflow.getHandle(incidentId).describe();
+        return { state, described, failure, incidentRun };
+      },
+    );
+
+    expect(r.described.status.name, `monitor ended: ${r.failure}`).toBe('RUNNING');
+    expect(r.state.checks).toBeGreaterThanOrEqual(3);
+    // The one incident runs (started by the test, as the reconciler would), not a second one.
+    expect(r.incidentRun.status.name).toBe('RUNNING');
+    expect(r.incidentRun.parentExecution).toBeUndefined();
   });
 
   it('checks at once on `check-now`, without waiting for the 30-s interval', async () => {

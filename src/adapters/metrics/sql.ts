@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import * as hist from '../../domain/histogram';
+import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
@@ -52,7 +53,11 @@ const byKey = (a: { prompt: string; version: string; bucket: number; bin?: numbe
  * with one INSERT … ON CONFLICT DO UPDATE per table: atomic under concurrent writers on both dialects.
  */
 export class SqlMetricsStore implements MetricsStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Width of the rolled-up buckets (metric_buckets_1m), as the storage maintenance writes them. */
+    private readonly rollup_s: number = ROLLUP_S,
+  ) {}
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
@@ -111,14 +116,22 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async lastSeen(prompt: string, version: string): Promise<Date | undefined> {
-    const r = await this.db
-      .selectFrom('metric_buckets')
-      .select((eb) => eb.fn.max('bucket').as('last'))
-      .where('prompt', '=', prompt)
-      .where('version', '=', version)
-      .executeTakeFirst();
-    const last = r?.last;
-    return last === null || last === undefined ? undefined : new Date((Number(last) + BUCKET_S) * 1000);
+    // The end of the latest bucket at either resolution (a late 1-s row can sit inside a rolled-up minute).
+    const [fine, coarse] = await Promise.all(
+      (['metric_buckets', 'metric_buckets_1m'] as const).map((table) =>
+        this.db
+          .selectFrom(table)
+          .select((eb) => eb.fn.max('bucket').as('last'))
+          .where('prompt', '=', prompt)
+          .where('version', '=', version)
+          .executeTakeFirst(),
+      ),
+    );
+    const ends = [
+      fine?.last === null || fine?.last === undefined ? undefined : Number(fine.last) + BUCKET_S,
+      coarse?.last === null || coarse?.last === undefined ? undefined : Number(coarse.last) + this.rollup_s,
+    ].filter((x): x is number => x !== undefined);
+    return ends.length === 0 ? undefined : new Date(Math.max(...ends) * 1000);
   }
 
   async lastWindow(prompt: string, version: string, window_s: number): Promise<WindowStats | undefined> {
@@ -127,14 +140,18 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async window(prompt: string, version: string, from: Date, to: Date): Promise<WindowStats> {
-    // Resolution is one bucket: every bucket the window touches counts whole, so traffic just after `from` (a
-    // verification since the switch) and in the current second (a window ending now) is never lost to an edge.
-    // Whole-number bounds, as the bigint column needs on Postgres.
+    // 1-s buckets: every second the window touches counts whole, so traffic just after `from` (a verification since
+    // the switch) and in the current second (a window ending now) is never lost to an edge.
+    // Rolled-up buckets (1 min by default, older than a couple of hours): one counts whole when its start is in
+    // [from, to), else not at all; windows on whole minutes read exactly what they read at 1-s, and windows that
+    // meet add up. Whole-number bounds, as the bigint column needs on Postgres.
     const lo = Math.floor(from.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
-    const [totals, bins] = await Promise.all([
+    const loMinute = Math.ceil(from.getTime() / 1000);
+    const hiMinute = Math.ceil(to.getTime() / 1000);
+    const totalsOf = (table: 'metric_buckets' | 'metric_buckets_1m', a: number, b: number) =>
       this.db
-        .selectFrom('metric_buckets')
+        .selectFrom(table)
         .select((eb) => [
           eb.fn.sum<number | string | null>('requests').as('requests'),
           eb.fn.sum<number | string | null>('errors').as('errors'),
@@ -143,9 +160,12 @@ export class SqlMetricsStore implements MetricsStore {
         ])
         .where('prompt', '=', prompt)
         .where('version', '=', version)
-        .where('bucket', '>=', lo)
-        .where('bucket', '<', hi)
-        .executeTakeFirst(),
+        .where('bucket', '>=', a)
+        .where('bucket', '<', b)
+        .executeTakeFirst();
+    const [fine, coarse, fineBins, coarseHists] = await Promise.all([
+      totalsOf('metric_buckets', lo, hi),
+      totalsOf('metric_buckets_1m', loMinute, hiMinute),
       this.db
         .selectFrom('metric_latency')
         .select((eb) => ['bin', eb.fn.sum<number | string>('count').as('count')])
@@ -155,14 +175,24 @@ export class SqlMetricsStore implements MetricsStore {
         .where('bucket', '<', hi)
         .groupBy('bin')
         .execute(),
+      this.db
+        .selectFrom('metric_buckets_1m')
+        .select('latency_hist')
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .where('bucket', '>=', loMinute)
+        .where('bucket', '<', hiMinute)
+        .execute(),
     ]);
+    const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
     // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.
-    const requests = Number(totals?.requests ?? 0);
-    const errors = Number(totals?.errors ?? 0);
-    const qSum = Number(totals?.quality_sum ?? 0);
-    const qCount = Number(totals?.quality_count ?? 0);
+    const requests = sum('requests');
+    const errors = sum('errors');
+    const qSum = sum('quality_sum');
+    const qCount = sum('quality_count');
     const h: hist.Histogram = {};
-    for (const b of bins) h[String(b.bin)] = Number(b.count);
+    for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
+    for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
     return {
       requests,
       errors,

@@ -7,7 +7,7 @@ import type { Database } from '../sql/schema';
 const toRecord = (r: Selectable<Database['monitors']>): MonitorRecord => ({
   prompt: r.prompt,
   workflow_id: r.workflow_id,
-  status: r.status === 'stopped' ? 'stopped' : 'running',
+  status: r.status === 'stopped' || r.status === 'pending' ? r.status : 'running',
   interval_s: Number(r.interval_s),
   started_by: r.started_by,
   started_at: r.started_at,

@@ -5,8 +5,9 @@ import { json } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 /**
- * The default notifier: a structured log line plus a row in the outbox table, keyed so that a retried activity
- * sends once. Chat and paging adapters come later; the rollback's timeline shows what was sent.
+ * The workflow-facing notifier: a structured log line plus a row in the outbox table, keyed so that a retried
+ * activity enqueues once. The worker's DeliveryDispatcher sends the row on (PagerDuty, Slack, webhook) outside the
+ * workflow's path; the rollback's timeline shows what was enqueued, its `deliveries` what each channel got.
  */
 export class OutboxNotifier implements Notifier {
   constructor(

@@ -1,7 +1,9 @@
 import type { Kysely, Selectable } from 'kysely';
 import { DomainError } from '../../domain/errors';
+import { BUILTIN_METRICS, type PromptMetrics } from '../../domain/metrics-provider';
 import { isValidSplit, type TrafficShare } from '../../domain/traffic';
 import type { Clock } from '../../ports/clock';
+import type { PromptNotify } from '../../ports/notifier';
 import type {
   AuditRow,
   Deployment,
@@ -15,7 +17,7 @@ import type {
   VersionRecord,
   VersionRef,
 } from '../../ports/registry';
-import { isUniqueViolation, json, parseJson } from '../sql/db';
+import { DEPLOYMENT_DONE, isUniqueViolation, json, lockPrompt, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 type Tx = Kysely<Database>;
@@ -26,6 +28,8 @@ const toPrompt = (r: Selectable<Database['prompts']>): PromptRecord => ({
   owner: r.owner,
   related: parseJson<string[]>(r.related, []),
   policy: parseJson<Record<string, unknown>>(r.policy, {}),
+  metrics: parseJson<PromptMetrics>(r.metrics, BUILTIN_METRICS),
+  notify: parseJson<PromptNotify | null>(r.notify, null),
   active_version: r.active_version,
   created_at: r.created_at,
   updated_at: r.updated_at,
@@ -54,6 +58,12 @@ const toAudit = (r: Selectable<Database['audit_log']>): AuditRow => ({
   reason: r.reason,
   rollback_id: r.rollback_id,
   detail: parseJson<Record<string, unknown>>(r.detail, {}),
+});
+
+const toDeployment = (row: Selectable<Database['deployments']>): Deployment => ({
+  ...row,
+  strategy: row.strategy === 'canary' ? 'canary' : 'immediate',
+  detail: parseJson<Record<string, unknown>>(row.detail, {}),
 });
 
 /** The registry on SQLite or Postgres through one kysely code path. */
@@ -91,6 +101,8 @@ export class SqlRegistry implements Registry {
             owner: input.owner ?? null,
             related: json(input.related ?? []),
             policy: json(input.policy ?? {}),
+            metrics: json(input.metrics ?? BUILTIN_METRICS),
+            notify: input.notify ? json(input.notify) : null,
             active_version: null,
             created_at: at,
             updated_at: at,
@@ -104,6 +116,8 @@ export class SqlRegistry implements Registry {
             owner: input.owner === undefined ? existing.owner : input.owner,
             related: input.related === undefined ? existing.related : json(input.related),
             policy: input.policy === undefined ? existing.policy : json(input.policy),
+            metrics: input.metrics === undefined ? existing.metrics : json(input.metrics),
+            notify: input.notify === undefined ? existing.notify : input.notify ? json(input.notify) : null,
             updated_at: at,
           })
           .where('name', '=', input.name)
@@ -265,6 +279,13 @@ export class SqlRegistry implements Registry {
     return this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+      await lockPrompt(tx, req.prompt);
+      if (req.action === 'deploy') {
+        // A canary's promotion carries its deployment id as the key; an immediate deploy has no row yet.
+        const own = await tx.selectFrom('deployments').selectAll().where('deployment_id', '=', req.key).executeTakeFirst();
+        if (own) this.refuseIfAborted(own);
+        await this.refuseIfChangeInFlight(tx, req.prompt, req.key);
+      }
       const prompt = await this.requirePrompt(tx, req.prompt);
       const version = await this.findVersion(tx, req.prompt, req.to);
       if (!version) {
@@ -280,7 +301,7 @@ export class SqlRegistry implements Registry {
       if (req.action === 'deploy') {
         await tx.updateTable('versions').set({ deployed_at: at }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
       }
-      if (req.action === 'rollback' && from !== null && from !== req.to) {
+      if (req.action === 'rollback' && req.mark_from_rolled_back !== false && from !== null && from !== req.to) {
         await tx
           .updateTable('versions')
           .set({ rolled_back_from: 1 })
@@ -317,6 +338,12 @@ export class SqlRegistry implements Registry {
     const result = await this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').select('id').where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { changed: false };
+      await lockPrompt(tx, req.prompt);
+      const deploymentId = req.deployment_id ?? (req.action === 'canary' ? req.key.split('/')[0] : undefined);
+      if (deploymentId !== undefined) {
+        const own = await tx.selectFrom('deployments').selectAll().where('deployment_id', '=', deploymentId).executeTakeFirst();
+        if (own) this.refuseIfAborted(own);
+      }
       const prompt = await this.requirePrompt(tx, req.prompt);
       for (const s of req.split) {
         const v = await this.findVersion(tx, req.prompt, s.version);
@@ -411,19 +438,77 @@ export class SqlRegistry implements Registry {
     await this.db
       .insertInto('deployments')
       .values(values)
-      .onConflict((oc) => oc.column('deployment_id').doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail }))
+      .onConflict((oc) =>
+        oc
+          .column('deployment_id')
+          .doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail })
+          // An ended deployment keeps its status: a canary's late progress write never revives one a rollback aborted.
+          .where((eb) => eb.or([eb('deployments.status', 'not in', [...DEPLOYMENT_DONE]), eb('deployments.status', '=', d.status)])),
+      )
       .execute();
+  }
+
+  async beginDeployment(d: Deployment): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await lockPrompt(tx, d.prompt);
+      await this.refuseIfChangeInFlight(tx, d.prompt, d.deployment_id);
+      await tx
+        .insertInto('deployments')
+        .values({ ...d, detail: json(d.detail ?? {}) })
+        .execute();
+    });
+  }
+
+  /** Another change in flight for the prompt: an open rollback, or a canary (other than `own`) rolling out. */
+  private async refuseIfChangeInFlight(tx: Tx, prompt: string, own: string): Promise<void> {
+    const open = await tx
+      .selectFrom('rollbacks')
+      .select('rollback_id')
+      .where('prompt', '=', prompt)
+      .where('open', '=', 1)
+      .executeTakeFirst();
+    if (open) {
+      throw new DomainError(
+        'ChangeInFlight',
+        `prompt ${prompt} has rollback ${open.rollback_id} in flight; deploy after it ends (GET /api/rollbacks/${open.rollback_id})`,
+        { prompt, rollback_id: open.rollback_id },
+      );
+    }
+    const canary = await tx
+      .selectFrom('deployments')
+      .select(['deployment_id', 'version'])
+      .where('prompt', '=', prompt)
+      .where('status', '=', 'rolling_out')
+      .where('deployment_id', '!=', own)
+      .executeTakeFirst();
+    if (canary) {
+      throw new DomainError(
+        'ChangeInFlight',
+        `prompt ${prompt} has canary deployment ${canary.deployment_id} of ${canary.version} rolling out; abort it or deploy after it ends`,
+        { prompt, deployment_id: canary.deployment_id },
+      );
+    }
+  }
+
+  /** A canary step of a deployment that was aborted meanwhile (by a rollback, or an operator). */
+  private refuseIfAborted(d: Selectable<Database['deployments']>): void {
+    if (d.status === 'rolling_out' || d.strategy !== 'canary') return;
+    const reason = parseJson<{ reason?: string }>(d.detail, {}).reason;
+    throw new DomainError(
+      'DeploymentAborted',
+      `deployment ${d.deployment_id} of ${d.prompt} ${d.version} is ${d.status}${reason ? `: ${reason}` : ''}; traffic is left as it is`,
+      { deployment_id: d.deployment_id, status: d.status, ...(reason ? { reason } : {}) },
+    );
   }
 
   async getDeployment(id: string): Promise<Deployment | undefined> {
     const row = await this.db.selectFrom('deployments').selectAll().where('deployment_id', '=', id).executeTakeFirst();
-    return (
-      row && {
-        ...row,
-        strategy: row.strategy === 'canary' ? 'canary' : 'immediate',
-        detail: parseJson<Record<string, unknown>>(row.detail, {}),
-      }
-    );
+    return row && toDeployment(row);
+  }
+
+  async rollingOut(): Promise<Deployment[]> {
+    const rows = await this.db.selectFrom('deployments').selectAll().where('status', '=', 'rolling_out').orderBy('created_at').execute();
+    return rows.map(toDeployment);
   }
 
   async audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]> {

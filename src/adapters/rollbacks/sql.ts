@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
-import { isUniqueViolation, json, parseJson } from '../sql/db';
+import { isUniqueViolation, json, lockPrompt, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 const row = (v: RollbackView) => ({
@@ -18,12 +18,41 @@ const row = (v: RollbackView) => ({
 export class SqlRollbackStore implements RollbackStore {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /**
+   * In one transaction: the rollback row (the unique index keeps one open per prompt) and the end of any canary
+   * rolling out on the prompt — it is aborted at once, naming this rollback, so its next stage or promotion is
+   * refused and it cannot overwrite the rollback's traffic.
+   */
   async claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult> {
     try {
-      await this.db
-        .insertInto('rollbacks')
-        .values({ ...row(view), input: input ? json(input) : null })
-        .execute();
+      await this.db.transaction().execute(async (tx) => {
+        await lockPrompt(tx, view.prompt);
+        // The version it rolls back from is the one serving as it opens (a deploy may have landed just before).
+        const prompt = await tx.selectFrom('prompts').select('active_version').where('name', '=', view.prompt).executeTakeFirst();
+        const opened = prompt?.active_version ? { ...view, from_version: prompt.active_version } : view;
+        await tx
+          .insertInto('rollbacks')
+          .values({ ...row(opened), input: input ? json(input) : null })
+          .execute();
+        const canaries = await tx
+          .selectFrom('deployments')
+          .select(['deployment_id', 'detail'])
+          .where('prompt', '=', view.prompt)
+          .where('status', '=', 'rolling_out')
+          .execute();
+        for (const c of canaries) {
+          const reason = `aborted by rollback ${view.rollback_id} (${view.reason}, requested by ${view.requested_by})`;
+          await tx
+            .updateTable('deployments')
+            .set({
+              status: 'aborted',
+              updated_at: view.updated_at,
+              detail: json({ ...parseJson<Record<string, unknown>>(c.detail, {}), reason, aborted_by_rollback: view.rollback_id }),
+            })
+            .where('deployment_id', '=', c.deployment_id)
+            .execute();
+        }
+      });
       return { ok: true };
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
@@ -70,6 +99,11 @@ export class SqlRollbackStore implements RollbackStore {
       .orderBy('rollback_id', 'desc')
       .limit(filter.limit ?? 100)
       .execute();
+    return rows.map((r) => parseJson<RollbackView>(r.view, undefined as unknown as RollbackView));
+  }
+
+  async listOpen(): Promise<RollbackView[]> {
+    const rows = await this.db.selectFrom('rollbacks').select('view').where('open', '=', 1).orderBy('created_at').execute();
     return rows.map((r) => parseJson<RollbackView>(r.view, undefined as unknown as RollbackView));
   }
 

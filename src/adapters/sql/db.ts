@@ -4,9 +4,10 @@ import SQLite from 'better-sqlite3';
 import {
   CompiledQuery,
   Kysely,
-  sql,
   Migrator,
+  PostgresAdapter,
   PostgresDialect,
+  sql,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
@@ -147,3 +148,16 @@ export const isUniqueViolation = (e: unknown): boolean => {
   const err = e as { code?: string; message?: string };
   return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');
 };
+
+/**
+ * Serialises changes to one prompt's traffic (deploys, canary stages, rollback claims) inside a transaction.
+ * Postgres: a row lock on the prompt, held to commit. SQLite: every write transaction already holds the
+ * database's write lock from its first statement (BEGIN IMMEDIATE), so there is nothing more to take.
+ */
+export async function lockPrompt(tx: Kysely<Database>, prompt: string): Promise<void> {
+  if (!(tx.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await sql`select name from prompts where name = ${prompt} for update`.execute(tx);
+}
+
+/** Terminal deployment statuses: a deployment in one of them never changes status again. */
+export const DEPLOYMENT_DONE = ['completed', 'aborted', 'failed'] as const;

@@ -224,6 +224,37 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('metric_buckets').dropColumn('latency_hist').execute();
       },
     },
+    '0012_metric_rollup': {
+      async up(db: Kysely<unknown>) {
+        // 1-min resolution beside the 1-s one: the storage schedule moves 1-s buckets older than a couple of hours here
+        // and drops these after a month, so the store stays bounded at any traffic rate.
+        // On SQLite the rows live in their primary key (WITHOUT ROWID) instead of a table plus a copy in its key index.
+        const clustered = <T extends { modifyEnd(e: ReturnType<typeof sql>): T }>(t: T): T =>
+          dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t;
+        await db.schema
+          .createTable('metric_buckets_1m')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('bucket', 'bigint', (c) => c.notNull())
+          .addColumn('requests', 'integer', (c) => c.notNull())
+          .addColumn('errors', 'integer', (c) => c.notNull())
+          .addColumn('quality_sum', 'double precision', (c) => c.notNull())
+          .addColumn('quality_count', 'integer', (c) => c.notNull())
+          // The minute's latency histogram as JSON {bin: count}: one row per minute instead of one per bin (~100 at
+          // production rates) is a fifth of the bytes on SQLite, a fifteenth on Postgres. Only the storage pass writes
+          // these rows (ingest writes 1-s rows), merging in SQL, so the read-modify-write race of migration 0009 is absent.
+          .addColumn('latency_hist', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('metric_buckets_1m_pk', ['prompt', 'version', 'bucket'])
+          .$call(clustered)
+          .execute();
+        // The oldest due bucket is found by time across all prompts; 1-s latency bins are then reached per (prompt,
+        // version) through their primary key, so only the bucket tables carry a time index.
+        await db.schema.createIndex('metric_buckets_time').on('metric_buckets').column('bucket').execute();
+        await db.schema.createIndex('metric_buckets_1m_time').on('metric_buckets_1m').column('bucket').execute();
+        await db.schema.createIndex('outbox_created').on('outbox').column('created_at').execute();
+        await db.schema.createIndex('rollbacks_finished').on('rollbacks').columns(['open', 'updated_at']).execute();
+      },
+    },
     '0011_route_version': {
       async up(db: Kysely<unknown>) {
         // Postgres has no data_version: a counter every statement that changes what `resolve` answers bumps in its own
@@ -237,6 +268,55 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           await sql`CREATE TRIGGER ${sql.raw(`${table}_route_version`)} AFTER INSERT OR UPDATE OR DELETE ON ${sql.table(table)}
             FOR EACH STATEMENT EXECUTE FUNCTION promptback_bump_route_version()`.execute(db);
         }
+      },
+    },
+    '0010_delivery_dispatch': {
+      async up(db: Kysely<unknown>) {
+        // When the dispatcher turned the outbox row into deliveries; rows written before dispatch existed count as done.
+        await db.schema.alterTable('outbox').addColumn('routed_at', 'text').execute();
+        await sql`update outbox set routed_at = created_at`.execute(db);
+        await db.schema.createIndex('outbox_unrouted').on('outbox').columns(['routed_at', 'id']).execute();
+        await db.schema
+          .createTable('deliveries')
+          .addColumn('id', idType, id)
+          .addColumn('delivery_key', 'text', (c) => c.notNull().unique())
+          .addColumn('outbox_id', 'integer', (c) => c.notNull())
+          .addColumn('outbox_key', 'text', (c) => c.notNull())
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('rollback_id', 'text')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('lifecycle', 'text')
+          .addColumn('title', 'text', (c) => c.notNull())
+          // PagerDuty dedup_key of a trigger, so acknowledge/resolve reach the same incident.
+          .addColumn('external_key', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('last_http_status', 'integer')
+          .addColumn('last_reason', 'text')
+          .addColumn('history', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('sent_at', 'text')
+          .execute();
+        await db.schema.createIndex('deliveries_rollback').on('deliveries').columns(['rollback_id', 'id']).execute();
+        await db.schema.createIndex('deliveries_due').on('deliveries').columns(['status', 'next_attempt_at']).execute();
+      },
+    },
+    '0012_prompt_metrics_provider': {
+      async up(db: Kysely<unknown>) {
+        // Where each prompt's metrics are read from; null (every existing prompt) is promptback's own ingest.
+        await db.schema.alterTable('prompts').addColumn('metrics', 'text').execute();
+      },
+    },
+    '0013_prompt_notify': {
+      async up(db: Kysely<unknown>) {
+        // A prompt's own notification routing; null (every existing prompt) keeps the global routes.
+        await db.schema.alterTable('prompts').addColumn('notify', 'text').execute();
       },
     },
   };

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** Table shapes shared by the SQLite and Postgres dialects: text timestamps (ISO-8601 UTC), 0/1 flags, JSON text. */
 export interface Database {
@@ -8,6 +8,10 @@ export interface Database {
     owner: string | null;
     related: string;
     policy: string;
+    /** JSON of PromptMetrics; null (rows before migration 0012) reads as the builtin provider. */
+    metrics: ColumnType<string | null, string | null | undefined, string | null>;
+    /** JSON of PromptNotify; null: the global routes (every prompt before migration 0013). */
+    notify: ColumnType<string | null, string | null | undefined, string | null>;
     active_version: string | null;
     created_at: string;
     updated_at: string;
@@ -78,6 +82,36 @@ export interface Database {
     message: string;
     payload: string;
     created_at: string;
+    /** When the dispatcher planned its deliveries (null: not yet). */
+    routed_at: string | null;
+  };
+  deliveries: {
+    id: Generated<number>;
+    /** Outbox key + '/' + channel. */
+    delivery_key: string;
+    outbox_id: number;
+    outbox_key: string;
+    channel: string;
+    rollback_id: string | null;
+    prompt: string;
+    kind: string;
+    severity: string;
+    lifecycle: string | null;
+    title: string;
+    external_key: string | null;
+    /** pending | retrying | sent | failed | skipped */
+    status: string;
+    attempts: Generated<number>;
+    next_attempt_at: string | null;
+    lease_owner: string | null;
+    lease_until: string | null;
+    last_http_status: number | null;
+    last_reason: string | null;
+    /** JSON array of DeliveryAttempt. */
+    history: Generated<string>;
+    created_at: string;
+    updated_at: string;
+    sent_at: string | null;
   };
   monitors: {
     prompt: string;
@@ -111,5 +145,17 @@ export interface Database {
     bucket: number;
     bin: number;
     count: number;
+  };
+  /** 1-min roll-ups of metric_buckets (bucket = minute start, epoch seconds), kept for the 1-min retention. */
+  metric_buckets_1m: {
+    prompt: string;
+    version: string;
+    bucket: number;
+    requests: number;
+    errors: number;
+    quality_sum: number;
+    quality_count: number;
+    /** JSON {bin: count}: the minute's latency histogram (domain/histogram). */
+    latency_hist: string;
   };
 }

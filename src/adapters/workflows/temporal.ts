@@ -1,12 +1,23 @@
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
+import {
+  Client,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
-import type { Workflows } from '../../ports/workflows';
+import type { WorkflowRunState, Workflows } from '../../ports/workflows';
 import {
   abortSignal,
   approveSignal,
   checkNowSignal,
+  DECISION_REFUSED,
+  DECISION_UPDATES,
+  type DecisionName,
   pauseSignal,
   resumeSignal,
   PromptNameKey,
@@ -16,57 +27,129 @@ import {
   stopMonitorSignal,
   type DecisionPayload,
 } from '../../workflows/messages';
-import type { RollbackInput } from '../../domain/rollback';
-import type { CanaryInput } from '../../workflows/canary';
+import type { RollbackInput, RollbackView } from '../../domain/rollback';
+import { canaryWorkflow, type CanaryInput } from '../../workflows/canary';
+import { monitorWorkflow } from '../../workflows/monitor';
+import { rollbackWorkflow } from '../../workflows/rollback';
+
+const STATUS: Record<string, WorkflowRunState> = {
+  RUNNING: 'running',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  CANCELLED: 'canceled',
+  TERMINATED: 'terminated',
+  CONTINUED_AS_NEW: 'continued_as_new',
+  TIMED_OUT: 'timed_out',
+};
+
+/** How long the API then waits for an accepted decision to be acted on before answering with the stored state. */
+const ACT_WITHIN_MS = 8000;
+
+/** gRPC codes that mean "the engine is not there or did not answer", not "your request was wrong". */
+const UNREACHABLE_CODES = new Set([14 /* UNAVAILABLE */, 4 /* DEADLINE_EXCEEDED */, 1 /* CANCELLED */]);
+
+/**
+ * The engine is not there or did not answer in time — anywhere in the cause chain — as opposed to an answer
+ * (a workflow's own failure or a validator's refusal is an answer).
+ */
+function unreachable(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
+    if (c instanceof WorkflowUpdateFailedError || c instanceof ApplicationFailure) return false;
+    if (c instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'number' && UNREACHABLE_CODES.has(code)) return true;
+    if (
+      c instanceof Error &&
+      /deadline|unavailable|ECONNREFUSED|ECONNRESET|Failed to connect|No connection established|Connection dropped/i.test(c.message)
+    )
+      return true;
+  }
+  return false;
+}
 
 export class TemporalWorkflows implements Workflows {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly webUi: string,
+    /** Every call answers within this (ms): a slow or absent engine becomes EngineUnavailable, never a hang. */
+    private readonly timeoutMs = 1500,
   ) {}
+
+  /** One engine call within the time budget (`within`); no answer becomes EngineUnavailable (503), never a hang. */
+  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.within(this.timeoutMs, fn);
+    } catch (e) {
+      if (unreachable(e)) {
+        const message = e instanceof Error ? e.message : String(e);
+        throw new DomainError(
+          'EngineUnavailable',
+          `the workflow engine (Temporal) did not answer, so it could not ${what}: ${message}; try again shortly`,
+          { cause: (e as { cause?: Error }).cause?.message ?? message },
+        );
+      }
+      throw e;
+    }
+  }
+
+  async describe(workflowId: string): Promise<WorkflowRunState> {
+    try {
+      const d = await this.bounded(`describe ${workflowId}`, () => this.client.workflow.getHandle(workflowId).describe());
+      return STATUS[d.status.name] ?? 'failed';
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return 'not_found';
+      throw e;
+    }
+  }
 
   async startRollback(input: RollbackInput): Promise<{ workflow_id: string }> {
     const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
-    await this.client.workflow.start('rollbackWorkflow', {
-      taskQueue: this.taskQueue,
-      workflowId,
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: PromptNameKey, value: input.prompt },
-        { key: RollbackSeverityKey, value: input.severity },
-        { key: RollbackStateKey, value: 'rolling_back' },
-      ]),
-      staticSummary: `Rollback of ${input.prompt}${input.target_version ? ` to ${input.target_version}` : ''}: ${input.reason}`,
-    });
+    await this.bounded('start the rollback', () =>
+      this.client.workflow.start(rollbackWorkflow, {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: PromptNameKey, value: input.prompt },
+          { key: RollbackSeverityKey, value: input.severity },
+          { key: RollbackStateKey, value: 'rolling_back' },
+        ]),
+        staticSummary: `Rollback of ${input.prompt}${input.target_version ? ` to ${input.target_version}` : ''}: ${input.reason}`,
+      }),
+    );
     return { workflow_id: workflowId };
   }
 
   async startCanary(input: CanaryInput): Promise<{ workflow_id: string }> {
     const workflowId = `deploy/${input.prompt}/${input.deployment_id}`;
-    await this.client.workflow.start('canaryWorkflow', {
-      taskQueue: this.taskQueue,
-      workflowId,
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: input.prompt }]),
-      staticSummary: `Canary of ${input.prompt} ${input.version}: ${input.plan.stages.join(' → ')} %`,
-    });
+    await this.bounded('start the canary', () =>
+      this.client.workflow.start(canaryWorkflow, {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: input.prompt }]),
+        staticSummary: `Canary of ${input.prompt} ${input.version}: ${input.plan.stages.join(' → ')} %`,
+      }),
+    );
     return { workflow_id: workflowId };
   }
 
   async startMonitor(prompt: string, interval_s: number, by: string): Promise<{ workflow_id: string; created: boolean }> {
     const workflowId = monitorWorkflowId(prompt);
     try {
-      await this.client.workflow.start('monitorWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId,
-        args: [{ prompt, interval_s, started_by: by }],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
-        staticSummary: `Monitor of ${prompt}, every ${interval_s} s`,
-      });
+      await this.bounded('start the monitor', () =>
+        this.client.workflow.start(monitorWorkflow, {
+          taskQueue: this.taskQueue,
+          workflowId,
+          args: [{ prompt, interval_s, started_by: by }],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
+          staticSummary: `Monitor of ${prompt}, every ${interval_s} s`,
+        }),
+      );
       return { workflow_id: workflowId, created: true };
     } catch (e) {
       if (e instanceof WorkflowExecutionAlreadyStartedError) return { workflow_id: workflowId, created: false };
@@ -76,7 +159,19 @@ export class TemporalWorkflows implements Workflows {
 
   async stopMonitor(prompt: string, by: string): Promise<boolean> {
     try {
-      await this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(stopMonitorSignal, { by });
+      await this.bounded('stop the monitor', () =>
+        this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(stopMonitorSignal, { by }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  async abortCanary(workflowId: string, by: string): Promise<boolean> {
+    try {
+      await this.bounded('abort the canary', () => this.client.workflow.getHandle(workflowId).signal(abortSignal, { by }));
       return true;
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) return false;
@@ -86,7 +181,9 @@ export class TemporalWorkflows implements Workflows {
 
   async checkNow(prompt: string, source: string): Promise<void> {
     try {
-      await this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(checkNowSignal, { source });
+      await this.bounded('ask the monitor to check now', () =>
+        this.client.workflow.getHandle(monitorWorkflowId(prompt)).signal(checkNowSignal, { source }),
+      );
     } catch (e) {
       if (!(e instanceof WorkflowNotFoundError)) throw e;
     }
@@ -97,8 +194,113 @@ export class TemporalWorkflows implements Workflows {
     await this.signalSoon(workflowId, signal, payload, control);
   }
 
-  async signalDecision(workflowId: string, decision: 'approve' | 'reject', payload: DecisionPayload): Promise<void> {
-    await this.signalSoon(workflowId, decision === 'approve' ? approveSignal : rejectSignal, payload, 'take a decision');
+  async decide(
+    workflowId: string,
+    decision: DecisionName,
+    payload: DecisionPayload,
+    startInput?: RollbackInput,
+  ): Promise<RollbackView | undefined> {
+    const update = DECISION_UPDATES[decision];
+    let handle;
+    try {
+      // Accepted or refused by the workflow's validator within 2 s, or the engine counts as unavailable.
+      handle = await this.within(this.timeoutMs, () =>
+        startInput
+          ? this.client.workflow.startUpdateWithStart(update, {
+              args: [payload],
+              waitForStage: 'ACCEPTED',
+              startWorkflowOperation: new WithStartWorkflowOperation('rollbackWorkflow', {
+                taskQueue: this.taskQueue,
+                workflowId,
+                args: [startInput],
+                // Decide on the running one; never start a second run of a rollback that already ended.
+                workflowIdConflictPolicy: 'USE_EXISTING',
+                workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+                typedSearchAttributes: new TypedSearchAttributes([
+                  { key: PromptNameKey, value: startInput.prompt },
+                  { key: RollbackSeverityKey, value: startInput.severity },
+                  { key: RollbackStateKey, value: 'rolling_back' },
+                ]),
+              }),
+            })
+          : this.client.workflow.getHandle(workflowId).startUpdate(update, { args: [payload], waitForStage: 'ACCEPTED' }),
+      );
+    } catch (e) {
+      // A rollback started before decisions were Updates (the frozen v1 body) has no handler: it takes the signal.
+      if (e instanceof WorkflowUpdateFailedError && /No registered handler for update/.test(e.cause?.message ?? '')) {
+        await this.legacyDecision(workflowId, decision, payload);
+        return undefined;
+      }
+      throw this.decisionError(e, workflowId, decision);
+    }
+    try {
+      return await this.within(ACT_WITHIN_MS, () => handle.result());
+    } catch (e) {
+      // Accepted: the workflow acts on it; the caller answers with the stored state meanwhile.
+      if (!(e instanceof WorkflowUpdateFailedError) && unreachable(e)) return undefined;
+      throw this.decisionError(e, workflowId, decision);
+    }
+  }
+
+  private async legacyDecision(workflowId: string, decision: DecisionName, payload: DecisionPayload): Promise<void> {
+    if (decision === 'approve' || decision === 'reject') {
+      await this.within(this.timeoutMs, () =>
+        this.client.workflow.getHandle(workflowId).signal(decision === 'approve' ? approveSignal : rejectSignal, payload),
+      );
+    } else {
+      await this.signalControl(`${workflowId}/gradual`, decision, payload);
+    }
+  }
+
+  /**
+   * A client call bounded in time: the gRPC deadline and an abort signal, and a timer as the last word (the
+   * client retries an unreachable server internally, and connecting has its own, longer timeout).
+   */
+  private async within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(Object.assign(new Error(`no answer within ${ms} ms (deadline exceeded)`), { code: 4 }));
+      }, ms);
+    });
+    try {
+      return await Promise.race([
+        this.client.connection.withAbortSignal(abort.signal, () => this.client.connection.withDeadline(Date.now() + ms, fn)),
+        late,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private decisionError(e: unknown, workflowId: string, decision: DecisionName): Error {
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure && e.cause.type === DECISION_REFUSED) {
+      const fields = e.cause.details?.[0];
+      return new DomainError(
+        'DecisionRefused',
+        e.cause.message,
+        typeof fields === 'object' && fields !== null ? (fields as Record<string, unknown>) : {},
+      );
+    }
+    if (
+      e instanceof WorkflowNotFoundError ||
+      e instanceof WorkflowExecutionAlreadyStartedError ||
+      /already completed|not found/i.test((e as Error)?.message ?? '')
+    ) {
+      return new DomainError('NotAwaitingApproval', `workflow ${workflowId} is no longer running, so it cannot ${decision}`, {
+        workflow_id: workflowId,
+      });
+    }
+    if (unreachable(e)) {
+      return new DomainError(
+        'EngineUnavailable',
+        `the workflow engine did not answer within ${this.timeoutMs / 1000} s; the ${decision} was not confirmed (it may still be applied once the engine answers: check GET /api/rollbacks/…)`,
+        { workflow_id: workflowId },
+      );
+    }
+    return e instanceof Error ? e : new Error(String(e));
   }
 
   /**
@@ -128,7 +330,7 @@ export class TemporalWorkflows implements Workflows {
   }
 
   async ping(): Promise<void> {
-    await this.client.connection.withDeadline(Date.now() + 2000, () => this.client.workflowService.getSystemInfo({}));
+    await this.bounded('answer a health check', () => this.client.workflowService.getSystemInfo({}));
   }
 
   webUiUrl(workflowId: string): string {

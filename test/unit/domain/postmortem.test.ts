@@ -148,7 +148,8 @@ const cases: Case[] = [
     },
     outcome: 'recovered',
     decision: 'operator',
-    durations: { time_to_detect_s: 720, time_to_decide_s: 0, time_to_switch_s: 0.25, time_to_restore_s: 10.05, total_s: 10.3 },
+    // An operator's rollback: no fake "time to detect" from its request time (it used to say 720 s).
+    durations: { time_to_detect_s: null, time_to_decide_s: 0, time_to_switch_s: 0.25, time_to_restore_s: 10.05, total_s: 10.3 },
     decisions: [{ who: 'alice', what: /^requested immediate rollback to v1\.9\.0$/, comment: 'accuracy dropped to 58 % after v2.0.0' }],
     before: { source: 'metrics_before', error_rate: 0.3 },
     after: { kind: 'healthy', observed: 0 },
@@ -636,5 +637,40 @@ describe('durations', () => {
     [90061, '1 d 1 h'],
   ])('%s s reads as %s', (s, text) => {
     expect(formatDuration(s)).toBe(text);
+  });
+});
+
+describe('post-mortem of a gradual rollback decided over the API', () => {
+  it('names who paused and resumed (the API actor) and the critical breach that cut the stages short', () => {
+    const pm = buildPostMortem(
+      view({
+        mode: 'gradual',
+        status: 'completed',
+        timeline: [
+          ev(0, 'requested', { by: 'alice', reason: 'minor regression', mode: 'gradual' }),
+          ev(1, 'gradual_started', { stages: [], check_interval_s: 60, max_error_rate: 0.02 }),
+          ev(60, 'pause_requested', { by: 'carol', via: 'api' }),
+          ev(61, 'paused', { stage: 0, reason: 'paused by carol' }),
+          ev(120, 'resume_requested', { by: 'dave', via: 'api' }),
+          ev(121, 'resumed', { stage: 0 }),
+          ev(200, 'gradual_cut_short', {
+            ...verdict({ severity: 'critical' }),
+            summary: 'critical: error rate 12.00 %',
+            traffic: 'all traffic to v1.9.0 now',
+          }),
+          switched(201),
+          ev(262, 'recovered', { summary: 'recovered' }),
+        ],
+      }),
+    );
+    const who = pm.decisions.map((d) => [d.who, d.what]);
+    expect(who).toEqual(
+      expect.arrayContaining([
+        ['dave', 'resumed the gradual rollback (API)'],
+        ['system', 'cut the gradual stages short: all traffic to v1.9.0 now'],
+      ]),
+    );
+    expect(who).not.toContainEqual(['not recorded', 'resumed the gradual rollback']);
+    expect(pm.decisions.find((d) => d.what.startsWith('cut the gradual'))?.comment).toBe('critical: error rate 12.00 %');
   });
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Verdict, VerdictKind, WindowStats } from '../../../src/domain/verdict';
 import { emptyWindow } from '../../../src/domain/verdict';
-import { DEFAULT_VERIFICATION, judgeRecovery, verificationOutcome, type VerificationPolicy } from '../../../src/domain/verification';
+import {
+  DEFAULT_VERIFICATION,
+  judgeIncidentMetric,
+  judgeRecovery,
+  verificationOutcome,
+  type VerificationPolicy,
+} from '../../../src/domain/verification';
 
 const stats = (requests: number, errors: number, window_s = 60): WindowStats => ({
   ...emptyWindow(window_s),
@@ -93,7 +99,10 @@ describe('verificationOutcome', () => {
     { kinds: ['inconclusive', 'inconclusive', 'inconclusive'], result: 'inconclusive' },
     { kinds: ['error', 'inconclusive'], result: 'inconclusive' },
     { kinds: ['healthy'], result: 'recovered' },
-    { kinds: ['inconclusive', 'breached', 'healthy'], result: 'recovered' },
+    // The error rate must stay below the maximum across the window: a breached check is not undone by a later healthy one.
+    { kinds: ['inconclusive', 'breached', 'healthy'], result: 'not_recovered' },
+    { kinds: ['inconclusive', 'healthy', 'healthy'], result: 'recovered' },
+    { kinds: ['healthy', 'breached', 'healthy'], result: 'not_recovered' },
     { kinds: ['breached'], result: 'not_recovered' },
     { kinds: ['inconclusive', 'breached', 'inconclusive'], result: 'not_recovered' },
     { kinds: ['breached', 'breached', 'error'], result: 'not_recovered' },
@@ -101,11 +110,36 @@ describe('verificationOutcome', () => {
     expect(verificationOutcome(kinds.map(verdict))).toBe(result);
   });
 
-  it('a run of checks judged end to end: too little traffic, then still failing, then recovered', () => {
+  it('a run of checks judged end to end: too little traffic, then still failing, then healthy — not recovered', () => {
     const checks = [stats(4, 0), stats(40, 4), stats(400, 3)].map((s) => judgeRecovery(s, DEFAULT_VERIFICATION));
     expect(checks.map((c) => c.kind)).toEqual(['inconclusive', 'breached', 'healthy']);
-    expect(verificationOutcome(checks)).toBe('recovered');
+    expect(verificationOutcome(checks)).toBe('not_recovered');
+    expect(verificationOutcome([checks[0]!, checks[2]!])).toBe('recovered');
     expect(verificationOutcome(checks.slice(0, 2))).toBe('not_recovered');
     expect(verificationOutcome(checks.slice(0, 1))).toBe('inconclusive');
+  });
+});
+
+describe('judgeIncidentMetric (the metric that triggered the incident, back within its alert threshold)', () => {
+  const latency = { rule: 'latency_p99_high', metric: 'latency_p99_ratio', threshold: 2, baseline: 400 };
+  const quality = { rule: 'quality_drop_high', metric: 'quality_drop', threshold: 0.2, baseline: 0.8 };
+  const w = (p99: number, q: number | null, n = 100): WindowStats => ({
+    ...stats(n, 0, 300),
+    latency_ms: { p50: 100, p95: 200, p99 },
+    quality_mean: q,
+    quality_samples: q === null ? 0 : n,
+  });
+  it.each<{ name: string; t: typeof latency; s: WindowStats; alert: number; kind: VerdictKind; same: boolean }>([
+    { name: 'p99 back to 1.1× (alert 1.2×)', t: latency, s: w(440, null), alert: 1.2, kind: 'healthy', same: false },
+    { name: 'p99 still 1.5×: not recovered', t: latency, s: w(600, null), alert: 1.2, kind: 'breached', same: false },
+    { name: 'p99 2.5× on the target too: the same breach', t: latency, s: w(1000, null), alert: 1.2, kind: 'breached', same: true },
+    { name: 'quality −5 % (alert −10 %)', t: quality, s: w(300, 0.76), alert: 0.1, kind: 'healthy', same: false },
+    { name: 'quality −15 %: not recovered', t: quality, s: w(300, 0.68), alert: 0.1, kind: 'breached', same: false },
+    { name: 'no quality scores: inconclusive, never healthy', t: quality, s: w(300, null), alert: 0.1, kind: 'inconclusive', same: false },
+    { name: 'too few requests: inconclusive', t: latency, s: w(440, null, 5), alert: 1.2, kind: 'inconclusive', same: false },
+  ])('$name → $kind', ({ t, s, alert, kind, same }) => {
+    const v = judgeIncidentMetric(s, t, alert, 20);
+    expect(v.kind).toBe(kind);
+    expect(v.same_breach).toBe(same);
   });
 });

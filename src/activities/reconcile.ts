@@ -1,0 +1,197 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { isDomainError } from '../domain/errors';
+import { monitorWorkflowId } from '../domain/names';
+import type { RollbackView } from '../domain/rollback';
+import type { Clock } from '../ports/clock';
+import type { MonitorStore } from '../ports/monitors';
+import type { Deployment, Registry } from '../ports/registry';
+import type { RollbackStore } from '../ports/rollbacks';
+import type { Workflows } from '../ports/workflows';
+
+/** Who the reconciler's changes are attributed to, in timelines and audit rows. */
+export const RECONCILER = 'system:reconciler';
+
+export interface ReconcileDeps {
+  registry: Registry;
+  rollbacks: RollbackStore;
+  monitors: MonitorStore;
+  clock: Clock;
+  /** The engine, to see which workflows run and to start the missing ones. */
+  engine: Workflows;
+  /** A claimed rollback whose workflow has not started after this long is started from its stored input. */
+  graceS: number;
+  /** Check interval of monitors the reconciler starts for prompts that never had one. */
+  monitorIntervalS: number;
+}
+
+export interface ReconcileSummary {
+  /** Claimed rollbacks whose workflow never started, started now. */
+  started: string[];
+  /** Open rollback rows whose workflow is gone, released (status failed) with why. */
+  released: { rollback_id: string; why: string }[];
+  /** Canary deployments recorded as rolling out whose workflow is gone, marked failed (they would block deploys). */
+  deployments_failed: { deployment_id: string; why: string }[];
+  /** Prompts whose monitor was not running and was (re)started. */
+  monitors_started: string[];
+  /** What could not be repaired this pass (retried at the next). */
+  errors: string[];
+}
+
+const alreadyStarted = (e: unknown): boolean => e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError';
+
+/**
+ * Makes the store and the engine agree. Every open rollback row has a workflow running (one claimed but never
+ * started is started from its stored input once the grace period passed; one whose workflow ended without
+ * writing a terminal status is released as `failed`, with a timeline entry and an audit row saying why), and
+ * every deployed prompt is guarded: its monitor runs unless someone stopped it.
+ */
+export function createReconcileActivities(deps: ReconcileDeps) {
+  const { registry, rollbacks, monitors, clock, engine } = deps;
+
+  const release = async (view: RollbackView, why: string, workflow: string): Promise<void> => {
+    const at = clock.now().toISOString();
+    await rollbacks.save({
+      ...view,
+      status: 'failed',
+      updated_at: at,
+      timeline: [...view.timeline, { at, event: 'released', detail: { by: RECONCILER, why, workflow } }],
+    });
+    await registry.appendAudit({
+      at,
+      actor: RECONCILER,
+      action: 'rollback.released',
+      prompt: view.prompt,
+      from_version: view.from_version,
+      to_version: view.to_version,
+      reason: why,
+      detail: { rollback_id: view.rollback_id, workflow_id: view.workflow_id, workflow },
+    });
+  };
+
+  const reconcileRollback = async (view: RollbackView, s: ReconcileSummary): Promise<void> => {
+    const state = await engine.describe(view.workflow_id);
+    if (state === 'running' || state === 'continued_as_new') return;
+    // The workflow may have written its terminal state between the list and the describe.
+    const now = await rollbacks.get(view.rollback_id);
+    if (!now || (await rollbacks.openFor(view.prompt)) !== view.rollback_id) return;
+    if (state === 'not_found') {
+      const age_s = (clock.now().getTime() - Date.parse(now.requested_at)) / 1000;
+      if (age_s < deps.graceS) return; // its starter may still be at it
+      const input = await rollbacks.startInput(now.rollback_id);
+      if (!input) {
+        const why = `its workflow never started and the input to start it was not kept; the prompt is released`;
+        await release(now, why, state);
+        s.released.push({ rollback_id: now.rollback_id, why });
+        return;
+      }
+      try {
+        await engine.startRollback(input);
+      } catch (e) {
+        if (!alreadyStarted(e)) throw e;
+        return;
+      }
+      await registry.appendAudit({
+        at: clock.now().toISOString(),
+        actor: RECONCILER,
+        action: 'rollback.start',
+        prompt: now.prompt,
+        from_version: now.from_version,
+        to_version: now.to_version,
+        reason: `claimed ${Math.round(age_s)} s ago but its workflow never started; started it from the stored input`,
+        detail: { rollback_id: now.rollback_id, workflow_id: now.workflow_id },
+      });
+      s.started.push(now.rollback_id);
+      return;
+    }
+    const why = `its workflow ${now.workflow_id} is ${state.replace('_', ' ')} without having recorded an outcome (last status ${now.status}); the prompt is released`;
+    await release(now, why, state);
+    s.released.push({ rollback_id: now.rollback_id, why });
+  };
+
+  const reconcileCanary = async (d: Deployment, s: ReconcileSummary): Promise<void> => {
+    const workflowId = `deploy/${d.prompt}/${d.deployment_id}`;
+    const state = await engine.describe(workflowId);
+    if (state === 'running' || state === 'continued_as_new') return;
+    if (state === 'not_found' && (clock.now().getTime() - Date.parse(d.created_at)) / 1000 < deps.graceS) return;
+    const now = await registry.getDeployment(d.deployment_id);
+    if (now?.status !== 'rolling_out') return; // it recorded its outcome meanwhile
+    const at = clock.now().toISOString();
+    const why =
+      state === 'not_found'
+        ? 'its canary workflow never started; the prompt is released for other deploys'
+        : `its canary workflow is ${state.replace('_', ' ')} without having recorded an outcome; the prompt is released for other deploys (traffic is left as it is)`;
+    await registry.recordDeployment({
+      ...now,
+      status: 'failed',
+      updated_at: at,
+      detail: { ...(now.detail ?? {}), reason: why, workflow: state },
+    });
+    await registry.appendAudit({
+      at,
+      actor: RECONCILER,
+      action: 'deployment.failed',
+      prompt: d.prompt,
+      from_version: d.from_version,
+      to_version: d.version,
+      reason: why,
+      detail: { deployment_id: d.deployment_id, workflow_id: workflowId, workflow: state },
+    });
+    s.deployments_failed.push({ deployment_id: d.deployment_id, why });
+  };
+
+  const guardPrompt = async (prompt: string, s: ReconcileSummary): Promise<void> => {
+    const m = await monitors.get(prompt);
+    if (m?.status === 'stopped') return; // someone stopped it on purpose
+    const state = await engine.describe(monitorWorkflowId(prompt));
+    if (state === 'running') return;
+    const interval_s = m?.interval_s ?? deps.monitorIntervalS;
+    const started = await engine.startMonitor(prompt, interval_s, RECONCILER);
+    const at = clock.now().toISOString();
+    await monitors.upsert({
+      prompt,
+      workflow_id: started.workflow_id,
+      status: 'running',
+      interval_s,
+      started_by: m?.started_by ?? RECONCILER,
+      started_at: at,
+      stopped_by: null,
+      updated_at: at,
+    });
+    await registry.appendAudit({
+      at,
+      actor: RECONCILER,
+      action: 'monitor.start',
+      prompt,
+      from_version: null,
+      to_version: null,
+      reason: m
+        ? `monitor recorded as ${m.status} but its workflow was ${state.replace('_', ' ')}; restarted`
+        : 'deployed without a running monitor; started one',
+      detail: { workflow_id: started.workflow_id, interval_s },
+    });
+    s.monitors_started.push(prompt);
+  };
+
+  return {
+    async reconcile(): Promise<ReconcileSummary> {
+      const s: ReconcileSummary = { started: [], released: [], deployments_failed: [], monitors_started: [], errors: [] };
+      const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+        try {
+          await fn();
+        } catch (e) {
+          // Without the engine nothing can be repaired: retry the whole pass later (every step is idempotent).
+          if (isDomainError(e) && e.type === 'EngineUnavailable') throw ApplicationFailure.retryable(e.message, e.type);
+          s.errors.push(`${what}: ${(e as Error).message}`);
+        }
+      };
+      for (const view of await rollbacks.listOpen()) await attempt(`rollback ${view.rollback_id}`, () => reconcileRollback(view, s));
+      for (const d of await registry.rollingOut()) await attempt(`deployment ${d.deployment_id}`, () => reconcileCanary(d, s));
+      for (const p of await registry.listPrompts()) {
+        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s));
+      }
+      return s;
+    },
+  };
+}
+
+export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;

@@ -1,0 +1,137 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  proxyActivities,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { initialView, type RollbackInput, type RollbackStatus, type RollbackView, type Severity } from '../../domain/rollback';
+import { timelineEntry, type TimelineDetails, type TimelineEvent } from '../../domain/timeline';
+import type { Verdict } from '../../domain/verdict';
+import { RollbackSeverityKey, RollbackStateKey } from '../messages';
+
+const { saveRollback } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
+});
+// The notify activity only enqueues into the outbox (delivery is the dispatcher's); it retries until it is
+// queued, and nothing on the way to a switch waits for it.
+const { notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+export const failureType = (e: unknown): string | undefined => {
+  const cause = e instanceof ActivityFailure ? e.cause : e;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+};
+export const failureMessage = (e: unknown): string => {
+  const cause = e instanceof ActivityFailure && e.cause ? e.cause : e;
+  return cause instanceof Error ? cause.message : String(cause);
+};
+
+/**
+ * What every phase of a rollback shares: its view (the `state` query and the store's record), the timeline
+ * writer, saves on state changes, notifications that never block, and the monitor's worse breach.
+ */
+export class RollbackRun {
+  readonly view: RollbackView;
+  /** The latest worse breach the monitor told us (signal `breach`), until a phase acts on it. */
+  worse: Verdict | undefined;
+  /** The incident's breach as it stands (the latest worse one); undefined for an operator's rollback. */
+  verdict: Verdict | undefined;
+  /** The status the store holds (the last save completed): a decision is answered once what it did is readable. */
+  persistedStatus: RollbackStatus;
+  private notifications = 0;
+  private inFlight = 0;
+
+  constructor(readonly input: RollbackInput) {
+    this.view = initialView(input);
+    this.verdict = input.incident?.verdict;
+    this.persistedStatus = this.view.status;
+  }
+
+  /** Appends to the timeline: only an event of the union (src/domain/timeline.ts), with that event's detail. */
+  event<K extends TimelineEvent>(name: K, detail: TimelineDetails[K]): void {
+    const at = new Date().toISOString();
+    this.view.timeline.push(timelineEntry(at, name, detail));
+    this.view.updated_at = at;
+  }
+
+  async save(): Promise<void> {
+    const status = this.view.status;
+    await saveRollback(this.view);
+    this.persistedStatus = status;
+  }
+
+  /** A state change: status, timeline, search attributes, and the store. */
+  async enter<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<void> {
+    this.view.status = status;
+    this.event(name, detail);
+    upsertSearchAttributes([
+      { key: RollbackStateKey, value: status },
+      { key: RollbackSeverityKey, value: this.view.severity },
+    ]);
+    await this.save();
+  }
+
+  /**
+   * Enqueues a page or an alert without waiting for it: the timeline records `paged`/`notified` once it is
+   * queued. The run ends only after every notification is queued (finish()).
+   */
+  send(kind: 'page' | 'alert', severity: Severity, title: string, message: string, data: Record<string, unknown>): void {
+    const seq = ++this.notifications;
+    this.inFlight += 1;
+    const queued = notify({
+      key: `${this.input.rollback_id}/n${seq}/${kind}`,
+      kind,
+      severity,
+      prompt: this.input.prompt,
+      rollback_id: this.input.rollback_id,
+      title,
+      message,
+      data,
+    });
+    void queued
+      .then(
+        async (sent) => {
+          this.event(kind === 'page' ? 'paged' : 'notified', {
+            channel: sent.channel,
+            outbox_id: sent.id,
+            title,
+            message,
+            links: sent.links ?? {},
+          });
+          await this.save();
+        },
+        (e: unknown) => {
+          this.event('notify_failed', { kind, title, error: failureMessage(e) });
+        },
+      )
+      .finally(() => {
+        this.inFlight -= 1;
+      });
+  }
+
+  /** Ends the run where it stands (its last state change already recorded), once every notification is queued. */
+  async end(): Promise<RollbackView> {
+    delete this.view.deadline;
+    await condition(() => this.inFlight === 0);
+    await this.save();
+    await condition(allHandlersFinished);
+    return this.view;
+  }
+
+  /** Ends the run: final status saved after every notification is queued and every decision handler answered. */
+  async finish<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<RollbackView> {
+    delete this.view.deadline;
+    // The status changes with its closing event, after every notification is queued: a reader never sees the
+    // final status without the event that says why.
+    await condition(() => this.inFlight === 0);
+    await this.enter(status, name, detail);
+    await condition(allHandlersFinished);
+    return this.view;
+  }
+}

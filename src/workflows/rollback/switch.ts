@@ -1,0 +1,197 @@
+import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import type { Activities, TargetChoice } from '../../activities';
+import type { GroupPlan } from '../../activities/group';
+import type { SwitchResult } from '../../ports/registry';
+import { failureMessage, failureType, type RollbackRun } from './context';
+
+// Target choice has the critical rule's 2-min budget: the activity bounds the baseline test itself.
+const { chooseTarget } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 4 },
+});
+// The switch has a budget (critical: within 2 min of the breach): a few fast retries, then escalate.
+const { switchActiveVersion } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
+});
+// Planning happens before any switch: if it cannot be done, the prompt rolls back alone (no group half done).
+const { planGroup } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '15 seconds', maximumAttempts: 5 },
+});
+// Compensation retries until it is done: giving up would leave a group half switched.
+const { revertSwitch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
+export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Promise<TargetChoice | undefined> {
+  const { view, input } = run;
+  try {
+    const target = await chooseTarget({
+      prompt: input.prompt,
+      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      ...(critical ? { critical: true } : {}),
+    });
+    view.from_version = target.from_version;
+    view.to_version = target.to_version;
+    run.event('target_selected', {
+      from_version: target.from_version,
+      to_version: target.to_version,
+      skipped: target.skipped,
+      baseline_test: target.evaluation ?? null,
+    });
+    return target;
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    view.outcome = 'failed';
+    await run.enter('failed', 'target_rejected', { type: failureType(e) ?? 'Error', error: failureMessage(e) });
+    run.send('page', 'critical', `ROLLBACK FAILED: ${input.prompt}`, `No rollback target: ${failureMessage(e)}`, { type: failureType(e) });
+    return undefined;
+  }
+}
+
+/** Related prompts that are breached too join this rollback, all or none (versioned). */
+export async function planGroupPhase(run: RollbackRun): Promise<GroupPlan> {
+  const none: GroupPlan = { members: [], not_joining: [] };
+  if (!patched('coordinated-rollback')) return none;
+  let plan: GroupPlan;
+  try {
+    plan = await planGroup({ prompt: run.input.prompt });
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    run.event('group_plan_failed', { error: failureMessage(e), consequence: `${run.input.prompt} rolls back alone` });
+    return none;
+  }
+  if (plan.members.length > 0 || plan.not_joining.length > 0) {
+    run.view.group = {
+      members: plan.members.map((m) => ({
+        prompt: m.prompt,
+        from_version: m.from_version,
+        to_version: m.to_version,
+        summary: m.verdict.summary,
+        switched: false,
+      })),
+      not_joining: plan.not_joining,
+    };
+    run.event('group_planned', { members: run.view.group.members, not_joining: plan.not_joining });
+  }
+  return plan;
+}
+
+/**
+ * 2. The switch, audited, once (keyed by the rollback id); then the group's members. If a member cannot switch,
+ * every switch already made is undone (compensation, retried until done). Undefined when the run ended escalated.
+ * `markFrom`: the from-version's own metrics are the evidence (an operator's rollback, or the breach was on it).
+ */
+export async function switchPhase(
+  run: RollbackRun,
+  target: TargetChoice,
+  group: GroupPlan,
+  markFrom: boolean,
+): Promise<SwitchResult | undefined> {
+  const { view, input } = run;
+  const actor = view.decided_by ?? input.requested_by;
+  let switched: SwitchResult;
+  try {
+    switched = await switchActiveVersion({
+      prompt: input.prompt,
+      to: target.to_version,
+      rollback_id: input.rollback_id,
+      actor,
+      reason: view.reason,
+      mark_from_rolled_back: markFrom,
+    });
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    view.severity = 'critical';
+    view.outcome = 'switch_failed';
+    view.escalation = 'switch_failed';
+    await run.enter('escalated', 'switch_failed', { error: failureMessage(e), type: failureType(e) ?? 'Error' });
+    run.send(
+      'page',
+      'critical',
+      `ROLLBACK FAILED: ${input.prompt}`,
+      `Could not switch ${input.prompt} to ${target.to_version}: ${failureMessage(e)}. Traffic is still on ${target.from_version ?? 'nothing'}.`,
+      { error: failureMessage(e) },
+    );
+    return undefined;
+  }
+  for (const [i, m] of group.members.entries()) {
+    try {
+      await switchActiveVersion({
+        prompt: m.prompt,
+        to: m.to_version,
+        rollback_id: `${input.rollback_id}/${m.prompt}`,
+        actor,
+        reason: `group rollback with ${input.prompt}: ${m.verdict.summary}`,
+        mark_from_rolled_back: true,
+      });
+      view.group!.members[i]!.switched = true;
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      await compensate(run, group, i, switched, m.prompt, failureMessage(e));
+      return undefined;
+    }
+  }
+  await run.enter('verifying', 'switched', {
+    from_version: switched.from,
+    to_version: switched.to,
+    at: switched.at,
+    marked_rolled_back_from: markFrom,
+    ...(view.group ? { group: view.group.members.map((g) => `${g.prompt}: ${g.from_version} → ${g.to_version}`) } : {}),
+  });
+  // One page for the whole group, queued after the switch (it never held it up).
+  const groupText = view.group?.members.map((g) => `${g.prompt} ${g.from_version} → ${g.to_version}`).join(', ') ?? '';
+  run.send(
+    'alert',
+    view.severity === 'manual' ? 'high' : view.severity,
+    `ROLLBACK: ${input.prompt}${groupText ? ` (group: ${view.group!.members.map((g) => g.prompt).join(', ')})` : ''}`,
+    `Reverted from ${switched.from ?? '(none)'} to ${switched.to}${groupText ? `; with it ${groupText}` : ''}. Reason: ${view.reason}`,
+    { from_version: switched.from, to_version: switched.to, trigger: view.trigger ?? null, group: view.group ?? null },
+  );
+  return switched;
+}
+
+async function compensate(
+  run: RollbackRun,
+  group: GroupPlan,
+  failedAt: number,
+  switched: SwitchResult,
+  failed: string,
+  error: string,
+): Promise<void> {
+  const { view, input } = run;
+  const undone: string[] = [];
+  for (const done of group.members.slice(0, failedAt).reverse()) {
+    await revertSwitch({
+      prompt: done.prompt,
+      to: done.from_version,
+      key: `${input.rollback_id}/${done.prompt}/undo`,
+      reason: `group rollback failed on ${failed}`,
+    });
+    undone.push(done.prompt);
+  }
+  if (switched.from !== null) {
+    await revertSwitch({
+      prompt: input.prompt,
+      to: switched.from,
+      key: `${input.rollback_id}/undo`,
+      reason: `group rollback failed on ${failed}`,
+    });
+    undone.push(input.prompt);
+  }
+  for (const gm of view.group!.members) gm.switched = false;
+  view.severity = 'critical';
+  view.outcome = 'group_failed';
+  view.escalation = 'group_failed';
+  await run.enter('escalated', 'group_failed_compensated', { failed, error, undone });
+  run.send(
+    'page',
+    'critical',
+    `GROUP ROLLBACK FAILED: ${input.prompt}`,
+    `Could not switch ${failed} (${error}); every switch of the group was undone (${undone.join(', ')}). Traffic is where it was.`,
+    { failed, undone },
+  );
+}

@@ -1,0 +1,155 @@
+/**
+ * The reconciler against the real dev server: the store and the engine are made to agree. A claimed rollback
+ * whose workflow never started is started (or released, with the audit row saying why), an incident whose
+ * workflow was terminated is released, and a killed monitor is restarted — so no prompt stays blocked with
+ * 409s, and every deployed prompt stays guarded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initialView, type RollbackInput } from '../../src/domain/rollback';
+import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
+import { http, startStack, waitFor, type Stack } from '../support/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ namespace: 'it-reconcile', env: { RECONCILE_EVERY_S: '2', RECONCILE_GRACE_S: '1' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** A prompt with v1 (known good) and v2 deployed, as an operator sets it up. */
+async function seed(prompt: string): Promise<void> {
+  const steps: [string, string, unknown][] = [
+    ['PUT', `/api/prompts/${prompt}`, { description: 'reconciler drill' }],
+    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v1', template: 'one' }],
+    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v1' }],
+    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v2', template: 'two' }],
+    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v2' }],
+  ];
+  for (const [m, p, b] of steps) {
+    const r = await http(stack.url, m, p, b);
+    if (r.status >= 300) throw new Error(`${m} ${p} → ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+/** What a monitor check leaves behind when it claims an incident and its worker dies before the child starts. */
+async function claimWithoutWorkflow(prompt: string, id: string, keepInput: boolean): Promise<void> {
+  const input: RollbackInput = {
+    rollback_id: id,
+    prompt,
+    target_version: 'v1',
+    reason: 'error rate 30 % > 5 %',
+    severity: 'critical',
+    mode: 'immediate',
+    requested_by: 'monitor',
+    requested_at: new Date(Date.now() - 5_000).toISOString(),
+    verification: { ...DEFAULT_VERIFICATION, interval_s: 1, duration_s: 5, min_samples: 1 },
+  };
+  const claim = await stack.adapters.rollbacks.claim(initialView(input), keepInput ? input : undefined);
+  expect(claim.ok).toBe(true);
+}
+
+const rollback = async (id: string) => (await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body;
+
+describe('reconciler', () => {
+  it('starts a claimed rollback whose workflow never started, from its stored input', async () => {
+    await seed('rc-start');
+    await claimWithoutWorkflow('rc-start', '20260101-000000-rcstart1', true);
+    await waitFor('the switch', async () => {
+      const p = (await http(stack.url, 'GET', '/api/prompts/rc-start')).body;
+      return p.active_version === 'v1' ? p : undefined;
+    });
+    const audit = await stack.adapters.registry.audit({ prompt: 'rc-start' });
+    expect(audit.find((a) => a.action === 'rollback.start')).toMatchObject({
+      actor: 'system:reconciler',
+      detail: { rollback_id: '20260101-000000-rcstart1' },
+    });
+    expect(audit.filter((a) => a.action === 'rollback')).toHaveLength(1);
+    const described = await stack.api.client.workflow.getHandle('rollback/rc-start/20260101-000000-rcstart1').describe();
+    expect(described.type).toBe('rollbackWorkflow');
+  });
+
+  it('releases a claimed rollback that cannot be started (no stored input), saying why; the prompt can be deployed again', async () => {
+    await seed('rc-noinput');
+    await claimWithoutWorkflow('rc-noinput', '20260101-000000-rcnoinp1', false);
+    const blocked = await http(stack.url, 'POST', '/api/prompts/rc-noinput/deploy', { version: 'v1' });
+    expect(blocked.status).toBe(409);
+    const v = await waitFor('release', async () => {
+      const r = await rollback('20260101-000000-rcnoinp1');
+      return r.status === 'failed' ? r : undefined;
+    });
+    expect(v.timeline.at(-1)).toMatchObject({ event: 'released', detail: { by: 'system:reconciler' } });
+    const audit = await stack.adapters.registry.audit({ prompt: 'rc-noinput' });
+    const row = audit.find((a) => a.action === 'rollback.released');
+    expect(row).toMatchObject({ actor: 'system:reconciler', detail: { rollback_id: '20260101-000000-rcnoinp1' } });
+    expect(row!.reason).toContain('never started');
+    expect((await http(stack.url, 'POST', '/api/prompts/rc-noinput/deploy', { version: 'v1' })).status).toBe(202);
+  });
+
+  it('releases the row of an incident whose workflow was terminated, so the prompt is not blocked with 409s', async () => {
+    await seed('rc-term');
+    // Verification that cannot finish quickly: the workflow is terminated while it runs.
+    const r = await http(stack.url, 'POST', '/api/rollback', { prompt: 'rc-term', target_version: 'v1', reason: 'drill' });
+    expect(r.status).toBe(202);
+    const id: string = r.body.rollback_id;
+    await stack.api.client.workflow.getHandle(r.body.workflow_id).terminate('operator terminated it in the Web UI');
+    const v = await waitFor('release', async () => {
+      const b = await rollback(id);
+      return b.status === 'failed' ? b : undefined;
+    });
+    expect(v.timeline.at(-1)).toMatchObject({ event: 'released', detail: { by: 'system:reconciler', workflow: 'terminated' } });
+    const row = (await stack.adapters.registry.audit({ prompt: 'rc-term' })).find((a) => a.action === 'rollback.released');
+    expect(row).toMatchObject({ actor: 'system:reconciler', detail: { rollback_id: id } });
+    expect(row!.reason).toContain('terminated');
+    const again = await http(stack.url, 'POST', '/api/rollback', { prompt: 'rc-term', target_version: 'v1' });
+    expect(again.status).toBe(202);
+  });
+
+  it('restarts a killed monitor of a deployed prompt', async () => {
+    await seed('rc-monitor');
+    const monitor = stack.api.client.workflow.getHandle('monitor/rc-monitor');
+    await waitFor('the monitor', async () => ((await monitor.describe()).status.name === 'RUNNING' ? true : undefined));
+    const firstRun = (await monitor.describe()).runId;
+    await monitor.terminate('killed');
+    const restarted = await waitFor('a new monitor run', async () => {
+      const d = await stack.api.client.workflow.getHandle('monitor/rc-monitor').describe();
+      return d.status.name === 'RUNNING' && d.runId !== firstRun ? d : undefined;
+    });
+    expect(restarted.type).toBe('monitorWorkflow');
+    const m = (await http(stack.url, 'GET', '/api/monitors/rc-monitor')).body;
+    expect(m.status).toBe('running');
+    const row = (await stack.adapters.registry.audit({ prompt: 'rc-monitor' })).find((a) => a.action === 'monitor.start');
+    expect(row).toMatchObject({ actor: 'system:reconciler' });
+  });
+
+  it('leaves a monitor that was stopped on purpose stopped', async () => {
+    await seed('rc-stopped');
+    expect((await http(stack.url, 'DELETE', '/api/monitors/rc-stopped')).status).toBe(202);
+    await new Promise((res) => setTimeout(res, 5_000)); // two reconciler passes
+    expect((await http(stack.url, 'GET', '/api/monitors/rc-stopped')).body.status).toBe('stopped');
+  });
+
+  it('marks a canary deployment whose workflow is gone as failed, so the prompt can be deployed again', async () => {
+    await seed('rc-canary');
+    await stack.adapters.registry.beginDeployment({
+      deployment_id: 'dep-20260101-000000-rccanar1',
+      prompt: 'rc-canary',
+      version: 'v1',
+      strategy: 'canary',
+      status: 'rolling_out',
+      requested_by: 'alice',
+      from_version: 'v2',
+      created_at: new Date(Date.now() - 5_000).toISOString(),
+      updated_at: new Date(Date.now() - 5_000).toISOString(),
+    });
+    expect((await http(stack.url, 'POST', '/api/prompts/rc-canary/deploy', { version: 'v1' })).status).toBe(409);
+    const d = await waitFor('the deployment to be released', async () => {
+      const b = (await http(stack.url, 'GET', '/api/deployments/dep-20260101-000000-rccanar1')).body;
+      return b.status === 'failed' ? b : undefined;
+    });
+    expect(d.detail.reason).toContain('never started');
+    const row = (await stack.adapters.registry.audit({ prompt: 'rc-canary' })).find((a) => a.action === 'deployment.failed');
+    expect(row).toMatchObject({ actor: 'system:reconciler' });
+    expect((await http(stack.url, 'POST', '/api/prompts/rc-canary/deploy', { version: 'v1' })).status).toBe(202);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The monitor's check activity over a real SQLite store, run in an activity context (as Temporal runs it):
+ * a retry of the same check continues the incident its first attempt claimed, and a prompt whose last
+ * incident escalated is not paged again within the cool-down.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities, type Activities, type MonitorCheck } from '../../src/activities';
+import { initialView, type RollbackInput } from '../../src/domain/rollback';
+import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
+import { createLogger } from '../../src/main/logger';
+import { openAdapters, type Adapters } from '../../src/main/wiring';
+
+let dir: string;
+let a: Adapters;
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-check-'));
+  a = await openAdapters({ databaseUrl: path.join(dir, 'db.sqlite') }, createLogger('silent'));
+  await a.registry.upsertPrompt({ name: 'customer-support' }, 'admin');
+  for (const v of ['v1.9.0', 'v2.0.0']) {
+    await a.registry.addVersion({ prompt: 'customer-support', version: v, template: v }, 'admin');
+    await a.registry.switchActive({ prompt: 'customer-support', to: v, action: 'deploy', key: `dep-${v}`, actor: 'admin', reason: '' });
+  }
+  await a.registry.setKnownGood('customer-support', 'v1.9.0', true, 'admin', 'baseline');
+  // 30 % errors on the active version: critical, automatic rollback.
+  await a.metrics.ingest(
+    Array.from({ length: 200 }, (_, i) => ({
+      prompt: 'customer-support',
+      version: 'v2.0.0',
+      ok: i >= 60,
+      latency_ms: 100,
+      at: new Date(),
+    })),
+  );
+});
+afterEach(async () => {
+  await a.db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const activities = () =>
+  createActivities({
+    registry: a.registry,
+    rollbacks: a.rollbacks,
+    monitors: a.monitors,
+    metrics: a.metrics,
+    notifier: a.notifier,
+    clock: a.clock,
+    verification: DEFAULT_VERIFICATION,
+    links: () => ({}),
+  });
+
+/** One attempt of one scheduled monitor check of customer-support, in the context Temporal gives it. */
+const check = (activityId: string, attempt: number, acts: Activities = activities()): Promise<MonitorCheck> =>
+  new MockActivityEnvironment({
+    activityId,
+    attempt,
+    activityType: 'monitorCheck',
+    workflowExecution: { workflowId: 'monitor/customer-support', runId: 'run-0001' },
+    scheduledTimestampMs: Date.parse('2026-01-01T00:00:00.000Z'),
+  }).run(() => acts.monitorCheck({ prompt: 'customer-support', source: 'tick' }));
+
+describe('monitorCheck', () => {
+  it('a retry after the claim continues the same incident: open_incident with the stored start input, not "none"', async () => {
+    const acts = activities();
+    const first = await check('7', 1, acts);
+    expect(first.action).toBe('open_incident');
+    const id = first.incident!.rollback_id;
+    expect(await a.rollbacks.openFor('customer-support')).toBe(id);
+
+    // The first attempt's result was lost (worker crash, timeout): Temporal retries the same activity.
+    const retry = await check('7', 2, acts);
+    expect(retry.action).toBe('open_incident');
+    expect(retry.incident).toEqual(first.incident);
+    expect(await a.rollbacks.openFor('customer-support')).toBe(id);
+
+    // A later, different check sees the open incident and leaves it alone.
+    const later = await check('8', 1, acts);
+    expect(later.action).toBe('none');
+    expect(later.note).toContain(id);
+  });
+
+  it('a retry that comes after its incident already ran to the end opens nothing again', async () => {
+    const acts = activities();
+    const first = await check('11', 1, acts);
+    expect(first.action).toBe('open_incident');
+    const view = (await a.rollbacks.get(first.incident!.rollback_id))!;
+    await a.rollbacks.save({ ...view, status: 'completed', updated_at: new Date(Date.now() + 1000).toISOString() });
+    const retry = await check('11', 2, acts);
+    expect(retry.action).toBe('none');
+    expect(retry.note).toContain('already ended');
+    expect(await a.rollbacks.openFor('customer-support')).toBeUndefined();
+  });
+
+  it('after an incident on the prompt escalated, a new critical breach is suppressed within escalation_cooldown_s, naming it', async () => {
+    const input: RollbackInput = {
+      rollback_id: '20260101-000000-esc00001',
+      prompt: 'customer-support',
+      reason: 'errors',
+      severity: 'critical',
+      mode: 'immediate',
+      requested_by: 'monitor',
+      requested_at: new Date(Date.now() - 60_000).toISOString(),
+      verification: DEFAULT_VERIFICATION,
+    };
+    const view = initialView(input);
+    await a.rollbacks.claim(view, input);
+    await a.rollbacks.save({ ...view, status: 'escalated', updated_at: new Date().toISOString() });
+
+    const r = await check('9', 1);
+    expect(r.action).toBe('suppressed');
+    expect(r.note).toContain('20260101-000000-esc00001');
+    expect(await a.rollbacks.openFor('customer-support')).toBeUndefined();
+    expect((await a.monitors.get('customer-support'))?.last_action ?? 'suppressed').toBe('suppressed');
+
+    // Outside the cool-down the monitor acts again.
+    await a.registry.upsertPrompt({ name: 'customer-support', policy: { escalation_cooldown_s: 0 } }, 'admin');
+    const again = await check('10', 1);
+    expect(again.action).toBe('open_incident');
+  });
+});
