@@ -12,7 +12,9 @@
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
  * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
- * METRICS_INGEST=inline, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off). Prints a table, then one `RESULT {json}` line.
+ * METRICS_INGEST=inline, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off),
+ * TEMPORAL_CALL_TIMEOUT_MS (a busy machine). Runs slower than BENCH_TRACE_MS (1000; rollbacks BENCH_TRACE_ROLLBACK_MS, 900)
+ * print their incident's Temporal history on the request's time axis. Prints a table, then one `RESULT {json}` line.
  *
  * BENCH_MODE=full runs the earlier, longer report instead (phases and Temporal histories of each incident, ingest
  * throughput cases, the naive store's insert rates, a 1,000-prompt fleet's cost): knobs BENCH_RUNS (30),
@@ -25,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker as Thread } from 'node:worker_threads';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import SQLite from 'better-sqlite3';
 import pino from 'pino';
@@ -55,6 +58,8 @@ const LOAD_RUNS = num('BENCH_LOAD_RUNS', 5);
 const WATCHDOG_MS = num('BENCH_WATCHDOG_MIN', 30) * 60_000;
 /** `memory` runs the dev server without a state file (npm start uses one: the default here). */
 const TEMPORAL_DB = process.env.BENCH_TEMPORAL_DB === 'memory' ? 'memory' : 'file';
+/** BENCH_TEMPORAL_PRAGMAS=none: the state file with SQLite's defaults (rollback journal, full sync), for comparison. */
+const TEMPORAL_PRAGMAS = process.env.BENCH_TEMPORAL_PRAGMAS === 'none' ? { sqlitePragmas: {} } : {};
 /** How t1 is observed: `http` = GET /api/prompts/{p} (default), `registry` = the registry adapter, in-process. */
 const POLL = process.env.BENCH_POLL === 'registry' ? 'registry' : 'http';
 const POLL_DESC = POLL === 'http' ? 'GET /api/prompts/{p} over HTTP, every 10 ms' : 'registry.getPrompt() in-process, every 10 ms';
@@ -239,6 +244,10 @@ let notificationLines = 0;
 const workerLog: string[] = [];
 let workerWarnings = 0;
 const devOutput: string[] = [];
+/** BENCH_DEV_LOG=<file>: every line the dev server writes (its warnings say why a task was retried). */
+const DEV_LOG = process.env.BENCH_DEV_LOG;
+/** Dev server lines saying a persistence operation or a history task failed (the task is retried after a backoff). */
+let devFailures = 0;
 
 interface Running {
   dir: string;
@@ -268,12 +277,14 @@ async function startEverything(): Promise<Running> {
     cli: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
     port,
     uiPort,
-    ...(TEMPORAL_DB === 'file' ? { dbFile: path.join(dir, 'temporal.db') } : {}),
+    ...(TEMPORAL_DB === 'file' ? { dbFile: path.join(dir, 'temporal.db'), ...TEMPORAL_PRAGMAS } : {}),
     namespace: 'default',
     headless: true,
     onOutput: (l) => {
       devOutput.push(l);
       if (devOutput.length > 50) devOutput.shift();
+      if (DEV_LOG) fs.appendFileSync(DEV_LOG, `${l}\n`);
+      if (/level=ERROR|Fail to process task/.test(l)) devFailures += 1;
     },
   });
   running.dev = dev;
@@ -590,6 +601,7 @@ const ET = {
   ACT_COMPLETED: 12,
   SIGNALED: 26,
   CHILD_INITIATED: 29,
+  CHILD_STARTED: 31,
 };
 
 function segmentStats(events: any[], into: HistoryStats): void {
@@ -862,6 +874,8 @@ const T_CLIENTS = Math.max(1, num('BENCH_LOAD_CLIENTS', 4));
 const T_ERR_PCT = num('BENCH_LOAD_ERROR_PCT', 0);
 const T_RUNS = Math.max(1, num('BENCH_RUNS', QUICK ? 8 : 30));
 const T_RB_RUNS = Math.max(1, num('BENCH_ROLLBACK_RUNS', QUICK ? 8 : 30));
+/** BENCH_CONDITIONS=idle (or load) measures one condition only: e.g. to chase idle outliers. */
+const T_CONDITIONS = (['idle', 'load'] as const).filter((c) => (process.env.BENCH_CONDITIONS ?? 'idle,load').split(',').includes(c));
 const TARGETS = { breach_p99_ms: 1000, rollback_p99_ms: 300, ingest_events_per_s: 50_000, batch_p99_ms: 50 };
 
 const PACED_LOADGEN = `
@@ -934,6 +948,10 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     DATABASE_URL: databaseUrl,
     ...(process.env.METRICS_DATABASE_URL === 'same' ? { METRICS_DATABASE_URL: databaseUrl } : pass('METRICS_DATABASE_URL')),
     ...pass('METRICS_INGEST'),
+    // A busy shared machine: engine calls may need longer than the default bound to start the fleet's monitors.
+    ...pass('TEMPORAL_CALL_TIMEOUT_MS'),
+    // Any free port for the worker's /metrics: two benches (or a bench beside a running worker) must not collide.
+    WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0',
     TEMPORAL_ADDRESS: dev.address,
     TEMPORAL_TASK_QUEUE: `promptback-bench-${store}`,
     MONITOR_INTERVAL_S: String(MONITOR_INTERVAL_S),
@@ -1014,6 +1032,9 @@ async function untilV1(prompt: string, t0: number): Promise<number> {
 }
 
 interface TargetRun {
+  prompt: string;
+  /** Wall clock at t0, to place the incident's history events on the same axis. */
+  t0_wall: number;
   ms: number;
   post_ms: number;
   loadavg_1m: number;
@@ -1022,19 +1043,93 @@ async function breachRun(prompt: string, naive: NaiveBaseline | undefined): Prom
   const breach = events(prompt, 'v2', 60, 12); // 12 errors / 100 in the window: 12 % > 5 %
   naive?.record(breach);
   const body = JSON.stringify({ events: breach });
+  const t0Wall = Date.now();
   const t0 = performance.now();
   const r = await call('POST', '/api/metrics', body);
   const post = performance.now() - t0;
   if (r.status !== 202) throw new Error(`breach POST → ${r.status} ${JSON.stringify(r.body)}`);
   naive?.breach(prompt, Date.now());
-  return { ms: await untilV1(prompt, t0), post_ms: post, loadavg_1m: os.loadavg()[0]! };
+  return { prompt, t0_wall: t0Wall, ms: await untilV1(prompt, t0), post_ms: post, loadavg_1m: os.loadavg()[0]! };
 }
 async function rollbackRun(prompt: string): Promise<TargetRun> {
+  const t0Wall = Date.now();
   const t0 = performance.now();
   const r = await call('POST', '/api/rollback', { prompt, target_version: 'v1', reason: 'bench: runbook rollback' });
   const post = performance.now() - t0;
   if (r.status !== 202) throw new Error(`rollback POST → ${r.status} ${JSON.stringify(r.body)}`);
-  return { ms: await untilV1(prompt, t0), post_ms: post, loadavg_1m: os.loadavg()[0]! };
+  return { prompt, t0_wall: t0Wall, ms: await untilV1(prompt, t0), post_ms: post, loadavg_1m: os.loadavg()[0]! };
+}
+
+/** Runs slower than this (ms) print their incident's history (BENCH_TRACE_MS; default: the breach target). */
+const TRACE_MS = num('BENCH_TRACE_MS', 1000);
+const EVENT_NAME = (n: number) =>
+  (temporal.api.enums.v1.EventType[n] ?? String(n))
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+/**
+ * One slow run's history, on the t0 axis: the monitor's events from t0 until it starts the incident, then the
+ * rollback's until its switch completes; for each event what decides its wait (sticky or normal queue, activity
+ * type and attempt, timeouts, failures).
+ */
+async function incidentTrace(api: ApiHandle, run: TargetRun): Promise<string> {
+  const lines: string[] = [];
+  const events: { at: number; line: string }[] = [];
+  const put = (who: string, e: any) => {
+    const type = Number(e.eventType);
+    const at = evTime(e) - run.t0_wall;
+    const a = e.workflowTaskScheduledEventAttributes;
+    const detail = [
+      a?.taskQueue ? `queue ${a.taskQueue.kind === 2 ? 'sticky' : 'normal'}` : '',
+      e.workflowTaskTimedOutEventAttributes ? `timeout ${e.workflowTaskTimedOutEventAttributes.timeoutType}` : '',
+      e.workflowTaskFailedEventAttributes ? `cause ${e.workflowTaskFailedEventAttributes.cause}` : '',
+      e.activityTaskScheduledEventAttributes ? String(e.activityTaskScheduledEventAttributes.activityType?.name) : '',
+      e.activityTaskStartedEventAttributes ? `attempt ${e.activityTaskStartedEventAttributes.attempt}` : '',
+      e.activityTaskFailedEventAttributes ? String(e.activityTaskFailedEventAttributes.failure?.message ?? '').slice(0, 200) : '',
+      e.workflowExecutionSignaledEventAttributes ? String(e.workflowExecutionSignaledEventAttributes.signalName) : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    events.push({
+      at,
+      line: `    ${at >= 0 ? '+' : ''}${Math.round(at)} ms  ${who.padEnd(8)} ${EVENT_NAME(type)}${detail ? ` (${detail})` : ''}`,
+    });
+  };
+  try {
+    const mon = (await api.client.workflow.getHandle(`monitor/${run.prompt}`).fetchHistory()).events ?? [];
+    // Up to the child's start recorded in the monitor: the child's first task is scheduled only after that.
+    const childAt = mon.findIndex((e: any) => Number(e.eventType) === ET.CHILD_STARTED && evTime(e) >= run.t0_wall - 1000);
+    for (const e of mon.slice(0, childAt >= 0 ? childAt + 1 : undefined)) if (evTime(e) >= run.t0_wall - 1000) put('monitor', e);
+  } catch (e) {
+    lines.push(`    monitor history: ${(e as Error).message}`);
+  }
+  try {
+    const list = (await must('GET', `/api/rollbacks?prompt=${run.prompt}`)).rollbacks as any[];
+    const wid = list[0]?.workflow_id as string | undefined;
+    if (wid) {
+      const rb = (await api.client.workflow.getHandle(wid).fetchHistory()).events ?? [];
+      let switchId: string | undefined;
+      for (const e of rb) {
+        put('rollback', e);
+        const t = Number(e.eventType);
+        if (t === ET.ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'switchActiveVersion')
+          switchId = String(e.eventId);
+        if (t === ET.ACT_COMPLETED && switchId && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === switchId) break;
+      }
+    } else lines.push('    no rollback recorded');
+  } catch (e) {
+    lines.push(`    rollback history: ${(e as Error).message}`);
+  }
+  // Both workflows on one axis, in time order (the sort is stable: events of one instant keep their history order).
+  return [...events.sort((a, b) => a.at - b.at).map((e) => e.line), ...lines].join('\n');
+}
+async function traceSlow(api: ApiHandle, store: string, what: string, runs: readonly TargetRun[], overMs: number): Promise<void> {
+  for (const r of runs) {
+    if (!(Number.isNaN(r.ms) || r.ms > overMs)) continue;
+    progress(
+      `[${store}] ${what} ${r.prompt}: ${fmtMs(r.ms)} (request answered in ${fmtMs(r.post_ms)}, load avg ${r.loadavg_1m.toFixed(1)}); its history on the t0 axis:\n${await incidentTrace(api, r)}`,
+    );
+  }
 }
 
 interface Condition {
@@ -1107,7 +1202,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     const conditions: Record<'idle' | 'load', Condition> = {} as any;
     naive.start(Math.random() * NAIVE_PERIOD_MS);
     let lastBreachWall = Date.now();
-    for (const cond of ['idle', 'load'] as const) {
+    for (const cond of T_CONDITIONS) {
       const load = cond === 'load' ? startPacedLoad(bodies, T_CLIENTS, T_RATE / T_BATCH) : undefined;
       if (load) await sleep(3000); // the load settles
       const probe = loadProbe(devPid);
@@ -1120,6 +1215,9 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
       const rollback: TargetRun[] = [];
       for (const p of cond === 'idle' ? rbIdle : rbLoad) rollback.push(await rollbackRun(p));
       progress(`[${store}] ${cond}: rollback → switched p50 ${fmtMs(ms(rollback).p50)} p99 ${fmtMs(ms(rollback).p99)}`);
+      progress(`[${store}] ${cond}: dev server task/persistence failures so far: ${devFailures}`);
+      await traceSlow(stack.api, store, `${cond} breach`, breach, TRACE_MS);
+      await traceSlow(stack.api, store, `${cond} rollback`, rollback, num('BENCH_TRACE_ROLLBACK_MS', 3 * TARGETS.rollback_p99_ms));
       const c: Condition = { breach, rollback, load: probe() };
       if (load) {
         load.stop();
@@ -1157,12 +1255,14 @@ async function mainTargets(): Promise<void> {
     cli: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
     port,
     uiPort,
-    ...(TEMPORAL_DB === 'file' ? { dbFile: path.join(dir, 'temporal.db') } : {}),
+    ...(TEMPORAL_DB === 'file' ? { dbFile: path.join(dir, 'temporal.db'), ...TEMPORAL_PRAGMAS } : {}),
     namespace: 'default',
     headless: true,
     onOutput: (l) => {
       devOutput.push(l);
       if (devOutput.length > 50) devOutput.shift();
+      if (DEV_LOG) fs.appendFileSync(DEV_LOG, `${l}\n`);
+      if (/level=ERROR|Fail to process task/.test(l)) devFailures += 1;
     },
   });
   running.dev = dev;
@@ -1189,7 +1289,7 @@ async function mainTargets(): Promise<void> {
   const rows: (string | number)[][] = [];
   const figures: any[] = [];
   for (const r of results) {
-    for (const cond of ['idle', 'load'] as const) {
+    for (const cond of T_CONDITIONS) {
       const c = r.conditions[cond];
       const b = ms(c.breach);
       const rb = ms(c.rollback);
@@ -1348,7 +1448,7 @@ async function mainTargets(): Promise<void> {
     targets: TARGETS,
     figures,
     naive: Object.fromEntries(results.map((r) => [r.store, { ...roundSummary(r.naive.ms), never_switched: r.naive.never_switched }])),
-    load: Object.fromEntries(results.map((r) => [r.store, { idle: r.conditions.idle.load, load: r.conditions.load.load }])),
+    load: Object.fromEntries(results.map((r) => [r.store, { idle: r.conditions.idle?.load, load: r.conditions.load?.load }])),
     warnings: { stack: stackWarnings, worker: workerWarnings },
     all_pass: figures.every((f) => f.verdict === 'PASS'),
     total_s: r1((performance.now() - benchStart) / 1000),

@@ -45,6 +45,8 @@ export interface DevServerOptions {
   uiPort: number;
   /** Where the dev server keeps its state; omitted = in memory. */
   dbFile?: string;
+  /** SQLite pragmas of that state file (default: FILE_PRAGMAS). */
+  sqlitePragmas?: Record<string, string>;
   namespace: string;
   /** More namespaces to create at start (tests isolate their workflow ids this way). */
   extraNamespaces?: string[];
@@ -60,6 +62,13 @@ export interface DevServerOptions {
  * switch) that is one poll round trip fewer per activity. A cluster needs the same setting in its own config.
  */
 const DEV_DYNAMIC_CONFIG: Record<string, string | number | boolean> = { 'system.enableActivityEagerExecution': true };
+
+/**
+ * The state file in WAL mode with synchronous=NORMAL: one append per commit instead of a rollback journal and several
+ * fsyncs. Every workflow task, timer and activity of every monitor is a commit there, so with the default journal a
+ * slow fsync on a busy disk holds up the next task of every workflow, the switch path included.
+ */
+export const FILE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'normal' };
 
 export interface DevServer {
   address: string;
@@ -79,6 +88,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (o.dbFile) {
     fs.mkdirSync(path.dirname(o.dbFile), { recursive: true });
     args.push('--db-filename', o.dbFile);
+    for (const [k, v] of Object.entries(o.sqlitePragmas ?? FILE_PRAGMAS)) args.push('--sqlite-pragma', `${k}=${v}`);
   }
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   for (const [k, v] of Object.entries({ ...DEV_DYNAMIC_CONFIG, ...o.dynamicConfig }))
