@@ -591,6 +591,8 @@ interface HistoryStats {
   /** Rollback workflow started → switchActiveVersion completed. */
   rollback_to_switch: number[];
 }
+/** The activity whose completion means the prompt switched: step by step, or in one step (rollbacks since switch-in-one-step). */
+const SWITCHES: unknown[] = ['switchActiveVersion', 'switchInOneStep'];
 const evTime = (e: any): number => Number(e.eventTime?.seconds ?? 0) * 1000 + Number(e.eventTime?.nanos ?? 0) / 1e6;
 const ET = {
   WFT_SCHEDULED: 5,
@@ -651,7 +653,7 @@ async function historyBreakdown(views: Iterable<any>): Promise<HistoryStats> {
       // The rollback up to (and including) the completion of the switch activity.
       const switchSched = rb.find(
         (e: any) =>
-          Number(e.eventType) === ET.ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'switchActiveVersion',
+          Number(e.eventType) === ET.ACT_SCHEDULED && SWITCHES.includes(e.activityTaskScheduledEventAttributes?.activityType?.name),
       );
       const switchDone = rb.find(
         (e: any) =>
@@ -1112,7 +1114,7 @@ async function incidentTrace(api: ApiHandle, run: TargetRun): Promise<string> {
       for (const e of rb) {
         put('rollback', e);
         const t = Number(e.eventType);
-        if (t === ET.ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'switchActiveVersion')
+        if (t === ET.ACT_SCHEDULED && SWITCHES.includes(e.activityTaskScheduledEventAttributes?.activityType?.name))
           switchId = String(e.eventId);
         if (t === ET.ACT_COMPLETED && switchId && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === switchId) break;
       }
