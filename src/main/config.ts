@@ -198,7 +198,7 @@ export interface Config {
   databaseUrl: string;
   /** Metrics (ingest, windows): a sibling SQLite file by default, so switches never queue behind metric writes. */
   metricsDatabaseUrl: string;
-  /** SQLite metrics written on a thread of their own (`thread`) or on the API's event loop (`inline`). */
+  /** Metrics batches written on a thread of their own (`thread`; SQLite file or Postgres) or on the API's event loop (`inline`). */
   metricsIngest: 'thread' | 'inline';
   temporal: {
     /** Undefined: start a local dev server. */

@@ -16,7 +16,7 @@ import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
-import { ThreadedSqliteMetricsStore } from '../adapters/metrics/ingest-thread';
+import { ThreadedMetricsStore } from '../adapters/metrics/ingest-thread';
 import { SqlStorage } from '../adapters/storage/sql';
 import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
@@ -36,7 +36,7 @@ export interface Adapters {
   registry: SqlRegistry;
   rollbacks: SqlRollbackStore;
   /** promptback's own ingest: written by POST /api/metrics, read for prompts on the builtin provider. */
-  metrics: SqlMetricsStore | ThreadedSqliteMetricsStore;
+  metrics: SqlMetricsStore | ThreadedMetricsStore;
   /** What every judge reads (monitors, verification, gradual and canary checks): each prompt's own provider. */
   metricsSource: RoutingMetricsSource;
   /** Roll-up of metrics and deletion of old rows (the storage schedule): metrics in `metricsDb`, the rest in `db`. */
@@ -63,15 +63,15 @@ export async function openAdapters(
   // Store and maintenance agree on the rolled-up bucket width.
   const sqlMetrics = new SqlMetricsStore(metricsDb.kysely, config.storage?.rollup_s);
   const metrics =
-    metricsDb.dialect === 'sqlite' && sqliteFile(metricsUrl) && (config.metricsIngest ?? 'thread') === 'thread'
-      ? new ThreadedSqliteMetricsStore(sqlMetrics, metricsUrl, log)
+    (config.metricsIngest ?? 'thread') === 'thread' && (metricsDb.dialect === 'postgres' || sqliteFile(metricsUrl) !== undefined)
+      ? new ThreadedMetricsStore(sqlMetrics, metricsUrl, log)
       : sqlMetrics;
   let closing: Promise<void> | undefined;
   const db: Db = {
     ...registryDb,
     close: () =>
       (closing ??= (async () => {
-        if (metrics instanceof ThreadedSqliteMetricsStore) await metrics.close();
+        if (metrics instanceof ThreadedMetricsStore) await metrics.close();
         if (split) await metricsDb.close();
         await registryDb.close();
       })()),

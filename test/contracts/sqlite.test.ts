@@ -6,7 +6,7 @@ import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
 import { metricsUrlFor, openDb } from '../../src/adapters/sql/db';
-import { ThreadedSqliteMetricsStore } from '../../src/adapters/metrics/ingest-thread';
+import { ThreadedMetricsStore } from '../../src/adapters/metrics/ingest-thread';
 import { migrationsFor } from '../../src/adapters/sql/migrations';
 import type { Clock } from '../../src/ports/clock';
 import { advancingClock } from '../support/clock';
@@ -63,7 +63,7 @@ storageContract('sqlite, metrics in their own file', async () => {
   const metricsDb = await openDb(metricsFile);
   let now = new Date('2025-01-01T00:00:00.000Z');
   const clock = { now: () => now };
-  const metrics = new ThreadedSqliteMetricsStore(new SqlMetricsStore(metricsDb.kysely), metricsFile);
+  const metrics = new ThreadedMetricsStore(new SqlMetricsStore(metricsDb.kysely), metricsFile);
   return {
     metrics,
     storage: new SqlStorage(db.kysely, db.dialect, undefined, metricsDb),

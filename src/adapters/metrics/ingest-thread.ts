@@ -14,7 +14,8 @@ type Reply = { id: number; n: number } | { id: number; error: string };
 /**
  * A thread's entry: the batch is written by the same SqlMetricsStore.ingest, over the thread's own connection.
  * better-sqlite3 is synchronous: a 10,000-event batch written on the API's event loop stalls every request (and an
- * in-process worker's activities) for its duration; here it stalls only this thread.
+ * in-process worker's activities) for its duration; here it stalls only this thread. On Postgres the thread has its
+ * own pool, and aggregating and encoding the batch's upserts leaves the API's event loop too.
  */
 export async function serveIngest(port: MessagePort, url: string): Promise<void> {
   const db = await openDb(url);
@@ -40,11 +41,11 @@ require(workerData.module).serveIngest(parentPort, workerData.url).catch((e) => 
 `;
 
 /**
- * The SQLite metrics store with ingest on a thread of its own. Reads stay on the caller's connection (WAL: they
- * never wait for the thread's writes). Started on the first batch, so a process that never ingests (the worker)
+ * The metrics store (SQLite file or Postgres) with ingest on a thread of its own. Reads stay on the caller's connection
+ * (SQLite in WAL and Postgres: they never wait for the thread's writes). Started on the first batch, so a process that never ingests (the worker)
  * never starts it. If the thread cannot run, ingest falls back to the caller's connection and says so once.
  */
-export class ThreadedSqliteMetricsStore implements MetricsStore {
+export class ThreadedMetricsStore implements MetricsStore {
   private thread: Thread | undefined;
   private ready: Promise<boolean> | undefined;
   private readonly pending = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void }>();
