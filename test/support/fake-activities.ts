@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, MonitorCheck } from '../../src/activities';
-import { switchInOneStep, type OneStepInput } from '../../src/activities/one-step';
 import type { GroupPlan } from '../../src/activities/group';
 import type { Verdict } from '../../src/domain/verdict';
 import type { CanaryJudgement } from '../../src/domain/stages';
@@ -101,7 +100,7 @@ export function fakeActivities(world: FakeWorld): Activities {
   let incidentMetric = 0;
   const windowReads: Record<string, number> = {};
   let canary = 0;
-  const fakes = {
+  return {
     setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
       const splits = (world.splits ??= []);
       if (world.deploymentAborted && splits.length >= world.deploymentAborted.afterSplits) {
@@ -245,6 +244,4 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve();
     },
   };
-  // The one-step switch composed of the fakes above, as the real one is of the real activities.
-  return { ...fakes, switchInOneStep: (input: OneStepInput) => switchInOneStep(fakes, input) };
 }

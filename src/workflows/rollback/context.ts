@@ -46,13 +46,6 @@ export class RollbackRun {
   persistedStatus: RollbackStatus;
   private notifications = 0;
   private inFlight = 0;
-  /**
-   * Once a state change was recorded without waiting (enterSoon), saves run one after another, each with a copy of
-   * the view as it was asked for, so a later view never lands before an earlier one. Runs that never do keep the
-   * save as it was (their recorded histories replay the same commands).
-   */
-  private ordered = false;
-  private saving: Promise<void> = Promise.resolve();
 
   constructor(readonly input: RollbackInput) {
     this.view = initialView(input);
@@ -69,18 +62,8 @@ export class RollbackRun {
 
   async save(): Promise<void> {
     const status = this.view.status;
-    if (!this.ordered) {
-      await saveRollback(this.view);
-      this.persistedStatus = status;
-      return;
-    }
-    const snapshot = JSON.parse(JSON.stringify(this.view)) as RollbackView;
-    const saved = this.saving.then(async () => {
-      await saveRollback(snapshot);
-      this.persistedStatus = status;
-    });
-    this.saving = saved.catch(() => undefined);
-    await saved;
+    await saveRollback(this.view);
+    this.persistedStatus = status;
   }
 
   /** A state change: status, timeline, search attributes, and the store. */
@@ -127,26 +110,6 @@ export class RollbackRun {
           this.event('notify_failed', { kind, title, error: failureMessage(e) });
         },
       )
-      .finally(() => {
-        this.inFlight -= 1;
-      });
-  }
-
-  /**
-   * A state change recorded without waiting for the store: the switch path does not stop for it. The save runs in
-   * order with every other save, and the run ends only after it (end() and finish() save after it).
-   */
-  enterSoon<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): void {
-    this.view.status = status;
-    this.event(name, detail);
-    upsertSearchAttributes([
-      { key: RollbackStateKey, value: status },
-      { key: RollbackSeverityKey, value: this.view.severity },
-    ]);
-    this.ordered = true;
-    this.inFlight += 1;
-    void this.save()
-      .catch(() => undefined) // saveRollback retries until it is saved; a failure here is only a cancellation
       .finally(() => {
         this.inFlight -= 1;
       });

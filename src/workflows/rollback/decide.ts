@@ -72,19 +72,12 @@ const comment = (p: DecisionPayload | undefined): { comment?: string } => (p?.co
  * medium observes for the period, then rolls back if still breached or clears. A worse breach while waiting
  * rewrites the incident (reason, severity, trigger) and acts at once.
  */
-export async function decide(
-  run: RollbackRun,
-  desk: DecisionDesk,
-  incident: Incident,
-  o: { saveDetectedSoon?: boolean } = {},
-): Promise<DecideOutcome> {
+export async function decide(run: RollbackRun, desk: DecisionDesk, incident: Incident): Promise<DecideOutcome> {
   const { view, input } = run;
   let { action, deadline_s, default_action } = incident;
   let verdict = incident.verdict;
   view.tier = 1;
-  // One-step rollbacks do not wait for this save (see rollback.ts): it runs in order with the next one.
-  if (o.saveDetectedSoon) run.enterSoon(view.status, 'detected', { ...verdict });
-  else await run.enter(view.status, 'detected', { ...verdict });
+  await run.enter(view.status, 'detected', { ...verdict });
   // The first deadline counts from detection (as the API already shows it); a worse breach or a new tier from then.
   let deadlineFrom = Date.parse(input.requested_at);
   let announce = true;
