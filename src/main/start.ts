@@ -30,6 +30,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       uiPort: config.temporal.uiPort,
       dbFile,
       namespace: config.temporal.namespace,
+      ownProcessGroup: true,
       onOutput: (line) => devLog.debug(line),
     });
     address = dev.address;
