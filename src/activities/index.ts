@@ -4,13 +4,7 @@ import { DomainError, isDomainError } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
-import {
-  judgeIncidentMetric,
-  judgeRecovery,
-  unreadableCheck,
-  type IncidentTrigger,
-  type VerificationPolicy,
-} from '../domain/verification';
+import { judgeIncidentMetric, judgeRecovery, unreadableCheck, type IncidentTrigger, type VerificationPolicy } from '../domain/verification';
 import { resolvePolicy } from '../domain/policy';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
@@ -392,7 +386,12 @@ export function createActivities(deps: ActivityDeps) {
       try {
         stats = await metrics.window(input.prompt, input.version, from, to);
       } catch (e) {
-        const base = { rule: `verification.${input.trigger.rule}`, metric: input.trigger.metric, threshold: alert, window_s: policy.window_s };
+        const base = {
+          rule: `verification.${input.trigger.rule}`,
+          metric: input.trigger.metric,
+          threshold: alert,
+          window_s: policy.window_s,
+        };
         return { ...unreadableCheck(base, unavailableReason(e)), same_breach: false };
       }
       return judgeIncidentMetric(stats, input.trigger, alert, policy.min_samples);

@@ -107,7 +107,10 @@ export function createStagedActivities(deps: Deps) {
       let c: WindowStats;
       let b: WindowStats;
       try {
-        [c, b] = await Promise.all([metrics.window(input.prompt, input.canary, from, to), metrics.window(input.prompt, input.baseline, from, to)]);
+        [c, b] = await Promise.all([
+          metrics.window(input.prompt, input.canary, from, to),
+          metrics.window(input.prompt, input.baseline, from, to),
+        ]);
       } catch (e) {
         if (input.unreadable !== 'report') throw e;
         return canaryUnreadable(unavailableReason(e));

@@ -116,7 +116,13 @@ export function judgeCanary(
 /** The judgement of a canary stage whose metrics could not be read: no numbers, no verdict. */
 export function canaryUnreadable(why: string): CanaryJudgement {
   const none = { requests: 0, errors: 0, error_rate: null };
-  return { outcome: 'error', reason: `metrics could not be read, nothing judged (${why})`, canary: none, baseline: { ...none }, p_value: null };
+  return {
+    outcome: 'error',
+    reason: `metrics could not be read, nothing judged (${why})`,
+    canary: none,
+    baseline: { ...none },
+    p_value: null,
+  };
 }
 
 /**

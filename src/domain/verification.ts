@@ -54,10 +54,7 @@ export function judgeRecovery(stats: WindowStats, policy: VerificationPolicy): V
  * A check whose metrics could not be read (the provider did not answer): `error`, never healthy or breached, with
  * the provider's reason. It counts for nothing: verification and staged moves judge only what they could read.
  */
-export function unreadableCheck(
-  base: { rule: string; metric: string; threshold: number; window_s: number },
-  why: string,
-): Verdict {
+export function unreadableCheck(base: { rule: string; metric: string; threshold: number; window_s: number }, why: string): Verdict {
   return { ...base, kind: 'error', observed: null, samples: 0, summary: `error: metrics could not be read, nothing judged (${why})` };
 }
 

@@ -131,11 +131,13 @@ export function fakeActivities(world: FakeWorld): Activities {
       combined += 1;
       return Promise.resolve(stats(c, input.window_s));
     },
-    judgeCanaryStage() {
+    judgeCanaryStage(input: { unreadable?: 'report' }) {
       const list = world.canary ?? [];
       const j = list[Math.min(canary, list.length - 1)];
       canary += 1;
       if (!j) throw ApplicationFailure.nonRetryable('no canary judgement scripted', 'TestSetup');
+      // As the real activity: an unreadable provider is an answer only when the rollout asks for one, else a retried failure.
+      if (j.outcome === 'error' && input.unreadable !== 'report') return Promise.reject(new Error(PROVIDER_DOWN));
       return Promise.resolve(j);
     },
     switchForDeploy(input: { to: string; deployment_id: string }) {
@@ -250,7 +252,12 @@ export function fakeActivities(world: FakeWorld): Activities {
       const s = world.checks[Math.min(check, world.checks.length - 1)] ?? { requests: 0, errors: 0 };
       check += 1;
       if (s === UNREADABLE) {
-        const base = { rule: 'verification.error_rate', metric: 'error_rate', threshold: input.policy.max_error_rate, window_s: input.window_s };
+        const base = {
+          rule: 'verification.error_rate',
+          metric: 'error_rate',
+          threshold: input.policy.max_error_rate,
+          window_s: input.window_s,
+        };
         return Promise.resolve(unreadableCheck(base, PROVIDER_DOWN));
       }
       return Promise.resolve(judgeRecovery(stats(s, input.window_s), input.policy));

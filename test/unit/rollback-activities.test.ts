@@ -138,7 +138,13 @@ describe('a metrics provider that cannot answer', () => {
     const act = blindActivities();
     const since = new Date(Date.now() - 10_000).toISOString();
 
-    const check = await act.checkRecovery({ prompt: 'customer-support', version: 'v1.9.0', since, window_s: 60, policy: DEFAULT_VERIFICATION });
+    const check = await act.checkRecovery({
+      prompt: 'customer-support',
+      version: 'v1.9.0',
+      since,
+      window_s: 60,
+      policy: DEFAULT_VERIFICATION,
+    });
     expect(check).toMatchObject({ kind: 'error', metric: 'error_rate', observed: null, samples: 0 });
     expect(check.summary).toMatch(/^error: metrics could not be read/);
     expect(check.summary).toContain('PROMETHEUS_URL is not set');
