@@ -71,7 +71,7 @@ describe('verification when metrics cannot be read', () => {
     const pages = w.notifications.filter((n) => n.kind === 'page');
     expect(pages).toHaveLength(1);
     expect(pages[0]!.title).toBe(`ROLLBACK UNVERIFIED, MONITOR IS BLIND: ${PROMPT}`);
-    expect(pages[0]!.message).toMatch(/switched to v1\.9\.0.*no check of the 60 s could read metrics/i);
+    expect(pages[0]!.message).toMatch(/switched to v1\.9\.0.*no check of the 60 s could judge recovery and metrics could not be read/i);
     expect(pages[0]!.message).toContain('ECONNREFUSED');
   });
 
@@ -83,6 +83,18 @@ describe('verification when metrics cannot be read', () => {
     expect(view.verification?.result).toBe('recovered');
     expect(view.verification?.checks.map((c) => c.kind)).toEqual(['error', 'error', ...Array(10).fill('healthy')]);
     expect(w.notifications.filter((n) => n.kind === 'page')).toEqual([]);
+  });
+
+  it('too little traffic, then the provider goes down mid-window: nothing was judged and metrics could not be read, so the result is `error`', async () => {
+    const w = fakeWorld({ checks: [{ requests: 0, errors: 0 }, { requests: 2, errors: 0 }, UNREADABLE] });
+    const view = await withRollback(env, w, operatorInput(), (h) => h.result());
+
+    expect(view).toMatchObject({ status: 'completed', outcome: 'unverified' });
+    expect(view.verification?.result).toBe('error');
+    expect(view.verification?.checks.map((c) => c.kind)).toEqual(['inconclusive', 'inconclusive', ...Array(10).fill('error')]);
+    expect(w.notifications.filter((n) => n.kind === 'page').map((n) => n.title)).toEqual([
+      `ROLLBACK UNVERIFIED, MONITOR IS BLIND: ${PROMPT}`,
+    ]);
   });
 
   it("a latency incident whose own metric cannot be read after the error rate recovered: unverified, result `error`, never 'recovered'", async () => {
