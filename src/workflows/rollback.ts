@@ -131,7 +131,7 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
           'page',
           'high',
           `ROLLBACK UNVERIFIED, MONITOR IS BLIND: ${input.prompt}`,
-          `Switched to ${switched.to}, but no check of the ${input.verification.duration_s} s could judge recovery and metrics could not be read, so recovery is unknown: ${summary ?? 'no answer'}. Check the metrics provider, then the prompt's traffic.`,
+          `Switched to ${switched.to}, but recovery could not be verified in ${input.verification.duration_s} s because metrics could not be read: ${summary ?? 'no answer'}. Nothing watches this prompt until they can be read again; check the metrics provider, then the prompt's traffic.`,
           { checks: view.verification.checks.length, verdict: checked.last ?? null },
         );
         return run.finish('completed', 'verification_inconclusive', { summary });

@@ -71,7 +71,7 @@ describe('verification when metrics cannot be read', () => {
     const pages = w.notifications.filter((n) => n.kind === 'page');
     expect(pages).toHaveLength(1);
     expect(pages[0]!.title).toBe(`ROLLBACK UNVERIFIED, MONITOR IS BLIND: ${PROMPT}`);
-    expect(pages[0]!.message).toMatch(/switched to v1\.9\.0.*no check of the 60 s could judge recovery and metrics could not be read/i);
+    expect(pages[0]!.message).toMatch(/switched to v1\.9\.0.*recovery could not be verified in 60 s because metrics could not be read/i);
     expect(pages[0]!.message).toContain('ECONNREFUSED');
   });
 
