@@ -1,7 +1,7 @@
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Deployment } from '../ports/registry';
-import type { CanaryJudgement, CanaryPlan } from '../domain/stages';
+import { BLIND_STAGE_CHECKS, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
 import { abortSignal, progressQuery, type DecisionPayload, type StageProgress } from './messages';
 
 const { setTraffic, judgeCanaryStage, recordDeployment, switchForDeploy, notify } = proxyActivities<Activities>({
@@ -42,6 +42,9 @@ export interface CanaryResult {
  * traffic back on the old version, with the reason. The final stage is the audited deploy switch.
  */
 export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> {
+  // A stage whose metrics cannot be read holds and, after a bound, pages (rollouts started before retry the read).
+  const holdWhenUnreadable = patched('metrics-unreadable');
+  let unreadableInRow = 0;
   const stages: CanaryResult['stages'] = [];
   const progress: StageProgress = { stage: 0, of: input.plan.stages.length, percent: 0, paused: false, next_step: 'starting', checks: [] };
   let abortedBy: string | undefined;
@@ -130,8 +133,37 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           baseline: input.from_version,
           since,
           plan: input.plan,
+          ...(holdWhenUnreadable ? { unreadable: 'report' as const } : {}),
         });
         stages.push({ percent, judgement, at: new Date().toISOString() });
+        if (judgement.outcome === 'error') {
+          // Nothing judged: neither promoted nor aborted on no evidence, and not an extra bake either. The stage
+          // holds where it is, re-judged each bake, until metrics can be read or a person aborts.
+          unreadableInRow += 1;
+          bake -= 1;
+          if (unreadableInRow >= BLIND_STAGE_CHECKS) {
+            progress.paused = true;
+            progress.paused_reason = `metrics could not be read for ${unreadableInRow} checks in a row, so stage ${i + 1} (${percent} %) cannot be judged: ${judgement.reason}`;
+          }
+          if (unreadableInRow === BLIND_STAGE_CHECKS) {
+            await notify({
+              key: `${input.deployment_id}/blind/${stages.length}`,
+              kind: 'page',
+              severity: 'high',
+              prompt: input.prompt,
+              rollback_id: '',
+              title: `CANARY HOLDING, METRICS UNREADABLE: ${input.prompt} ${input.version}`,
+              message: `${progress.paused_reason}. Traffic stays at ${percent} % on ${input.version}; the stage is judged again every ${input.plan.bake_s} s. Abort: POST /api/deployments/${input.deployment_id}/abort.`,
+              data: { stages },
+            });
+          }
+          continue;
+        }
+        if (unreadableInRow > 0) {
+          unreadableInRow = 0;
+          progress.paused = false;
+          delete progress.paused_reason;
+        }
         if (judgement.outcome === 'abort') return await abort(`stage ${i + 1} (${percent} %) failed: ${judgement.reason}`);
         if (judgement.outcome === 'promote') break;
         if (bake >= input.plan.max_extra_bakes) return await abort(`stage ${i + 1} (${percent} %) inconclusive: ${judgement.reason}`);

@@ -13,6 +13,7 @@ export const TEST_NAMESPACES = [
   'it-replicas',
   'it-delivery',
   'it-prometheus',
+  'it-prometheus-verify',
   'it-reconcile',
   'it-unavailable',
   'it-inflight',

@@ -1,4 +1,4 @@
-import { condition, proxyActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RollbackOutcome } from '../../domain/rollback';
 import type { Verdict } from '../../domain/verdict';
@@ -25,6 +25,9 @@ export interface Verification {
  */
 export async function verify(run: RollbackRun, switched: SwitchResult, trigger: IncidentTrigger | undefined): Promise<Verification> {
   const { view, input } = run;
+  // Checks that could not read metrics (provider down) end a whole window as `error`, not `inconclusive`: a rollback
+  // nobody could verify is said to be blind, and the on-call paged (rollbacks started before still say inconclusive).
+  const unreadable = patched('metrics-unreadable');
   const checks: Verdict[] = [];
   view.verification = { checks, result: 'pending' };
   const policy = input.verification;
@@ -59,10 +62,10 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
       return { outcome: 'not_a_prompt_regression', last: verdict };
     }
   }
-  const result = verificationOutcome(checks);
+  const result = verificationOutcome(checks, { unreadable });
   view.verification.result = result;
   const last = checks[checks.length - 1];
-  if (result !== 'recovered') return { outcome: result === 'inconclusive' ? 'unverified' : 'not_recovered', last };
+  if (result !== 'recovered') return { outcome: result === 'not_recovered' ? 'not_recovered' : 'unverified', last };
   if (trigger === undefined || trigger.metric === 'error_rate') return { outcome: 'recovered', last };
 
   // The error rate recovered; the incident was about latency or quality: is that back too?
@@ -71,7 +74,8 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
   checks.push(metric);
   run.event('verification_check', { check: 'incident_metric', ...metric });
   if (metric.kind === 'healthy') return { outcome: 'recovered', last: metric };
-  view.verification.result = metric.kind === 'breached' ? 'not_recovered' : 'inconclusive';
+  view.verification.result =
+    metric.kind === 'breached' ? 'not_recovered' : unreadable && metric.kind === 'error' ? 'error' : 'inconclusive';
   if (metric.kind !== 'breached') return { outcome: 'unverified', last: metric };
   return { outcome: same_breach ? 'not_a_prompt_regression' : 'not_recovered', last: metric };
 }
