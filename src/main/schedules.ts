@@ -18,7 +18,14 @@ export async function ensureRetentionSchedule(
     await client.schedule.create({
       scheduleId: RETENTION_SCHEDULE_ID,
       spec: { intervals: [{ every: `${everySeconds} seconds` }] },
-      action: { type: 'startWorkflow', workflowType: retentionWorkflow, taskQueue, args: [policy], workflowId: 'retention' },
+      action: {
+        type: 'startWorkflow',
+        workflowType: retentionWorkflow,
+        taskQueue,
+        args: [policy],
+        workflowId: 'retention',
+        staticSummary: `retention: keep the newest ${policy.hot_count} versions hot, archive older ones, purge unreferenced old ones`,
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       state: { note: 'promptback: archive versions beyond the hot set, purge old unreferenced ones' },
     });
@@ -37,7 +44,14 @@ export const RECONCILER_SCHEDULE_ID = 'promptback-reconciler';
  */
 export async function ensureReconcilerSchedule(client: Client, taskQueue: string, everySeconds: number): Promise<'created' | 'updated'> {
   const spec = { intervals: [{ every: `${everySeconds} seconds` }] };
-  const action = { type: 'startWorkflow' as const, workflowType: reconcileWorkflow, taskQueue, args: [] as [], workflowId: 'reconciler' };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: reconcileWorkflow,
+    taskQueue,
+    args: [] as [],
+    workflowId: 'reconciler',
+    staticSummary: 'reconciler: open rollbacks have a running workflow, deployed prompts a running monitor',
+  };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP };
   const note = 'promptback: open rollbacks have a running workflow; deployed prompts have a running monitor';
   let result: 'created' | 'updated' = 'created';
@@ -67,7 +81,14 @@ export async function ensureStorageSchedule(
     await client.schedule.create({
       scheduleId: STORAGE_SCHEDULE_ID,
       spec: { intervals: [{ every: `${everySeconds} seconds` }] },
-      action: { type: 'startWorkflow', workflowType: storageWorkflow, taskQueue, args: [policy], workflowId: 'storage' },
+      action: {
+        type: 'startWorkflow',
+        workflowType: storageWorkflow,
+        taskQueue,
+        args: [policy],
+        workflowId: 'storage',
+        staticSummary: 'storage: roll 1-s metrics up to 1-min, delete old metrics, outbox rows and finished rollbacks',
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       state: { note: 'promptback: roll 1-s metrics up to 1-min, drop old metrics, delete old outbox rows and finished rollbacks' },
     });

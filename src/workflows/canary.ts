@@ -122,7 +122,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
         progress.next_step = `bake ${bake + 1} of stage ${i + 1} (${percent} %), then judge`;
         progress.next_at = new Date(Date.now() + input.plan.bake_s * 1000).toISOString();
         await record('rolling_out', progress.next_step);
-        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000);
+        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000, {
+          summary: `stage ${i + 1}/${input.plan.stages.length} bake ${bake + 1} (${percent} % on ${input.version})`,
+        });
         if (abortedBy !== undefined) return await abort(`aborted by ${abortedBy} at ${percent} %`);
         const judgement = await judgeCanaryStage({
           prompt: input.prompt,

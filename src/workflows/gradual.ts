@@ -129,6 +129,9 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
       await condition(
         () => abortedBy !== undefined || pausedBy !== undefined || finishNow !== undefined,
         input.plan.check_interval_s * 1000,
+        {
+          summary: `stage ${i + 1}/${input.plan.stages.length} hold (${stage.percent_on_bad} % on ${input.from_version}), check ${r + 1}/${rounds}`,
+        },
       );
       if (finishNow !== undefined) return cutShort();
       if (abortedBy !== undefined) return abort(abortedBy);

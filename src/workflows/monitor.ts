@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { rollbackWorkflowId } from '../domain/names';
+import { rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
   breachSignal,
   checkNowSignal,
@@ -83,7 +84,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
             { key: RollbackSeverityKey, value: r.incident.severity },
             { key: RollbackStateKey, value: r.incident.incident?.action === 'rollback' ? 'rolling_back' : 'observing' },
           ],
-          staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
+          staticSummary: rollbackSummary(r.incident),
+          staticDetails: rollbackDetails(r.incident),
         });
       } catch (e) {
         // A retried check continues an incident the reconciler may have started meanwhile: that one is it.
@@ -98,7 +100,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         state.last_action = `signal_incident failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
-    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000);
+    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000, { summary: `next check (${state.checks + 1})` });
   }
   if (stoppedBy !== undefined) {
     await monitorStopped({ prompt: input.prompt, by: stoppedBy });
