@@ -32,7 +32,7 @@ const REQUIRED = {
     'reconcileWorkflow',
     'storageWorkflow',
   ],
-  patches: ['rollback-v2', 'medium-observe-gradual', 'coordinated-rollback'],
+  patches: ['rollback-v2', 'medium-observe-gradual', 'coordinated-rollback', 'lean-history'],
 };
 
 interface HistoryEvent {
