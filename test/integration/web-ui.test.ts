@@ -82,6 +82,7 @@ describe('a rollback in the Temporal Web UI', () => {
     );
     expect(await listed('PromptName="customer-support"')).toContain(workflow_id);
     expect(await listed('RollbackSeverity = "manual" AND ExecutionStatus = "Completed"')).toContain(workflow_id);
+    expect(await listed('WorkflowType = "rollbackWorkflow" AND RollbackState IN ("completed", "escalated")')).toContain(workflow_id);
     expect(await listed('PromptName = "customer-support" AND RollbackState = "verifying"')).not.toContain(workflow_id);
 
     // The workflow page's "current details" (answered by the worker).
