@@ -4,8 +4,9 @@
  * which versions, how severe, what decides and what verifies. The changing state is in the search attributes
  * (RollbackState, RollbackSeverity) and the workflow's current details.
  */
-import type { RollbackInput } from './rollback';
-import type { CanaryPlan, GradualPlan } from './stages';
+import type { RollbackInput, RollbackView } from './rollback';
+import type { CanaryPlan, GradualPlan, StageProgress } from './stages';
+import type { Verdict } from './verdict';
 
 const pct = (x: number): string => `${Math.round(x * 10_000) / 100} %`;
 
@@ -91,6 +92,52 @@ export const monitorDetails = (prompt: string, interval_s: number, by: string): 
     `**Incidents** a breach starts \`rollback/${prompt}/{id}\`; a worse one is signalled to it`,
     `**Started by** ${by}`,
   ].join('\n\n');
+
+/** A rollback now, as a few lines of Temporal markdown (the workflow's current details). */
+export function rollbackCurrentDetails(v: RollbackView): string {
+  const lines = [`**${v.status}** · severity ${v.severity} · ${v.prompt}: ${v.from_version ?? '?'} → ${v.to_version ?? '?'}`];
+  if (v.deadline) lines.push(`decision deadline ${v.deadline} (tier ${v.tier ?? 1}; then ${v.default_action ?? 'escalate'})`);
+  if (v.decided_by) lines.push(`decided by ${v.decided_by}`);
+  if (v.gradual)
+    lines.push(`stage ${v.gradual.stage + 1}/${v.gradual.of}: ${v.gradual.percent} % on ${v.from_version ?? '?'} — ${v.gradual.next_step}`);
+  if (v.group)
+    lines.push(
+      `group: ${v.group.members.map((m) => `${m.prompt} ${m.from_version} → ${m.to_version}${m.switched ? ' (switched)' : ''}`).join(', ')}`,
+    );
+  const checks = v.verification?.checks ?? [];
+  if (v.verification) {
+    const last = checks[checks.length - 1];
+    lines.push(`verification ${v.verification.result}: ${checks.length} check(s)${last ? `, last: ${last.summary}` : ''}`);
+  }
+  if (v.outcome) lines.push(`outcome: ${v.outcome}`);
+  lines.push(`reason: ${v.reason}`);
+  return lines.join('\n\n');
+}
+
+/** A staged move now (gradual rollback, canary): stage, share, what comes next. */
+export function progressCurrentDetails(p: StageProgress, version: string): string {
+  const lines = [`**stage ${p.stage + 1}/${p.of}** · ${p.percent} % on ${version}${p.paused ? ' · **paused**' : ''}`, p.next_step];
+  if (p.paused_reason) lines.push(`paused: ${p.paused_reason}`);
+  if (p.next_at) lines.push(`next at ${p.next_at}`);
+  const last = p.checks[p.checks.length - 1];
+  if (last) lines.push(`last check: ${last.errors}/${last.requests} errors on ${last.version ?? 'both versions'}`);
+  return lines.join('\n\n');
+}
+
+/** A monitor now: the last verdict with its numbers and what it did. */
+export function monitorCurrentDetails(s: {
+  checks: number;
+  active_version?: string | null;
+  last_verdict?: Verdict;
+  last_action?: string;
+}): string {
+  const v = s.last_verdict;
+  return [
+    `**${v?.kind ?? 'not checked yet'}** · active ${s.active_version ?? '?'} · ${s.checks} check(s) by this run`,
+    ...(v ? [v.summary] : []),
+    ...(s.last_action ? [`last action: ${s.last_action}`] : []),
+  ].join('\n\n');
+}
 
 /** Temporal shows a summary on one line. */
 const oneLine = (s: string): string => {

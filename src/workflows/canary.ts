@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Deployment } from '../ports/registry';
 import type { CanaryJudgement, CanaryPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import { abortSignal, progressQuery, type DecisionPayload, type StageProgress } from './messages';
 
 const { setTraffic, judgeCanaryStage, recordDeployment, switchForDeploy, notify } = proxyActivities<Activities>({
@@ -63,6 +64,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       from_version: input.from_version,
       detail: { progress, stages, reason, plan: input.plan },
     };
+    setCurrentDetails(
+      `**${status}** · ${input.prompt} ${input.from_version} → ${input.version}\n\n${progressCurrentDetails(progress, input.version)}\n\n${reason}`,
+    );
     await recordDeployment(d);
   };
   const abort = async (reason: string): Promise<CanaryResult> => {

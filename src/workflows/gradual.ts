@@ -1,6 +1,7 @@
-import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GradualPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import {
   abortSignal,
   finishNowSignal,
@@ -78,6 +79,7 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
   });
 
   const report = async (): Promise<void> => {
+    setCurrentDetails(progressCurrentDetails(progress, input.from_version));
     if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(progressSignal, progress);
   };
   const abort = async (by: string): Promise<GradualResult> => {

@@ -4,12 +4,13 @@ import {
   getExternalWorkflowHandle,
   ParentClosePolicy,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { rollbackWorkflowId } from '../domain/names';
-import { rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
+import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
   breachSignal,
   checkNowSignal,
@@ -72,6 +73,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     state.last_verdict = r.verdict;
     state.last_action = r.action;
     state.active_version = r.active_version;
+    setCurrentDetails(monitorCurrentDetails(state));
     if (r.action === 'open_incident' && r.incident) {
       try {
         await startChild(rollbackWorkflow, {

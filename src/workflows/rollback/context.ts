@@ -14,6 +14,7 @@ import type { Activities } from '../../activities';
 import { initialView, type RollbackInput, type RollbackStatus, type RollbackView, type Severity } from '../../domain/rollback';
 import { timelineEntry, type TimelineDetails, type TimelineEvent } from '../../domain/timeline';
 import type { Verdict } from '../../domain/verdict';
+import { rollbackCurrentDetails } from '../../domain/workflow-summary';
 import { RollbackSeverityKey, RollbackStateKey } from '../messages';
 
 const SAVE = { startToCloseTimeout: '15 seconds', retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' } } as const;
@@ -71,7 +72,7 @@ export class RollbackRun {
     this.view.timeline.push(timelineEntry(at, name, detail));
     this.view.updated_at = at;
     // The Web UI's "current details": what a person needs at a glance (no history event).
-    setCurrentDetails(currentDetails(this.view));
+    setCurrentDetails(rollbackCurrentDetails(this.view));
   }
 
   async save(): Promise<void> {
@@ -167,21 +168,4 @@ export class RollbackRun {
     await condition(allHandlersFinished);
     return this.view;
   }
-}
-
-/** The rollback as a few lines of Temporal markdown: the Web UI shows it as the workflow's current details. */
-export function currentDetails(v: RollbackView): string {
-  const lines = [`**${v.status}** · severity ${v.severity} · ${v.prompt}: ${v.from_version ?? '?'} → ${v.to_version ?? '?'}`];
-  if (v.deadline) lines.push(`decision deadline ${v.deadline} (tier ${v.tier ?? 1}; then ${v.default_action ?? 'escalate'})`);
-  if (v.decided_by) lines.push(`decided by ${v.decided_by}`);
-  if (v.gradual)
-    lines.push(`stage ${v.gradual.stage + 1}/${v.gradual.of}: ${v.gradual.percent} % on ${v.from_version ?? '?'} — ${v.gradual.next_step}`);
-  const checks = v.verification?.checks ?? [];
-  if (v.verification)
-    lines.push(
-      `verification ${v.verification.result}: ${checks.length} check(s)${checks.length ? `, last: ${checks[checks.length - 1]!.summary}` : ''}`,
-    );
-  if (v.outcome) lines.push(`outcome: ${v.outcome}`);
-  lines.push(`reason: ${v.reason}`);
-  return lines.join('\n\n');
 }
