@@ -21,5 +21,6 @@ export const TEST_NAMESPACES = [
   'it-telemetry',
   'it-watch',
   'it-slack',
+  'it-webui',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
