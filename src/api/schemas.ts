@@ -208,3 +208,16 @@ export const monitorBody = z
     interval_s: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();
+
+/** The most buckets one series answer holds: a chart is a few hundred pixels wide. */
+export const MAX_SERIES_POINTS = 500;
+
+/** `GET /api/prompts/{prompt}/metrics/series`: `to` defaults to now, `from` to 30 min before `to`. */
+export const seriesQuery = z
+  .object({
+    from: z.string().datetime({ offset: true }).optional(),
+    to: z.string().datetime({ offset: true }).optional(),
+    step_s: z.coerce.number().int().min(1).max(86_400).default(30),
+    version: versionName.optional(),
+  })
+  .strict();

@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, seedCustomerSupport, startStack, type Stack } from '../support/stack';
+
+/** Debian's chromium (`npm run setup` installs it); CHROMIUM_PATH points elsewhere. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Screenshots of each run, kept for people to look at (git-ignored; docs/images holds the README's). */
+const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/dashboard');
+
+// In CI the browser must be there: a missing one fails the run, it is never skipped. Elsewhere these tests are
+// skipped without it.
+const inCI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+const installed = fs.existsSync(CHROMIUM);
+
+describe.runIf(inCI && !installed)('a browser in CI', () => {
+  it('chromium is installed, so the dashboard is tested in a real browser', () => {
+    throw new Error(
+      `CI is set but ${CHROMIUM} was not found: run \`npm run setup\` (installs Debian chromium); browser tests never skip in CI`,
+    );
+  });
+});
+
+let browser: Browser;
+beforeAll(async () => {
+  if (!installed) return;
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Chromium's sandbox refuses to run as root (CI containers).
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+/** Metric events spread evenly from `fromAgoMs` to `toAgoMs` before now; every `errorEvery`-th one fails. */
+async function traffic(
+  url: string,
+  version: string,
+  n: number,
+  o: { errorEvery?: number; fromAgoMs: number; toAgoMs: number; latency: number; quality: number },
+): Promise<void> {
+  const now = Date.now();
+  const events = Array.from({ length: n }, (_, i) => ({
+    prompt: 'customer-support',
+    version,
+    ok: o.errorEvery === undefined || i % o.errorEvery !== o.errorEvery - 1,
+    latency_ms: o.latency + ((i * 37) % 50),
+    quality: o.quality,
+    at: new Date(now - o.fromAgoMs + ((o.fromAgoMs - o.toAgoMs) * i) / n).toISOString(),
+  }));
+  const r = await http(url, 'POST', '/api/metrics', { events });
+  if (r.status !== 202) throw new Error(`metrics → ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+describe.runIf(installed)('the dashboard in a real browser', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ namespace: 'it-dashboard' });
+    await seedCustomerSupport(stack.url);
+    // Healthy history for v1.9.0 before v2.0.0 took over, so the chart has a "before".
+    await traffic(stack.url, 'v1.9.0', 1200, { fromAgoMs: 12 * 60_000, toAgoMs: 5 * 60_000, latency: 120, quality: 0.88 });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('shows prompts and verdicts, counts down a pending approval, and Approve switches the page live; the rollback page has its timeline and chart', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${stack.url}/`);
+
+    const row = page.locator('tr[data-prompt="customer-support"]');
+    await row.locator('td.active-version', { hasText: /^v2\.0\.0$/ }).waitFor();
+    expect(await row.locator('td.traffic').textContent()).toBe('v2.0.0 100 %');
+    // The monitor's verdict with its numbers: no v2.0.0 traffic yet, so nothing is judged.
+    const monitor = page.locator('tr[data-monitor="customer-support"]');
+    await monitor.locator('td.verdict', { hasText: 'inconclusive' }).waitFor();
+    await page.locator('#connection', { hasText: 'live' }).waitFor();
+
+    // 3 % errors over the last 4 minutes: high severity, the trigger table asks a person within 5 minutes.
+    await traffic(stack.url, 'v2.0.0', 1200, { errorEvery: 33, fromAgoMs: 4 * 60_000, toAgoMs: 0, latency: 130, quality: 0.86 });
+    const card = page.locator('article.approval');
+    await card.waitFor();
+    const rollbackId = await card.getAttribute('data-rollback');
+    expect(rollbackId).toBeTruthy();
+    expect(await card.locator('h3').textContent()).toContain('customer-support');
+    expect(await card.locator('.trigger').textContent()).toBe('error rate 3.0 % (threshold 2.0 %, 1200 requests in 5 min)');
+    await monitor.locator('td.verdict', { hasText: 'breached' }).waitFor();
+    expect(await monitor.locator('td.numbers').textContent()).toContain('error rate 3.0 % (threshold 2.0 %, 1200 requests in 5 min)');
+
+    // The countdown ticks by itself.
+    const countdown = card.locator('.countdown');
+    const first = (await countdown.textContent())!;
+    expect(first).toMatch(/^[45]:\d\d left$/);
+    await page.waitForFunction((t) => (globalThis as any).document.querySelector('article.approval .countdown')?.textContent !== t, first);
+    expect(await countdown.textContent()).toMatch(/^4:\d\d left$/);
+    await shot(page, 'overview-pending-approval');
+
+    // Approve: the page switches to v1.9.0 by itself (server-sent events), without a reload.
+    await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
+    await card.locator('button.approve').click();
+    await page.locator('#notices', { hasText: `Approved customer-support (${rollbackId}) as anonymous` }).waitFor();
+    await row.locator('td.active-version', { hasText: /^v1\.9\.0$/ }).waitFor();
+    expect(await row.locator('td.traffic').textContent()).toBe('v1.9.0 100 %');
+    expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    await page.locator('#approvals', { hasText: 'Nothing awaits a decision.' }).waitFor();
+
+    // Healthy traffic on v1.9.0 after the switch, so verification can show recovery.
+    await traffic(stack.url, 'v1.9.0', 300, { fromAgoMs: 1000, toAgoMs: 0, latency: 120, quality: 0.88 });
+
+    await page.locator('#recent a', { hasText: rollbackId! }).click();
+    await page.locator('#rollback h2', { hasText: `Rollback ${rollbackId}` }).waitFor();
+    await page.locator('#timeline tr.event-approved', { hasText: 'by anonymous via api' }).waitFor();
+    await page.locator('#timeline tr.event-switched', { hasText: 'v2.0.0 → v1.9.0' }).waitFor();
+    await page.locator('#chart canvas').first().waitFor();
+    expect(await page.locator('.chart-note').textContent()).toMatch(/Marked: detected \S+, approved \S+, switched \S+\./);
+    // Verification ends (1-s checks for 10 s in tests) and the post-mortem appears, without a reload.
+    await page.locator('#verification .verification-result', { hasText: 'recovered' }).waitFor({ timeout: 30_000 });
+    await page.locator('#post-mortem .pm-summary').waitFor();
+    expect(await page.locator('#post-mortem pre').textContent()).toContain(`# Post-mortem: customer-support v2.0.0 → v1.9.0`);
+    expect(await page.locator('.fact-state').textContent()).toBe('completed');
+    expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    await shot(page, 'rollback-page');
+    await page.locator('#around-the-switch').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'rollback-page-top.png') });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe.runIf(installed)('the dashboard with authentication on', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      namespace: 'it-dashboard',
+      worker: false,
+      env: { AUTH_TOKENS: 'ops:operator:op-secret,root:admin:admin-secret' },
+    });
+    const admin = { headers: { authorization: 'Bearer admin-secret' } };
+    expect((await http(stack.url, 'PUT', '/api/prompts/billing', { description: 'Billing assistant' }, admin)).status).toBe(201);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('asks for a token, refuses a wrong one, then shows the data with it for the rest of the tab', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${stack.url}/`);
+    const form = page.locator('form.sign-in');
+    await form.waitFor();
+    expect(await page.locator('tr[data-prompt]').count()).toBe(0);
+    await form.locator('input#token').fill('not-a-token');
+    await form.locator('button[type=submit]').click();
+    await form.locator('p', { hasText: 'That token was not accepted.' }).waitFor();
+    await form.locator('input#token').fill('op-secret');
+    await form.locator('button[type=submit]').click();
+    await page.locator('tr[data-prompt="billing"] td.active-version', { hasText: '—' }).waitFor();
+    // The event stream authenticates with the same token (a header, which an EventSource could not send).
+    await page.locator('#connection', { hasText: 'live' }).waitFor();
+    // The token stays for this tab: a reload goes straight to the data.
+    await page.reload();
+    await page.locator('tr[data-prompt="billing"]').waitFor();
+    expect(await page.locator('form.sign-in').count()).toBe(0);
+    await page.close();
+  });
+});
