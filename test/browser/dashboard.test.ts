@@ -104,6 +104,12 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(await countdown.textContent()).toMatch(/^4:\d\d left$/);
     await shot(page, 'overview-pending-approval');
 
+    // A second tab that hears no events keeps showing the card, as a stale page would.
+    const stale = await browser.newPage();
+    await stale.route('**/api/events', (r) => r.abort());
+    await stale.goto(`${stack.url}/`);
+    await stale.locator(`article.approval[data-rollback="${rollbackId}"]`).waitFor();
+
     // Approve: the page switches to v1.9.0 by itself (server-sent events), without a reload.
     await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
     await card.locator('button.approve').click();
@@ -112,6 +118,15 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(await row.locator('td.traffic').textContent()).toBe('v1.9.0 100 %');
     expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true);
     await page.locator('#approvals', { hasText: 'Nothing awaits a decision.' }).waitFor();
+
+    // The stale tab's Reject is refused, and it says why in the API's words.
+    await stale.locator('article.approval button.reject').click();
+    const refusal = stale.locator('article.approval .decision-result.error');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toMatch(
+      /^Refused: already approved by anonymous at \S+ \(rollback \S+ is (rolling_back|verifying|completed)\)$/,
+    );
+    await stale.close();
 
     // Healthy traffic on v1.9.0 after the switch, so verification can show recovery.
     await traffic(stack.url, 'v1.9.0', 300, { fromAgoMs: 1000, toAgoMs: 0, latency: 120, quality: 0.88 });
@@ -149,6 +164,43 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
   });
   afterAll(async () => {
     await stack?.stop();
+  });
+
+  it('serves the page to anyone but its data, events and series only with a token; bad series queries are 400 naming the field', async () => {
+    const page = await fetch(`${stack.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect((await fetch(`${stack.url}/ui/vendor/uplot/uPlot.esm.js`)).status).toBe(200);
+
+    const events = await http(stack.url, 'GET', '/api/events');
+    expect(events.status).toBe(401);
+    expect(events.type).toContain('problem+json');
+    const viewer = { headers: { authorization: 'Bearer op-secret' } };
+    expect((await http(stack.url, 'GET', '/api/prompts/billing/metrics/series', undefined)).status).toBe(401);
+
+    const series = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?step_s=60', undefined, viewer);
+    expect(series.status).toBe(200);
+    expect(series.body).toMatchObject({ prompt: 'billing', step_s: 60, versions: [] });
+    expect(series.body.points).toHaveLength(30);
+    expect(series.body.points[0]).toMatchObject({ requests: 0, error_rate: null, latency_p99_ms: null, quality_mean: null });
+
+    const tooMany = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?step_s=1', undefined, viewer);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.errors).toEqual([{ field: 'step_s', message: expect.stringContaining('more than 500 steps') }]);
+    const backwards = await http(
+      stack.url,
+      'GET',
+      '/api/prompts/billing/metrics/series?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
+      undefined,
+      viewer,
+    );
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.errors).toEqual([{ field: 'from', message: 'must be before to' }]);
+    const badDate = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?from=yesterday', undefined, viewer);
+    expect(badDate.status).toBe(400);
+    expect(badDate.body.detail).toMatch(/^from: /);
+    expect((await http(stack.url, 'GET', '/api/prompts/nope/metrics/series', undefined, viewer)).status).toBe(404);
   });
 
   it('asks for a token, refuses a wrong one, then shows the data with it for the rest of the tab', async () => {
