@@ -1,6 +1,8 @@
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { Problem } from './problem';
+import type { liveChangeEvent } from './schemas';
 
 /** What the dashboard shows, by part: each item's key (prompt name, rollback id) → a string that changes with it. */
 export interface LiveDigest {
@@ -13,7 +15,7 @@ export type LiveTopic = keyof LiveDigest;
 const TOPICS: readonly LiveTopic[] = ['prompts', 'rollbacks', 'monitors'];
 
 /** A `change` event: the keys that changed (appeared, moved or disappeared), by part. */
-export type LiveChange = Partial<Record<LiveTopic, string[]>>;
+export type LiveChange = z.infer<typeof liveChangeEvent>;
 
 export interface LiveOptions {
   /** Reads the digest; compared with the previous one to name what changed. */

@@ -494,22 +494,26 @@ export class PromptbackService {
     await this.requirePrompt(prompt);
     const source = this.d.metricsSource ?? this.d.metrics;
     const candidates = only !== undefined ? [await this.requireVersion(prompt, only)] : await this.d.registry.listVersions(prompt);
-    // Versions that never served before `to`, or stopped before `from`, cost no bucket reads.
+    // Versions whose traffic ended before `from` (or that never had any) cost no bucket reads.
     const served = (
       await Promise.all(
         candidates.map(async (v) => {
           const last = await source.lastSeen(prompt, v.version);
-          return last !== undefined && last.getTime() >= from.getTime() && Date.parse(v.created_at) < to.getTime() ? v.version : undefined;
+          return last !== undefined && last.getTime() >= from.getTime() ? v.version : undefined;
         }),
       )
     ).filter((v): v is string => v !== undefined);
+    // Buckets on whole multiples of the step (60-s buckets on whole minutes): windows on whole seconds meet without
+    // sharing a second, so every event is counted in exactly one bucket.
     const stepMs = stepS * 1000;
+    const first = Math.floor(from.getTime() / stepMs) * stepMs;
+    const end = Math.ceil(to.getTime() / 1000) * 1000;
     const starts: number[] = [];
-    for (let t = from.getTime(); t < to.getTime(); t += stepMs) starts.push(t);
+    for (let t = first; t < end; t += stepMs) starts.push(t);
     const points = await Promise.all(
       starts.map(async (t) => {
-        const end = new Date(Math.min(t + stepMs, to.getTime()));
-        const windows = await Promise.all(served.map(async (v) => [v, await source.window(prompt, v, new Date(t), end)] as const));
+        const until = new Date(Math.min(t + stepMs, end));
+        const windows = await Promise.all(served.map(async (v) => [v, await source.window(prompt, v, new Date(t), until)] as const));
         let requests = 0;
         let errors = 0;
         let qualitySum = 0;
@@ -538,7 +542,7 @@ export class PromptbackService {
         };
       }),
     );
-    return { prompt, from: from.toISOString(), to: to.toISOString(), step_s: stepS, versions: served, points };
+    return { prompt, from: new Date(first).toISOString(), to: new Date(end).toISOString(), step_s: stepS, versions: served, points };
   }
 
   async startRollback(

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricsSeriesAnswer } from '../../src/api/schemas';
 import { http, seedCustomerSupport, startStack, type Stack } from '../support/stack';
 
 /** Debian's chromium (`npm run setup` installs it); CHROMIUM_PATH points elsewhere. */
@@ -143,12 +144,23 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(await page.locator('#post-mortem pre').textContent()).toContain(`# Post-mortem: customer-support v2.0.0 → v1.9.0`);
     expect(await page.locator('.fact-state').textContent()).toBe('completed');
     expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    // The chart's numbers are the traffic sent: every event once, in the bucket of its time.
+    const to = new Date(Date.now() + 1000).toISOString();
+    const from = new Date(Date.now() - 15 * 60_000).toISOString();
+    const series = await http(stack.url, 'GET', `/api/prompts/customer-support/metrics/series?from=${from}&to=${to}&step_s=60`);
+    expect(metricsSeriesAnswer.safeParse(series.body).error).toBeUndefined();
+    const points = series.body.points as { requests: number; errors: number; by_version: Record<string, number> }[];
+    expect(points.reduce((n, p) => n + p.requests, 0)).toBe(2700);
+    expect(points.reduce((n, p) => n + p.errors, 0)).toBe(36);
+    expect(points.reduce((n, p) => n + (p.by_version['v2.0.0'] ?? 0), 0)).toBe(1200);
+    expect([...series.body.versions].sort()).toEqual(['v1.9.0', 'v2.0.0']);
+
     await shot(page, 'rollback-page');
     await page.locator('#around-the-switch').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, 'rollback-page-top.png') });
     expect(pageErrors).toEqual([]);
     await page.close();
-  });
+  }, 180_000);
 });
 
 describe.runIf(installed)('the dashboard with authentication on', () => {
@@ -181,8 +193,18 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
 
     const series = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?step_s=60', undefined, viewer);
     expect(series.status).toBe(200);
+    expect(metricsSeriesAnswer.safeParse(series.body).error).toBeUndefined();
     expect(series.body).toMatchObject({ prompt: 'billing', step_s: 60, versions: [] });
-    expect(series.body.points).toHaveLength(30);
+    expect(Date.parse(series.body.to) - Date.parse(series.body.from)).toBeGreaterThanOrEqual(30 * 60_000);
+    const aligned = await http(
+      stack.url,
+      'GET',
+      '/api/prompts/billing/metrics/series?from=2026-01-01T00:00:00Z&to=2026-01-01T00:30:00Z&step_s=60',
+      undefined,
+      viewer,
+    );
+    expect(aligned.body.points).toHaveLength(30);
+    expect(aligned.body.points[29].at).toBe('2026-01-01T00:29:00.000Z');
     expect(series.body.points[0]).toMatchObject({ requests: 0, error_rate: null, latency_p99_ms: null, quality_mean: null });
 
     const tooMany = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?step_s=1', undefined, viewer);
