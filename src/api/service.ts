@@ -503,10 +503,9 @@ export class PromptbackService {
         }),
       )
     ).filter((v): v is string => v !== undefined);
-    // Buckets on whole multiples of the step (60-s buckets on whole minutes): windows on whole seconds meet without
-    // sharing a second, so every event is counted in exactly one bucket.
+    // Bounds on whole seconds: windows that meet then share no second, so every event is counted in exactly one bucket.
     const stepMs = stepS * 1000;
-    const first = Math.floor(from.getTime() / stepMs) * stepMs;
+    const first = Math.floor(from.getTime() / 1000) * 1000;
     const end = Math.ceil(to.getTime() / 1000) * 1000;
     const starts: number[] = [];
     for (let t = first; t < end; t += stepMs) starts.push(t);

@@ -66,7 +66,7 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     stack = await startStack({ namespace: 'it-dashboard' });
     await seedCustomerSupport(stack.url);
     // Healthy history for v1.9.0 before v2.0.0 took over, so the chart has a "before".
-    await traffic(stack.url, 'v1.9.0', 1200, { fromAgoMs: 12 * 60_000, toAgoMs: 5 * 60_000, latency: 120, quality: 0.88 });
+    await traffic(stack.url, 'v1.9.0', 1200, { fromAgoMs: 12 * 60_000, toAgoMs: 6 * 60_000, latency: 120, quality: 0.88 });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -130,14 +130,29 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     await stale.close();
 
     // Healthy traffic on v1.9.0 after the switch, so verification can show recovery.
-    await traffic(stack.url, 'v1.9.0', 300, { fromAgoMs: 1000, toAgoMs: 0, latency: 120, quality: 0.88 });
+    // All stamped now: the page showed the switch, so it is after it.
+    await traffic(stack.url, 'v1.9.0', 300, { fromAgoMs: 0, toAgoMs: 0, latency: 120, quality: 0.88 });
 
     await page.locator('#recent a', { hasText: rollbackId! }).click();
     await page.locator('#rollback h2', { hasText: `Rollback ${rollbackId}` }).waitFor();
     await page.locator('#timeline tr.event-approved', { hasText: 'by anonymous via api' }).waitFor();
     await page.locator('#timeline tr.event-switched', { hasText: 'v2.0.0 → v1.9.0' }).waitFor();
     await page.locator('#chart canvas').first().waitFor();
+    // The chart's note is written last in a load: once it names the switch, the chart and the table show it too.
+    await page.locator('.chart-note', { hasText: 'switched' }).waitFor();
     expect(await page.locator('.chart-note').textContent()).toMatch(/Marked: detected \S+, approved \S+, switched \S+\./);
+    // Before and after the switch, in numbers a person reads: the bad version's 3.0 % before, none after.
+    const rows = page.locator('.before-after-table tbody tr');
+    expect(await rows.nth(0).locator('td').allTextContents()).toEqual([
+      '5 min before the switch',
+      '1200',
+      '3.0 %',
+      expect.stringMatching(/^1\d\d ms$/),
+      '86 %',
+    ]);
+    const after = await rows.nth(1).locator('td').allTextContents();
+    expect(after[0]).toMatch(/^After the switch \(\d+ s\)$/);
+    expect(after.slice(1, 3)).toEqual(['300', '0 %']);
     // Verification ends (1-s checks for 10 s in tests) and the post-mortem appears, without a reload.
     await page.locator('#verification .verification-result', { hasText: 'recovered' }).waitFor({ timeout: 30_000 });
     await page.locator('#post-mortem .pm-summary').waitFor();
@@ -205,6 +220,18 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
     );
     expect(aligned.body.points).toHaveLength(30);
     expect(aligned.body.points[29].at).toBe('2026-01-01T00:29:00.000Z');
+    const unaligned = await http(
+      stack.url,
+      'GET',
+      '/api/prompts/billing/metrics/series?from=2026-01-01T00:00:00.250Z&to=2026-01-01T00:10:00.500Z&step_s=300',
+      undefined,
+      viewer,
+    );
+    expect(unaligned.body.points.map((p: { at: string }) => p.at)).toEqual([
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-01T00:05:00.000Z',
+      '2026-01-01T00:10:00.000Z',
+    ]);
     expect(series.body.points[0]).toMatchObject({ requests: 0, error_rate: null, latency_p99_ms: null, quality_mean: null });
 
     const tooMany = await http(stack.url, 'GET', '/api/prompts/billing/metrics/series?step_s=1', undefined, viewer);

@@ -297,11 +297,18 @@ function moments(r) {
   return out;
 }
 
+/** One bucket as a row: requests, error rate, p99 (the slowest version's) and quality. */
+function summarize(p) {
+  if (!p || p.requests === 0) return [p ? '0' : '—', '—', '—', '—'];
+  return [String(p.requests), f.percent(p.error_rate), f.millis(p.latency_p99_ms), f.percent(p.quality_mean)];
+}
+
 function rollbackPage(id) {
   let chart;
   const head = h('div', { class: 'part-body' }, h('p', { class: 'muted' }, 'Loading…'));
   const chartBox = h('div', { id: 'chart', class: 'chart' });
   const chartNote = h('p', { class: 'muted chart-note' });
+  const beforeAfter = h('div', { class: 'before-after' });
   const timeline = h('div', { class: 'part-body' });
   const checks = h('div', { class: 'part-body' });
   const deliveries = h('div', { class: 'part-body' });
@@ -310,7 +317,7 @@ function rollbackPage(id) {
     main,
     h('p', {}, h('a', { href: '#/' }, '← Overview')),
     h('section', { class: 'part', id: 'rollback' }, h('h2', {}, 'Rollback ', id), head),
-    h('section', { class: 'part', id: 'around-the-switch' }, h('h2', {}, 'Around the switch'), chartBox, chartNote),
+    h('section', { class: 'part', id: 'around-the-switch' }, h('h2', {}, 'Around the switch'), chartBox, beforeAfter, chartNote),
     h('section', { class: 'part', id: 'timeline' }, h('h2', {}, 'Timeline'), timeline),
     h('section', { class: 'part', id: 'verification' }, h('h2', {}, 'Verification'), checks),
     h('section', { class: 'part', id: 'deliveries' }, h('h2', {}, 'Notifications'), deliveries),
@@ -438,6 +445,29 @@ function rollbackPage(id) {
     chartBox.replaceChildren();
     chart = drawChart(chartBox, series, marks);
     const requests = series.points.reduce((n, p) => n + p.requests, 0);
+    // Before and after in the monitors' terms: the 5 min before the switch and up to 5 min after it, as two buckets.
+    const switchedAt = marks.find((m) => m.label === 'switched')?.at;
+    if (switchedAt === undefined) {
+      show(beforeAfter);
+    } else {
+      const at = Math.floor(switchedAt / 1000) * 1000;
+      const until = Math.max(at + 1000, Math.min(Date.now(), at + 300_000));
+      const sides = await get(
+        `/api/prompts/${enc(r.prompt)}/metrics/series?from=${enc(new Date(at - 300_000).toISOString())}&to=${enc(new Date(until).toISOString())}&step_s=300`,
+      );
+      const [before, after] = sides.points;
+      show(
+        beforeAfter,
+        table(
+          ['', 'Requests', 'Error rate', 'p99 latency', 'Quality'],
+          [
+            ['5 min before the switch', ...summarize(before)],
+            [`After the switch (${f.duration((until - at) / 1000)})`, ...summarize(after)],
+          ],
+          { class: 'before-after-table' },
+        ),
+      );
+    }
     chartNote.textContent = `${requests} requests of ${series.versions.join(', ') || 'no version'} in ${f.duration(step)} buckets; p99 is the slowest serving version's. Marked: ${marks.map((m) => `${m.label} ${f.clock(new Date(m.at).toISOString())}`).join(', ')}.`;
   });
 
