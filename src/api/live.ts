@@ -44,6 +44,7 @@ export class LiveFeed {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
   private probeAgain = false;
+  private failing = false;
   private readonly probeMs: number;
   private readonly heartbeatMs: number;
   private readonly maxConnections: number;
@@ -56,12 +57,15 @@ export class LiveFeed {
 
   /** Something in this process committed a change (a switch): look now rather than at the next probe. */
   changed(): void {
-    if (this.listeners.size > 0) this.probe();
+    if (this.listeners.size > 0) void this.probe();
   }
 
-  serve(req: Request, res: Response): void {
+  async serve(req: Request, res: Response): Promise<void> {
     if (this.listeners.size >= this.maxConnections)
       throw new Problem(503, 'Too many listeners', `this server already holds ${this.maxConnections} event streams; try again later`);
+    // The digest changes are measured against is read before `ready`: whatever the page reads after it is covered.
+    if (!this.last) await this.probe();
+    if (req.socket.destroyed) return;
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
     res.writeHead(200, {
@@ -88,11 +92,11 @@ export class LiveFeed {
     this.stopTimers();
   }
 
-  /** One read at a time; a change signalled during a read runs one more afterwards. */
-  private probe(): void {
+  /** One read at a time; a change signalled during a read runs one more afterwards. Resolves when reads settle. */
+  private probe(): Promise<void> {
     if (this.probing) {
       this.probeAgain = true;
-      return;
+      return this.probing;
     }
     this.probing = (async () => {
       do {
@@ -100,6 +104,7 @@ export class LiveFeed {
         await this.probeOnce();
       } while (this.probeAgain && this.listeners.size > 0);
     })().finally(() => (this.probing = undefined));
+    return this.probing;
   }
 
   private async probeOnce(): Promise<void> {
@@ -107,12 +112,15 @@ export class LiveFeed {
     try {
       next = await this.o.read();
     } catch (e) {
-      this.o.log.warn({ err: e }, 'events: could not read the dashboard digest');
+      // Once per outage, not once a second.
+      if (!this.failing) this.o.log.warn({ err: e }, 'events: could not read the dashboard digest; listeners keep their last state');
+      this.failing = true;
       return;
     }
+    this.failing = false;
     const before = this.last;
     this.last = next;
-    if (!before) return; // the first read of a listening period: each page loaded what it shows at `ready`
+    if (!before) return; // the baseline: each page loads what it shows at `ready`, after this read
     const change = diff(before, next);
     if (Object.keys(change).length === 0) return;
     this.broadcast(`event: change\ndata: ${JSON.stringify(change)}\n\n`);
@@ -128,8 +136,7 @@ export class LiveFeed {
 
   private startTimers(): void {
     if (!this.probeTimer) {
-      this.probe(); // the baseline digest of this listening period
-      this.probeTimer = setInterval(() => this.probe(), this.probeMs);
+      this.probeTimer = setInterval(() => void this.probe(), this.probeMs);
       this.probeTimer.unref();
     }
     if (!this.heartbeatTimer) {

@@ -252,6 +252,26 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
     expect((await http(stack.url, 'GET', '/api/prompts/nope/metrics/series', undefined, viewer)).status).toBe(404);
   });
 
+  it('GET /api/events says ready, then names the prompt that changed', async () => {
+    const res = await fetch(`${stack.url}/api/events`, { headers: { authorization: 'Bearer op-secret' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const until = async (what: string): Promise<void> => {
+      while (!text.includes(what)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${what}; it said ${text}`);
+        text += value;
+      }
+    };
+    await until('event: ready\ndata: {}\n\n');
+    const admin = { headers: { authorization: 'Bearer admin-secret' } };
+    expect((await http(stack.url, 'PUT', '/api/prompts/refunds', { description: 'Refund assistant' }, admin)).status).toBe(201);
+    await until('event: change\ndata: {"prompts":["refunds"]}\n\n');
+    await reader.cancel();
+  });
+
   it('asks for a token, refuses a wrong one, then shows the data with it for the rest of the tab', async () => {
     const page = await browser.newPage();
     await page.goto(`${stack.url}/`);
