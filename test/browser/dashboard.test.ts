@@ -281,6 +281,7 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
     await form.locator('input#token').fill('not-a-token');
     await form.locator('button[type=submit]').click();
     await form.locator('p', { hasText: 'That token was not accepted.' }).waitFor();
+    await shot(page, 'sign-in-refused');
     await form.locator('input#token').fill('op-secret');
     await form.locator('button[type=submit]').click();
     await page.locator('tr[data-prompt="billing"] td.active-version', { hasText: '—' }).waitFor();

@@ -346,11 +346,14 @@ function rollbackPage(id) {
         facts.map(([k, v]) => [h('dt', {}, k), h('dd', { class: `fact-${k.toLowerCase().replace(/\W+/g, '-')}` }, v)]),
       ),
       DECIDABLE.has(r.status) ? decisionBox(r) : null,
-      h(
-        'p',
-        { class: 'muted' },
-        h('a', { href: r.web_ui_url, target: '_blank', rel: 'noopener noreferrer' }, 'Open in the Temporal Web UI'),
-      ),
+      // Only a web address becomes a link (never a javascript: URL, whatever the configuration says).
+      /^https?:\/\//.test(r.web_ui_url ?? '')
+        ? h(
+            'p',
+            { class: 'muted' },
+            h('a', { href: r.web_ui_url, target: '_blank', rel: 'noopener noreferrer' }, 'Open in the Temporal Web UI'),
+          )
+        : null,
     );
 
     show(
@@ -521,6 +524,8 @@ function signIn(err) {
   });
   show(main, form);
   show(account);
+  connection.textContent = 'not signed in';
+  connection.className = 'connection connection-unauthorized';
   input.focus();
 }
 
