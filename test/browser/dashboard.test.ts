@@ -176,6 +176,40 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 180_000);
+
+  it("a gradual rollback's page shows its stage, and Pause, Resume and Abort act on it (a refusal in the API's words)", async () => {
+    for (const [m, p, b] of [
+      ['PUT', '/api/prompts/billing', { description: 'Billing assistant' }],
+      ['POST', '/api/prompts/billing/versions', { version: 'v1', template: 'Help with bills.' }],
+      ['POST', '/api/prompts/billing/deploy', { version: 'v1' }],
+      ['POST', '/api/prompts/billing/versions', { version: 'v2', template: 'Help with bills, tersely.' }],
+      ['POST', '/api/prompts/billing/deploy', { version: 'v2' }],
+    ] as const) {
+      expect((await http(stack.url, m, p, b)).status).toBeLessThan(300);
+    }
+    const started = await http(stack.url, 'POST', '/api/rollback', { prompt: 'billing', target_version: 'v1', mode: 'gradual' });
+    expect(started.status).toBe(202);
+    const id = started.body.rollback_id as string;
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await page.goto(`${stack.url}/#/rollbacks/${id}`);
+    const stage = page.locator('.fact-stage');
+    await stage.filter({ hasText: /^1 of 4: 75 % left on v2 — / }).waitFor();
+
+    await page.locator('#rollback button.pause').click();
+    await page.locator('#notices', { hasText: `billing (${id}): pause: now paused` }).waitFor();
+    await stage.filter({ hasText: '(paused' }).waitFor();
+    await page.locator('#rollback button.resume').click();
+    await page.locator('#notices', { hasText: `billing (${id}): resume: now rolling back` }).waitFor();
+    await page.locator('.fact-state', { hasText: 'rolling back' }).waitFor();
+    // Resuming what is not paused: the workflow refuses, and the page says why.
+    await page.locator('#rollback button.resume').click();
+    await page.locator('#notices .notice-error', { hasText: /^Refused: .*is rolling_back, not paused/ }).waitFor();
+    await page.locator('#rollback button.abort').click();
+    await page.locator('#notices', { hasText: `billing (${id}): abort: now` }).waitFor();
+    await page.locator('#timeline tr.event-aborted').waitFor();
+    await page.close();
+  }, 120_000);
 });
 
 describe.runIf(installed)('the dashboard with authentication on', () => {

@@ -102,6 +102,32 @@ function decisionBox(r) {
   );
 }
 
+/** Pause, resume or abort a gradual rollback: the same routes as the CLI; a refusal shows the API's words. */
+function controlBox(r) {
+  const out = h('p', { class: 'decision-result', role: 'status' });
+  const buttons = ['pause', 'resume', 'abort'].map((c) => h('button', { type: 'button', class: c }, c[0].toUpperCase() + c.slice(1)));
+  buttons.forEach((b, i) =>
+    b.addEventListener('click', async () => {
+      const c = ['pause', 'resume', 'abort'][i];
+      for (const x of buttons) x.disabled = true;
+      out.className = 'decision-result';
+      try {
+        const v = await post(`/api/rollbacks/${enc(r.rollback_id)}/${c}`);
+        out.textContent = `${c}: now ${v.status.replace(/_/g, ' ')}`;
+        notice(`${r.prompt} (${r.rollback_id}): ${out.textContent}`);
+      } catch (e) {
+        out.textContent =
+          e instanceof ApiError && e.status === 409 ? `Refused: ${e.detail}` : `${e.title ?? 'Failed'}: ${e.detail ?? e.message}`;
+        out.classList.add('error');
+        notice(out.textContent, 'error');
+      } finally {
+        for (const x of buttons) x.disabled = false;
+      }
+    }),
+  );
+  return h('div', { class: 'decision' }, h('div', { class: 'actions' }, buttons), out);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Overview
 
@@ -335,6 +361,14 @@ function rollbackPage(id) {
       ['Mode', r.mode],
       ['Reason', r.reason],
       ['Trigger', r.trigger ? f.verdictNumbers(r.trigger) : '—'],
+      ...(r.gradual
+        ? [
+            [
+              'Stage',
+              `${r.gradual.stage + 1} of ${r.gradual.of}: ${r.gradual.percent} % left on ${r.from_version ?? 'the old version'}${r.gradual.paused ? ` (paused${r.gradual.paused_reason ? `: ${r.gradual.paused_reason}` : ''})` : ''} — ${r.gradual.next_step}`,
+            ],
+          ]
+        : []),
       ['Requested', `${f.clock(r.requested_at)} by ${r.requested_by}`],
       ['Decided by', r.decided_by ?? r.decision?.by ?? '—'],
     ];
@@ -346,6 +380,7 @@ function rollbackPage(id) {
         facts.map(([k, v]) => [h('dt', {}, k), h('dd', { class: `fact-${k.toLowerCase().replace(/\W+/g, '-')}` }, v)]),
       ),
       DECIDABLE.has(r.status) ? decisionBox(r) : null,
+      r.mode === 'gradual' && (r.status === 'rolling_back' || r.status === 'paused') ? controlBox(r) : null,
       // Only a web address becomes a link (never a javascript: URL, whatever the configuration says).
       /^https?:\/\//.test(r.web_ui_url ?? '')
         ? h(
