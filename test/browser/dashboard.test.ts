@@ -38,6 +38,13 @@ afterAll(async () => {
   await browser?.close();
 });
 
+/** A tab whose waits allow for a loaded CI box (the waits are on what the page shows, never on time). */
+async function newPage(options: Parameters<Browser['newPage']>[0] = {}): Promise<Page> {
+  const page = await browser.newPage(options);
+  page.setDefaultTimeout(60_000);
+  return page;
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 /** Metric events spread evenly from `fromAgoMs` to `toAgoMs` before now; every `errorEvery`-th one fails. */
@@ -73,7 +80,7 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
   });
 
   it('shows prompts and verdicts, counts down a pending approval, and Approve switches the page live; the rollback page has its timeline and chart', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = await newPage({ viewport: { width: 1280, height: 1000 } });
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(`${stack.url}/`);
@@ -106,7 +113,7 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     await shot(page, 'overview-pending-approval');
 
     // A second tab that hears no events keeps showing the card, as a stale page would.
-    const stale = await browser.newPage();
+    const stale = await newPage();
     await stale.route('**/api/events', (r) => r.abort());
     await stale.goto(`${stack.url}/`);
     await stale.locator(`article.approval[data-rollback="${rollbackId}"]`).waitFor();
@@ -154,7 +161,7 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(after[0]).toMatch(/^After the switch \(\d+ s\)$/);
     expect(after.slice(1, 3)).toEqual(['300', '0 %']);
     // Verification ends (1-s checks for 10 s in tests) and the post-mortem appears, without a reload.
-    await page.locator('#verification .verification-result', { hasText: 'recovered' }).waitFor({ timeout: 30_000 });
+    await page.locator('#verification .verification-result', { hasText: 'recovered' }).waitFor();
     await page.locator('#post-mortem .pm-summary').waitFor();
     expect(await page.locator('#post-mortem pre').textContent()).toContain(`# Post-mortem: customer-support v2.0.0 → v1.9.0`);
     expect(await page.locator('.fact-state').textContent()).toBe('completed');
@@ -191,7 +198,7 @@ describe.runIf(installed)('the dashboard in a real browser', () => {
     expect(started.status).toBe(202);
     const id = started.body.rollback_id as string;
 
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = await newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(`${stack.url}/#/rollbacks/${id}`);
     const stage = page.locator('.fact-stage');
     await stage.filter({ hasText: /^1 of 4: 75 % left on v2 — / }).waitFor();
@@ -307,7 +314,7 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
   });
 
   it('asks for a token, refuses a wrong one, then shows the data with it for the rest of the tab', async () => {
-    const page = await browser.newPage();
+    const page = await newPage();
     await page.goto(`${stack.url}/`);
     const form = page.locator('form.sign-in');
     await form.waitFor();
@@ -326,5 +333,5 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
     await page.locator('tr[data-prompt="billing"]').waitFor();
     expect(await page.locator('form.sign-in').count()).toBe(0);
     await page.close();
-  });
+  }, 180_000);
 });
