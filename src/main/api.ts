@@ -66,6 +66,14 @@ export async function startApi(
   const live = new LiveFeed({ read: () => dashboardDigest(service, adapters.registry), log });
   adapters.registry.onRoutesChanged(() => live.changed());
   new Gauge({
+    name: 'promptback_dashboard_event_streams',
+    help: 'Open GET /api/events streams (dashboards listening)',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(live.size);
+    },
+  });
+  new Gauge({
     name: 'promptback_watch_connections',
     help: 'Open GET /api/prompts/{prompt}/watch streams',
     registers: [metricsRegistry],
