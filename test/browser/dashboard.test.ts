@@ -310,6 +310,8 @@ describe.runIf(installed)('the dashboard with authentication on', () => {
     const admin = { headers: { authorization: 'Bearer admin-secret' } };
     expect((await http(stack.url, 'PUT', '/api/prompts/refunds', { description: 'Refund assistant' }, admin)).status).toBe(201);
     await until('event: change\ndata: {"prompts":["refunds"]}\n\n');
+    const metrics = await http(stack.url, 'GET', '/metrics', undefined, { headers: { authorization: 'Bearer op-secret' } });
+    expect(metrics.body).toMatch(/^promptback_dashboard_event_streams 1$/m);
     await reader.cancel();
   });
 
