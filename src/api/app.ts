@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
 import { authenticate, type Token } from './auth';
+import { dashboardRoutes } from './dashboard';
 import { jsonBodyErrors } from './json-guard';
+import type { LiveFeed } from './live';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
 import {
   addVersionBody,
@@ -39,6 +41,8 @@ export interface AppDeps {
   watch?: PromptWatch;
   /** Slack button presses: the app's signing secret (unset: the route says it is not configured) and user names. */
   slack?: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
+  /** Serves the dashboard's GET /api/events (server-sent events); without it the route does not exist. */
+  live?: LiveFeed;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -349,6 +353,9 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(202).json(await service.stopMonitor(param(req, 'prompt'), req.actor!));
     }),
   );
+
+  // The web dashboard (GET /) and the routes only it needs.
+  app.use(dashboardRoutes({ service, tokens: deps.tokens, ...(deps.live ? { live: deps.live } : {}) }));
 
   app.use((req, res) => sendProblem(res, 404, 'Not found', `no route ${req.method} ${req.path}`));
   app.use(problemHandler(log));

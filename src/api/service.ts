@@ -485,6 +485,65 @@ export class PromptbackService {
     };
   }
 
+  /**
+   * A prompt's traffic in `step_s` buckets over [from, to): what the dashboard charts around a switch. Every version
+   * that served in the range is summed per bucket (error rate and quality over all requests); p99 is the slowest
+   * serving version's, an upper bound that does not hide a slow version behind a fast one.
+   */
+  async metricsSeries(prompt: string, from: Date, to: Date, stepS: number, only?: string) {
+    await this.requirePrompt(prompt);
+    const source = this.d.metricsSource ?? this.d.metrics;
+    const candidates = only !== undefined ? [await this.requireVersion(prompt, only)] : await this.d.registry.listVersions(prompt);
+    // Versions whose traffic ended before `from` (or that never had any) cost no bucket reads.
+    const served = (
+      await Promise.all(
+        candidates.map(async (v) => {
+          const last = await source.lastSeen(prompt, v.version);
+          return last !== undefined && last.getTime() >= from.getTime() ? v.version : undefined;
+        }),
+      )
+    ).filter((v): v is string => v !== undefined);
+    // Bounds on whole seconds: windows that meet then share no second, so every event is counted in exactly one bucket.
+    const stepMs = stepS * 1000;
+    const first = Math.floor(from.getTime() / 1000) * 1000;
+    const end = Math.ceil(to.getTime() / 1000) * 1000;
+    const starts: number[] = [];
+    for (let t = first; t < end; t += stepMs) starts.push(t);
+    const points = await Promise.all(
+      starts.map(async (t) => {
+        const until = new Date(Math.min(t + stepMs, end));
+        const windows = await Promise.all(served.map(async (v) => [v, await source.window(prompt, v, new Date(t), until)] as const));
+        let requests = 0;
+        let errors = 0;
+        let qualitySum = 0;
+        let qualitySamples = 0;
+        let p99: number | null = null;
+        const byVersion: Record<string, number> = {};
+        for (const [v, w] of windows) {
+          if (w.requests === 0) continue;
+          byVersion[v] = w.requests;
+          requests += w.requests;
+          errors += w.errors;
+          if (w.quality_mean !== null && w.quality_samples > 0) {
+            qualitySum += w.quality_mean * w.quality_samples;
+            qualitySamples += w.quality_samples;
+          }
+          if (w.latency_ms.p99 !== null) p99 = Math.max(p99 ?? 0, w.latency_ms.p99);
+        }
+        return {
+          at: new Date(t).toISOString(),
+          requests,
+          errors,
+          error_rate: requests > 0 ? errors / requests : null,
+          latency_p99_ms: p99,
+          quality_mean: qualitySamples > 0 ? qualitySum / qualitySamples : null,
+          by_version: byVersion,
+        };
+      }),
+    );
+    return { prompt, from: new Date(first).toISOString(), to: new Date(end).toISOString(), step_s: stepS, versions: served, points };
+  }
+
   async startRollback(
     input: { prompt: string; target_version?: string; reason?: string; mode: RollbackMode },
     actor: string,

@@ -5,6 +5,8 @@ import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
+import { dashboardDigest } from '../api/dashboard';
+import { LiveFeed } from '../api/live';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
 import { PromptWatch } from '../api/watch';
@@ -61,6 +63,16 @@ export async function startApi(
   registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
   const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
   adapters.registry.onRoutesChanged(() => watch.changed());
+  const live = new LiveFeed({ read: () => dashboardDigest(service, adapters.registry), log });
+  adapters.registry.onRoutesChanged(() => live.changed());
+  new Gauge({
+    name: 'promptback_dashboard_event_streams',
+    help: 'Open GET /api/events streams (dashboards listening)',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(live.size);
+    },
+  });
   new Gauge({
     name: 'promptback_watch_connections',
     help: 'Open GET /api/prompts/{prompt}/watch streams',
@@ -78,6 +90,7 @@ export async function startApi(
     publicUrl: config.publicUrl,
     watch,
     slack: config.slackActions,
+    live,
   });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
@@ -95,6 +108,7 @@ export async function startApi(
     client,
     async stop() {
       watch.close();
+      live.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();

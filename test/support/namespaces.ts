@@ -22,5 +22,6 @@ export const TEST_NAMESPACES = [
   'it-watch',
   'it-slack',
   'it-webui',
+  'it-dashboard',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
