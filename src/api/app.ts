@@ -279,7 +279,7 @@ export function createApp(deps: AppDeps): express.Express {
     '/api/rollbacks/:id',
     auth('viewer'),
     route(async (req, res) => {
-      res.json(await service.getRollback(String(req.params.id)));
+      res.json(await service.getRollback(String(req.params.id), { live: true }));
     }),
   );
   app.get(

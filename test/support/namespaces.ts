@@ -20,5 +20,7 @@ export const TEST_NAMESPACES = [
   'it-telemetry',
   'it-watch',
   'it-slack',
+  'it-cli',
+  'it-logs',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
