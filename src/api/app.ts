@@ -4,6 +4,7 @@ import client from 'prom-client';
 import { z } from 'zod';
 import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
+import { accessLog } from './access-log';
 import { authenticate, type Token } from './auth';
 import { jsonBodyErrors } from './json-guard';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
@@ -83,6 +84,7 @@ export function createApp(deps: AppDeps): express.Express {
     registers: [registry],
   });
 
+  app.use(accessLog(log));
   app.use((req, res, next) => {
     const end = httpDuration.startTimer();
     res.on('finish', () =>

@@ -82,7 +82,7 @@ export async function startApi(
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
-  const server = createServer(app, service, config.tokens, resolved ? { observe: (s) => resolved.observe(s) } : {});
+  const server = createServer(app, service, config.tokens, { log, ...(resolved ? { observe: (s: number) => resolved.observe(s) } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
