@@ -25,6 +25,13 @@ const mirrors =
   <S extends z.ZodTypeAny>(schema: S & (Same<z.output<S>, T> extends true ? unknown : { mismatch: [z.output<S>, T] })): S =>
     schema;
 
+/**
+ * Extending or making nullable a named schema is done by spreading its shape or a union with null: the generator
+ * would write `allOf` with its own `additionalProperties: false` (which no object passes) or a nullable `$ref` that
+ * JSON Schema 2020 validators read as "must be an object".
+ */
+const orNull = <S extends z.ZodTypeAny>(s: S) => z.union([s, z.null()]);
+
 const iso = z.string().describe('ISO-8601 UTC time');
 const json = z.record(z.unknown());
 
@@ -269,7 +276,7 @@ export const delivery = mirrors<DeliveryRecord>()(
       outbox_key: z.string(),
       kind: z.enum(['page', 'alert']),
       severity: z.string(),
-      lifecycle: z.enum(['trigger', 'acknowledge', 'resolve']).nullable(),
+      lifecycle: orNull(z.enum(['trigger', 'acknowledge', 'resolve'])),
       title: z.string(),
       status: z.enum(['pending', 'retrying', 'sent', 'failed', 'skipped']),
       attempts: z.number(),
@@ -449,8 +456,8 @@ const monitorGuard = z.discriminatedUnion('status', [
 ]);
 
 /** `POST /api/prompts/{prompt}/deploy`: accepted; a canary also names its workflow. */
-export const deployAccepted = deployment
-  .extend({ monitor: monitorGuard, status_url: z.string().url(), workflow_id: z.string().optional() })
+export const deployAccepted = z
+  .object({ ...deployment.shape, monitor: monitorGuard, status_url: z.string().url(), workflow_id: z.string().optional() })
   .strict()
   .openapi('DeployAccepted');
 
@@ -458,12 +465,16 @@ export const resolved = z.object({ version: z.string(), template: z.string() }).
 
 export const ingestAccepted = z.object({ accepted: z.number().int() }).strict().openapi('IngestAccepted');
 
-export const metricsSummary = windowStats
-  .extend({
+export const metricsSummary = z
+  .object({
+    ...windowStats.shape,
     prompt: z.string(),
     version: z.string().nullable(),
     provider: z.enum(['builtin', 'prometheus']),
-    baseline: windowStats.extend({ version: z.string() }).strict().nullable(),
+    baseline: z
+      .object({ ...windowStats.shape, version: z.string() })
+      .strict()
+      .nullable(),
   })
   .strict()
   .openapi('MetricsSummary');
@@ -478,15 +489,23 @@ const monitorRecordShape = {
   stopped_by: z.string().nullable(),
   last_check_at: iso.nullable(),
   active_version: z.string().nullable(),
-  last_verdict: verdict.nullable(),
+  last_verdict: orNull(verdict),
   last_action: z.string().nullable(),
   checks: z.number(),
   updated_at: iso,
 };
 export const monitorRecord = mirrors<MonitorRecord>()(z.object(monitorRecordShape).strict()).openapi('MonitorRecord');
-export const monitorStarted = monitorRecord.extend({ created: z.boolean() }).strict().openapi('MonitorStarted');
-export const monitorView = monitorRecord
-  .extend({ open_rollback_id: z.string().nullable(), open_incident_url: z.string().url().nullable(), web_ui_url: z.string() })
+export const monitorStarted = z
+  .object({ ...monitorRecordShape, created: z.boolean() })
+  .strict()
+  .openapi('MonitorStarted');
+export const monitorView = z
+  .object({
+    ...monitorRecordShape,
+    open_rollback_id: z.string().nullable(),
+    open_incident_url: z.string().url().nullable(),
+    web_ui_url: z.string(),
+  })
   .strict()
   .openapi('MonitorView');
 

@@ -1044,6 +1044,40 @@ export interface components {
       known_good: boolean | null;
       rolled_back_from: boolean;
     };
+    DeployAccepted: {
+      deployment_id: string;
+      prompt: string;
+      version: string;
+      /** @enum {string} */
+      strategy: 'immediate' | 'canary';
+      /** @description completed, rolling_out, aborted, failed */
+      status: string;
+      requested_by: string;
+      /** @description ISO-8601 UTC time */
+      created_at: string;
+      /** @description ISO-8601 UTC time */
+      updated_at: string;
+      from_version: string | null;
+      /** @description stage history and the reason for the outcome (canary rollouts) */
+      detail?: {
+        [key: string]: unknown;
+      };
+      monitor:
+        | {
+            workflow_id: string;
+            /** @enum {string} */
+            status: 'running';
+          }
+        | {
+            workflow_id: string;
+            /** @enum {string} */
+            status: 'pending';
+            error: string;
+          };
+      /** Format: uri */
+      status_url: string;
+      workflow_id?: string;
+    };
     Deployment: {
       deployment_id: string;
       prompt: string;
@@ -1063,23 +1097,6 @@ export interface components {
         [key: string]: unknown;
       };
     };
-    DeployAccepted: components['schemas']['Deployment'] & {
-      monitor:
-        | {
-            workflow_id: string;
-            /** @enum {string} */
-            status: 'running';
-          }
-        | {
-            workflow_id: string;
-            /** @enum {string} */
-            status: 'pending';
-            error: string;
-          };
-      /** Format: uri */
-      status_url: string;
-      workflow_id?: string;
-    };
     Resolved: {
       version: string;
       template: string;
@@ -1087,7 +1104,7 @@ export interface components {
     IngestAccepted: {
       accepted: number;
     };
-    WindowStats: {
+    MetricsSummary: {
       requests: number;
       errors: number;
       error_rate: number | null;
@@ -1099,16 +1116,24 @@ export interface components {
       quality_mean: number | null;
       quality_samples: number;
       window_s: number;
-    };
-    MetricsSummary: components['schemas']['WindowStats'] & {
       prompt: string;
       version: string | null;
       /** @enum {string} */
       provider: 'builtin' | 'prometheus';
-      baseline: components['schemas']['WindowStats'] &
-        ({
-          version: string;
-        } | null);
+      baseline: {
+        requests: number;
+        errors: number;
+        error_rate: number | null;
+        latency_ms: {
+          p50: number | null;
+          p95: number | null;
+          p99: number | null;
+        };
+        quality_mean: number | null;
+        quality_samples: number;
+        window_s: number;
+        version: string;
+      } | null;
     };
     /** @enum {string} */
     RollbackStatus:
@@ -1377,8 +1402,7 @@ export interface components {
       /** @enum {string} */
       kind: 'page' | 'alert';
       severity: string;
-      /** @enum {string|null} */
-      lifecycle: 'trigger' | 'acknowledge' | 'resolve' | null;
+      lifecycle: ('trigger' | 'acknowledge' | 'resolve') | null;
       title: string;
       /** @enum {string} */
       status: 'pending' | 'retrying' | 'sent' | 'failed' | 'skipped';
@@ -1568,6 +1592,49 @@ export interface components {
       reject_url: string;
       web_ui_url: string;
     };
+    MonitorStarted: {
+      prompt: string;
+      workflow_id: string;
+      /** @enum {string} */
+      status: 'running' | 'stopped' | 'pending';
+      interval_s: number;
+      started_by: string;
+      /** @description ISO-8601 UTC time */
+      started_at: string;
+      stopped_by: string | null;
+      /** @description ISO-8601 UTC time */
+      last_check_at: string | null;
+      active_version: string | null;
+      last_verdict: components['schemas']['Verdict'] | null;
+      last_action: string | null;
+      checks: number;
+      /** @description ISO-8601 UTC time */
+      updated_at: string;
+      created: boolean;
+    };
+    MonitorView: {
+      prompt: string;
+      workflow_id: string;
+      /** @enum {string} */
+      status: 'running' | 'stopped' | 'pending';
+      interval_s: number;
+      started_by: string;
+      /** @description ISO-8601 UTC time */
+      started_at: string;
+      stopped_by: string | null;
+      /** @description ISO-8601 UTC time */
+      last_check_at: string | null;
+      active_version: string | null;
+      last_verdict: components['schemas']['Verdict'] | null;
+      last_action: string | null;
+      checks: number;
+      /** @description ISO-8601 UTC time */
+      updated_at: string;
+      open_rollback_id: string | null;
+      /** Format: uri */
+      open_incident_url: string | null;
+      web_ui_url: string;
+    };
     MonitorRecord: {
       prompt: string;
       workflow_id: string;
@@ -1581,20 +1648,11 @@ export interface components {
       /** @description ISO-8601 UTC time */
       last_check_at: string | null;
       active_version: string | null;
-      last_verdict: components['schemas']['Verdict'] & (Record<string, never> | null);
+      last_verdict: components['schemas']['Verdict'] | null;
       last_action: string | null;
       checks: number;
       /** @description ISO-8601 UTC time */
       updated_at: string;
-    };
-    MonitorStarted: components['schemas']['MonitorRecord'] & {
-      created: boolean;
-    };
-    MonitorView: components['schemas']['MonitorRecord'] & {
-      open_rollback_id: string | null;
-      /** Format: uri */
-      open_incident_url: string | null;
-      web_ui_url: string;
     };
     SlackAnswer: {
       /** @enum {boolean} */

@@ -20,5 +20,6 @@ export const TEST_NAMESPACES = [
   'it-telemetry',
   'it-watch',
   'it-slack',
+  'it-openapi',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
