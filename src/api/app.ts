@@ -6,6 +6,7 @@ import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
 import { accessLog } from './access-log';
 import { authenticate, type Token } from './auth';
+import { mountApiDocs } from './docs';
 import { jsonBodyErrors } from './json-guard';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
 import {
@@ -107,6 +108,7 @@ export function createApp(deps: AppDeps): express.Express {
   // A request with no body at all parses as {} (express leaves req.body undefined or {} then).
   const body = <T extends z.ZodTypeAny>(schema: T, req: Request): z.infer<T> => schema.parse((req.body as unknown) ?? {}) as z.infer<T>;
 
+  mountApiDocs(app);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

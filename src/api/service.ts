@@ -448,9 +448,11 @@ export class PromptbackService {
       throw e;
     }
     if (!state) return this.getRollback(id);
+    // As in getRollback: the post-mortem shown is the one built from the record, never a stored draft.
+    const { post_mortem: _stored, ...view } = state;
     const post_mortem = isTerminal(state.status) ? await this.buildPostMortemOf(state) : undefined;
     return {
-      ...state,
+      ...view,
       ...(post_mortem ? { post_mortem } : {}),
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(state.workflow_id),
@@ -484,7 +486,7 @@ export class PromptbackService {
       version: v,
       provider: p.metrics.provider,
       ...current,
-      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+      baseline: baseline && baselineVersion ? { version: baselineVersion, ...baseline } : null,
     };
   }
 

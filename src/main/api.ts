@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
@@ -16,6 +17,8 @@ import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
+  /** The Express app behind the server (its routes are what the OpenAPI document must describe). */
+  app: Express;
   url: string;
   client: Client;
   stop(): Promise<void>;
@@ -91,6 +94,7 @@ export async function startApi(
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
     server,
+    app,
     url: `http://${config.host}:${port}`,
     client,
     async stop() {

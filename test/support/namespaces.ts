@@ -20,6 +20,7 @@ export const TEST_NAMESPACES = [
   'it-telemetry',
   'it-watch',
   'it-slack',
+  'it-openapi',
   'it-cli',
   'it-logs',
 ] as const;
