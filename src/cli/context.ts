@@ -4,7 +4,7 @@
  * 0 ok, 1 the API said no (or a `rollback --wait` did not end well), 2 the API could not be reached.
  */
 import type { Command } from 'commander';
-import { ApiError, connect, ConnectionError, type PromptbackApi } from './api';
+import { ApiError, connect, ConnectionError, unreachable, type PromptbackApi } from './api';
 import { resolveSettings, type Resolved } from './settings';
 import { suggest } from './suggest';
 
@@ -85,7 +85,7 @@ export async function run(
       }
       io.exit(1);
     } else if (e instanceof ConnectionError) {
-      io.err(`error: ${e.message}\n`);
+      io.err(`error: ${unreachable(e)}\n`);
       io.exit(2);
     } else {
       io.err(`error: ${e instanceof Error ? e.message : String(e)}\n`);

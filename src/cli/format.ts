@@ -2,8 +2,7 @@
  * How the CLI shows things to people: tables, `label  value` blocks, times in UTC, and numbers rounded the way a
  * person reads them (3.3 %, 1.2 s, 0.87), never the float the API carries (`--json` keeps those).
  */
-import type { TimelineEntry } from '../domain/rollback';
-import type { StageProgress } from '../domain/stages';
+import type { StageProgress, TimelineEntry } from './api';
 
 /** Any JSON value as text; objects as JSON. */
 export const text = (v: unknown): string => {

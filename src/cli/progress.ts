@@ -4,8 +4,8 @@
  * redrawn in place every poll; otherwise it is printed once per change, so a log shows each step once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TERMINAL_STATUSES, type RollbackView } from '../domain/rollback';
-import { ApiError, ConnectionError } from './api';
+import { TERMINAL_STATUSES } from '../domain/rollback';
+import { ApiError, ConnectionError, unreachable, type RollbackView } from './api';
 import type { Ctx } from './context';
 import { cell, duration, timelineLine } from './format';
 
@@ -81,7 +81,8 @@ export async function follow(c: Ctx, id: string): Promise<number> {
         throw e;
       }
       clear();
-      c.warn(`warning: polling rollback ${id} failed (${e.message.split('\n')[0]}); retrying`);
+      const why = e instanceof ConnectionError ? unreachable(e) : e.message;
+      c.warn(`warning: polling rollback ${id} failed (${why.split('\n')[0]}); retrying`);
       await sleep(POLL_MS);
       continue;
     }

@@ -1,6 +1,6 @@
 /** Deploys: make a version serve traffic (at once or as a canary), follow and abort a canary. */
 import { Option, type Command } from 'commander';
-import type { DeploymentView } from '../api';
+import type { DeploymentView, StageProgress } from '../api';
 import { run, type Ctx, type Io } from '../context';
 import { cell, fields, nextStep, table, when } from '../format';
 
@@ -16,7 +16,7 @@ export function registerDeployments(program: Command, io: Io): void {
         io,
         cmd,
         async (c) => {
-          const d = await c.api.deploy(prompt, { version, ...(o.strategy ? { strategy: o.strategy } : {}) });
+          const d = await c.api.deploy(prompt, { version, ...(o.strategy ? { strategy: o.strategy as 'immediate' | 'canary' } : {}) });
           c.emit(d, () => {
             c.print(
               `deployment ${d.deployment_id} ${cell(d.status)}: ${prompt} ${cell(d.from_version)} → ${version} (${cell(d.strategy)})`,
@@ -55,15 +55,25 @@ export function registerDeployments(program: Command, io: Io): void {
         const d = await c.api.abortDeployment(id);
         c.emit(d, () => {
           c.print(`deployment ${d.deployment_id} ${d.status}: ${d.prompt} ${d.version}`);
-          const reason = d.detail?.reason;
+          const reason = (d.detail as DeploymentDetail | undefined)?.reason;
           if (reason) c.print(`  reason  ${reason}`);
         });
       }),
     );
 }
 
+/** What a deployment's `detail` holds (the document leaves it open): a canary's progress and judged stages, or why it ended. */
+interface DeploymentDetail {
+  reason?: string;
+  error?: string;
+  /** Canary: `percent` is the share on the new version. */
+  progress?: StageProgress;
+  stages?: { percent: number; at: string; judgement?: { outcome: string; reason: string } }[];
+}
+
 function showDeployment(c: Ctx, d: DeploymentView): void {
-  const p = d.detail?.progress;
+  const detail = (d.detail ?? {}) as DeploymentDetail;
+  const p = detail.progress;
   c.print(
     fields([
       ['deployment', `${d.deployment_id}  ${d.status}`],
@@ -71,12 +81,12 @@ function showDeployment(c: Ctx, d: DeploymentView): void {
       ['strategy', d.strategy],
       ['requested', d.created_at && `${when(d.created_at)} by ${cell(d.requested_by)}`],
       ['updated', d.updated_at && when(d.updated_at)],
-      ['reason', d.detail?.reason ?? d.detail?.error],
+      ['reason', detail.reason ?? detail.error],
       ['canary', p && `stage ${p.stage + 1}/${p.of}: ${p.percent}% of traffic on ${d.version}`],
       ['next', p && d.status === 'rolling_out' ? nextStep(p) : undefined],
     ]),
   );
-  const stages = d.detail?.stages ?? [];
+  const stages = detail.stages ?? [];
   if (stages.length > 0) {
     const rows = stages.map((s) => [`${s.percent}%`, when(s.at), s.judgement?.outcome, s.judgement?.reason]);
     c.print(`\n${table(['STAGE', 'JUDGED (UTC)', 'OUTCOME', 'REASON'], rows)}`);

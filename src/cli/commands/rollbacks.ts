@@ -1,6 +1,7 @@
 /** Rollbacks: start one (and follow it), list, show, decide, steer a gradual one, read its post-mortem; approvals. */
 import { Option, type Command } from 'commander';
-import { ROLLBACK_STATUSES, type RollbackView } from '../../domain/rollback';
+import { ROLLBACK_STATUSES, type RollbackStatus } from '../../domain/rollback';
+import type { RollbackDetail } from '../api';
 import { run, type Ctx, type Io } from '../context';
 import { cell, fields, gradualFields, metricValue, table, timeLeft, timelineLine, when } from '../format';
 import { positiveInt } from '../input';
@@ -24,7 +25,7 @@ export function registerRollbacks(program: Command, io: Io): void {
             prompt,
             ...(o.to !== undefined ? { target_version: o.to } : {}),
             ...(o.reason !== undefined ? { reason: o.reason } : {}),
-            ...(o.mode !== undefined ? { mode: o.mode } : {}),
+            ...(o.mode !== undefined ? { mode: o.mode as 'immediate' | 'gradual' } : {}),
           });
           // With --wait --json, the one JSON document printed is the final view.
           if (!(o.wait && c.json)) {
@@ -51,7 +52,7 @@ export function registerRollbacks(program: Command, io: Io): void {
     .option('--prompt <prompt>', 'only this prompt')
     .addOption(new Option('--status <status>', 'only this status').choices(ROLLBACK_STATUSES))
     .option('--limit <n>', 'at most n', positiveInt)
-    .action((o: { prompt?: string; status?: string; limit?: number }, cmd: Command) =>
+    .action((o: { prompt?: string; status?: RollbackStatus; limit?: number }, cmd: Command) =>
       run(io, cmd, async (c) => {
         const data = await c.api.listRollbacks(o);
         c.emit(data, () =>
@@ -163,7 +164,7 @@ export function registerRollbacks(program: Command, io: Io): void {
     );
 }
 
-function showRollback(c: Ctx, r: RollbackView): void {
+function showRollback(c: Ctx, r: RollbackDetail): void {
   const t = r.trigger;
   const v = r.verification;
   const checks = v?.checks ?? [];
