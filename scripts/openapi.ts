@@ -24,7 +24,10 @@ export async function generatedFiles(): Promise<Record<(typeof GENERATED_FILES)[
   const doc = openApiDocument();
   const options = (await prettier.resolveConfig(path.join(ROOT, 'package.json'))) ?? {};
   const json = await prettier.format(JSON.stringify(doc), { ...options, parser: 'json' });
-  const types = await prettier.format(HEADER + astToString(await openapiTS(doc as never)), { ...options, parser: 'typescript' });
+  const types = await prettier.format(HEADER + astToString(await openapiTS(doc as never, { defaultNonNullable: false })), {
+    ...options,
+    parser: 'typescript',
+  });
   return { 'docs/openapi.json': json, 'src/client/schema.ts': types, 'packages/client/src/schema.ts': types };
 }
 

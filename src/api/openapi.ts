@@ -257,6 +257,8 @@ export function openApiDocument(): OpenApiDocument {
     },
   });
   registry.register('WatchState', r.watchState);
+  // Named for clients (the metrics summary and its baseline show its fields inline).
+  registry.register('WindowStats', r.windowStats);
 
   // Metrics.
   route('ingest', {

@@ -696,7 +696,7 @@ export interface components {
        * @default immediate
        * @enum {string}
        */
-      strategy: 'immediate' | 'canary';
+      strategy?: 'immediate' | 'canary';
     };
     RollbackBody: {
       prompt: string;
@@ -706,7 +706,7 @@ export interface components {
        * @default immediate
        * @enum {string}
        */
-      mode: 'immediate' | 'gradual';
+      mode?: 'immediate' | 'gradual';
     };
     DecisionBody: {
       comment?: string;
@@ -740,6 +740,19 @@ export interface components {
       templates: {
         [key: string]: string;
       };
+    };
+    WindowStats: {
+      requests: number;
+      errors: number;
+      error_rate: number | null;
+      latency_ms: {
+        p50: number | null;
+        p95: number | null;
+        p99: number | null;
+      };
+      quality_mean: number | null;
+      quality_samples: number;
+      window_s: number;
     };
     Health: {
       /** @enum {string} */

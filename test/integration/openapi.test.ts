@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/api/openapi';
+import { ApiError, ConnectionError, createApiClient } from '../../src/client';
+import { freePort } from '../support/ports';
 import { Conformance, documentedRoutes, mountedRoutes, type OpenApiDoc } from '../support/openapi';
 import { http, startStack, waitFor, type Reply, type Stack } from '../support/stack';
 
@@ -441,5 +443,34 @@ describe('live answers match the document', () => {
   it('every documented operation was answered with success at least once above', () => {
     const succeeded = new Set([...api.seen].filter((s) => /\s2\d\d$/.test(s)).map((s) => s.replace(/\s\d+$/, '')));
     expect(documentedRoutes(doc).filter((r) => !succeeded.has(r))).toEqual([]);
+  });
+});
+
+describe('the typed client generated from the document (src/client)', () => {
+  it('answers typed bodies, and turns problem+json into ApiError with status, title and detail', async () => {
+    const viewer = createApiClient({ url: stack.url, token: TOKENS.viewer });
+    const prompt = await viewer.getPrompt('customer-support');
+    expect(prompt.traffic.map((t) => t.version)).toContain(prompt.active_version);
+    const [latest] = await viewer.listRollbacks({ prompt: 'customer-support', limit: 1 });
+    expect((await viewer.getRollback(latest!.rollback_id)).deliveries.length).toBeGreaterThan(0);
+
+    const unknown = await viewer.getPrompt('nope').catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ApiError);
+    expect(unknown).toMatchObject({ status: 404, title: 'Unknown prompt', detail: expect.stringContaining('no prompt named nope') });
+
+    const forbidden = await viewer.startRollback({ prompt: 'customer-support' }).catch((e: unknown) => e);
+    expect(forbidden).toMatchObject({ status: 403, title: 'Forbidden' });
+
+    const admin = createApiClient({ url: stack.url, token: TOKENS.admin });
+    const bad = await admin.addVersion('customer-support', { version: 'v 1', template: 't' }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(ApiError);
+    expect((bad as ApiError).errors).toEqual([{ field: 'version', message: expect.any(String) }]);
+    expect((await admin.putPrompt('client-bot', { description: 'made by the typed client' })).created).toBe(true);
+    expect((await admin.putPrompt('client-bot', { owner: 'sdk' })).created).toBe(false);
+  });
+
+  it('says when the API cannot be reached at all', async () => {
+    const nowhere = createApiClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2000 });
+    await expect(nowhere.listPrompts()).rejects.toBeInstanceOf(ConnectionError);
   });
 });
