@@ -34,7 +34,8 @@ export function createLogger(level: string, name = 'promptback', opts: LoggerOpt
   const stream = pretty({
     colorize: opts.destination === undefined && process.stdout.isTTY === true,
     translateTime: 'SYS:HH:MM:ss.l',
-    ignore: 'pid,hostname',
+    // An access line's message already says method, path, status, duration and actor: the object is for machines.
+    ignore: 'pid,hostname,access',
     sync: true,
     ...(opts.destination ? { destination: opts.destination as unknown as NodeJS.WritableStream } : {}),
   });

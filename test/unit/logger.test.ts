@@ -90,3 +90,20 @@ describe('Temporal SDK logs', () => {
     expect(JSON.parse(s.lines[0]!)).toMatchObject({ level: 20, msg: 'Workflow bundle created', sdkComponent: 'worker' });
   });
 });
+
+describe('access lines', () => {
+  it('pretty: one line a request, its message saying it all; json: the fields', () => {
+    const p = sink();
+    const access = { method: 'GET', path: '/api/prompts', status: 200, duration_ms: 3.5, actor: 'alice' };
+    createLogger('info', 'promptback-api', { format: 'pretty', destination: p.stream }).info(
+      { access },
+      'GET /api/prompts 200 3.5 ms alice',
+    );
+    expect(p.lines).toHaveLength(1);
+    expect(p.lines[0]).toMatch(/INFO \(promptback-api\): GET \/api\/prompts 200 3\.5 ms alice$/);
+
+    const j = sink();
+    createLogger('info', 'promptback-api', { format: 'json', destination: j.stream }).info({ access }, 'GET /api/prompts 200 3.5 ms alice');
+    expect(JSON.parse(j.lines[0]!)).toMatchObject({ access });
+  });
+});
