@@ -68,13 +68,11 @@ export function connect(url: string, token: string | undefined): PromptbackApi {
     getPrompt: (p) => c.getPrompt(p),
     putPrompt: async (p, body) => (await c.putPrompt(p, body)).prompt,
     addVersion: (p, body) => c.addVersion(p, body),
-    // The document marks fields with a server default (strategy, mode) as required in request bodies; the API
-    // applies the default when they are left out, which is what an omitted option means here.
-    deploy: (p, body) => c.deploy(p, body as Schemas['DeployBody']),
+    deploy: (p, body) => c.deploy(p, body),
     getDeployment: (id) => c.getDeployment(id),
     abortDeployment: (id) => c.abortDeployment(id),
     resolve: (p, key) => c.resolve(p, key),
-    startRollback: (body) => c.startRollback(body as Schemas['RollbackBody']),
+    startRollback: (body) => c.startRollback(body),
     listRollbacks: async (q) => ({ rollbacks: await c.listRollbacks(q) }),
     getRollback: (id) => c.getRollback(id),
     decide: (id, decision, body) => c.decide(id, decision, body.comment),
