@@ -45,8 +45,10 @@ export interface Ctx {
 }
 
 export interface RunOptions {
-  /** The prompt the command names: a 404 "Unknown prompt" then suggests the closest existing names. */
+  /** The prompt the command names: a 404 "Unknown prompt" (or "Unknown monitor") suggests the closest existing names. */
   prompt?: string;
+  /** The version it names: a 404 "Unknown version" suggests the closest versions of the prompt. */
+  version?: string;
 }
 
 /** Runs one action: builds the client from the global options, reports errors, sets the exit code. */
@@ -79,8 +81,8 @@ export async function run(
     if (e instanceof ApiError) {
       io.err(`error: ${e.title} (${e.status}): ${e.detail}\n`);
       for (const f of e.errors) io.err(`  ${f.field}: ${f.message}\n`);
-      if (e.status === 404 && e.title === 'Unknown prompt' && opts.prompt !== undefined && api) {
-        const hint = await didYouMean(api, opts.prompt);
+      if (e.status === 404 && api) {
+        const hint = await didYouMean(api, e.title, opts);
         if (hint) io.err(`${hint}\n`);
       }
       io.exit(1);
@@ -94,14 +96,22 @@ export async function run(
   }
 }
 
-/** `did you mean customer-support?` from the prompts that exist, or nothing when none is close. */
-async function didYouMean(api: PromptbackApi, name: string): Promise<string | undefined> {
+/** `did you mean customer-support?` from the names that exist, or nothing when none is close (or none applies). */
+async function didYouMean(api: PromptbackApi, title: string, opts: RunOptions): Promise<string | undefined> {
   try {
-    const { prompts } = await api.listPrompts();
-    const close = suggest(
-      name,
-      prompts.map((p) => p.name),
-    );
+    let typed: string | undefined;
+    let names: string[] = [];
+    if (title === 'Unknown prompt' && opts.prompt !== undefined) {
+      typed = opts.prompt;
+      names = (await api.listPrompts()).prompts.map((p) => p.name);
+    } else if (title === 'Unknown monitor' && opts.prompt !== undefined) {
+      typed = opts.prompt;
+      names = (await api.listMonitors()).monitors.map((m) => m.prompt);
+    } else if (title === 'Unknown version' && opts.prompt !== undefined && opts.version !== undefined) {
+      typed = opts.version;
+      names = (await api.getPrompt(opts.prompt)).versions.map((v) => v.version);
+    }
+    const close = typed === undefined ? [] : suggest(typed, names);
     if (close.length === 0) return undefined;
     return `did you mean ${close.length === 1 ? close[0] : `one of: ${close.join(', ')}`}?`;
   } catch {

@@ -128,6 +128,12 @@ describe('promptback CLI against a running promptback', () => {
     const far = await cli(['rollback', 'zzzzzz']);
     expect(far.code).toBe(1);
     expect(far.err).not.toContain('did you mean');
+
+    // A mistyped version of a prompt that exists: its closest versions.
+    const version = await cli(['rollback', 'customer-support', '--to', 'v1.0']);
+    expect(version.code).toBe(1);
+    expect(version.err).toMatch(/^error: Unknown version \(404\): /);
+    expect(version.err).toContain('did you mean v1?\n');
   });
 
   it('URL and token from the config file; the environment overrides the file, a flag overrides both; the token is never printed', async () => {

@@ -32,7 +32,7 @@ export function registerDeployments(program: Command, io: Io): void {
             if (d.status === 'rolling_out') c.print(`follow it with: promptback deployments show ${d.deployment_id}`);
           });
         },
-        { prompt },
+        { prompt, version },
       ),
     );
   const deployments = program.command('deployments').description('inspect and abort deployments (canary rollouts)');

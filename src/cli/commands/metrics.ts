@@ -37,7 +37,7 @@ export function registerMetrics(program: Command, io: Io): void {
             if (m.requests === 0) c.print('no requests in the window: inconclusive');
           });
         },
-        { prompt },
+        { prompt, ...(o.version !== undefined ? { version: o.version } : {}) },
       ),
     );
   metrics

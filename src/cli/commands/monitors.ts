@@ -74,10 +74,15 @@ export function registerMonitors(program: Command, io: Io): void {
     .description('stop watching a prompt')
     .argument('<prompt>')
     .action((prompt: string, _o, cmd: Command) =>
-      run(io, cmd, async (c) => {
-        const m = await c.api.stopMonitor(prompt);
-        c.emit(m, () => c.print(`monitor ${prompt} ${m?.status ?? 'stopping'}`));
-      }),
+      run(
+        io,
+        cmd,
+        async (c) => {
+          const m = await c.api.stopMonitor(prompt);
+          c.emit(m, () => c.print(`monitor ${prompt} ${m?.status ?? 'stopping'}`));
+        },
+        { prompt },
+      ),
     );
 }
 

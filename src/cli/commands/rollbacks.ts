@@ -41,7 +41,7 @@ export function registerRollbacks(program: Command, io: Io): void {
           }
           return o.wait ? follow(c, r.rollback_id) : 0;
         },
-        { prompt },
+        { prompt, ...(o.to !== undefined ? { version: o.to } : {}) },
       ),
     );
 
