@@ -78,7 +78,7 @@ export class PromptbackError extends Error {
  * optional query: a path the API does not have does not compile.
  */
 type Concrete<P extends string> = P extends `${infer A}{${string}}${infer B}` ? `${A}${string}${Concrete<B>}` : P;
-type ApiPath = `${Concrete<keyof paths & string>}` | `${Concrete<keyof paths & string>}?${string}`;
+type ApiPath = `${Concrete<Extract<keyof paths, string>>}` | `${Concrete<Extract<keyof paths, string>>}?${string}`;
 
 const unref = (t: ReturnType<typeof setTimeout>): void => (t as { unref?: () => void }).unref?.();
 
