@@ -164,6 +164,20 @@ describe('live answers match the document', () => {
     expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/x', as: 'operator', body: {} }), 403);
     expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/x', as: 'bogus', body: {} }), 401);
 
+    expectProblem(
+      await call('PUT', '/api/prompts/{prompt}', {
+        url: '/api/prompts/customer-support',
+        body: { description: 'x' },
+        headers: { 'sec-fetch-site': 'cross-site' },
+      }),
+      403,
+    );
+    expectProblem(
+      await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/customer-support', body: { description: 'x'.repeat(1_100_000) } }),
+      413,
+    );
+    expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/customer-support', body: '{"owner":', raw: true }), 400);
+
     expect((await call('GET', '/api/prompts', { as: 'viewer' })).body.prompts).toHaveLength(1);
     const p = await call('GET', '/api/prompts/{prompt}', { as: 'viewer', url: '/api/prompts/customer-support' });
     expect(p.body).toMatchObject({ active_version: 'v2.0.0', traffic: [{ version: 'v2.0.0', percent: 100 }] });
