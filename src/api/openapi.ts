@@ -75,7 +75,14 @@ export function openApiDocument(): OpenApiDocument {
             description: `${config.description ? `${config.description}\n\n` : ''}Needs the \`${role}\` role (or a higher one).`,
           }
         : { security: [] }),
-      responses: { ...config.responses, ...(role ? AUTH_ERRORS : {}) },
+      // What the app answers before any route: a body that is not JSON or too deep (400), too large (413), and a
+      // browser mutation from another site (403).
+      responses: {
+        ...(config.request?.body ? { ...BAD_INPUT, 413: problemJson('The body exceeds 1 MiB') } : {}),
+        ...(config.method !== 'get' ? { 403: AUTH_ERRORS[403] } : {}),
+        ...config.responses,
+        ...(role ? AUTH_ERRORS : {}),
+      },
     });
   };
 

@@ -1939,6 +1939,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   listPrompts: {
@@ -2055,6 +2064,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   deploy: {
@@ -2125,6 +2143,15 @@ export interface operations {
       };
       /** @description A change is already in flight (`rollback_id` or `deployment_id`), nothing to compare against, or the staging gate */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -2257,6 +2284,15 @@ export interface operations {
       };
       /** @description Not a canary rolling out */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -2472,6 +2508,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   promptMetrics: {
@@ -2610,6 +2655,15 @@ export interface operations {
       };
       /** @description A rollback in flight (`rollback_id`), the target already serves all traffic, or no known-good version */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -2871,6 +2925,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
       503: {
         headers: {
@@ -2946,6 +3009,15 @@ export interface operations {
       };
       /** @description Decision refused: `detail` says why (deadline passed and what was done, already decided by whom, not awaiting) */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -3035,6 +3107,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
       503: {
         headers: {
@@ -3117,6 +3198,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The body exceeds 1 MiB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
       503: {
         headers: {
@@ -3192,6 +3282,15 @@ export interface operations {
       };
       /** @description Decision refused: `detail` says why (deadline passed and what was done, already decided by whom, not awaiting) */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -3351,6 +3450,15 @@ export interface operations {
       };
       /** @description Unknown prompt */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };
@@ -3548,8 +3656,26 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description The token's role may not do this, or a browser mutation came from a foreign origin */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description SLACK_SIGNING_SECRET is not set */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body exceeds 1 MiB */
+      413: {
         headers: {
           [name: string]: unknown;
         };

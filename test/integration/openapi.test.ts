@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/api/openapi';
 import { ApiError, ConnectionError, createApiClient } from '../../src/client';
@@ -136,6 +137,41 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('GET /docs in a real browser', () => {
+  it('shows every documented operation, loading nothing from outside promptback', async () => {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' });
+    try {
+      const page = await browser.newPage();
+      const foreign: string[] = [];
+      page.on('request', (r) => {
+        if (!r.url().startsWith(stack.url)) foreign.push(r.url());
+      });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${stack.url}/docs`);
+      const operations = documentedRoutes(doc).length;
+      await page.waitForFunction(`document.querySelectorAll('.opblock').length === ${operations}`, undefined, { timeout: 30_000 });
+      const shown = await page.$$eval('.opblock', (blocks) =>
+        blocks.map((b) => {
+          const method = b.querySelector('.opblock-summary-method')?.textContent ?? '';
+          const p = b.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? '';
+          return `${method.toUpperCase()} ${p}`;
+        }),
+      );
+      expect(shown.sort()).toEqual(documentedRoutes(doc));
+      expect(await page.locator('.info .title').textContent()).toContain('promptback');
+      expect(await page.locator('.btn.authorize').isVisible()).toBe(true);
+      const shots = path.resolve(__dirname, '../../.data/screenshots');
+      fs.mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: path.join(shots, 'docs.png'), fullPage: true });
+      expect(foreign).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
 describe('live answers match the document', () => {
   it('health, readiness and /metrics', async () => {
     expect((await call('GET', '/healthz', { as: 'nobody' })).body).toEqual({ status: 'ok' });
@@ -163,6 +199,20 @@ describe('live answers match the document', () => {
     expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/customer-support', body: { owner: 7 } }), 400);
     expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/x', as: 'operator', body: {} }), 403);
     expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/x', as: 'bogus', body: {} }), 401);
+
+    expectProblem(
+      await call('PUT', '/api/prompts/{prompt}', {
+        url: '/api/prompts/customer-support',
+        body: { description: 'x' },
+        headers: { 'sec-fetch-site': 'cross-site' },
+      }),
+      403,
+    );
+    expectProblem(
+      await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/customer-support', body: { description: 'x'.repeat(1_100_000) } }),
+      413,
+    );
+    expectProblem(await call('PUT', '/api/prompts/{prompt}', { url: '/api/prompts/customer-support', body: '{"owner":', raw: true }), 400);
 
     expect((await call('GET', '/api/prompts', { as: 'viewer' })).body.prompts).toHaveLength(1);
     const p = await call('GET', '/api/prompts/{prompt}', { as: 'viewer', url: '/api/prompts/customer-support' });
