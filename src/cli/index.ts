@@ -18,7 +18,6 @@ import { processIo, type Io } from './context';
 import { DEFAULT_URL } from './settings';
 
 export type { Io } from './context';
-export { timelineLine } from './format';
 
 /** The version in package.json. */
 export function cliVersion(): string {

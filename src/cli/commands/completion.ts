@@ -16,7 +16,7 @@ interface Node {
 const visibleOptions = (cmd: Command): Option[] => (cmd.options as Option[]).filter((o) => !o.hidden);
 
 function walk(cmd: Command, prefix: string, extra: { word: string; description: string }[], out: Node[]): void {
-  const subs = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+  const subs = cmd.commands;
   const words = [
     ...subs.map((c) => ({ word: c.name(), description: c.description() })),
     ...visibleOptions(cmd).map((o) => ({ word: o.long ?? o.short ?? '', description: o.description })),
