@@ -4,8 +4,10 @@ import client from 'prom-client';
 import { z } from 'zod';
 import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
+import { accessLog } from './access-log';
 import { authenticate, type Token } from './auth';
 import { dashboardRoutes } from './dashboard';
+import { mountApiDocs } from './docs';
 import { jsonBodyErrors } from './json-guard';
 import type { LiveFeed } from './live';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
@@ -87,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
     registers: [registry],
   });
 
+  app.use(accessLog(log));
   app.use((req, res, next) => {
     const end = httpDuration.startTimer();
     res.on('finish', () =>
@@ -109,6 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   // A request with no body at all parses as {} (express leaves req.body undefined or {} then).
   const body = <T extends z.ZodTypeAny>(schema: T, req: Request): z.infer<T> => schema.parse((req.body as unknown) ?? {}) as z.infer<T>;
 
+  mountApiDocs(app);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -283,7 +287,7 @@ export function createApp(deps: AppDeps): express.Express {
     '/api/rollbacks/:id',
     auth('viewer'),
     route(async (req, res) => {
-      res.json(await service.getRollback(String(req.params.id)));
+      res.json(await service.getRollback(String(req.params.id), { live: true }));
     }),
   );
   app.get(

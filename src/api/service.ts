@@ -61,6 +61,9 @@ export interface ServiceDeps {
 /** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
 export type MonitorGuard = { workflow_id: string; status: 'running' } | { workflow_id: string; status: 'pending'; error: string };
 
+/** How long GET /api/rollbacks/{id} waits for a running workflow's own view before answering from the store. */
+const LIVE_VIEW_WITHIN_MS = 1000;
+
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
 const newId = (at: Date): string => formatRollbackId(at, randomBytes(4).toString('hex'));
@@ -445,9 +448,11 @@ export class PromptbackService {
       throw e;
     }
     if (!state) return this.getRollback(id);
+    // As in getRollback: the post-mortem shown is the one built from the record, never a stored draft.
+    const { post_mortem: _stored, ...view } = state;
     const post_mortem = isTerminal(state.status) ? await this.buildPostMortemOf(state) : undefined;
     return {
-      ...state,
+      ...view,
       ...(post_mortem ? { post_mortem } : {}),
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(state.workflow_id),
@@ -481,7 +486,7 @@ export class PromptbackService {
       version: v,
       provider: p.metrics.provider,
       ...current,
-      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+      baseline: baseline && baselineVersion ? { version: baselineVersion, ...baseline } : null,
     };
   }
 
@@ -634,11 +639,22 @@ export class PromptbackService {
     };
   }
 
+  /**
+   * A rollback as stored; with `live`, a running one as its workflow holds it now (each verification check, the
+   * gradual stage), so that someone following it sees progress between saves. The store answers if the workflow
+   * does not within LIVE_VIEW_WITHIN_MS.
+   */
   async getRollback(
     id: string,
+    opts: { live?: boolean } = {},
   ): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem; deliveries: DeliveryRecord[] }> {
-    const v = await this.d.rollbacks.get(id);
-    if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
+    const stored = await this.d.rollbacks.get(id);
+    if (!stored) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
+    const live =
+      opts.live && !isTerminal(stored.status) && stored.timeline.length > 0
+        ? await this.d.workflows.liveRollback(stored.workflow_id, LIVE_VIEW_WITHIN_MS)
+        : undefined;
+    const v = live && live.rollback_id === stored.rollback_id ? live : stored;
     // A finished rollback carries its post-mortem (docs/api.md `post_mortem?`), computed on read from its record.
     const { post_mortem: _stored, ...view } = v;
     const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
@@ -18,6 +19,8 @@ import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
+  /** The Express app behind the server (its routes are what the OpenAPI document must describe). */
+  app: Express;
   url: string;
   client: Client;
   stop(): Promise<void>;
@@ -95,7 +98,7 @@ export async function startApi(
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
-  const server = createServer(app, service, config.tokens, resolved ? { observe: (s) => resolved.observe(s) } : {});
+  const server = createServer(app, service, config.tokens, { log, ...(resolved ? { observe: (s: number) => resolved.observe(s) } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -104,6 +107,7 @@ export async function startApi(
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
     server,
+    app,
     url: `http://${config.host}:${port}`,
     client,
     async stop() {

@@ -23,5 +23,8 @@ export const TEST_NAMESPACES = [
   'it-slack',
   'it-webui',
   'it-dashboard',
+  'it-openapi',
+  'it-cli',
+  'it-logs',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

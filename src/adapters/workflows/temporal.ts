@@ -32,6 +32,7 @@ import {
   rejectSignal,
   RollbackSeverityKey,
   RollbackStateKey,
+  stateQuery,
   stopMonitorSignal,
   type DecisionPayload,
 } from '../../workflows/messages';
@@ -98,6 +99,15 @@ export class TemporalWorkflows implements Workflows {
         );
       }
       throw e;
+    }
+  }
+
+  async liveRollback(workflowId: string, withinMs: number): Promise<RollbackView | undefined> {
+    try {
+      return await this.within(withinMs, () => this.client.workflow.getHandle(workflowId).query(stateQuery));
+    } catch {
+      // Ended, not started yet, no worker to answer, engine away: the stored view stands.
+      return undefined;
     }
   }
 
