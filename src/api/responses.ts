@@ -161,7 +161,7 @@ const rollbackViewShape = {
   tier: z.number().optional(),
   timeline: z.array(timelineEntry),
   verification: z
-    .object({ checks: z.array(verdict), result: z.enum(['recovered', 'not_recovered', 'inconclusive', 'pending']) })
+    .object({ checks: z.array(verdict), result: z.enum(['recovered', 'not_recovered', 'inconclusive', 'error', 'pending']) })
     .strict()
     .optional(),
   group: z
