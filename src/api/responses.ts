@@ -35,6 +35,10 @@ const orNull = <S extends z.ZodTypeAny>(s: S) => z.union([s, z.null()]);
 const iso = z.string().describe('ISO-8601 UTC time');
 const json = z.record(z.unknown());
 
+export const severity = z.enum(['critical', 'high', 'medium', 'low', 'manual']).openapi('Severity');
+export const rollbackStatus = z.enum(ROLLBACK_STATUSES).openapi('RollbackStatus');
+export const rollbackMode = z.enum(['immediate', 'gradual']).openapi('RollbackMode');
+
 export const fieldError = z.object({ field: z.string(), message: z.string() }).openapi('FieldError');
 
 /** RFC 9457 problem details; extension members (e.g. `rollback_id` of the rollback in flight) sit beside them. */
@@ -45,13 +49,18 @@ export const problem = z
     status: z.number().int(),
     detail: z.string(),
     errors: z.array(fieldError).optional(),
+    // The extension members the API sets, where they apply (others may be added: the object stays open).
+    rollback_id: z.string().optional().describe('409: the rollback in flight (or the one refused), 404: the one asked for'),
+    deployment_id: z.string().optional().describe('409: the canary rolling out'),
+    status_url: z.string().url().optional().describe("the rollback's status URL"),
+    rollback_status: rollbackStatus.optional().describe('409 Decision refused / Rollback still running: where the rollback stands'),
+    decided_by: z.string().nullable().optional().describe('409 Decision refused: who decided already'),
+    deadline: z.string().nullable().optional().describe('409 Decision refused: the decision deadline'),
+    prompt: z.string().optional(),
+    version: z.string().optional(),
   })
   .passthrough()
   .openapi('Problem');
-
-export const severity = z.enum(['critical', 'high', 'medium', 'low', 'manual']).openapi('Severity');
-export const rollbackStatus = z.enum(ROLLBACK_STATUSES).openapi('RollbackStatus');
-export const rollbackMode = z.enum(['immediate', 'gradual']).openapi('RollbackMode');
 
 export const trafficShare = mirrors<TrafficShare>()(z.object({ version: z.string(), percent: z.number() }).strict()).openapi(
   'TrafficShare',

@@ -19,6 +19,11 @@ type Who = keyof typeof TOKENS | 'nobody' | 'bogus';
 const SLACK_SECRET = 'openapi-test-signing-secret';
 
 let stack: Stack;
+/**
+ * An API whose engine is unreachable. Stopped with the file, not right after its test: the Temporal client may still
+ * retry a refused call for a few seconds, and closing its connection under a pending retry throws in a timer.
+ */
+let down: Stack | undefined;
 let doc: OpenApiDoc;
 let api: Conformance;
 
@@ -37,6 +42,7 @@ beforeAll(async () => {
   api.check('GET', '/openapi.json', r);
 });
 afterAll(async () => {
+  await down?.stop();
   await stack?.stop();
 });
 
@@ -47,11 +53,11 @@ afterAll(async () => {
 async function call(
   method: string,
   route: string,
-  opts: { as?: Who; url?: string; body?: unknown; raw?: boolean; headers?: Record<string, string> } = {},
+  opts: { as?: Who; url?: string; body?: unknown; raw?: boolean; headers?: Record<string, string>; base?: string } = {},
 ): Promise<Reply> {
   const as = opts.as ?? 'admin';
   const auth: Record<string, string> = as === 'nobody' ? {} : { authorization: `Bearer ${as === 'bogus' ? 'not-a-token' : TOKENS[as]}` };
-  const r = await http(stack.url, method, opts.url ?? route, opts.body, {
+  const r = await http(opts.base ?? stack.url, method, opts.url ?? route, opts.body, {
     ...(opts.raw ? { raw: true } : {}),
     headers: { ...auth, ...opts.headers },
   });
@@ -169,6 +175,38 @@ describe('GET /docs in a real browser', () => {
     } finally {
       await browser.close();
     }
+  }, 60_000);
+});
+
+describe('with the workflow engine down', () => {
+  it('readiness, the 503 answers, and a deploy whose monitor is pending are as documented', async () => {
+    down = await startStack({ namespace: 'it-openapi', worker: false, env: { TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` } });
+    const base = down.url;
+    const ready = await call('GET', '/readyz', { base, as: 'nobody' });
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.temporal).toMatch(/^down: /);
+    await call('PUT', '/api/prompts/{prompt}', { base, url: '/api/prompts/offline-bot', body: {} });
+    await call('POST', '/api/prompts/{prompt}/versions', {
+      base,
+      url: '/api/prompts/offline-bot/versions',
+      body: { version: 'v1', template: 't' },
+    });
+    await call('POST', '/api/prompts/{prompt}/versions', {
+      base,
+      url: '/api/prompts/offline-bot/versions',
+      body: { version: 'v2', template: 't' },
+    });
+    const deployed = await call('POST', '/api/prompts/{prompt}/deploy', {
+      base,
+      url: '/api/prompts/offline-bot/deploy',
+      body: { version: 'v1' },
+    });
+    expect(deployed.status).toBe(202);
+    expect(deployed.body.monitor).toMatchObject({ status: 'pending', error: expect.any(String) });
+    await call('POST', '/api/prompts/{prompt}/deploy', { base, url: '/api/prompts/offline-bot/deploy', body: { version: 'v2' } });
+    expectProblem(await call('POST', '/api/monitors', { base, body: { prompt: 'offline-bot' } }), 503);
+    expectProblem(await call('DELETE', '/api/monitors/{prompt}', { base, url: '/api/monitors/offline-bot' }), 503);
+    expectProblem(await call('POST', '/api/rollback', { base, body: { prompt: 'offline-bot', target_version: 'v1' } }), 503);
   }, 60_000);
 });
 

@@ -770,12 +770,43 @@ export interface components {
       field: string;
       message: string;
     };
+    /**
+     * @description 409 Decision refused / Rollback still running: where the rollback stands
+     * @enum {string}
+     */
+    RollbackStatus:
+      | 'observing'
+      | 'awaiting_approval'
+      | 'rolling_back'
+      | 'paused'
+      | 'verifying'
+      | 'completed'
+      | 'escalated'
+      | 'rejected'
+      | 'failed'
+      | 'cleared';
     Problem: {
       type: string;
       title: string;
       status: number;
       detail: string;
       errors?: components['schemas']['FieldError'][];
+      /** @description 409: the rollback in flight (or the one refused), 404: the one asked for */
+      rollback_id?: string;
+      /** @description 409: the canary rolling out */
+      deployment_id?: string;
+      /**
+       * Format: uri
+       * @description the rollback's status URL
+       */
+      status_url?: string;
+      rollback_status?: components['schemas']['RollbackStatus'];
+      /** @description 409 Decision refused: who decided already */
+      decided_by?: string | null;
+      /** @description 409 Decision refused: the decision deadline */
+      deadline?: string | null;
+      prompt?: string;
+      version?: string;
     };
     PromptRecord: {
       name: string;
@@ -1148,18 +1179,6 @@ export interface components {
         version: string;
       } | null;
     };
-    /** @enum {string} */
-    RollbackStatus:
-      | 'observing'
-      | 'awaiting_approval'
-      | 'rolling_back'
-      | 'paused'
-      | 'verifying'
-      | 'completed'
-      | 'escalated'
-      | 'rejected'
-      | 'failed'
-      | 'cleared';
     RollbackStarted: {
       rollback_id: string;
       status: components['schemas']['RollbackStatus'];
