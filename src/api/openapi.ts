@@ -13,15 +13,18 @@ import {
   decisionBody,
   deployBody,
   ingestBody,
+  liveChangeEvent,
   MAX_EVENTS,
   metricEvent,
   metricsQuery,
+  metricsSeriesAnswer,
   monitorBody,
   promptName,
   putPromptBody,
   resolveQuery,
   rollbackBody,
   rollbackListQuery,
+  seriesQuery,
 } from './schemas';
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
@@ -139,6 +142,45 @@ export function openApiDocument(): OpenApiDocument {
     operationId: 'docs',
     summary: 'Interactive API docs (Swagger UI, served from this process)',
     responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  });
+
+  // The dashboard: its page, its live change events, and the series it charts.
+  route(undefined, {
+    method: 'get',
+    path: '/',
+    tags: ['dashboard'],
+    operationId: 'dashboard',
+    summary: 'The web dashboard (HTML; it asks for a token when auth is on and holds no data itself)',
+    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  });
+  route('viewer', {
+    method: 'get',
+    path: '/api/events',
+    tags: ['dashboard'],
+    operationId: 'events',
+    summary: 'Server-sent events: `ready` at connect, then `change` naming the prompts, rollbacks and monitors that changed',
+    description: 'A `change` names what changed (a LiveChange as its `data`); read the data from the other routes. Heartbeats every 15 s.',
+    responses: {
+      200: {
+        description: 'An event stream; `event: change`, `data:` a LiveChange (components.schemas.LiveChange)',
+        content: { 'text/event-stream': { schema: z.string().openapi({ description: 'event: change\\ndata: <LiveChange JSON>' }) } },
+      },
+    },
+  });
+  registry.register('LiveChange', liveChangeEvent);
+  route('viewer', {
+    method: 'get',
+    path: '/api/prompts/{prompt}/metrics/series',
+    tags: ['metrics'],
+    operationId: 'promptMetricsSeries',
+    summary: "The prompt's traffic in time buckets (what the dashboard charts around a switch)",
+    request: { params: promptParam, query: seriesQuery },
+    responses: {
+      200: ok('One point per bucket; nulls where a bucket had no traffic', registry.register('MetricsSeries', metricsSeriesAnswer)),
+      ...BAD_INPUT,
+      404: problemJson('Unknown prompt or version'),
+      503: problemJson("The prompt's metrics provider could not answer"),
+    },
   });
 
   // Prompts and versions.

@@ -528,6 +528,42 @@ describe('live answers match the document', () => {
     expectProblem(unknown, 404);
   });
 
+  it('the dashboard: its page, its change events and the metrics series it charts', async () => {
+    const page = await call('GET', '/', { as: 'nobody', raw: true });
+    expect(page.status).toBe(200);
+    expect(page.type).toContain('text/html');
+
+    const res = await fetch(`${stack.url}/api/events`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
+    api.check('GET', '/api/events', { status: res.status, type: res.headers.get('content-type') ?? '', body: '' });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/^event: ready$/m.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    expect(text).toMatch(/^event: ready$/m);
+
+    const series = await call('GET', '/api/prompts/{prompt}/metrics/series', {
+      as: 'viewer',
+      url: `/api/prompts/customer-support/metrics/series?from=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}&step_s=60`,
+    });
+    expect(series.status).toBe(200);
+    expect(series.body).toMatchObject({ prompt: 'customer-support', step_s: 60 });
+    expectProblem(
+      await call('GET', '/api/prompts/{prompt}/metrics/series', {
+        as: 'viewer',
+        url: '/api/prompts/customer-support/metrics/series?step_s=0',
+      }),
+      400,
+    );
+    expectProblem(
+      await call('GET', '/api/prompts/{prompt}/metrics/series', { as: 'viewer', url: '/api/prompts/nope/metrics/series' }),
+      404,
+    );
+  });
+
   it('every documented operation was answered with success at least once above', () => {
     const succeeded = new Set([...api.seen].filter((s) => /\s2\d\d$/.test(s)).map((s) => s.replace(/\s\d+$/, '')));
     expect(documentedRoutes(doc).filter((r) => !succeeded.has(r))).toEqual([]);

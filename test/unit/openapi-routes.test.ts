@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app';
 import { openApiDocument } from '../../src/api/openapi';
 import type { PromptbackService } from '../../src/api/service';
+import type { LiveFeed } from '../../src/api/live';
 import type { PromptWatch } from '../../src/api/watch';
 import { createLogger } from '../../src/main/logger';
 import { documentedRoutes, mountedRoutes, type OpenApiDoc } from '../support/openapi';
@@ -14,6 +15,7 @@ const fullApp = () =>
     log: createLogger('silent', 'promptback-test'),
     tokens: [],
     watch: {} as PromptWatch,
+    live: {} as LiveFeed,
     slack: { signingSecret: 'x', users: {} },
   });
 

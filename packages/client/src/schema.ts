@@ -91,6 +91,65 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The web dashboard (HTML; it asks for a token when auth is on and holds no data itself) */
+    get: operations['dashboard'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Server-sent events: `ready` at connect, then `change` naming the prompts, rollbacks and monitors that changed
+     * @description A `change` names what changed (a LiveChange as its `data`); read the data from the other routes. Heartbeats every 15 s.
+     *
+     *     Needs the `viewer` role (or a higher one).
+     */
+    get: operations['events'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/prompts/{prompt}/metrics/series': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The prompt's traffic in time buckets (what the dashboard charts around a switch)
+     * @description Needs the `viewer` role (or a higher one).
+     */
+    get: operations['promptMetricsSeries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/prompts/{prompt}': {
     parameters: {
       query?: never;
@@ -728,6 +787,32 @@ export interface components {
       /** @description all stored, or none if any is invalid */
       events: components['schemas']['MetricEvent'][];
     };
+    LiveChange: {
+      prompts?: string[];
+      rollbacks?: string[];
+      monitors?: string[];
+    };
+    MetricsSeries: {
+      prompt: string;
+      /** Format: date-time */
+      from: string;
+      /** Format: date-time */
+      to: string;
+      step_s: number;
+      versions: string[];
+      points: {
+        /** Format: date-time */
+        at: string;
+        requests: number;
+        errors: number;
+        error_rate: number | null;
+        latency_p99_ms: number | null;
+        quality_mean: number | null;
+        by_version: {
+          [key: string]: number;
+        };
+      }[];
+    };
     TrafficShare: {
       version: string;
       percent: number;
@@ -1287,7 +1372,7 @@ export interface components {
       verification?: {
         checks: components['schemas']['Verdict'][];
         /** @enum {string} */
-        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'pending';
+        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'error' | 'pending';
       };
       group?: {
         members: {
@@ -1491,7 +1576,7 @@ export interface components {
       verification?: {
         checks: components['schemas']['Verdict'][];
         /** @enum {string} */
-        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'pending';
+        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'error' | 'pending';
       };
       group?: {
         members: {
@@ -1560,7 +1645,7 @@ export interface components {
       verification?: {
         checks: components['schemas']['Verdict'][];
         /** @enum {string} */
-        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'pending';
+        result: 'recovered' | 'not_recovered' | 'inconclusive' | 'error' | 'pending';
       };
       group?: {
         members: {
@@ -1827,6 +1912,140 @@ export interface operations {
         };
         content: {
           'text/html': string;
+        };
+      };
+    };
+  };
+  dashboard: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description HTML page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/html': string;
+        };
+      };
+    };
+  };
+  events: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description An event stream; `event: change`, `data:` a LiveChange (components.schemas.LiveChange) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': string;
+        };
+      };
+      /** @description No bearer token, or one that is not valid (only when auth is on) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The token's role may not do this, or a browser mutation came from a foreign origin */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  promptMetricsSeries: {
+    parameters: {
+      query?: {
+        from?: string;
+        to?: string;
+        step_s?: number;
+        version?: string;
+      };
+      header?: never;
+      path: {
+        /**
+         * @description prompt name
+         * @example customer-support
+         */
+        prompt: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One point per bucket; nulls where a bucket had no traffic */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MetricsSeries'];
+        };
+      };
+      /** @description Invalid request: `errors` names each field and what is wrong with it */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No bearer token, or one that is not valid (only when auth is on) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The token's role may not do this, or a browser mutation came from a foreign origin */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Unknown prompt or version */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The prompt's metrics provider could not answer */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
         };
       };
     };
