@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors';
@@ -46,6 +47,8 @@ interface Published {
 
 interface Watcher {
   res: Response;
+  /** The connection's socket, written directly (see serve). */
+  socket: Socket;
   /** The newest event not yet written because the socket was full: snapshots replace each other, so one is enough. */
   pending?: Buffer;
   slowTimer?: NodeJS.Timeout;
@@ -137,10 +140,12 @@ export class PromptWatch {
     const fromQuery = req.query.last_event_id; // EventSource cannot set headers on its first connect
     const last = EVENT_ID.exec(req.header('last-event-id') ?? (typeof fromQuery === 'string' ? fromQuery : ''));
 
-    req.socket.setTimeout(0);
-    req.socket.setNoDelay(true);
-    // Without chunked framing every event is one plain socket write (the stream ends with the connection anyway):
-    // a switch is 1,000 writes for 1,000 watchers, so their cost is the fan-out's.
+    const socket = req.socket;
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    // Without chunked framing the body is the raw event stream (it ends with the connection anyway), so events go
+    // straight to the socket: res.write would cork it until the next tick, and a switch's 1,000 writes would all
+    // leave only after the last one was queued instead of each as soon as it is written.
     res.removeHeader('Transfer-Encoding');
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -148,7 +153,8 @@ export class PromptWatch {
       Connection: 'close',
       'X-Accel-Buffering': 'no',
     });
-    const w: Watcher = { res };
+    res.flushHeaders(); // queued on the socket ahead of every event
+    const w: Watcher = { res, socket };
     topic.watchers.add(w);
     this.connections++;
     this.startTimers();
@@ -228,14 +234,16 @@ export class PromptWatch {
 
   /** Writes, or keeps only the newest frame while the socket is full; a socket full for too long is closed. */
   private send(w: Watcher, frame: Buffer): void {
-    if (w.res.writableNeedDrain || w.res.writableLength > this.maxBufferedBytes) {
+    const s = w.socket;
+    if (s.destroyed) return;
+    if (s.writableNeedDrain || s.writableLength > this.maxBufferedBytes) {
       if (frame !== HEARTBEAT) w.pending = frame; // heartbeats are not worth queueing
       if (!w.slowTimer) {
         w.slowTimer = setTimeout(() => {
           this.o.log.info('watch: closing a connection that did not read for %d ms', this.slowConsumerMs);
           w.res.destroy();
         }, this.slowConsumerMs);
-        w.res.once('drain', () => {
+        s.once('drain', () => {
           clearTimeout(w.slowTimer);
           w.slowTimer = undefined;
           const next = w.pending;
@@ -245,7 +253,7 @@ export class PromptWatch {
       }
       return;
     }
-    w.res.write(frame);
+    s.write(frame);
   }
 
   private startTimers(): void {
