@@ -25,7 +25,7 @@ export interface WatchOptions {
   /** The store's change counter (cached-routes' probe): moves when another process or host committed. */
   dataVersion?: () => number | Promise<number>;
   log: Logger;
-  /** How often the store is probed while anyone watches (one probe for all watchers). */
+  /** How often the store is probed while anyone watches (one probe for all watchers); see PROBE_MS. */
   probeMs?: number;
   heartbeatMs?: number;
   /** A connection whose socket has not drained for this long is closed (the client reconnects with its Last-Event-ID). */
@@ -34,6 +34,17 @@ export interface WatchOptions {
   maxBufferedBytes?: number;
   maxConnections?: number;
   now?: () => number;
+  /** After each event's fan-out: how long since the change was signalled, and how long the writes took. */
+  onPublish?: (e: Fanout) => void;
+}
+
+export interface Fanout {
+  prompt: string;
+  watchers: number;
+  /** From the change signal (onRoutesChanged, or the probe that saw the store move) to the last write. */
+  sinceSignalMs: number;
+  /** The writes alone. */
+  writeMs: number;
 }
 
 interface Published {
@@ -58,6 +69,13 @@ interface Topic {
   watchers: Set<Watcher>;
   current?: Published;
 }
+
+/**
+ * The store probe's period, which bounds how late a switch committed by another process is noticed. SQLite's
+ * data_version is two fcntl calls on the same host, so every 10 ms costs nothing; Postgres' is a round trip from
+ * every API replica, so 50 ms.
+ */
+export const PROBE_MS = { sqlite: 10, postgres: 50 } as const;
 
 /** `<ms>-<fingerprint>`: monotonic per prompt by its first part, and naming the state it describes by its second. */
 const EVENT_ID = /^(\d{1,16})-([0-9a-f]{16})$/;
@@ -85,6 +103,8 @@ export class PromptWatch {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  /** performance.now() of the first change signal the next refresh answers. */
+  private signalAt: number | undefined;
   /** Counts change signals, so that a connection whose first read overlapped one reads again. */
   private changes = 0;
   private probing = false;
@@ -96,7 +116,7 @@ export class PromptWatch {
   private readonly now: () => number;
 
   constructor(private readonly o: WatchOptions) {
-    this.probeMs = o.probeMs ?? 50;
+    this.probeMs = o.probeMs ?? PROBE_MS.postgres;
     this.heartbeatMs = o.heartbeatMs ?? 15_000;
     this.slowConsumerMs = o.slowConsumerMs ?? 10_000;
     this.maxBufferedBytes = o.maxBufferedBytes ?? 1 << 20;
@@ -107,6 +127,7 @@ export class PromptWatch {
   /** Something in this process committed a change to what resolve answers. */
   changed(): void {
     this.changes++;
+    this.signalAt ??= performance.now();
     if (this.topics.size > 0) this.refresh();
   }
 
@@ -211,12 +232,14 @@ export class PromptWatch {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
-        await Promise.all([...this.topics.keys()].map((prompt) => this.refreshOne(prompt)));
+        const signalAt = this.signalAt ?? performance.now();
+        this.signalAt = undefined;
+        await Promise.all([...this.topics.keys()].map((prompt) => this.refreshOne(prompt, signalAt)));
       } while (this.refreshAgain);
     })().finally(() => (this.refreshing = undefined));
   }
 
-  private async refreshOne(prompt: string): Promise<void> {
+  private async refreshOne(prompt: string, signalAt: number): Promise<void> {
     let state: WatchState;
     try {
       state = await this.read(prompt);
@@ -229,7 +252,10 @@ export class PromptWatch {
     const before = topic.current;
     const p = this.publish(topic, state);
     if (p === before) return;
+    const start = performance.now();
     for (const w of topic.watchers) this.send(w, p.frame);
+    const end = performance.now();
+    this.o.onPublish?.({ prompt, watchers: topic.watchers.size, sinceSignalMs: end - signalAt, writeMs: end - start });
   }
 
   /** Writes, or keeps only the newest frame while the socket is full; a socket full for too long is closed. */

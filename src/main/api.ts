@@ -7,7 +7,7 @@ import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
-import { PromptWatch } from '../api/watch';
+import { PROBE_MS, PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
@@ -59,7 +59,13 @@ export async function startApi(
   const metricsRegistry = telemetry.registry;
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
-  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  const watch = new PromptWatch({
+    routes: adapters.routes,
+    registry: adapters.registry,
+    dataVersion: adapters.db.dataVersion,
+    probeMs: PROBE_MS[adapters.db.dialect],
+    log,
+  });
   adapters.registry.onRoutesChanged(() => watch.changed());
   new Gauge({
     name: 'promptback_watch_connections',
