@@ -60,6 +60,8 @@ interface Watcher {
   res: Response;
   /** The connection's socket, written directly (see serve). */
   socket: Socket;
+  /** Its heartbeat slot (see beats). */
+  slot: number;
   /** The newest event not yet written because the socket was full: snapshots replace each other, so one is enough. */
   pending?: Buffer;
   slowTimer?: NodeJS.Timeout;
@@ -101,6 +103,13 @@ export class PromptWatch {
   private seenVersion: number | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /**
+   * Watchers by heartbeat slot: each tick (a HEARTBEAT_SLOTS-th of the period) beats one slot, so every watcher hears
+   * from us once per period but 20,000 watchers never cost one 20,000-write burst of the event loop.
+   */
+  private readonly beats: Set<Watcher>[] = Array.from({ length: HEARTBEAT_SLOTS }, () => new Set());
+  private nextSlot = 0;
+  private tick = 0;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   /** performance.now() of the first change signal the next refresh answers. */
@@ -175,13 +184,15 @@ export class PromptWatch {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders(); // queued on the socket ahead of every event
-    const w: Watcher = { res, socket };
+    const w: Watcher = { res, socket, slot: this.nextSlot++ % HEARTBEAT_SLOTS };
     topic.watchers.add(w);
+    this.beats[w.slot]!.add(w);
     this.connections++;
     this.startTimers();
     res.on('close', () => {
       clearTimeout(w.slowTimer);
       topic.watchers.delete(w);
+      this.beats[w.slot]!.delete(w);
       this.connections--;
       if (topic.watchers.size === 0 && this.topics.get(prompt) === topic) this.topics.delete(prompt);
       if (this.topics.size === 0) this.stopTimers();
@@ -206,6 +217,7 @@ export class PromptWatch {
   close(): void {
     for (const t of this.topics.values()) for (const w of t.watchers) w.res.destroy();
     this.topics.clear();
+    for (const b of this.beats) b.clear();
     this.stopTimers();
   }
 
@@ -285,8 +297,8 @@ export class PromptWatch {
   private startTimers(): void {
     if (!this.heartbeatTimer) {
       this.heartbeatTimer = setInterval(() => {
-        for (const t of this.topics.values()) for (const w of t.watchers) this.send(w, HEARTBEAT);
-      }, this.heartbeatMs);
+        for (const w of this.beats[this.tick++ % HEARTBEAT_SLOTS]!) this.send(w, HEARTBEAT);
+      }, this.heartbeatMs / HEARTBEAT_SLOTS);
       this.heartbeatTimer.unref();
     }
     if (!this.probeTimer && this.o.dataVersion) {
@@ -321,6 +333,7 @@ export class PromptWatch {
 
 const RETRY = Buffer.from('retry: 1000\n\n');
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
+const HEARTBEAT_SLOTS = 16;
 
 function frameOf(p: { ms: number; fingerprint: string }, state: WatchState): Buffer {
   return Buffer.from(`id: ${p.ms}-${p.fingerprint}\nevent: version\ndata: ${JSON.stringify(state)}\n\n`);
