@@ -136,8 +136,9 @@ export class PromptWatch {
   /** Something in this process committed a change to what resolve answers. */
   changed(): void {
     this.changes++;
+    if (this.topics.size === 0) return;
     this.signalAt ??= performance.now();
-    if (this.topics.size > 0) this.refresh();
+    this.refresh();
   }
 
   /** The current state of one prompt, as the `version` event carries it. Throws UnknownPrompt. */
