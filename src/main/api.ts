@@ -10,7 +10,7 @@ import { dashboardDigest } from '../api/dashboard';
 import { LiveFeed } from '../api/live';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
-import { PromptWatch } from '../api/watch';
+import { PROBE_MS, PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
@@ -64,7 +64,13 @@ export async function startApi(
   const metricsRegistry = telemetry.registry;
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
-  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  const watch = new PromptWatch({
+    routes: adapters.routes,
+    registry: adapters.registry,
+    dataVersion: adapters.db.dataVersion,
+    probeMs: PROBE_MS[adapters.db.dialect],
+    log,
+  });
   adapters.registry.onRoutesChanged(() => watch.changed());
   const live = new LiveFeed({ read: () => dashboardDigest(service, adapters.registry), log });
   adapters.registry.onRoutesChanged(() => live.changed());

@@ -324,9 +324,15 @@ class Subscription {
 
   private apply(s: State, source: 'stream' | 'poll'): void {
     const answers = new Map<string, Resolved>();
-    for (const [version, template] of Object.entries(s.templates)) {
-      this.templates.set(version, template);
-      answers.set(version, Object.freeze({ version, template }));
+    for (const version in s.templates) {
+      const template = s.templates[version]!;
+      // A version's template does not change: the answer already made for it is kept.
+      let a = this.answers.get(version);
+      if (a?.template !== template) {
+        this.templates.set(version, template);
+        a = Object.freeze({ version, template });
+      }
+      answers.set(version, a);
     }
     const changed = !this.state || this.state.version !== s.version || !sameTraffic(this.state.traffic, s.traffic);
     this.answers = answers;
