@@ -4,14 +4,14 @@ import { DomainError, isDomainError } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
-import { judgeIncidentMetric, judgeRecovery, type IncidentTrigger, type VerificationPolicy } from '../domain/verification';
+import { judgeIncidentMetric, judgeRecovery, unreadableCheck, type IncidentTrigger, type VerificationPolicy } from '../domain/verification';
 import { resolvePolicy } from '../domain/policy';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt, type Assessment } from './assessment';
 import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
-import { createStagedActivities } from './staged';
+import { createStagedActivities, unavailableReason } from './staged';
 import { createRetentionActivities } from './retention';
 import { createStorageActivities } from './storage';
 import type { StorageMaintenance } from '../ports/storage';
@@ -344,9 +344,20 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<Verdict> {
       const to = clock.now();
       const from = new Date(Math.max(Date.parse(input.since), to.getTime() - input.window_s * 1000));
-      const [stats, prompt] = await Promise.all([metrics.window(input.prompt, input.version, from, to), registry.getPrompt(input.prompt)]);
+      const prompt = await registry.getPrompt(input.prompt);
       // One meaning of "enough samples": the prompt's policy, as its monitor judges it.
       const minSamples = resolvePolicy(prompt?.policy ?? {}).min_samples;
+      let stats: WindowStats;
+      try {
+        stats = await metrics.window(input.prompt, input.version, from, to);
+      } catch (e) {
+        // A provider that cannot answer is this check's `error`; the workflow asks again at its next interval.
+        const window_s = Math.round((to.getTime() - from.getTime()) / 1000);
+        return unreadableCheck(
+          { rule: 'verification.error_rate', metric: 'error_rate', threshold: input.policy.max_error_rate, window_s },
+          unavailableReason(e),
+        );
+      }
       return judgeRecovery(stats, { ...input.policy, min_samples: minSamples });
     },
 
@@ -364,7 +375,6 @@ export function createActivities(deps: ActivityDeps) {
       const policy = resolvePolicy(prompt?.policy ?? {});
       const to = clock.now();
       const from = new Date(Math.max(Date.parse(input.since), to.getTime() - policy.window_s * 1000));
-      const stats = await metrics.window(input.prompt, input.version, from, to);
       const a = policy.alerts.mature;
       const alert =
         input.trigger.metric === 'latency_p99_ratio'
@@ -372,6 +382,18 @@ export function createActivities(deps: ActivityDeps) {
           : input.trigger.metric === 'quality_drop'
             ? a.quality_drop
             : a.error_rate;
+      let stats: WindowStats;
+      try {
+        stats = await metrics.window(input.prompt, input.version, from, to);
+      } catch (e) {
+        const base = {
+          rule: `verification.${input.trigger.rule}`,
+          metric: input.trigger.metric,
+          threshold: alert,
+          window_s: policy.window_s,
+        };
+        return { ...unreadableCheck(base, unavailableReason(e)), same_breach: false };
+      }
       return judgeIncidentMetric(stats, input.trigger, alert, policy.min_samples);
     },
 

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { isDomainError } from '../domain/errors';
 import { assess } from '../domain/assess';
 import { resolvePolicy } from '../domain/policy';
-import { judgeCanary, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
+import { canaryUnreadable, judgeCanary, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
 import { emptyWindow, type WindowStats } from '../domain/verdict';
 import type { Clock } from '../ports/clock';
 import type { MetricsSource } from '../ports/metrics';
@@ -39,6 +39,18 @@ async function nonRetryableDomain<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The reason a metrics provider gave for not answering (MetricsUnavailable); any other failure is rethrown, for
+ * Temporal to retry as before.
+ */
+export function unavailableReason(e: unknown): string {
+  if (isDomainError(e) && e.type === 'MetricsUnavailable') return e.message;
+  throw e;
+}
+
+/** One read of a version's traffic, or why the provider could not give it (never an exception a retry would repeat). */
+export type TrafficReading = { kind: 'read'; window: WindowStats; blended?: WindowStats } | { kind: 'error'; error: string };
+
 /** Activities of staged traffic moves: gradual rollbacks and canary rollouts. */
 export function createStagedActivities(deps: Deps) {
   const { registry, metrics, clock } = deps;
@@ -57,6 +69,23 @@ export function createStagedActivities(deps: Deps) {
     },
 
     /**
+     * The last `window_s` of `version`, and of `blended_with` + `version` as one window when asked: a gradual
+     * stage's check. A provider that cannot answer gives `error` with its reason at once, so the workflow can hold
+     * and ask again at its next interval instead of retrying inside one activity.
+     */
+    async readTraffic(input: { prompt: string; version: string; window_s: number; blended_with?: string[] }): Promise<TrafficReading> {
+      const to = clock.now();
+      const from = new Date(to.getTime() - input.window_s * 1000);
+      const others = input.blended_with ?? [];
+      try {
+        const [own, ...rest] = await Promise.all([input.version, ...others].map((v) => metrics.window(input.prompt, v, from, to)));
+        return { kind: 'read', window: own!, ...(others.length > 0 ? { blended: combine([own!, ...rest], input.window_s) } : {}) };
+      } catch (e) {
+        return { kind: 'error', error: unavailableReason(e) };
+      }
+    },
+
+    /**
      * Judges a canary stage on the traffic since the stage began: the trigger table (canary against the
      * version it would replace, same period) and the two-proportion test on error rates.
      */
@@ -66,14 +95,26 @@ export function createStagedActivities(deps: Deps) {
       baseline: string;
       since: string;
       plan: CanaryPlan;
+      /**
+       * `report`: a provider that cannot answer is the judgement `error` (the rollout holds). Absent (rollouts
+       * started before): the activity fails and Temporal retries it, as it always did.
+       */
+      unreadable?: 'report';
     }): Promise<CanaryJudgement> {
       const to = clock.now();
       const from = new Date(input.since);
-      const [c, b, prompt] = await Promise.all([
-        metrics.window(input.prompt, input.canary, from, to),
-        metrics.window(input.prompt, input.baseline, from, to),
-        registry.getPrompt(input.prompt),
-      ]);
+      const prompt = await registry.getPrompt(input.prompt);
+      let c: WindowStats;
+      let b: WindowStats;
+      try {
+        [c, b] = await Promise.all([
+          metrics.window(input.prompt, input.canary, from, to),
+          metrics.window(input.prompt, input.baseline, from, to),
+        ]);
+      } catch (e) {
+        if (input.unreadable !== 'report') throw e;
+        return canaryUnreadable(unavailableReason(e));
+      }
       const policy = { ...resolvePolicy(prompt?.policy ?? {}), min_samples: input.plan.min_samples };
       // A canary is a new version: judged at the stricter new-version thresholds (age 0).
       const v = assess(c, b, policy, 0);

@@ -71,7 +71,8 @@ export function twoProportionTest(e1: number, n1: number, e2: number, n2: number
 }
 
 export interface CanaryJudgement {
-  outcome: 'promote' | 'wait' | 'abort';
+  /** `error`: the stage's metrics could not be read; nothing judged, the rollout holds where it is. */
+  outcome: 'promote' | 'wait' | 'abort' | 'error';
   reason: string;
   canary: { requests: number; errors: number; error_rate: number | null };
   baseline: { requests: number; errors: number; error_rate: number | null };
@@ -112,6 +113,24 @@ export function judgeCanary(
   };
 }
 
+/** The judgement of a canary stage whose metrics could not be read: no numbers, no verdict. */
+export function canaryUnreadable(why: string): CanaryJudgement {
+  const none = { requests: 0, errors: 0, error_rate: null };
+  return {
+    outcome: 'error',
+    reason: `metrics could not be read, nothing judged (${why})`,
+    canary: none,
+    baseline: { ...none },
+    p_value: null,
+  };
+}
+
+/**
+ * Checks in a row of a gradual or canary stage that could not read metrics before the move pauses (gradual) or
+ * holds, and the on-call is paged: a staged move that cannot see its traffic must not go on, nor roll back on no evidence.
+ */
+export const BLIND_STAGE_CHECKS = 3;
+
 /** Where a staged move stands: shown in the API, the rollback's view and the Web UI (query `progress`). */
 export interface StageProgress {
   /** Index of the current stage (0-based) and how many there are. */
@@ -135,6 +154,8 @@ export interface StageProgress {
     errors: number;
     error_rate: number | null;
     blended?: { requests: number; errors: number; error_rate: number | null };
+    /** Set when the check could not read metrics (the provider's reason): it counts for nothing. */
+    error?: string;
   }[];
   /** Set when a critical breach cut the stages short: all traffic went to the target at once. */
   cut_short?: string;

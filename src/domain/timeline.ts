@@ -30,7 +30,8 @@ export interface TimelineDetails {
   rolling_back: { decided_by: string; mode: RollbackMode };
   target_selected: { from_version: string | null; to_version: string; skipped: { version: string; why: string }[]; baseline_test: unknown };
   target_rejected: { type: string; error: string };
-  metrics_before: WindowStats & { version: string };
+  /** `error`: the metrics provider could not answer (the switch went ahead). */
+  metrics_before: (WindowStats & { version: string }) | { version: string; error: string };
   gradual_started: { stages: unknown; check_interval_s: number; max_error_rate: number };
   gradual_cut_short: Verdict & { traffic: string };
   pause_requested: { by: string; via: 'api' };

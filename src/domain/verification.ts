@@ -50,17 +50,29 @@ export function judgeRecovery(stats: WindowStats, policy: VerificationPolicy): V
   };
 }
 
-export type VerificationResult = 'recovered' | 'not_recovered' | 'inconclusive';
+/**
+ * A check whose metrics could not be read (the provider did not answer): `error`, never healthy or breached, with
+ * the provider's reason. It counts for nothing: verification and staged moves judge only what they could read.
+ */
+export function unreadableCheck(base: { rule: string; metric: string; threshold: number; window_s: number }, why: string): Verdict {
+  return { ...base, kind: 'error', observed: null, samples: 0, summary: `error: metrics could not be read, nothing judged (${why})` };
+}
+
+/** `error`: nothing could be judged and checks could not read metrics (the provider did not answer). */
+export type VerificationResult = 'recovered' | 'not_recovered' | 'inconclusive' | 'error';
 
 /**
  * The error-rate outcome of a whole verification run (docs/api.md: recovered when the error rate *stays* below the
  * maximum across the window): recovered only when every check with enough samples was healthy and at least one
- * had enough; not recovered if any check with enough samples breached; otherwise (no data) inconclusive.
+ * had enough; not recovered if any check with enough samples breached; otherwise (no data) inconclusive — or, when
+ * `unreadable` is asked for, `error` if some checks could not read metrics and none of the others could judge.
  */
-export function verificationOutcome(verdicts: readonly Verdict[]): VerificationResult {
+export function verificationOutcome(verdicts: readonly Verdict[], opts: { unreadable?: boolean } = {}): VerificationResult {
   const judged = verdicts.filter((v) => v.kind !== 'inconclusive' && v.kind !== 'error');
   if (judged.some((v) => v.kind === 'breached')) return 'not_recovered';
   if (judged.length > 0) return 'recovered';
+  // Nothing judged and the provider failed at least once (e.g. down since mid-window): say so, not "too little data".
+  if (opts.unreadable && verdicts.some((v) => v.kind === 'error')) return 'error';
   return 'inconclusive';
 }
 

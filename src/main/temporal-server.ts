@@ -54,6 +54,12 @@ export interface DevServerOptions {
   onOutput?: (line: string) => void;
   /** Server dynamic config over the defaults below (e.g. `{ 'system.enableActivityEagerExecution': false }`). */
   dynamicConfig?: Record<string, string | number | boolean>;
+  /**
+   * Run in its own process group, so a Ctrl-C in the terminal reaches promptback only and the shutdown order
+   * stays API → worker → Temporal (otherwise the server dies first and the worker's shutdown waits on retries).
+   * The server is still stopped when this process exits.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /**
@@ -93,7 +99,9 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   for (const [k, v] of Object.entries({ ...DEV_DYNAMIC_CONFIG, ...o.dynamicConfig }))
     args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
-  const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownProcessGroup === true });
+  const killOnExit = () => child.kill('SIGKILL');
+  if (o.ownProcessGroup) process.once('exit', killOnExit);
   const forward = (buf: Buffer) =>
     buf
       .toString()
@@ -106,6 +114,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code) => {
       exited = code;
+      process.removeListener('exit', killOnExit);
       resolve();
     }),
   );

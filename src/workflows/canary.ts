@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Deployment } from '../ports/registry';
-import type { CanaryJudgement, CanaryPlan } from '../domain/stages';
+import { BLIND_STAGE_CHECKS, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import { abortSignal, progressQuery, type DecisionPayload, type StageProgress } from './messages';
 
 const { setTraffic, judgeCanaryStage, recordDeployment, switchForDeploy, notify } = proxyActivities<Activities>({
@@ -42,6 +43,9 @@ export interface CanaryResult {
  * traffic back on the old version, with the reason. The final stage is the audited deploy switch.
  */
 export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> {
+  // A stage whose metrics cannot be read holds and, after a bound, pages (rollouts started before retry the read).
+  const holdWhenUnreadable = patched('metrics-unreadable');
+  let unreadableInRow = 0;
   const stages: CanaryResult['stages'] = [];
   const progress: StageProgress = { stage: 0, of: input.plan.stages.length, percent: 0, paused: false, next_step: 'starting', checks: [] };
   let abortedBy: string | undefined;
@@ -63,6 +67,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       from_version: input.from_version,
       detail: { progress, stages, reason, plan: input.plan },
     };
+    setCurrentDetails(
+      `**${status}** · ${input.prompt} ${input.from_version} → ${input.version}\n\n${progressCurrentDetails(progress, input.version)}\n\n${reason}`,
+    );
     await recordDeployment(d);
   };
   const abort = async (reason: string): Promise<CanaryResult> => {
@@ -122,7 +129,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
         progress.next_step = `bake ${bake + 1} of stage ${i + 1} (${percent} %), then judge`;
         progress.next_at = new Date(Date.now() + input.plan.bake_s * 1000).toISOString();
         await record('rolling_out', progress.next_step);
-        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000);
+        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000, {
+          summary: `stage ${i + 1}/${input.plan.stages.length} bake ${bake + 1} (${percent} % on ${input.version})`,
+        });
         if (abortedBy !== undefined) return await abort(`aborted by ${abortedBy} at ${percent} %`);
         const judgement = await judgeCanaryStage({
           prompt: input.prompt,
@@ -130,8 +139,37 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           baseline: input.from_version,
           since,
           plan: input.plan,
+          ...(holdWhenUnreadable ? { unreadable: 'report' as const } : {}),
         });
         stages.push({ percent, judgement, at: new Date().toISOString() });
+        if (judgement.outcome === 'error') {
+          // Nothing judged: neither promoted nor aborted on no evidence, and not an extra bake either. The stage
+          // holds where it is, re-judged each bake, until metrics can be read or a person aborts.
+          unreadableInRow += 1;
+          bake -= 1;
+          if (unreadableInRow >= BLIND_STAGE_CHECKS) {
+            progress.paused = true;
+            progress.paused_reason = `metrics could not be read for ${unreadableInRow} checks in a row, so stage ${i + 1} (${percent} %) cannot be judged: ${judgement.reason}`;
+          }
+          if (unreadableInRow === BLIND_STAGE_CHECKS) {
+            await notify({
+              key: `${input.deployment_id}/blind/${stages.length}`,
+              kind: 'page',
+              severity: 'high',
+              prompt: input.prompt,
+              rollback_id: '',
+              title: `CANARY HOLDING, METRICS UNREADABLE: ${input.prompt} ${input.version}`,
+              message: `${progress.paused_reason}. Traffic stays at ${percent} % on ${input.version}; the stage is judged again every ${input.plan.bake_s} s. Abort: POST /api/deployments/${input.deployment_id}/abort.`,
+              data: { stages },
+            });
+          }
+          continue;
+        }
+        if (unreadableInRow > 0) {
+          unreadableInRow = 0;
+          progress.paused = false;
+          delete progress.paused_reason;
+        }
         if (judgement.outcome === 'abort') return await abort(`stage ${i + 1} (${percent} %) failed: ${judgement.reason}`);
         if (judgement.outcome === 'promote') break;
         if (bake >= input.plan.max_extra_bakes) return await abort(`stage ${i + 1} (${percent} %) inconclusive: ${judgement.reason}`);

@@ -1,6 +1,8 @@
-import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { GradualPlan } from '../domain/stages';
+import type { TrafficReading } from '../activities/staged';
+import { BLIND_STAGE_CHECKS, type GradualPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import {
   abortSignal,
   finishNowSignal,
@@ -13,7 +15,7 @@ import {
 } from './messages';
 import { gradualRollbackWorkflowV1 } from './legacy/gradual-v1';
 
-const { setTraffic, readCombinedWindow, readWindow, notify } = proxyActivities<Activities>({
+const { setTraffic, readCombinedWindow, readWindow, readTraffic, notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -51,6 +53,10 @@ export async function gradualRollbackWorkflow(input: GradualInput): Promise<Grad
 
 async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualResult> {
   const parent = workflowInfo().parent;
+  // A check whose metrics cannot be read holds the stage and, after a bound, pauses and pages (gradual rollbacks
+  // started before retry the read until the provider answers).
+  const holdWhenUnreadable = patched('metrics-unreadable');
+  let unreadableInRow = 0;
   const stages = input.plan.stages.filter((s) => s.percent_on_bad > 0);
   const progress: StageProgress = {
     stage: 0,
@@ -78,6 +84,7 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
   });
 
   const report = async (): Promise<void> => {
+    setCurrentDetails(progressCurrentDetails(progress, input.from_version));
     if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(progressSignal, progress);
   };
   const abort = async (by: string): Promise<GradualResult> => {
@@ -129,43 +136,86 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
       await condition(
         () => abortedBy !== undefined || pausedBy !== undefined || finishNow !== undefined,
         input.plan.check_interval_s * 1000,
+        {
+          summary: `stage ${i + 1}/${input.plan.stages.length} hold (${stage.percent_on_bad} % on ${input.from_version}), check ${r + 1}/${rounds}`,
+        },
       );
       if (finishNow !== undefined) return cutShort();
       if (abortedBy !== undefined) return abort(abortedBy);
       if (pausedBy === undefined) {
         // Judge the target: it receives the moved traffic, and its health is what this rollback risks. The
         // blended rate (both versions) is shown beside it; judging that would pause on the bad version's errors.
-        const [t, blended] = await Promise.all([
-          readWindow({ prompt: input.prompt, version: input.to_version, window_s: input.plan.check_interval_s }),
-          readCombinedWindow({
-            prompt: input.prompt,
-            versions: [input.from_version, input.to_version],
-            window_s: input.plan.check_interval_s,
-          }),
-        ]);
-        progress.checks.push({
-          at: new Date().toISOString(),
-          version: input.to_version,
-          requests: t.requests,
-          errors: t.errors,
-          error_rate: t.error_rate,
-          blended: { requests: blended.requests, errors: blended.errors, error_rate: blended.error_rate },
-        });
-        const w = t;
-        if (w.requests >= input.plan.min_samples && (w.error_rate ?? 0) > input.plan.max_error_rate) {
-          pausedBy = 'system';
-          const why = `error rate of ${input.to_version} (the target) ${((w.error_rate ?? 0) * 100).toFixed(2)} % > ${(input.plan.max_error_rate * 100).toFixed(2)} % over ${w.requests} requests (both versions: ${((blended.error_rate ?? 0) * 100).toFixed(2)} %)`;
-          progress.paused_reason = why;
-          await notify({
-            key: `${input.rollback_id}/gradual/pause/${i}/${r}`,
-            kind: 'page',
-            severity: 'critical',
-            prompt: input.prompt,
-            rollback_id: input.rollback_id,
-            title: `GRADUAL ROLLBACK PAUSED: ${input.prompt}`,
-            message: `Stage ${i + 1} (${stage.percent_on_bad} % on ${input.from_version}): ${why}. Resume or abort: POST /api/rollbacks/${input.rollback_id}/resume|abort.`,
-            data: { check: w },
+        const reading: TrafficReading = holdWhenUnreadable
+          ? await readTraffic({
+              prompt: input.prompt,
+              version: input.to_version,
+              window_s: input.plan.check_interval_s,
+              blended_with: [input.from_version],
+            })
+          : await Promise.all([
+              readWindow({ prompt: input.prompt, version: input.to_version, window_s: input.plan.check_interval_s }),
+              readCombinedWindow({
+                prompt: input.prompt,
+                versions: [input.from_version, input.to_version],
+                window_s: input.plan.check_interval_s,
+              }),
+            ]).then(([window, blended]) => ({ kind: 'read' as const, window, blended }));
+        if (reading.kind === 'error') {
+          // Judged nothing: shown, not counted toward the stage, so the stage holds until checks can read again.
+          unreadableInRow += 1;
+          r -= 1;
+          progress.checks.push({
+            at: new Date().toISOString(),
+            version: input.to_version,
+            requests: 0,
+            errors: 0,
+            error_rate: null,
+            error: reading.error,
           });
+          if (unreadableInRow >= BLIND_STAGE_CHECKS) {
+            pausedBy = 'system';
+            const why = `metrics could not be read for ${unreadableInRow} checks in a row, so stage ${i + 1} cannot be judged: ${reading.error}`;
+            unreadableInRow = 0;
+            progress.paused_reason = why;
+            await notify({
+              key: `${input.rollback_id}/gradual/blind/${i}/${progress.checks.length}`,
+              kind: 'page',
+              severity: 'high',
+              prompt: input.prompt,
+              rollback_id: input.rollback_id,
+              title: `GRADUAL ROLLBACK PAUSED, METRICS UNREADABLE: ${input.prompt}`,
+              message: `Stage ${i + 1} (${stage.percent_on_bad} % on ${input.from_version}) holds: ${why}. Traffic stays as it is. Once metrics can be read, resume (checks start again) or abort: POST /api/rollbacks/${input.rollback_id}/resume|abort.`,
+              data: { error: reading.error, errors_in_row: BLIND_STAGE_CHECKS },
+            });
+          }
+        } else {
+          unreadableInRow = 0;
+          const t = reading.window;
+          const blended = reading.blended ?? t;
+          progress.checks.push({
+            at: new Date().toISOString(),
+            version: input.to_version,
+            requests: t.requests,
+            errors: t.errors,
+            error_rate: t.error_rate,
+            blended: { requests: blended.requests, errors: blended.errors, error_rate: blended.error_rate },
+          });
+          const w = t;
+          if (w.requests >= input.plan.min_samples && (w.error_rate ?? 0) > input.plan.max_error_rate) {
+            pausedBy = 'system';
+            const why = `error rate of ${input.to_version} (the target) ${((w.error_rate ?? 0) * 100).toFixed(2)} % > ${(input.plan.max_error_rate * 100).toFixed(2)} % over ${w.requests} requests (both versions: ${((blended.error_rate ?? 0) * 100).toFixed(2)} %)`;
+            progress.paused_reason = why;
+            await notify({
+              key: `${input.rollback_id}/gradual/pause/${i}/${r}`,
+              kind: 'page',
+              severity: 'critical',
+              prompt: input.prompt,
+              rollback_id: input.rollback_id,
+              title: `GRADUAL ROLLBACK PAUSED: ${input.prompt}`,
+              message: `Stage ${i + 1} (${stage.percent_on_bad} % on ${input.from_version}): ${why}. Resume or abort: POST /api/rollbacks/${input.rollback_id}/resume|abort.`,
+              data: { check: w },
+            });
+          }
         }
       }
       if (pausedBy !== undefined) {

@@ -11,7 +11,7 @@ import { incidentTrigger, verify } from './rollback/verify';
 
 export type { RollbackInput };
 
-const { readWindow, assessNow } = proxyActivities<Activities>({
+const { readWindow, readTraffic, assessNow } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
@@ -44,7 +44,13 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   const desk = new DecisionDesk(run);
   const stages = new Stages(run);
 
-  await run.enter(view.status, 'requested', { by: input.requested_by, reason: input.reason, mode: input.mode });
+  // An incident's detection follows at once: saved together (lean runs).
+  await run.enter(
+    view.status,
+    'requested',
+    { by: input.requested_by, reason: input.reason, mode: input.mode },
+    input.incident ? { then: 'next_step' } : {},
+  );
 
   let critical = false;
   if (input.incident) {
@@ -90,8 +96,17 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
 
   // An operator's rollback is never refused for looking healthy: the metrics at this moment go into the timeline.
   if (target.from_version !== null && !input.incident) {
-    const before = await readWindow({ prompt: input.prompt, version: target.from_version, window_s: 300 });
-    run.event('metrics_before', { version: target.from_version, ...before });
+    if (patched('metrics-unreadable')) {
+      // A metrics provider that cannot answer never holds up the switch: the timeline says so and the rollback goes on.
+      const before = await readTraffic({ prompt: input.prompt, version: target.from_version, window_s: 300 });
+      run.event(
+        'metrics_before',
+        before.kind === 'read' ? { version: target.from_version, ...before.window } : { version: target.from_version, error: before.error },
+      );
+    } else {
+      const before = await readWindow({ prompt: input.prompt, version: target.from_version, window_s: 300 });
+      run.event('metrics_before', { version: target.from_version, ...before });
+    }
   }
 
   if (view.mode === 'gradual' && target.from_version !== null && target.from_version !== target.to_version) {
@@ -115,6 +130,18 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
     case 'recovered':
       return run.finish('completed', 'recovered', { summary });
     case 'unverified':
+      if (view.verification?.result === 'error') {
+        // No check could read metrics: nothing protects this prompt until they can be read again. Page, as the
+        // monitor does when it is blind, rather than an alert that reads like "too little traffic".
+        run.send(
+          'page',
+          'high',
+          `ROLLBACK UNVERIFIED, MONITOR IS BLIND: ${input.prompt}`,
+          `Switched to ${switched.to}, but recovery could not be verified in ${input.verification.duration_s} s because metrics could not be read: ${summary ?? 'no answer'}. Nothing watches this prompt until they can be read again; check the metrics provider, then the prompt's traffic.`,
+          { checks: view.verification.checks.length, verdict: checked.last ?? null },
+        );
+        return run.finish('completed', 'verification_inconclusive', { summary });
+      }
       // No traffic is not success: say so and ask a person to look, without paging as for a failed rollback.
       run.send(
         'alert',

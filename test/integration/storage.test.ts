@@ -3,6 +3,7 @@ import type { StorageSummary } from '../../src/domain/storage';
 import { initialView } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { startStack, waitFor, type Stack } from '../support/stack';
+import { ensureRetentionSchedule, RETENTION_SCHEDULE_ID } from '../../src/main/schedules';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -77,5 +78,26 @@ describe('the promptback-storage schedule', () => {
     expect((await stack.adapters.metrics.window('cs', 'v1', new Date(ancient), new Date(ancient + 60_000))).requests).toBe(0);
     expect((await stack.adapters.metrics.window('cs', 'v1', new Date(recent - 1_000), new Date(recent + 1_000))).requests).toBe(1);
     expect(await stack.adapters.rollbacks.get('rb-ancient')).toBeUndefined();
+  });
+});
+
+describe('schedules follow the workers running now', () => {
+  it('a worker started with another task queue, interval or policy updates the retention schedule and keeps an operator’s pause', async () => {
+    const schedule = stack.api.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
+    const before = await schedule.describe();
+    expect(before.action).toMatchObject({ type: 'startWorkflow', taskQueue: stack.config.temporal.taskQueue });
+    await schedule.pause('operator: quiet period');
+    const { every_s: _every, ...policy } = stack.config.retention;
+    const moved = { ...policy, hot_count: policy.hot_count + 1 };
+    await expect(ensureRetentionSchedule(stack.api.client, 'promptback-moved', moved, 7200)).resolves.toBe('updated');
+    const after = await schedule.describe();
+    expect(after.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'retentionWorkflow',
+      taskQueue: 'promptback-moved',
+      args: [moved],
+    });
+    expect(after.spec.intervals?.[0]?.every).toBe(7_200_000);
+    expect(after.state).toMatchObject({ paused: true, note: 'operator: quiet period' });
   });
 });

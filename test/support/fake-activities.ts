@@ -5,15 +5,15 @@ import type { Verdict } from '../../src/domain/verdict';
 import type { CanaryJudgement } from '../../src/domain/stages';
 import type { Deployment } from '../../src/ports/registry';
 import type { RollbackView } from '../../src/domain/rollback';
-import { judgeRecovery, type VerificationPolicy } from '../../src/domain/verification';
+import { judgeRecovery, unreadableCheck, type VerificationPolicy } from '../../src/domain/verification';
 import type { WindowStats } from '../../src/domain/verdict';
 import type { Notification } from '../../src/ports/notifier';
 
 export interface FakeWorld {
   active: string;
   versions: string[];
-  /** What each verification check sees, in order; the last one repeats. */
-  checks: Array<Pick<WindowStats, 'requests' | 'errors'>>;
+  /** What each verification check sees, in order; the last one repeats. `unreadable`: the metrics provider did not answer. */
+  checks: Array<Pick<WindowStats, 'requests' | 'errors'> | typeof UNREADABLE>;
   /** Every `switchActiveVersion` call that switched, duplicates included: two for one rollback is a bug a test must see. */
   switches: { to: string; rollback_id: string }[];
   notifications: Array<Omit<Notification, 'links'>>;
@@ -43,8 +43,11 @@ export interface FakeWorld {
   reverts?: { prompt: string; to: string; key: string }[];
   /** The store refuses canary steps after this many splits (a rollback aborted the deployment), with this reason. */
   deploymentAborted?: { afterSplits: number; reason: string };
-  /** What `readWindow` sees per version, in order; the last one repeats. Default: the bad v2.0.0 at 30 % errors, others healthy. */
-  windows?: Record<string, Array<Pick<WindowStats, 'requests' | 'errors'>>>;
+  /**
+   * What `readWindow` / `readTraffic` see per version, in order; the last one repeats. Default: the bad v2.0.0 at 30 %
+   * errors, others healthy. `unreadable` (readTraffic only): the metrics provider did not answer.
+   */
+  windows?: Record<string, Array<Pick<WindowStats, 'requests' | 'errors'> | typeof UNREADABLE>>;
   /** What `checkIncidentMetric` answers (incidents on latency or quality), in order; the last one repeats. */
   incidentMetric?: Array<Verdict & { same_breach: boolean }>;
   /** `mark_from_rolled_back` of each main switch, in order. */
@@ -58,6 +61,10 @@ export interface FakeWorld {
   /** Fail this many notify calls (retryably) before queuing. */
   notifyFailures?: number;
 }
+
+/** A read the metrics provider could not answer (Prometheus down): the activities' `error` answer. */
+export const UNREADABLE = 'unreadable' as const;
+const PROVIDER_DOWN = 'prometheus could not answer: connect ECONNREFUSED 127.0.0.1:9090';
 
 /** The incident's own metric (latency, quality) back within its alert threshold on the target. */
 export const RECOVERED_METRIC: Verdict & { same_breach: boolean } = {
@@ -100,6 +107,12 @@ export function fakeActivities(world: FakeWorld): Activities {
   let incidentMetric = 0;
   const windowReads: Record<string, number> = {};
   let canary = 0;
+  const nextWindow = (version: string): Pick<WindowStats, 'requests' | 'errors'> | typeof UNREADABLE => {
+    const list = world.windows?.[version];
+    if (!list) return version === 'v2.0.0' ? { requests: 100, errors: 30 } : { requests: 100, errors: 0 };
+    const n = (windowReads[version] = (windowReads[version] ?? -1) + 1);
+    return list[Math.min(n, list.length - 1)]!;
+  };
   return {
     setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
       const splits = (world.splits ??= []);
@@ -118,11 +131,13 @@ export function fakeActivities(world: FakeWorld): Activities {
       combined += 1;
       return Promise.resolve(stats(c, input.window_s));
     },
-    judgeCanaryStage() {
+    judgeCanaryStage(input: { unreadable?: 'report' }) {
       const list = world.canary ?? [];
       const j = list[Math.min(canary, list.length - 1)];
       canary += 1;
       if (!j) throw ApplicationFailure.nonRetryable('no canary judgement scripted', 'TestSetup');
+      // As the real activity: an unreadable provider is an answer only when the rollout asks for one, else a retried failure.
+      if (j.outcome === 'error' && input.unreadable !== 'report') return Promise.reject(new Error(PROVIDER_DOWN));
       return Promise.resolve(j);
     },
     switchForDeploy(input: { to: string; deployment_id: string }) {
@@ -180,14 +195,21 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve({ from_version: world.active, to_version: input.target_version ?? world.versions[0]!, skipped: [] });
     },
     readWindow(input: { version: string; window_s: number }) {
-      const list = world.windows?.[input.version];
-      if (list) {
-        const n = (windowReads[input.version] = (windowReads[input.version] ?? -1) + 1);
-        return Promise.resolve(stats(list[Math.min(n, list.length - 1)]!, input.window_s));
-      }
-      return Promise.resolve(
-        stats(input.version === 'v2.0.0' ? { requests: 100, errors: 30 } : { requests: 100, errors: 0 }, input.window_s),
-      );
+      const w = nextWindow(input.version);
+      if (w === UNREADABLE) return Promise.reject(new Error(PROVIDER_DOWN));
+      return Promise.resolve(stats(w, input.window_s));
+    },
+    readTraffic(input: { version: string; window_s: number; blended_with?: string[] }) {
+      const w = nextWindow(input.version);
+      if (w === UNREADABLE) return Promise.resolve({ kind: 'error' as const, error: PROVIDER_DOWN });
+      const list = world.combined ?? [{ requests: 100, errors: 0 }];
+      const c = list[Math.min(combined, list.length - 1)]!;
+      if (input.blended_with) combined += 1;
+      return Promise.resolve({
+        kind: 'read' as const,
+        window: stats(w, input.window_s),
+        ...(input.blended_with ? { blended: stats(c, input.window_s) } : {}),
+      });
     },
     checkIncidentMetric() {
       const list = world.incidentMetric ?? [RECOVERED_METRIC];
@@ -229,6 +251,15 @@ export function fakeActivities(world: FakeWorld): Activities {
     checkRecovery(input: { window_s: number; policy: VerificationPolicy }) {
       const s = world.checks[Math.min(check, world.checks.length - 1)] ?? { requests: 0, errors: 0 };
       check += 1;
+      if (s === UNREADABLE) {
+        const base = {
+          rule: 'verification.error_rate',
+          metric: 'error_rate',
+          threshold: input.policy.max_error_rate,
+          window_s: input.window_s,
+        };
+        return Promise.resolve(unreadableCheck(base, PROVIDER_DOWN));
+      }
       return Promise.resolve(judgeRecovery(stats(s, input.window_s), input.policy));
     },
     notify(n: Omit<Notification, 'links'> & { rollback_id: string }) {

@@ -273,6 +273,70 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         const ds = await on(w1, 'r1', 'webhook');
         expect(ds.map((d) => [d.status, d.attempts])).toEqual(Array.from({ length: 12 }, () => ['sent', 1]));
       });
+
+      /** Two dispatchers over one store, ticking together while both clocks move on, until `done`. */
+      async function twoWorkers(env: Record<string, string>, done: () => boolean) {
+        const url = await newDatabase();
+        const w1 = await world(env, url);
+        const w2 = await world(env, url);
+        const run = async () => {
+          for (let round = 0; round < 300 && !done(); round++) {
+            await Promise.all([w1.dispatcher.tick(), w2.dispatcher.tick()]);
+            await new Promise((r) => setTimeout(r, 15));
+            w1.clock.t += 2_000;
+            w2.clock.t = w1.clock.t;
+          }
+          await Promise.all([w1.dispatcher.settle(), w2.dispatcher.settle()]);
+        };
+        return { w1, w2, run };
+      }
+
+      it("a rollback's events reach a channel in the order they were raised across processes, even when the first one is retried", async () => {
+        let firstRefused = false;
+        const hook = await receiver((r) => {
+          if (r.json?.title === 'event 0' && !firstRefused) {
+            firstRefused = true;
+            return { status: 500, body: 'try later', delayMs: 80 };
+          }
+          return { status: 200, delayMs: 30 };
+        });
+        const { w1, run } = await twoWorkers(
+          { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, DELIVERY_BACKOFF_S: '5' },
+          () => hook.received.length >= 6,
+        );
+        await w1.rollback({ rollback_id: 'r1' });
+        for (let i = 0; i < 5; i++) await w1.notify({ key: `r1/${i}/alert`, kind: 'alert', rollback_id: 'r1', title: `event ${i}` });
+        await run();
+
+        // What the receiver saw, in order: the refused first attempt, its retry, then the rest.
+        expect(hook.received.map((r) => r.json.title)).toEqual(['event 0', 'event 0', 'event 1', 'event 2', 'event 3', 'event 4']);
+        expect((await on(w1, 'r1', 'webhook')).map((d) => [d.status, d.attempts])).toEqual([
+          ['sent', 2],
+          ['sent', 1],
+          ['sent', 1],
+          ['sent', 1],
+          ['sent', 1],
+        ]);
+      });
+
+      it('an earlier delivery that ended failed does not hold back the later ones of its rollback; other rollbacks are not held back meanwhile', async () => {
+        const hook = await receiver((r) => (r.json?.title === 'event 0' ? { status: 500, body: 'down' } : { status: 200, delayMs: 20 }));
+        const { w1, run } = await twoWorkers(
+          { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, DELIVERY_BACKOFF_S: '5', DELIVERY_MAX_ATTEMPTS: '2' },
+          () => hook.received.length >= 5,
+        );
+        await w1.rollback({ rollback_id: 'r1' });
+        await w1.rollback({ rollback_id: 'r2', prompt: 'billing', workflow_id: 'rollback/billing/r2' });
+        for (let i = 0; i < 3; i++) await w1.notify({ key: `r1/${i}/alert`, kind: 'alert', rollback_id: 'r1', title: `event ${i}` });
+        await w1.notify({ key: 'r2/0/alert', kind: 'alert', rollback_id: 'r2', prompt: 'billing', title: 'other rollback' });
+        await run();
+
+        const titles = hook.received.map((r) => r.json.title);
+        expect(titles.filter((t) => t !== 'other rollback')).toEqual(['event 0', 'event 0', 'event 1', 'event 2']);
+        // The other rollback's event went out while r1's first event was still being retried.
+        expect(titles.indexOf('other rollback')).toBeLessThan(titles.lastIndexOf('event 0'));
+        expect((await on(w1, 'r1', 'webhook')).map((d) => d.status)).toEqual(['failed', 'sent', 'sent']);
+      });
     });
 
     describe('routing by severity', () => {

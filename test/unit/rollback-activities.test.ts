@@ -112,3 +112,64 @@ describe('one meaning of "enough samples"', () => {
     expect(v.summary).toMatch(/at least 50 needed/);
   });
 });
+
+describe('a metrics provider that cannot answer', () => {
+  /** Reads through the prompt's provider: Prometheus, which this process has no URL for. */
+  const blindActivities = () =>
+    createActivities({
+      registry: a.registry,
+      rollbacks: a.rollbacks,
+      monitors: a.monitors,
+      metrics: a.metricsSource,
+      notifier: a.notifier,
+      clock: a.clock,
+      verification: DEFAULT_VERIFICATION,
+      links: () => ({}),
+    });
+  const queries = {
+    requests: 'sum(increase(llm_requests_total{version="{{version}}"}[{{window}}]))',
+    errors: 'sum(increase(llm_errors_total{version="{{version}}"}[{{window}}]))',
+    latency_p99_ms: 'max(llm_latency_p99_ms{version="{{version}}"})',
+  };
+
+  it('verification and stage checks answer `error` with the reason at once, instead of failing the activity into endless retries', async () => {
+    await seed();
+    await a.registry.upsertPrompt({ name: 'customer-support', metrics: { provider: 'prometheus', queries } }, 'admin');
+    const act = blindActivities();
+    const since = new Date(Date.now() - 10_000).toISOString();
+
+    const check = await act.checkRecovery({
+      prompt: 'customer-support',
+      version: 'v1.9.0',
+      since,
+      window_s: 60,
+      policy: DEFAULT_VERIFICATION,
+    });
+    expect(check).toMatchObject({ kind: 'error', metric: 'error_rate', observed: null, samples: 0 });
+    expect(check.summary).toMatch(/^error: metrics could not be read/);
+    expect(check.summary).toContain('PROMETHEUS_URL is not set');
+
+    const metric = await act.checkIncidentMetric({
+      prompt: 'customer-support',
+      version: 'v1.9.0',
+      since,
+      trigger: { rule: 'latency_p99.page', metric: 'latency_p99_ratio', threshold: 2, baseline: 300 },
+    });
+    expect(metric).toMatchObject({ kind: 'error', metric: 'latency_p99_ratio', same_breach: false });
+
+    const stage = await act.readTraffic({ prompt: 'customer-support', version: 'v1.9.0', window_s: 60, blended_with: ['v2.0.0'] });
+    expect(stage.kind).toBe('error');
+    expect(stage.kind === 'error' && stage.error).toContain('PROMETHEUS_URL is not set');
+
+    const canary = await act.judgeCanaryStage({
+      prompt: 'customer-support',
+      canary: 'v2.0.0',
+      baseline: 'v1.9.0',
+      since,
+      plan: { stages: [1, 100], bake_s: 60, min_samples: 10, alpha: 0.05, max_extra_bakes: 1, min_staging_s: 0 },
+      unreadable: 'report',
+    });
+    expect(canary).toMatchObject({ outcome: 'error', p_value: null });
+    expect(canary.reason).toMatch(/metrics could not be read/);
+  });
+});

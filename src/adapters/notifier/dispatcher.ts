@@ -71,7 +71,7 @@ type DeliveryRow = Database['deliveries'] & { id: number; attempts: number; hist
 export class DeliveryDispatcher {
   private readonly owner: string;
   private readonly inFlight = new Map<number, Promise<void>>();
-  /** Channel + rollback (or prompt) of the attempts under way: one at a time each, so a channel hears them in order. */
+  /** Channel + rollback (or prompt) of the attempts under way: one at a time each (the claim keeps the order across processes). */
   private readonly streams = new Set<string>();
   private running = false;
   private loop: Promise<void> | undefined;
@@ -292,15 +292,36 @@ export class DeliveryDispatcher {
     if (free <= 0) return;
     const now = this.now();
     let q = this.d.db
-      .selectFrom('deliveries')
+      .selectFrom('deliveries as d')
       .selectAll()
-      .where('status', 'in', ['pending', 'retrying'])
-      .where('next_attempt_at', '<=', now)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]));
-    if (this.inFlight.size > 0) q = q.where('id', 'not in', [...this.inFlight.keys()]);
+      .where('d.status', 'in', ['pending', 'retrying'])
+      .where('d.next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('d.lease_until', 'is', null), eb('d.lease_until', '<=', now)]))
+      // In order across processes: a delivery waits while an earlier one of its rollback (or, without one, its
+      // prompt) to the same channel is still pending or retrying. One that ended failed or skipped holds nothing
+      // back, and retries are bounded, so a channel that stays down delays its later events by at most that bound.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('deliveries as e')
+              .select('e.id')
+              .whereRef('e.channel', '=', 'd.channel')
+              .whereRef('e.id', '<', 'd.id')
+              .where('e.status', 'in', ['pending', 'retrying'])
+              .where((w) =>
+                w.or([
+                  w.and([w('d.rollback_id', 'is not', null), w('e.rollback_id', '=', w.ref('d.rollback_id'))]),
+                  w.and([w('d.rollback_id', 'is', null), w('e.rollback_id', 'is', null), w('e.prompt', '=', w.ref('d.prompt'))]),
+                ]),
+              ),
+          ),
+        ),
+      );
+    if (this.inFlight.size > 0) q = q.where('d.id', 'not in', [...this.inFlight.keys()]);
     const due = await q
-      .orderBy('next_attempt_at')
-      .orderBy('id')
+      .orderBy('d.next_attempt_at')
+      .orderBy('d.id')
       .limit(free * 4)
       .execute();
     const leaseUntil = new Date(Date.parse(now) + this.d.policy.lease_s * 1000).toISOString();
@@ -315,6 +336,24 @@ export class DeliveryDispatcher {
         .where('id', '=', row.id)
         .where('status', 'in', ['pending', 'retrying'])
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+        // Checked again in the claim itself: an earlier event of the stream may have been rescheduled meanwhile.
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('deliveries as e')
+                .select('e.id')
+                .where('e.channel', '=', row.channel)
+                .where('e.id', '<', row.id)
+                .where('e.status', 'in', ['pending', 'retrying'])
+                .where((w) =>
+                  row.rollback_id !== null
+                    ? w('e.rollback_id', '=', row.rollback_id)
+                    : w.and([w('e.rollback_id', 'is', null), w('e.prompt', '=', row.prompt)]),
+                ),
+            ),
+          ),
+        )
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) continue;
       const id = Number(row.id);

@@ -77,7 +77,8 @@ export async function decide(run: RollbackRun, desk: DecisionDesk, incident: Inc
   let { action, deadline_s, default_action } = incident;
   let verdict = incident.verdict;
   view.tier = 1;
-  await run.enter(view.status, 'detected', { ...verdict });
+  // Saved with the next step: awaiting approval / observing, or the automatic rollback once re-confirmed.
+  await run.enter(view.status, 'detected', { ...verdict }, { then: 'next_step' });
   // The first deadline counts from detection (as the API already shows it); a worse breach or a new tier from then.
   let deadlineFrom = Date.parse(input.requested_at);
   let announce = true;
@@ -114,7 +115,9 @@ export async function decide(run: RollbackRun, desk: DecisionDesk, incident: Inc
       );
     }
 
-    await condition(() => desk.pending !== undefined || run.worse !== undefined, Math.max(1, deadlineMs - Date.now()));
+    await condition(() => desk.pending !== undefined || run.worse !== undefined, Math.max(1, deadlineMs - Date.now()), {
+      summary: observing ? `observation ends (tier ${view.tier ?? 1})` : `decision deadline (tier ${view.tier ?? 1})`,
+    });
     if (desk.pending !== undefined) {
       const d = desk.pending;
       desk.deciding = false;

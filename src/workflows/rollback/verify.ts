@@ -1,4 +1,4 @@
-import { condition, proxyActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RollbackOutcome } from '../../domain/rollback';
 import type { Verdict } from '../../domain/verdict';
@@ -7,6 +7,13 @@ import type { SwitchResult } from '../../ports/registry';
 import type { RollbackRun } from './context';
 
 const { checkRecovery, checkIncidentMetric } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
+});
+
+// Lean runs check as a local activity: a short read of the metrics store, recorded as one marker instead of a
+// scheduled activity and its own workflow task (half the history of a check).
+const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
 });
@@ -25,12 +32,15 @@ export interface Verification {
  */
 export async function verify(run: RollbackRun, switched: SwitchResult, trigger: IncidentTrigger | undefined): Promise<Verification> {
   const { view, input } = run;
+  // Checks that could not read metrics (provider down) end a whole window as `error`, not `inconclusive`: a rollback
+  // nobody could verify is said to be blind, and the on-call paged (rollbacks started before still say inconclusive).
+  const unreadable = patched('metrics-unreadable');
   const checks: Verdict[] = [];
   view.verification = { checks, result: 'pending' };
   const policy = input.verification;
   const rounds = Math.max(1, Math.floor(policy.duration_s / policy.interval_s));
   for (let i = 0; i < rounds; i++) {
-    await condition(() => run.worse !== undefined, policy.interval_s * 1000);
+    await condition(() => run.worse !== undefined, policy.interval_s * 1000, { summary: `verification check ${i + 1}/${rounds}` });
     if (run.worse !== undefined) {
       // All traffic is on the target now: the monitor's breach is the target's own.
       const w = run.worse;
@@ -40,7 +50,7 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
       i -= 1;
       continue;
     }
-    const verdict = await checkRecovery({
+    const verdict = await (run.lean ? local.checkRecovery : checkRecovery)({
       prompt: input.prompt,
       version: switched.to,
       since: switched.at,
@@ -49,6 +59,9 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
     });
     checks.push(verdict);
     run.event('verification_check', { check: i + 1, of: rounds, ...verdict });
+    // The store (GET /api/rollbacks/{id}) sees the first check, every change of verdict and what was queued
+    // meanwhile; the `state` query shows every check live; the end saves them all.
+    if (run.lean && (checks.length === 1 || checks[checks.length - 2]!.kind !== verdict.kind || run.unsavedNotice)) await run.save();
     if (
       trigger?.metric === 'error_rate' &&
       verdict.kind === 'breached' &&
@@ -59,10 +72,10 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
       return { outcome: 'not_a_prompt_regression', last: verdict };
     }
   }
-  const result = verificationOutcome(checks);
+  const result = verificationOutcome(checks, { unreadable });
   view.verification.result = result;
   const last = checks[checks.length - 1];
-  if (result !== 'recovered') return { outcome: result === 'inconclusive' ? 'unverified' : 'not_recovered', last };
+  if (result !== 'recovered') return { outcome: result === 'not_recovered' ? 'not_recovered' : 'unverified', last };
   if (trigger === undefined || trigger.metric === 'error_rate') return { outcome: 'recovered', last };
 
   // The error rate recovered; the incident was about latency or quality: is that back too?
@@ -71,7 +84,8 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
   checks.push(metric);
   run.event('verification_check', { check: 'incident_metric', ...metric });
   if (metric.kind === 'healthy') return { outcome: 'recovered', last: metric };
-  view.verification.result = metric.kind === 'breached' ? 'not_recovered' : 'inconclusive';
+  view.verification.result =
+    metric.kind === 'breached' ? 'not_recovered' : unreadable && metric.kind === 'error' ? 'error' : 'inconclusive';
   if (metric.kind !== 'breached') return { outcome: 'unverified', last: metric };
   return { outcome: same_breach ? 'not_a_prompt_regression' : 'not_recovered', last: metric };
 }

@@ -110,6 +110,18 @@ describe('verificationOutcome', () => {
     expect(verificationOutcome(kinds.map(verdict))).toBe(result);
   });
 
+  // Rollbacks that read through a provider that can fail (patch metrics-unreadable): nothing judged + unreadable checks → error.
+  it.each<{ kinds: VerdictKind[]; result: ReturnType<typeof verificationOutcome> }>([
+    { kinds: ['error', 'error'], result: 'error' },
+    { kinds: ['inconclusive', 'error'], result: 'error' },
+    { kinds: ['inconclusive', 'inconclusive'], result: 'inconclusive' },
+    { kinds: [], result: 'inconclusive' },
+    { kinds: ['error', 'healthy'], result: 'recovered' },
+    { kinds: ['error', 'breached', 'healthy'], result: 'not_recovered' },
+  ])('reading unreadable checks: $kinds → $result', ({ kinds, result }) => {
+    expect(verificationOutcome(kinds.map(verdict), { unreadable: true })).toBe(result);
+  });
+
   it('a run of checks judged end to end: too little traffic, then still failing, then healthy — not recovered', () => {
     const checks = [stats(4, 0), stats(40, 4), stats(400, 3)].map((s) => judgeRecovery(s, DEFAULT_VERIFICATION));
     expect(checks.map((c) => c.kind)).toEqual(['inconclusive', 'breached', 'healthy']);
