@@ -24,7 +24,14 @@ interface ScheduleSpec {
  */
 async function ensureSchedule(client: Client, taskQueue: string, s: ScheduleSpec): Promise<'created' | 'updated'> {
   const spec = { intervals: [{ every: `${s.everySeconds} seconds` }] };
-  const action = { type: 'startWorkflow' as const, workflowType: s.workflowType.name, taskQueue, args: s.args, workflowId: s.workflowId, staticSummary: s.summary };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: s.workflowType.name,
+    taskQueue,
+    args: s.args,
+    workflowId: s.workflowId,
+    staticSummary: s.summary,
+  };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP };
   try {
     await client.schedule.create({ scheduleId: s.id, spec, action, policies, state: { note: s.note } });

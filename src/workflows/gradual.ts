@@ -1,4 +1,12 @@
-import { condition, getExternalWorkflowHandle, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { TrafficReading } from '../activities/staged';
 import { BLIND_STAGE_CHECKS, type GradualPlan } from '../domain/stages';
