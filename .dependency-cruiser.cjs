@@ -1,6 +1,6 @@
 /**
  * The arrows of STYLE.md's picture, enforced:
- *   api/cli -> (client) -> workflows(messages) ; workflows -> activities (types only) ; activities -> domain, ports
+ *   cli -> client (HTTP only) ; api -> workflows(messages) ; workflows -> activities (types only) ; activities -> domain, ports
  *   adapters -> ports, domain ; domain -> nothing ; main wires everything.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -43,6 +43,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/(api|cli)' },
       to: { path: '^src/(adapters|activities|main)', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'client-speaks-http-only',
+      comment: 'src/client is the typed HTTP client (types generated from the OpenAPI document): it imports nothing else of src.',
+      severity: 'error',
+      from: { path: '^src/client' },
+      to: { path: '^src/', pathNot: '^src/client' },
     },
     {
       name: 'nothing-depends-on-main',

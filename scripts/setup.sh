@@ -67,4 +67,17 @@ if ! command -v prometheus >/dev/null 2>&1; then
     log "Prometheus not found and cannot install it here: the Prometheus provider tests will be skipped"
   fi
 fi
+# 5. Chromium for the dashboard's browser tests (Debian's package, driven by playwright-core; no browser download).
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Chromium (Debian package) for the dashboard's browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  elif [ -n "${CI:-}" ] && [ "${CI}" != "false" ] && [ "${CI}" != "0" ]; then
+    echo "[setup] Chromium not found and cannot be installed here; CI never skips the browser tests" >&2
+    exit 1
+  else
+    log "Chromium not found and cannot install it here: the browser tests will be skipped"
+  fi
+fi
 log "ready"

@@ -4,8 +4,12 @@ import client from 'prom-client';
 import { z } from 'zod';
 import { renderPostMortemMarkdown } from '../domain/postmortem';
 import type { MetricEvent } from '../ports/metrics';
+import { accessLog } from './access-log';
 import { authenticate, type Token } from './auth';
+import { dashboardRoutes } from './dashboard';
+import { mountApiDocs } from './docs';
 import { jsonBodyErrors } from './json-guard';
+import type { LiveFeed } from './live';
 import { problemHandler, Problem, sendProblem, zodFieldErrors } from './problem';
 import {
   addVersionBody,
@@ -39,6 +43,8 @@ export interface AppDeps {
   watch?: PromptWatch;
   /** Slack button presses: the app's signing secret (unset: the route says it is not configured) and user names. */
   slack?: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
+  /** Serves the dashboard's GET /api/events (server-sent events); without it the route does not exist. */
+  live?: LiveFeed;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -83,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
     registers: [registry],
   });
 
+  app.use(accessLog(log));
   app.use((req, res, next) => {
     const end = httpDuration.startTimer();
     res.on('finish', () =>
@@ -105,6 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   // A request with no body at all parses as {} (express leaves req.body undefined or {} then).
   const body = <T extends z.ZodTypeAny>(schema: T, req: Request): z.infer<T> => schema.parse((req.body as unknown) ?? {}) as z.infer<T>;
 
+  mountApiDocs(app);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -279,7 +287,7 @@ export function createApp(deps: AppDeps): express.Express {
     '/api/rollbacks/:id',
     auth('viewer'),
     route(async (req, res) => {
-      res.json(await service.getRollback(String(req.params.id)));
+      res.json(await service.getRollback(String(req.params.id), { live: true }));
     }),
   );
   app.get(
@@ -349,6 +357,9 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(202).json(await service.stopMonitor(param(req, 'prompt'), req.actor!));
     }),
   );
+
+  // The web dashboard (GET /) and the routes only it needs.
+  app.use(dashboardRoutes({ service, tokens: deps.tokens, ...(deps.live ? { live: deps.live } : {}) }));
 
   app.use((req, res) => sendProblem(res, 404, 'Not found', `no route ${req.method} ${req.path}`));
   app.use(problemHandler(log));

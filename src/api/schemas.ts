@@ -208,3 +208,45 @@ export const monitorBody = z
     interval_s: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();
+
+/** The most buckets one series answer holds: a chart is a few hundred pixels wide. */
+export const MAX_SERIES_POINTS = 500;
+
+/** `GET /api/prompts/{prompt}/metrics/series`: `to` defaults to now, `from` to 30 min before `to`. */
+export const seriesQuery = z
+  .object({
+    from: z.string().datetime({ offset: true }).optional(),
+    to: z.string().datetime({ offset: true }).optional(),
+    step_s: z.coerce.number().int().min(1).max(86_400).default(30),
+    version: versionName.optional(),
+  })
+  .strict();
+
+/** What `GET /api/prompts/{prompt}/metrics/series` answers: one point per bucket, nulls where a bucket had no traffic. */
+export const metricsSeriesAnswer = z.object({
+  prompt: z.string(),
+  from: z.string().datetime(),
+  to: z.string().datetime(),
+  step_s: z.number().int(),
+  /** The versions that served in the range (all of them are summed per bucket). */
+  versions: z.array(z.string()),
+  points: z.array(
+    z.object({
+      at: z.string().datetime(),
+      requests: z.number().int(),
+      errors: z.number().int(),
+      error_rate: z.number().nullable(),
+      /** The slowest serving version's p99 in the bucket: an upper bound of the prompt's. */
+      latency_p99_ms: z.number().nullable(),
+      quality_mean: z.number().nullable(),
+      by_version: z.record(z.string(), z.number().int()),
+    }),
+  ),
+});
+
+/** What a `change` event of `GET /api/events` names (the dashboard reads the data from the other routes). */
+export const liveChangeEvent = z.object({
+  prompts: z.array(z.string()).optional(),
+  rollbacks: z.array(z.string()).optional(),
+  monitors: z.array(z.string()).optional(),
+});

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { Express } from 'express';
+import type { Logger } from 'pino';
 import { PROMPT_NAME } from '../domain/names';
+import { elapsedMs, logAccess, pathOf } from './access-log';
 import { GRANTS, type Token } from './auth';
 import type { PromptbackService } from './service';
 
@@ -21,6 +23,8 @@ function decodeKey(raw: string): string | undefined {
 export interface ServerOptions {
   /** Records a fast-path answer's duration (the Express routes record their own). */
   observe?: (seconds: number) => void;
+  /** Access lines for fast-path answers (debug: the serving hot path); Express logs every other request. */
+  log?: Logger;
 }
 
 /**
@@ -36,6 +40,8 @@ export interface ServerOptions {
 export function createServer(app: Express, service: PromptbackService, tokens: readonly Token[], opts: ServerOptions = {}): http.Server {
   const byToken = new Map(tokens.map((t) => [t.token, t]));
   const bodies = new WeakMap<object, { body: string; length: string }>();
+  const actorOf = (req: http.IncomingMessage): string =>
+    byToken.size === 0 ? 'anonymous' : (byToken.get(BEARER.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '')?.actor ?? 'unknown');
   const isViewer = (req: http.IncomingMessage): boolean => {
     if (byToken.size === 0) return true;
     const t = byToken.get(BEARER.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '');
@@ -62,6 +68,12 @@ export function createServer(app: Express, service: PromptbackService, tokens: r
         res.writeHead(200, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', cached.length]);
         res.end(cached.body);
         opts.observe?.((performance.now() - started) / 1000);
+        if (opts.log?.isLevelEnabled('debug'))
+          logAccess(
+            opts.log,
+            { method: 'GET', path: pathOf(req.url), status: 200, duration_ms: elapsedMs(started), actor: actorOf(req) },
+            'debug',
+          );
       },
       // Unknown prompt, nothing deployed, the store failing: Express answers it the one way it answers everything.
       () => {

@@ -61,6 +61,9 @@ export interface ServiceDeps {
 /** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
 export type MonitorGuard = { workflow_id: string; status: 'running' } | { workflow_id: string; status: 'pending'; error: string };
 
+/** How long GET /api/rollbacks/{id} waits for a running workflow's own view before answering from the store. */
+const LIVE_VIEW_WITHIN_MS = 1000;
+
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
 const newId = (at: Date): string => formatRollbackId(at, randomBytes(4).toString('hex'));
@@ -445,9 +448,11 @@ export class PromptbackService {
       throw e;
     }
     if (!state) return this.getRollback(id);
+    // As in getRollback: the post-mortem shown is the one built from the record, never a stored draft.
+    const { post_mortem: _stored, ...view } = state;
     const post_mortem = isTerminal(state.status) ? await this.buildPostMortemOf(state) : undefined;
     return {
-      ...state,
+      ...view,
       ...(post_mortem ? { post_mortem } : {}),
       status_url: this.statusUrl(id),
       web_ui_url: this.d.workflows.webUiUrl(state.workflow_id),
@@ -481,8 +486,67 @@ export class PromptbackService {
       version: v,
       provider: p.metrics.provider,
       ...current,
-      baseline: baseline ? { version: baselineVersion, ...baseline } : null,
+      baseline: baseline && baselineVersion ? { version: baselineVersion, ...baseline } : null,
     };
+  }
+
+  /**
+   * A prompt's traffic in `step_s` buckets over [from, to): what the dashboard charts around a switch. Every version
+   * that served in the range is summed per bucket (error rate and quality over all requests); p99 is the slowest
+   * serving version's, an upper bound that does not hide a slow version behind a fast one.
+   */
+  async metricsSeries(prompt: string, from: Date, to: Date, stepS: number, only?: string) {
+    await this.requirePrompt(prompt);
+    const source = this.d.metricsSource ?? this.d.metrics;
+    const candidates = only !== undefined ? [await this.requireVersion(prompt, only)] : await this.d.registry.listVersions(prompt);
+    // Versions whose traffic ended before `from` (or that never had any) cost no bucket reads.
+    const served = (
+      await Promise.all(
+        candidates.map(async (v) => {
+          const last = await source.lastSeen(prompt, v.version);
+          return last !== undefined && last.getTime() >= from.getTime() ? v.version : undefined;
+        }),
+      )
+    ).filter((v): v is string => v !== undefined);
+    // Bounds on whole seconds: windows that meet then share no second, so every event is counted in exactly one bucket.
+    const stepMs = stepS * 1000;
+    const first = Math.floor(from.getTime() / 1000) * 1000;
+    const end = Math.ceil(to.getTime() / 1000) * 1000;
+    const starts: number[] = [];
+    for (let t = first; t < end; t += stepMs) starts.push(t);
+    const points = await Promise.all(
+      starts.map(async (t) => {
+        const until = new Date(Math.min(t + stepMs, end));
+        const windows = await Promise.all(served.map(async (v) => [v, await source.window(prompt, v, new Date(t), until)] as const));
+        let requests = 0;
+        let errors = 0;
+        let qualitySum = 0;
+        let qualitySamples = 0;
+        let p99: number | null = null;
+        const byVersion: Record<string, number> = {};
+        for (const [v, w] of windows) {
+          if (w.requests === 0) continue;
+          byVersion[v] = w.requests;
+          requests += w.requests;
+          errors += w.errors;
+          if (w.quality_mean !== null && w.quality_samples > 0) {
+            qualitySum += w.quality_mean * w.quality_samples;
+            qualitySamples += w.quality_samples;
+          }
+          if (w.latency_ms.p99 !== null) p99 = Math.max(p99 ?? 0, w.latency_ms.p99);
+        }
+        return {
+          at: new Date(t).toISOString(),
+          requests,
+          errors,
+          error_rate: requests > 0 ? errors / requests : null,
+          latency_p99_ms: p99,
+          quality_mean: qualitySamples > 0 ? qualitySum / qualitySamples : null,
+          by_version: byVersion,
+        };
+      }),
+    );
+    return { prompt, from: new Date(first).toISOString(), to: new Date(end).toISOString(), step_s: stepS, versions: served, points };
   }
 
   async startRollback(
@@ -575,11 +639,22 @@ export class PromptbackService {
     };
   }
 
+  /**
+   * A rollback as stored; with `live`, a running one as its workflow holds it now (each verification check, the
+   * gradual stage), so that someone following it sees progress between saves. The store answers if the workflow
+   * does not within LIVE_VIEW_WITHIN_MS.
+   */
   async getRollback(
     id: string,
+    opts: { live?: boolean } = {},
   ): Promise<RollbackView & { status_url: string; web_ui_url: string; post_mortem?: PostMortem; deliveries: DeliveryRecord[] }> {
-    const v = await this.d.rollbacks.get(id);
-    if (!v) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
+    const stored = await this.d.rollbacks.get(id);
+    if (!stored) throw new DomainError('UnknownRollback', `no rollback ${id}`, { rollback_id: id });
+    const live =
+      opts.live && !isTerminal(stored.status) && stored.timeline.length > 0
+        ? await this.d.workflows.liveRollback(stored.workflow_id, LIVE_VIEW_WITHIN_MS)
+        : undefined;
+    const v = live && live.rollback_id === stored.rollback_id ? live : stored;
     // A finished rollback carries its post-mortem (docs/api.md `post_mortem?`), computed on read from its record.
     const { post_mortem: _stored, ...view } = v;
     const post_mortem = isTerminal(v.status) ? await this.buildPostMortemOf(v) : undefined;

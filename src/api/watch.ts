@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors';
@@ -24,7 +25,7 @@ export interface WatchOptions {
   /** The store's change counter (cached-routes' probe): moves when another process or host committed. */
   dataVersion?: () => number | Promise<number>;
   log: Logger;
-  /** How often the store is probed while anyone watches (one probe for all watchers). */
+  /** How often the store is probed while anyone watches (one probe for all watchers); see PROBE_MS. */
   probeMs?: number;
   heartbeatMs?: number;
   /** A connection whose socket has not drained for this long is closed (the client reconnects with its Last-Event-ID). */
@@ -33,6 +34,17 @@ export interface WatchOptions {
   maxBufferedBytes?: number;
   maxConnections?: number;
   now?: () => number;
+  /** After each event's fan-out: how long since the change was signalled, and how long the writes took. */
+  onPublish?: (e: Fanout) => void;
+}
+
+export interface Fanout {
+  prompt: string;
+  watchers: number;
+  /** From the change signal (onRoutesChanged, or the probe that saw the store move) to the last write. */
+  sinceSignalMs: number;
+  /** The writes alone. */
+  writeMs: number;
 }
 
 interface Published {
@@ -46,6 +58,10 @@ interface Published {
 
 interface Watcher {
   res: Response;
+  /** The connection's socket, written directly (see serve). */
+  socket: Socket;
+  /** Its heartbeat slot (see beats). */
+  slot: number;
   /** The newest event not yet written because the socket was full: snapshots replace each other, so one is enough. */
   pending?: Buffer;
   slowTimer?: NodeJS.Timeout;
@@ -55,6 +71,13 @@ interface Topic {
   watchers: Set<Watcher>;
   current?: Published;
 }
+
+/**
+ * The store probe's period, which bounds how late a switch committed by another process is noticed. SQLite's
+ * data_version is two fcntl calls on the same host, so every 10 ms costs nothing; Postgres' is a round trip from
+ * every API replica, so 50 ms.
+ */
+export const PROBE_MS = { sqlite: 10, postgres: 50 } as const;
 
 /** `<ms>-<fingerprint>`: monotonic per prompt by its first part, and naming the state it describes by its second. */
 const EVENT_ID = /^(\d{1,16})-([0-9a-f]{16})$/;
@@ -80,8 +103,17 @@ export class PromptWatch {
   private seenVersion: number | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /**
+   * Watchers by heartbeat slot: each tick (a HEARTBEAT_SLOTS-th of the period) beats one slot, so every watcher hears
+   * from us once per period but 20,000 watchers never cost one 20,000-write burst of the event loop.
+   */
+  private readonly beats: Set<Watcher>[] = Array.from({ length: HEARTBEAT_SLOTS }, () => new Set());
+  private nextSlot = 0;
+  private tick = 0;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  /** performance.now() of the first change signal the next refresh answers. */
+  private signalAt: number | undefined;
   /** Counts change signals, so that a connection whose first read overlapped one reads again. */
   private changes = 0;
   private probing = false;
@@ -93,7 +125,7 @@ export class PromptWatch {
   private readonly now: () => number;
 
   constructor(private readonly o: WatchOptions) {
-    this.probeMs = o.probeMs ?? 50;
+    this.probeMs = o.probeMs ?? PROBE_MS.postgres;
     this.heartbeatMs = o.heartbeatMs ?? 15_000;
     this.slowConsumerMs = o.slowConsumerMs ?? 10_000;
     this.maxBufferedBytes = o.maxBufferedBytes ?? 1 << 20;
@@ -104,7 +136,9 @@ export class PromptWatch {
   /** Something in this process committed a change to what resolve answers. */
   changed(): void {
     this.changes++;
-    if (this.topics.size > 0) this.refresh();
+    if (this.topics.size === 0) return;
+    this.signalAt ??= performance.now();
+    this.refresh();
   }
 
   /** The current state of one prompt, as the `version` event carries it. Throws UnknownPrompt. */
@@ -137,10 +171,12 @@ export class PromptWatch {
     const fromQuery = req.query.last_event_id; // EventSource cannot set headers on its first connect
     const last = EVENT_ID.exec(req.header('last-event-id') ?? (typeof fromQuery === 'string' ? fromQuery : ''));
 
-    req.socket.setTimeout(0);
-    req.socket.setNoDelay(true);
-    // Without chunked framing every event is one plain socket write (the stream ends with the connection anyway):
-    // a switch is 1,000 writes for 1,000 watchers, so their cost is the fan-out's.
+    const socket = req.socket;
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    // Without chunked framing the body is the raw event stream (it ends with the connection anyway), so events go
+    // straight to the socket: res.write would cork it until the next tick, and a switch's 1,000 writes would all
+    // leave only after the last one was queued instead of each as soon as it is written.
     res.removeHeader('Transfer-Encoding');
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -148,13 +184,16 @@ export class PromptWatch {
       Connection: 'close',
       'X-Accel-Buffering': 'no',
     });
-    const w: Watcher = { res };
+    res.flushHeaders(); // queued on the socket ahead of every event
+    const w: Watcher = { res, socket, slot: this.nextSlot++ % HEARTBEAT_SLOTS };
     topic.watchers.add(w);
+    this.beats[w.slot]!.add(w);
     this.connections++;
     this.startTimers();
     res.on('close', () => {
       clearTimeout(w.slowTimer);
       topic.watchers.delete(w);
+      this.beats[w.slot]!.delete(w);
       this.connections--;
       if (topic.watchers.size === 0 && this.topics.get(prompt) === topic) this.topics.delete(prompt);
       if (this.topics.size === 0) this.stopTimers();
@@ -179,6 +218,7 @@ export class PromptWatch {
   close(): void {
     for (const t of this.topics.values()) for (const w of t.watchers) w.res.destroy();
     this.topics.clear();
+    for (const b of this.beats) b.clear();
     this.stopTimers();
   }
 
@@ -205,12 +245,14 @@ export class PromptWatch {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
-        await Promise.all([...this.topics.keys()].map((prompt) => this.refreshOne(prompt)));
+        const signalAt = this.signalAt ?? performance.now();
+        this.signalAt = undefined;
+        await Promise.all([...this.topics.keys()].map((prompt) => this.refreshOne(prompt, signalAt)));
       } while (this.refreshAgain);
     })().finally(() => (this.refreshing = undefined));
   }
 
-  private async refreshOne(prompt: string): Promise<void> {
+  private async refreshOne(prompt: string, signalAt: number): Promise<void> {
     let state: WatchState;
     try {
       state = await this.read(prompt);
@@ -223,19 +265,24 @@ export class PromptWatch {
     const before = topic.current;
     const p = this.publish(topic, state);
     if (p === before) return;
+    const start = performance.now();
     for (const w of topic.watchers) this.send(w, p.frame);
+    const end = performance.now();
+    this.o.onPublish?.({ prompt, watchers: topic.watchers.size, sinceSignalMs: end - signalAt, writeMs: end - start });
   }
 
   /** Writes, or keeps only the newest frame while the socket is full; a socket full for too long is closed. */
   private send(w: Watcher, frame: Buffer): void {
-    if (w.res.writableNeedDrain || w.res.writableLength > this.maxBufferedBytes) {
+    const s = w.socket;
+    if (s.destroyed) return;
+    if (s.writableNeedDrain || s.writableLength > this.maxBufferedBytes) {
       if (frame !== HEARTBEAT) w.pending = frame; // heartbeats are not worth queueing
       if (!w.slowTimer) {
         w.slowTimer = setTimeout(() => {
           this.o.log.info('watch: closing a connection that did not read for %d ms', this.slowConsumerMs);
           w.res.destroy();
         }, this.slowConsumerMs);
-        w.res.once('drain', () => {
+        s.once('drain', () => {
           clearTimeout(w.slowTimer);
           w.slowTimer = undefined;
           const next = w.pending;
@@ -245,14 +292,14 @@ export class PromptWatch {
       }
       return;
     }
-    w.res.write(frame);
+    s.write(frame);
   }
 
   private startTimers(): void {
     if (!this.heartbeatTimer) {
       this.heartbeatTimer = setInterval(() => {
-        for (const t of this.topics.values()) for (const w of t.watchers) this.send(w, HEARTBEAT);
-      }, this.heartbeatMs);
+        for (const w of this.beats[this.tick++ % HEARTBEAT_SLOTS]!) this.send(w, HEARTBEAT);
+      }, this.heartbeatMs / HEARTBEAT_SLOTS);
       this.heartbeatTimer.unref();
     }
     if (!this.probeTimer && this.o.dataVersion) {
@@ -287,6 +334,7 @@ export class PromptWatch {
 
 const RETRY = Buffer.from('retry: 1000\n\n');
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
+const HEARTBEAT_SLOTS = 16;
 
 function frameOf(p: { ms: number; fingerprint: string }, state: WatchState): Buffer {
   return Buffer.from(`id: ${p.ms}-${p.fingerprint}\nevent: version\ndata: ${JSON.stringify(state)}\n\n`);

@@ -1,13 +1,16 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
+import { dashboardDigest } from '../api/dashboard';
+import { LiveFeed } from '../api/live';
 import { createServer } from '../api/server';
 import { PromptbackService } from '../api/service';
-import { PromptWatch } from '../api/watch';
+import { PROBE_MS, PromptWatch } from '../api/watch';
 import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
@@ -16,6 +19,8 @@ import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
+  /** The Express app behind the server (its routes are what the OpenAPI document must describe). */
+  app: Express;
   url: string;
   client: Client;
   stop(): Promise<void>;
@@ -59,8 +64,24 @@ export async function startApi(
   const metricsRegistry = telemetry.registry;
   registerDeliveryMetrics(metricsRegistry, adapters.deliveries);
   registerStoreMetrics(metricsRegistry, new SqlTelemetryReader(adapters.db.kysely), adapters.clock);
-  const watch = new PromptWatch({ routes: adapters.routes, registry: adapters.registry, dataVersion: adapters.db.dataVersion, log });
+  const watch = new PromptWatch({
+    routes: adapters.routes,
+    registry: adapters.registry,
+    dataVersion: adapters.db.dataVersion,
+    probeMs: PROBE_MS[adapters.db.dialect],
+    log,
+  });
   adapters.registry.onRoutesChanged(() => watch.changed());
+  const live = new LiveFeed({ read: () => dashboardDigest(service, adapters.registry), log });
+  adapters.registry.onRoutesChanged(() => live.changed());
+  new Gauge({
+    name: 'promptback_dashboard_event_streams',
+    help: 'Open GET /api/events streams (dashboards listening)',
+    registers: [metricsRegistry],
+    collect() {
+      this.set(live.size);
+    },
+  });
   new Gauge({
     name: 'promptback_watch_connections',
     help: 'Open GET /api/prompts/{prompt}/watch streams',
@@ -78,11 +99,12 @@ export async function startApi(
     publicUrl: config.publicUrl,
     watch,
     slack: config.slackActions,
+    live,
   });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;
   const resolved = httpDuration?.labels({ method: 'GET', route: '/api/prompts/:prompt/resolve', status: 200 });
-  const server = createServer(app, service, config.tokens, resolved ? { observe: (s) => resolved.observe(s) } : {});
+  const server = createServer(app, service, config.tokens, { log, ...(resolved ? { observe: (s: number) => resolved.observe(s) } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -91,10 +113,12 @@ export async function startApi(
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
     server,
+    app,
     url: `http://${config.host}:${port}`,
     client,
     async stop() {
       watch.close();
+      live.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await connection.close();

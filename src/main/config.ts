@@ -99,6 +99,8 @@ const schema = z.object({
   ),
   PROMETHEUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Unset: pretty when stdout is a terminal, JSON otherwise (src/main/logger.ts).
+  LOG_FORMAT: z.preprocess((v) => (typeof v === 'string' ? v.trim() || undefined : v), z.enum(['pretty', 'json']).optional()).optional(),
   // Delivery of notifications (worker): channels, routing, retries.
   WEBHOOK_URL: z.string().url().optional(),
   WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
@@ -225,6 +227,8 @@ export interface Config {
   /** Undefined url: no prompt may use the prometheus metrics provider. */
   prometheus: { url: string | undefined; timeout_ms: number };
   logLevel: string;
+  /** Undefined: chosen by whether stdout is a terminal. */
+  logFormat: 'pretty' | 'json' | undefined;
   /** A prebuilt workflow bundle for the worker (skips bundling at start). */
   workflowBundlePath: string | undefined;
   /** Inbound Slack button presses (POST /api/integrations/slack/actions); no secret: the route is not configured. */
@@ -331,6 +335,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     prometheus: { url: e.PROMETHEUS_URL?.replace(/\/$/, ''), timeout_ms: e.PROMETHEUS_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
     slackActions: { signingSecret: e.SLACK_SIGNING_SECRET, users: e.SLACK_USERS },
     delivery: {

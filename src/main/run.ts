@@ -1,13 +1,20 @@
 import type { Logger } from 'pino';
 import { ConfigError } from './config';
-import { createLogger } from './logger';
+import { createLogger, logFormat, type LogFormat } from './logger';
 
 /**
  * Runs an entry point: starts it, and on SIGINT/SIGTERM runs its shutdown once, then exits. A second signal
  * exits at once. A configuration error prints the message naming the variable and exits 2.
  */
 export function runMain(name: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
-  const log = createLogger(process.env.LOG_LEVEL ?? 'info', `promptback-${name}`);
+  let format: LogFormat;
+  try {
+    format = logFormat(process.env, process.stdout.isTTY === true);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(process.env.LOG_LEVEL ?? 'info', `promptback-${name}`, { format });
   let stop: (() => Promise<void>) | undefined;
   let stoppingSince: number | undefined;
   const shutdown = (signal: string) => {

@@ -14,6 +14,8 @@ interface ScheduleSpec {
   args: unknown[];
   everySeconds: number;
   note: string;
+  /** What each run does, as the Web UI lists it. */
+  summary: string;
 }
 
 /**
@@ -22,7 +24,7 @@ interface ScheduleSpec {
  */
 async function ensureSchedule(client: Client, taskQueue: string, s: ScheduleSpec): Promise<'created' | 'updated'> {
   const spec = { intervals: [{ every: `${s.everySeconds} seconds` }] };
-  const action = { type: 'startWorkflow' as const, workflowType: s.workflowType.name, taskQueue, args: s.args, workflowId: s.workflowId };
+  const action = { type: 'startWorkflow' as const, workflowType: s.workflowType.name, taskQueue, args: s.args, workflowId: s.workflowId, staticSummary: s.summary };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP };
   try {
     await client.schedule.create({ scheduleId: s.id, spec, action, policies, state: { note: s.note } });
@@ -52,6 +54,7 @@ export async function ensureRetentionSchedule(
     args: [policy],
     everySeconds,
     note: 'promptback: archive versions beyond the hot set, purge old unreferenced ones',
+    summary: `retention: keep the newest ${policy.hot_count} versions hot, archive older ones, purge unreferenced old ones`,
   });
 }
 
@@ -69,6 +72,7 @@ export async function ensureReconcilerSchedule(client: Client, taskQueue: string
     args: [],
     everySeconds,
     note: 'promptback: open rollbacks have a running workflow; deployed prompts have a running monitor',
+    summary: 'reconciler: open rollbacks have a running workflow, deployed prompts a running monitor',
   });
   await client.schedule.getHandle(RECONCILER_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.SKIP);
   return result;
@@ -90,5 +94,6 @@ export async function ensureStorageSchedule(
     args: [policy],
     everySeconds,
     note: 'promptback: roll 1-s metrics up to 1-min, drop old metrics, delete old outbox rows and finished rollbacks',
+    summary: 'storage: roll 1-s metrics up to 1-min, delete old metrics, outbox rows and finished rollbacks',
   });
 }

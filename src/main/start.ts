@@ -4,6 +4,7 @@ import { Connection } from '@temporalio/client';
 import { startApi } from './api';
 import { clientConnectionOptions, ensureSearchAttributes } from './temporal-connection';
 import { loadConfig } from './config';
+import { temporalSdkLogger } from './logger';
 import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
 import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
@@ -16,7 +17,7 @@ import { startWorker, type WorkerHandle } from './worker';
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
-  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
+  installTemporalRuntime({ logger: temporalSdkLogger(log), metricsBindAddress: await freeLoopbackAddress() });
   let dev: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {

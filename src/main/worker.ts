@@ -8,6 +8,7 @@ import { ensureReconcilerSchedule, ensureRetentionSchedule, ensureStorageSchedul
 import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
 import type { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { loadConfig, type Config } from './config';
+import { temporalSdkLogger } from './logger';
 import { runMain } from './run';
 import { clientConnectionOptions, ensureSearchAttributes, workerConnectionOptions } from './temporal-connection';
 import {
@@ -129,7 +130,7 @@ async function runWorker(
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs everything locally)');
-  installTemporalRuntime({ metricsBindAddress: await freeLoopbackAddress() });
+  installTemporalRuntime({ logger: temporalSdkLogger(log), metricsBindAddress: await freeLoopbackAddress() });
   // A cluster (not the dev server npm start runs) may lack the search attributes the workflows write.
   const admin = await Connection.connect(clientConnectionOptions(config, config.temporal.address));
   try {

@@ -38,5 +38,10 @@ export interface Workflows {
   /** Throws when the engine does not answer. */
   ping(): Promise<void>;
   describe(workflowId: string): Promise<WorkflowRunState>;
+  /**
+   * A running rollback's view as its workflow holds it now (its `state` query): between saves the store lags (checks
+   * are saved on state changes, not one by one). Undefined when the workflow does not answer within `withinMs`.
+   */
+  liveRollback(workflowId: string, withinMs: number): Promise<RollbackView | undefined>;
   webUiUrl(workflowId: string): string;
 }

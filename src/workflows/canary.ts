@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Deployment } from '../ports/registry';
 import { BLIND_STAGE_CHECKS, type CanaryJudgement, type CanaryPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import { abortSignal, progressQuery, type DecisionPayload, type StageProgress } from './messages';
 
 const { setTraffic, judgeCanaryStage, recordDeployment, switchForDeploy, notify } = proxyActivities<Activities>({
@@ -66,6 +67,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       from_version: input.from_version,
       detail: { progress, stages, reason, plan: input.plan },
     };
+    setCurrentDetails(
+      `**${status}** · ${input.prompt} ${input.from_version} → ${input.version}\n\n${progressCurrentDetails(progress, input.version)}\n\n${reason}`,
+    );
     await recordDeployment(d);
   };
   const abort = async (reason: string): Promise<CanaryResult> => {
@@ -125,7 +129,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
         progress.next_step = `bake ${bake + 1} of stage ${i + 1} (${percent} %), then judge`;
         progress.next_at = new Date(Date.now() + input.plan.bake_s * 1000).toISOString();
         await record('rolling_out', progress.next_step);
-        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000);
+        await condition(() => abortedBy !== undefined, input.plan.bake_s * 1000, {
+          summary: `stage ${i + 1}/${input.plan.stages.length} bake ${bake + 1} (${percent} % on ${input.version})`,
+        });
         if (abortedBy !== undefined) return await abort(`aborted by ${abortedBy} at ${percent} %`);
         const judgement = await judgeCanaryStage({
           prompt: input.prompt,

@@ -1,7 +1,8 @@
-import { condition, getExternalWorkflowHandle, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { TrafficReading } from '../activities/staged';
 import { BLIND_STAGE_CHECKS, type GradualPlan } from '../domain/stages';
+import { progressCurrentDetails } from '../domain/workflow-summary';
 import {
   abortSignal,
   finishNowSignal,
@@ -83,6 +84,7 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
   });
 
   const report = async (): Promise<void> => {
+    setCurrentDetails(progressCurrentDetails(progress, input.from_version));
     if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(progressSignal, progress);
   };
   const abort = async (by: string): Promise<GradualResult> => {
@@ -134,6 +136,9 @@ async function gradualRollbackWorkflowV2(input: GradualInput): Promise<GradualRe
       await condition(
         () => abortedBy !== undefined || pausedBy !== undefined || finishNow !== undefined,
         input.plan.check_interval_s * 1000,
+        {
+          summary: `stage ${i + 1}/${input.plan.stages.length} hold (${stage.percent_on_bad} % on ${input.from_version}), check ${r + 1}/${rounds}`,
+        },
       );
       if (finishNow !== undefined) return cutShort();
       if (abortedBy !== undefined) return abort(abortedBy);

@@ -4,11 +4,13 @@ import {
   getExternalWorkflowHandle,
   ParentClosePolicy,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { rollbackWorkflowId } from '../domain/names';
+import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
   breachSignal,
   checkNowSignal,
@@ -71,6 +73,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     state.last_verdict = r.verdict;
     state.last_action = r.action;
     state.active_version = r.active_version;
+    setCurrentDetails(monitorCurrentDetails(state));
     if (r.action === 'open_incident' && r.incident) {
       try {
         await startChild(rollbackWorkflow, {
@@ -83,7 +86,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
             { key: RollbackSeverityKey, value: r.incident.severity },
             { key: RollbackStateKey, value: r.incident.incident?.action === 'rollback' ? 'rolling_back' : 'observing' },
           ],
-          staticSummary: `Incident on ${input.prompt}: ${r.verdict.summary}`,
+          staticSummary: rollbackSummary(r.incident),
+          staticDetails: rollbackDetails(r.incident),
         });
       } catch (e) {
         // A retried check continues an incident the reconciler may have started meanwhile: that one is it.
@@ -98,7 +102,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         state.last_action = `signal_incident failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
-    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000);
+    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000, { summary: `next check (${state.checks + 1})` });
   }
   if (stoppedBy !== undefined) {
     await monitorStopped({ prompt: input.prompt, by: stoppedBy });

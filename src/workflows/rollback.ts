@@ -44,7 +44,13 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   const desk = new DecisionDesk(run);
   const stages = new Stages(run);
 
-  await run.enter(view.status, 'requested', { by: input.requested_by, reason: input.reason, mode: input.mode });
+  // An incident's detection follows at once: saved together (lean runs).
+  await run.enter(
+    view.status,
+    'requested',
+    { by: input.requested_by, reason: input.reason, mode: input.mode },
+    input.incident ? { then: 'next_step' } : {},
+  );
 
   let critical = false;
   if (input.incident) {

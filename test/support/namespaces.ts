@@ -21,5 +21,10 @@ export const TEST_NAMESPACES = [
   'it-telemetry',
   'it-watch',
   'it-slack',
+  'it-webui',
+  'it-dashboard',
+  'it-openapi',
+  'it-cli',
+  'it-logs',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

@@ -12,11 +12,13 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function start(entry: 'api' | 'worker', env: Record<string, string>): Proc {
+/** `env` values override the test process's; an undefined one removes the variable. */
+function start(entry: 'api' | 'worker', env: Record<string, string | undefined>): Proc {
+  const full: Record<string, string | undefined> = { ...process.env, WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'), ...env };
   // node itself (not the tsx wrapper), so that a signal reaches this process and not a parent of it.
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `src/main/${entry}.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'), ...env },
+    env: Object.fromEntries(Object.entries(full).filter((e): e is [string, string] => e[1] !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -60,7 +62,7 @@ export async function spawnApi(env: Record<string, string>, port?: number): Prom
 }
 
 /** `npm run worker` as its own OS process (prebuilt workflow bundle: up in about a second). */
-export function spawnWorker(env: Record<string, string>): Proc {
+export function spawnWorker(env: Record<string, string | undefined>): Proc {
   // Two workers on one host need two metrics ports: any free one unless the test names it.
   return start('worker', { WORKER_METRICS_PORT: '0', ...env });
 }

@@ -1,10 +1,15 @@
 import { MetricsReporter, type MetricEvent, type ReporterOptions, type ReporterStats } from './reporter';
 import { SseParser, type SseEvent } from './sse';
 import { pickVersion, type TrafficShare } from './traffic';
+import type { components, paths } from './schema';
 import { fetchStream, nodeStream, type OpenStream } from './transport';
+
+/** The API's own types, generated from its OpenAPI document (`npm run openapi`): the SDK cannot drift from the API. */
+type Schemas = components['schemas'];
 
 export { pickVersion, hashKey, type TrafficShare } from './traffic';
 export type { MetricEvent, ReporterOptions, ReporterStats } from './reporter';
+export type { components, paths } from './schema';
 
 export interface ClientOptions {
   /** The promptback API, e.g. http://localhost:8000 */
@@ -30,10 +35,7 @@ export interface ClientOptions {
 }
 
 /** What get() answers: the same thing `GET /api/prompts/{p}/resolve?key=K` would. */
-export interface Resolved {
-  readonly version: string;
-  readonly template: string;
-}
+export type Resolved = Readonly<Schemas['Resolved']>;
 
 /** How current the client's copy of a prompt is. */
 export interface Staleness {
@@ -58,11 +60,8 @@ export interface ClientEvents {
   error: Error;
 }
 
-interface State {
-  version: string | null;
-  traffic: TrafficShare[];
-  templates: Record<string, string>;
-}
+/** What a `version` event of the watch stream carries, without its prompt name. */
+type State = Omit<Schemas['WatchState'], 'prompt'>;
 
 export class PromptbackError extends Error {
   constructor(
@@ -73,6 +72,13 @@ export class PromptbackError extends Error {
     this.name = 'PromptbackError';
   }
 }
+
+/**
+ * A path of the API's document, concrete (`/api/prompts/customer-support`) or as listed (`/api/metrics`), with an
+ * optional query: a path the API does not have does not compile.
+ */
+type Concrete<P extends string> = P extends `${infer A}{${string}}${infer B}` ? `${A}${string}${Concrete<B>}` : P;
+type ApiPath = `${Concrete<Extract<keyof paths, string>>}` | `${Concrete<Extract<keyof paths, string>>}?${string}`;
 
 const unref = (t: ReturnType<typeof setTimeout>): void => (t as { unref?: () => void }).unref?.();
 
@@ -106,7 +112,7 @@ export class PromptbackClient {
     this.fetch = o.fetch ?? ((...args) => globalThis.fetch(...args));
     this.openStream = (o.fetch ? undefined : nodeStream()) ?? fetchStream(this.fetch);
     this.reporter = new MetricsReporter(
-      (events) => this.request('POST', '/api/metrics', { events }),
+      (events) => this.request('POST', '/api/metrics', { events } satisfies Schemas['IngestBody']),
       o.metrics,
       (e) => this.emit('error', e),
     );
@@ -187,7 +193,7 @@ export class PromptbackClient {
   }
 
   /** @internal One JSON request with a timeout. */
-  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  async request(method: 'GET' | 'POST', path: ApiPath, body?: unknown): Promise<{ status: number; body: unknown }> {
     const ctl = new AbortController();
     const t = setTimeout(() => ctl.abort(), this.options.requestTimeoutMs);
     try {
@@ -318,9 +324,15 @@ class Subscription {
 
   private apply(s: State, source: 'stream' | 'poll'): void {
     const answers = new Map<string, Resolved>();
-    for (const [version, template] of Object.entries(s.templates)) {
-      this.templates.set(version, template);
-      answers.set(version, Object.freeze({ version, template }));
+    for (const version in s.templates) {
+      const template = s.templates[version]!;
+      // A version's template does not change: the answer already made for it is kept.
+      let a = this.answers.get(version);
+      if (a?.template !== template) {
+        this.templates.set(version, template);
+        a = Object.freeze({ version, template });
+      }
+      answers.set(version, a);
     }
     const changed = !this.state || this.state.version !== s.version || !sameTraffic(this.state.traffic, s.traffic);
     this.answers = answers;
@@ -392,7 +404,7 @@ class Subscription {
   private onEvent(e: SseEvent): void {
     if (e.event !== 'version') return;
     try {
-      const d = JSON.parse(e.data) as State;
+      const d = JSON.parse(e.data) as Partial<Schemas['WatchState']>;
       if (e.id) this.lastEventId = e.id;
       this.apply({ version: d.version ?? null, traffic: d.traffic ?? [], templates: d.templates ?? {} }, 'stream');
     } catch (err) {
@@ -423,14 +435,14 @@ class Subscription {
    * sends to that version (found with the same hashing as the server). Answers only when both agree.
    */
   private async pollOnce(): Promise<void> {
-    const p = `/api/prompts/${encodeURIComponent(this.prompt)}`;
+    const p = `/api/prompts/${encodeURIComponent(this.prompt)}` as const;
     const r = await this.c.request('GET', p);
     if (r.status !== 200) {
       const err = new PromptbackError(`GET ${p} answered ${r.status}`, r.status);
       if (r.status === 404 && !this.state) this.rejectReady(err);
       throw err;
     }
-    const body = r.body as { active_version: string | null; traffic: TrafficShare[] };
+    const body = r.body as Schemas['PromptDetail'];
     const traffic = body.traffic.filter((s) => s.percent > 0).map((s) => ({ version: s.version, percent: s.percent }));
     const templates: Record<string, string> = {};
     for (const s of traffic) {
@@ -438,7 +450,7 @@ class Subscription {
       if (template === undefined) {
         const key = keyFor(traffic, s.version);
         const a = await this.c.request('GET', `${p}/resolve?key=${encodeURIComponent(key)}`);
-        const answer = a.body as Resolved;
+        const answer = a.body as Schemas['Resolved'];
         if (a.status !== 200 || answer.version !== s.version) return; // the split moved underneath: next poll
         template = answer.template;
       }

@@ -1,14 +1,10 @@
-/** One outcome of serving a prompt version, as `POST /api/metrics` takes it. */
-export interface MetricEvent {
-  prompt: string;
-  version: string;
-  ok: boolean;
-  latency_ms: number;
-  /** 0..1 */
-  quality?: number;
-  /** ISO-8601; defaults to the moment report() was called. */
-  at?: string;
-}
+import type { components } from './schema';
+
+/**
+ * One outcome of serving a prompt version, exactly as `POST /api/metrics` takes it (the API's generated type):
+ * `quality` is 0..1, `at` ISO-8601 (defaults to the moment report() was called).
+ */
+export type MetricEvent = components['schemas']['MetricEvent'];
 
 export interface ReporterOptions {
   /** Events per POST (the API takes at most 10,000). Default 500. */
@@ -34,7 +30,7 @@ export interface ReporterStats {
   retries: number;
 }
 
-type Post = (events: MetricEvent[]) => Promise<{ status: number; body: unknown }>;
+type Post = (events: components['schemas']['IngestBody']['events']) => Promise<{ status: number; body: unknown }>;
 
 const sleep = (ms: number, signal?: { aborted: boolean }): Promise<void> =>
   new Promise((resolve) => {

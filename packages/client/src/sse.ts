@@ -13,7 +13,8 @@ export class SseParser {
   private buffer = '';
   private id: string | undefined;
   private event = '';
-  private data: string[] = [];
+  /** The data lines so far, joined by \n (undefined: no data line yet). */
+  private data: string | undefined;
 
   constructor(
     private readonly onEvent: (e: SseEvent) => void,
@@ -21,33 +22,46 @@ export class SseParser {
   ) {}
 
   push(chunk: string): void {
-    this.buffer += chunk;
+    // Lines are cut with indexOf over the whole chunk, without re-slicing the rest after each line: an event is one
+    // chunk, and a process holding hundreds of streams parses hundreds of them per switch.
+    const buf = this.buffer === '' ? chunk : this.buffer + chunk;
+    let start = 0;
+    let cr = buf.indexOf('\r');
     for (;;) {
-      const nl = this.buffer.search(/\r\n|\r|\n/);
-      if (nl < 0) return;
-      const line = this.buffer.slice(0, nl);
-      const width = this.buffer.startsWith('\r\n', nl) ? 2 : 1;
-      // A lone \r at the very end may be the first half of \r\n: wait for the next chunk.
-      if (width === 1 && this.buffer[nl] === '\r' && nl === this.buffer.length - 1) return;
-      this.buffer = this.buffer.slice(nl + width);
-      this.line(line);
+      const lf = buf.indexOf('\n', start);
+      if (cr !== -1 && cr < start) cr = buf.indexOf('\r', start);
+      let end: number;
+      let width = 1;
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        // A lone \r at the very end may be the first half of \r\n: wait for the next chunk.
+        if (cr === buf.length - 1) break;
+        end = cr;
+        if (lf === cr + 1) width = 2;
+      } else if (lf !== -1) end = lf;
+      else break;
+      this.line(buf.slice(start, end));
+      start = end + width;
     }
+    this.buffer = start === 0 ? buf : buf.slice(start);
   }
 
   private line(line: string): void {
     if (line === '') {
-      if (this.data.length > 0)
-        this.onEvent({ ...(this.id !== undefined ? { id: this.id } : {}), event: this.event || 'message', data: this.data.join('\n') });
+      if (this.data !== undefined) {
+        const e: SseEvent = { event: this.event || 'message', data: this.data };
+        if (this.id !== undefined) e.id = this.id;
+        this.onEvent(e);
+      }
       this.event = '';
-      this.data = [];
+      this.data = undefined;
       return;
     }
-    if (line.startsWith(':')) return this.onComment(line.slice(1).trim());
+    if (line.charCodeAt(0) === 58 /* : */) return this.onComment(line.slice(1).trim());
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') this.data.push(value);
+    const from = colon < 0 ? line.length : line.charCodeAt(colon + 1) === 32 /* space */ ? colon + 2 : colon + 1;
+    const value = line.slice(from);
+    if (field === 'data') this.data = this.data === undefined ? value : `${this.data}\n${value}`;
     else if (field === 'event') this.event = value;
     else if (field === 'id' && !value.includes('\0')) this.id = value;
   }

@@ -2,10 +2,10 @@
  * The server's key hashing (src/domain/traffic.ts), copied because the SDK must not depend on server code.
  * Both must pick the same version for every key: test/unit/client-traffic.test.ts checks 10,000 keys.
  */
-export interface TrafficShare {
-  version: string;
-  percent: number;
-}
+import type { components } from './schema';
+
+/** One version's share of a prompt's traffic, as the API shows it. */
+export type TrafficShare = components['schemas']['TrafficShare'];
 
 /** FNV-1a 32-bit with a murmur3 fmix32 avalanche. */
 export function hashKey(key: string): number {

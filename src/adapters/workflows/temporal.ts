@@ -10,6 +10,14 @@ import {
 import { ApplicationFailure, TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
 import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
+import {
+  canaryDetails,
+  canarySummary,
+  monitorDetails,
+  monitorSummary,
+  rollbackDetails,
+  rollbackSummary,
+} from '../../domain/workflow-summary';
 import type { WorkflowRunState, Workflows } from '../../ports/workflows';
 import {
   abortSignal,
@@ -24,6 +32,7 @@ import {
   rejectSignal,
   RollbackSeverityKey,
   RollbackStateKey,
+  stateQuery,
   stopMonitorSignal,
   type DecisionPayload,
 } from '../../workflows/messages';
@@ -93,6 +102,15 @@ export class TemporalWorkflows implements Workflows {
     }
   }
 
+  async liveRollback(workflowId: string, withinMs: number): Promise<RollbackView | undefined> {
+    try {
+      return await this.within(withinMs, () => this.client.workflow.getHandle(workflowId).query(stateQuery));
+    } catch {
+      // Ended, not started yet, no worker to answer, engine away: the stored view stands.
+      return undefined;
+    }
+  }
+
   async describe(workflowId: string): Promise<WorkflowRunState> {
     try {
       const d = await this.bounded(`describe ${workflowId}`, () => this.client.workflow.getHandle(workflowId).describe());
@@ -116,7 +134,8 @@ export class TemporalWorkflows implements Workflows {
           { key: RollbackSeverityKey, value: input.severity },
           { key: RollbackStateKey, value: 'rolling_back' },
         ]),
-        staticSummary: `Rollback of ${input.prompt}${input.target_version ? ` to ${input.target_version}` : ''}: ${input.reason}`,
+        staticSummary: rollbackSummary(input),
+        staticDetails: rollbackDetails(input),
       }),
     );
     return { workflow_id: workflowId };
@@ -131,7 +150,8 @@ export class TemporalWorkflows implements Workflows {
         args: [input],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: input.prompt }]),
-        staticSummary: `Canary of ${input.prompt} ${input.version}: ${input.plan.stages.join(' → ')} %`,
+        staticSummary: canarySummary(input),
+        staticDetails: canaryDetails(input),
       }),
     );
     return { workflow_id: workflowId };
@@ -147,7 +167,8 @@ export class TemporalWorkflows implements Workflows {
           args: [{ prompt, interval_s, started_by: by }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
-          staticSummary: `Monitor of ${prompt}, every ${interval_s} s`,
+          staticSummary: monitorSummary(prompt, interval_s),
+          staticDetails: monitorDetails(prompt, interval_s, by),
         }),
       );
       return { workflow_id: workflowId, created: true };
@@ -221,6 +242,8 @@ export class TemporalWorkflows implements Workflows {
                   { key: RollbackSeverityKey, value: startInput.severity },
                   { key: RollbackStateKey, value: 'rolling_back' },
                 ]),
+                staticSummary: rollbackSummary(startInput),
+                staticDetails: rollbackDetails(startInput),
               }),
             })
           : this.client.workflow.getHandle(workflowId).startUpdate(update, { args: [payload], waitForStage: 'ACCEPTED' }),

@@ -5,18 +5,22 @@ import {
   condition,
   patched,
   proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { initialView, type RollbackInput, type RollbackStatus, type RollbackView, type Severity } from '../../domain/rollback';
 import { timelineEntry, type TimelineDetails, type TimelineEvent } from '../../domain/timeline';
 import type { Verdict } from '../../domain/verdict';
+import { rollbackCurrentDetails } from '../../domain/workflow-summary';
 import { RollbackSeverityKey, RollbackStateKey } from '../messages';
 
-const { saveRollback } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
-});
+const SAVE = { startToCloseTimeout: '15 seconds', retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' } } as const;
+const { saveRollback } = proxyActivities<Activities>(SAVE);
+// Lean runs save as a local activity: one idempotent write to the store, one marker in the history.
+const local = proxyLocalActivities<Activities>(SAVE);
 // The notify activity only enqueues into the outbox (delivery is the dispatcher's); it retries until it is
 // queued, and nothing on the way to a switch waits for it.
 const { notify } = proxyActivities<Activities>({
@@ -45,6 +49,13 @@ export class RollbackRun {
   verdict: Verdict | undefined;
   /** The status the store holds (the last save completed): a decision is answered once what it did is readable. */
   persistedStatus: RollbackStatus;
+  /**
+   * Saves on state changes only (versioned: runs before it saved every step): steps that follow each other with no
+   * wait between them are saved once, and what happens during verification is saved with its next check.
+   */
+  readonly lean: boolean;
+  /** A notification queued during verification that the store does not show yet (lean runs). */
+  unsavedNotice = false;
   private notifications = 0;
   private inFlight = 0;
   /**
@@ -61,6 +72,7 @@ export class RollbackRun {
     this.view = initialView(input);
     this.verdict = input.incident?.verdict;
     this.persistedStatus = this.view.status;
+    this.lean = patched('lean-history');
     this.inOrder = patched('metrics-unreadable');
   }
 
@@ -69,22 +81,41 @@ export class RollbackRun {
     const at = new Date().toISOString();
     this.view.timeline.push(timelineEntry(at, name, detail));
     this.view.updated_at = at;
+    // The Web UI's "current details": what a person needs at a glance (no history event).
+    setCurrentDetails(rollbackCurrentDetails(this.view));
   }
 
   async save(): Promise<void> {
     const status = this.view.status;
-    await saveRollback(this.view);
+    this.unsavedNotice = false;
+    if (this.lean)
+      await local.saveRollback.executeWithOptions({ summary: `save: ${status} (${this.view.timeline.at(-1)?.event ?? 'start'})` }, [
+        this.view,
+      ]);
+    else await saveRollback(this.view);
     this.persistedStatus = status;
   }
 
-  /** A state change: status, timeline, search attributes, and the store. */
-  async enter<K extends TimelineEvent>(status: RollbackStatus, name: K, detail: TimelineDetails[K]): Promise<void> {
+  /**
+   * A state change: status, timeline, search attributes, and the store. `then` names the step that follows at
+   * once with no wait between (lean runs save once, at the later step).
+   */
+  async enter<K extends TimelineEvent>(
+    status: RollbackStatus,
+    name: K,
+    detail: TimelineDetails[K],
+    opts: { then?: 'next_step' } = {},
+  ): Promise<void> {
     this.view.status = status;
     this.event(name, detail);
-    upsertSearchAttributes([
-      { key: RollbackStateKey, value: status },
-      { key: RollbackSeverityKey, value: this.view.severity },
-    ]);
+    const attrs = workflowInfo().typedSearchAttributes;
+    if (!this.lean || attrs.get(RollbackStateKey) !== status || attrs.get(RollbackSeverityKey) !== this.view.severity) {
+      upsertSearchAttributes([
+        { key: RollbackStateKey, value: status },
+        { key: RollbackSeverityKey, value: this.view.severity },
+      ]);
+    }
+    if (this.lean && opts.then === 'next_step') return;
     await this.save();
   }
 
@@ -127,7 +158,9 @@ export class RollbackRun {
             message,
             links: sent.links ?? {},
           });
-          await this.save();
+          // During verification the next check saves it (a small history); a decision's page is saved at once.
+          if (this.lean && this.view.status === 'verifying') this.unsavedNotice = true;
+          else await this.save();
         },
         (e: unknown) => {
           this.event('notify_failed', { kind, title, error: failureMessage(e) });

@@ -98,7 +98,8 @@ export class IncidentDecision {
   async decide(): Promise<DecideOutcome> {
     const { view, input } = this.run;
     view.tier = 1;
-    await this.run.enter(view.status, 'detected', { ...this.verdict });
+    // Saved with the next step: awaiting approval / observing, or the automatic rollback once re-confirmed.
+    await this.run.enter(view.status, 'detected', { ...this.verdict }, { then: 'next_step' });
     // The first deadline counts from detection (as the API already shows it); a worse breach or a new tier from then.
     this.deadlineFrom = Date.parse(input.requested_at);
     return this.loop();
@@ -127,7 +128,9 @@ export class IncidentDecision {
           note: `metrics could not be read (re-check ${attempt} of ${BLIND_RECHECKS}): the ${view.severity} breach (${run.verdict?.summary ?? ''}) stands; ${last ? 'asking on-call' : `reading again in ${RECHECK_INTERVAL_S} s`}`,
         });
         if (!last) {
-          await condition(() => run.worse !== undefined, RECHECK_INTERVAL_S * 1000);
+          await condition(() => run.worse !== undefined, RECHECK_INTERVAL_S * 1000, {
+            summary: `re-check ${attempt + 1} of ${BLIND_RECHECKS} (metrics could not be read)`,
+          });
           if (run.worse !== undefined) {
             // The monitor measured the breach meanwhile: that is the reading the re-check could not make.
             signalled = run.worse;
@@ -230,7 +233,9 @@ export class IncidentDecision {
         }
       }
 
-      await condition(() => desk.pending !== undefined || run.worse !== undefined, Math.max(1, deadlineMs - Date.now()));
+      await condition(() => desk.pending !== undefined || run.worse !== undefined, Math.max(1, deadlineMs - Date.now()), {
+        summary: observing ? `observation ends (tier ${view.tier ?? 1})` : `decision deadline (tier ${view.tier ?? 1})`,
+      });
       if (desk.pending !== undefined) {
         const d = desk.pending;
         desk.deciding = false;

@@ -1,5 +1,6 @@
 import { condition, getExternalWorkflowHandle, setHandler, startChild } from '@temporalio/workflow';
 import { DEFAULT_GRADUAL } from '../../domain/stages';
+import { gradualDetails, gradualSummary } from '../../domain/workflow-summary';
 import { isTerminal, type RollbackStatus } from '../../domain/rollback';
 import { gradualRollbackWorkflow, type GradualResult } from '../gradual';
 import {
@@ -75,8 +76,11 @@ export class Stages {
     const plan = input.gradual_plan ?? DEFAULT_GRADUAL;
     run.event('gradual_started', { stages: plan.stages, check_interval_s: plan.check_interval_s, max_error_rate: plan.max_error_rate });
     const childId = `${view.workflow_id}/gradual`;
+    const described = { prompt: input.prompt, from_version: from, to_version: to, plan, reason: view.reason };
     const child = await startChild(gradualRollbackWorkflow, {
       workflowId: childId,
+      staticSummary: gradualSummary(described),
+      staticDetails: gradualDetails(described),
       args: [
         {
           v: 2,

@@ -1,4 +1,4 @@
-import { condition, patched, proxyActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { RollbackOutcome } from '../../domain/rollback';
 import type { Verdict } from '../../domain/verdict';
@@ -7,6 +7,13 @@ import type { SwitchResult } from '../../ports/registry';
 import type { RollbackRun } from './context';
 
 const { checkRecovery, checkIncidentMetric } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
+});
+
+// Lean runs check as a local activity: a short read of the metrics store, recorded as one marker instead of a
+// scheduled activity and its own workflow task (half the history of a check).
+const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds' },
 });
@@ -33,7 +40,7 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
   const policy = input.verification;
   const rounds = Math.max(1, Math.floor(policy.duration_s / policy.interval_s));
   for (let i = 0; i < rounds; i++) {
-    await condition(() => run.worse !== undefined, policy.interval_s * 1000);
+    await condition(() => run.worse !== undefined, policy.interval_s * 1000, { summary: `verification check ${i + 1}/${rounds}` });
     if (run.worse !== undefined) {
       // All traffic is on the target now: the monitor's breach is the target's own.
       const w = run.worse;
@@ -43,7 +50,7 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
       i -= 1;
       continue;
     }
-    const verdict = await checkRecovery({
+    const verdict = await (run.lean ? local.checkRecovery : checkRecovery)({
       prompt: input.prompt,
       version: switched.to,
       since: switched.at,
@@ -52,6 +59,9 @@ export async function verify(run: RollbackRun, switched: SwitchResult, trigger: 
     });
     checks.push(verdict);
     run.event('verification_check', { check: i + 1, of: rounds, ...verdict });
+    // The store (GET /api/rollbacks/{id}) sees the first check, every change of verdict and what was queued
+    // meanwhile; the `state` query shows every check live; the end saves them all.
+    if (run.lean && (checks.length === 1 || checks[checks.length - 2]!.kind !== verdict.kind || run.unsavedNotice)) await run.save();
     if (
       trigger?.metric === 'error_rate' &&
       verdict.kind === 'breached' &&
