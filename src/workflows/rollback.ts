@@ -4,14 +4,14 @@ import type { RollbackInput, RollbackView } from '../domain/rollback';
 import { rollbackWorkflowV1 } from './legacy/rollback-v1';
 import { breachSignal, stateQuery } from './messages';
 import { RollbackRun } from './rollback/context';
-import { decide, DecisionDesk } from './rollback/decide';
+import { DecisionDesk, IncidentDecision } from './rollback/decide';
 import { Stages } from './rollback/stages';
 import { chooseTargetPhase, planGroupPhase, switchPhase } from './rollback/switch';
 import { incidentTrigger, verify } from './rollback/verify';
 
 export type { RollbackInput };
 
-const { readWindow, readTraffic, assessNow } = proxyActivities<Activities>({
+const { readWindow, readTraffic } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
@@ -54,7 +54,13 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
 
   let critical = false;
   if (input.incident) {
-    const outcome = await decide(run, desk, input.incident);
+    const decision = new IncidentDecision(run, desk, input.incident);
+    let outcome = await decision.decide();
+    // Re-confirm right before an automatic switch: it acts only on a breach that still holds.
+    if (outcome.kind === 'switch' && outcome.automatic) {
+      delete view.deadline;
+      outcome = await decision.reconfirm(outcome);
+    }
     delete view.deadline;
     if (outcome.kind === 'rejected') {
       run.send(
@@ -72,21 +78,6 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
       return run.finish('cleared', 'cleared', { why: outcome.why });
     }
     critical = view.severity === 'critical';
-    if (outcome.automatic) {
-      // Re-confirm right before switching: an automatic rollback acts only on a breach that still holds. Only a
-      // healthy re-check clears a critical breach measured on enough samples (too little data does not).
-      const now = await assessNow({ prompt: input.prompt });
-      const holds = now.kind === 'breached' && now.severity !== 'low';
-      const keepCritical = critical && now.kind !== 'healthy';
-      run.event('reconfirmed', {
-        ...now,
-        ...(keepCritical && !holds ? { note: `not a healthy re-check: the critical breach (${run.verdict?.summary ?? ''}) stands` } : {}),
-      });
-      if (!holds && !keepCritical) {
-        view.outcome = 'cleared';
-        return run.finish('cleared', 'cleared', { why: `breach did not re-confirm: ${now.summary}` });
-      }
-    }
     if (outcome.gradual) view.mode = 'gradual';
     await run.enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system', mode: view.mode });
   }

@@ -17,6 +17,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { Client } from '@temporalio/client';
 import type { Verdict } from '../../src/domain/verdict';
 import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
+import { EXPORTER_QUERIES } from '../support/prometheus';
 import {
   http,
   seedPrompt,
@@ -141,6 +142,33 @@ const scenarios: Scenario[] = [
       const end = await finished(ctx.url, a.rollback_id, 'completed');
       if (!hasEvent(end, 'deadline_passed')) throw new Error('the deadline did not pass');
       return { 'incident-high-deadline-escalated': await closed(ctx.client, a.workflow_id) };
+    },
+  },
+  {
+    name: 'incident-high-recheck-blind-approved',
+    // Prometheus at a port nobody listens on: once the prompt reads from it, every read is `error`.
+    env: { PROMETHEUS_URL: 'http://127.0.0.1:9', PROMETHEUS_TIMEOUT_MS: '500' },
+    async run(ctx) {
+      await http(ctx.url, 'PUT', `/api/prompts/${CS}`, { policy: { rules: { error_rate_high: { deadline_s: 10 } } } });
+      const a = await highIncident(ctx);
+      // The metrics provider goes blind before the deadline: the re-check cannot read, 3 times a minute apart.
+      await http(ctx.url, 'PUT', `/api/prompts/${CS}`, {
+        metrics: { provider: 'prometheus', queries: EXPORTER_QUERIES },
+      });
+      await waitFor(
+        'the blind page',
+        async () => {
+          const v = await view(ctx.url, a.rollback_id);
+          const asked = (v.timeline as { event: string; detail: { title?: string } }[]).some(
+            (t) => t.event === 'paged' && t.detail.title?.startsWith('CANNOT RE-CONFIRM'),
+          );
+          return asked && v.status === 'awaiting_approval' ? v : undefined;
+        },
+        200_000,
+      );
+      await http(ctx.url, 'POST', `/api/rollbacks/${a.rollback_id}/approve`, { comment: 'monitor is blind, rolling back anyway' });
+      await finished(ctx.url, a.rollback_id, 'completed');
+      return { 'incident-high-recheck-blind-approved': await closed(ctx.client, a.workflow_id) };
     },
   },
   {

@@ -319,6 +319,30 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         ]);
       });
 
+      it("a rollback's events queued one after another (as its workflow queues them), routed in separate passes, reach the channel in queue order while the first is retried", async () => {
+        let refused = false;
+        const hook = await receiver((r) => {
+          if (r.json?.title === 'detected' && !refused) {
+            refused = true;
+            return { status: 503, body: 'try later' };
+          }
+          return { status: 200 };
+        });
+        const w = await world({ WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, DELIVERY_BACKOFF_S: '5' });
+        await w.rollback({ rollback_id: 'r1' });
+        await w.notify({ key: 'r1/n1/page', rollback_id: 'r1', title: 'detected' });
+        await w.pass();
+        await w.notify({ key: 'r1/n2/page', rollback_id: 'r1', title: 'escalated' });
+        await w.pass();
+        await w.notify({ key: 'r1/n3/alert', kind: 'alert', rollback_id: 'r1', title: 'switched' });
+        await w.pass();
+        // The first is waiting for its retry: the later ones wait behind it.
+        expect(hook.received.map((r) => r.json.title)).toEqual(['detected']);
+        w.clock.t += 6_000;
+        for (let i = 0; i < 3; i++) await w.pass();
+        expect(hook.received.map((r) => r.json.title)).toEqual(['detected', 'detected', 'escalated', 'switched']);
+      });
+
       it('an earlier delivery that ended failed does not hold back the later ones of its rollback; other rollbacks are not held back meanwhile', async () => {
         const hook = await receiver((r) => (r.json?.title === 'event 0' ? { status: 500, body: 'down' } : { status: 200, delayMs: 20 }));
         const { w1, run } = await twoWorkers(

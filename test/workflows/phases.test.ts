@@ -221,6 +221,33 @@ describe('notifications never hold up a switch', () => {
     );
     expect(at(view, 'switched') - at(view, 'deadline_passed')).toBeLessThan(10_000);
   });
+
+  it("a rollback's notifications enter the outbox in the order it raised them, even when an earlier one takes longer to queue", async () => {
+    const w = fakeWorld({ assessments: [HIGH_ERRORS] });
+    const view = await withRollback(
+      w,
+      (t) => incidentInput(HIGH_ERRORS, t),
+      async (h) => {
+        await asked(h);
+        // The escalation page's first attempt fails (retried 2 s later); the switch's alert comes right after it.
+        w.notifyFailures = 1;
+        return h.result();
+      },
+    );
+    expect(at(view, 'switched') - at(view, 'deadline_passed')).toBeLessThan(2_000);
+    // The outbox order is the delivery order of each channel: what the on-call and #incidents read, in order.
+    expect(w.notifications.map((n) => n.title.replace(/:.*$/, ''))).toEqual([
+      'Decision needed for customer-support',
+      'ESCALATION tier 2',
+      'ROLLBACK',
+    ]);
+    // The timeline lists them in the same order.
+    expect(view.timeline.filter((t) => t.event === 'paged' || t.event === 'notified').map((t) => t.detail.outbox_id)).toEqual([
+      '1',
+      '2',
+      '3',
+    ]);
+  });
 });
 
 describe('a worse breach acts in every phase', () => {

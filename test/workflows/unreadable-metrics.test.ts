@@ -13,7 +13,7 @@ import { DEFAULT_CANARY, DEFAULT_GRADUAL, judgeCanary, canaryUnreadable, type Ca
 import type { Verdict } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION, unreadableCheck } from '../../src/domain/verification';
 import type { CanaryInput, CanaryResult } from '../../src/workflows/canary';
-import { approveUpdate, resumeSignal } from '../../src/workflows/messages';
+import { approveUpdate, breachSignal, resumeSignal } from '../../src/workflows/messages';
 import { fakeActivities, fakeWorld, UNREADABLE, type FakeWorld } from '../support/fake-activities';
 import { withRollback, type RollbackHandle } from '../support/rollback-run';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
@@ -232,5 +232,132 @@ describe('canary stages when metrics cannot be read', () => {
     expect((held?.detail as { progress: { paused_reason?: string } } | undefined)?.progress.paused_reason).toMatch(
       /metrics could not be read for 3 checks in a row/,
     );
+  });
+});
+
+describe('the re-check before an automatic switch when metrics cannot be read', () => {
+  const HIGH_ERRORS = judge(win({ requests: 400, errors: 12 })); // 3 % errors: page, default roll back at 5 min
+  const CRITICAL = judge(win({ requests: 400, errors: 48 })); // 12 % errors: automatic rollback
+  const MEDIUM_QUALITY = judge(win({ requests: 400, errors: 2, quality_mean: 0.68 })); // −15 % quality: observe 1 h
+  const HEALTHY = judge(win({ requests: 400, errors: 1, quality_mean: 0.8, latency_ms: { p50: 100, p95: 200, p99: 350 } }));
+  /** What `assessNow` answers when the metrics provider cannot answer (src/activities/assessment.ts). */
+  const BLIND: Verdict = {
+    kind: 'error',
+    rule: 'metrics_provider',
+    metric: 'requests',
+    threshold: 100,
+    observed: null,
+    window_s: 300,
+    samples: 0,
+    summary: 'error: metrics could not be read, nothing judged and no action taken (prometheus could not answer: connect ECONNREFUSED)',
+  };
+  const incidentInput =
+    (v: Verdict) =>
+    (t: string): RollbackInput => ({
+      rollback_id: `inc-${randomUUID().slice(0, 8)}`,
+      prompt: PROMPT,
+      reason: v.summary,
+      severity: v.severity!,
+      mode: 'immediate',
+      trigger: triggerOf(v),
+      requested_by: 'monitor',
+      requested_at: t,
+      verification: { ...DEFAULT_VERIFICATION },
+      incident: { verdict: v, action: v.action as RuleAction, deadline_s: v.deadline_s!, default_action: v.default_action! },
+    });
+  const reconfirmations = (v: RollbackView) =>
+    v.timeline.filter((t) => t.event === 'reconfirmed').map((t) => t.detail as unknown as Verdict & { note?: string });
+  const blindPages = (w: FakeWorld) => w.notifications.filter((n) => n.kind === 'page' && n.title.startsWith('CANNOT RE-CONFIRM'));
+
+  it('high, deadline passed: an unreadable re-check neither clears nor switches; re-checked 3 times, then on-call is paged that the monitor is blind and the incident waits for a decision; approve → rolled back', async () => {
+    const w = fakeWorld({ assessments: [BLIND] });
+    const view = await withRollback(env, w, incidentInput(HIGH_ERRORS), async (h) => {
+      await until(h, 'the decision request', (v) => v.status === 'awaiting_approval');
+      await env.sleep(5 * 60_000 + 5 * 60_000);
+      const held = await until(h, 'the blind page', () => blindPages(w).length > 0);
+      // Still open, nothing switched, nothing resolved: the breach stands.
+      expect(held.status).toBe('awaiting_approval');
+      expect(events(held)).not.toContain('cleared');
+      expect(w.switches).toEqual([]);
+      expect(reconfirmations(held).map((r) => r.kind)).toEqual(['error', 'error', 'error']);
+      expect(reconfirmations(held)[0]!.note).toMatch(/metrics could not be read.*the high breach \(high: error rate 3\.00 %.*\) stands/);
+      expect(held.tier).toBe(3);
+      expect(held.deadline).toBeDefined();
+      const page = blindPages(w)[0]!;
+      expect(page.title).toBe(`CANNOT RE-CONFIRM, MONITOR IS BLIND: ${PROMPT}`);
+      expect(page.severity).toBe('high');
+      expect(page.message).toContain(HIGH_ERRORS.summary);
+      expect(page.message).toContain('ECONNREFUSED');
+      expect(page.message).toMatch(/nothing was switched/i);
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      return h.result();
+    });
+    expect(view.status).toBe('completed');
+    expect(view.decided_by).toBe('alice');
+    expect(w.switches).toHaveLength(1);
+    expect(blindPages(w)).toHaveLength(1);
+  });
+
+  it('high: metrics readable again at the second re-check and still breached → rolled back automatically, without a blind page', async () => {
+    const w = fakeWorld({ assessments: [BLIND, HIGH_ERRORS] });
+    const view = await withRollback(env, w, incidentInput(HIGH_ERRORS), (h) => h.result());
+    expect(view.status).toBe('completed');
+    expect(w.switches).toHaveLength(1);
+    expect(reconfirmations(view).map((r) => r.kind)).toEqual(['error', 'breached']);
+    expect(blindPages(w)).toEqual([]);
+  });
+
+  it('high, blind and nobody decides: at the next deadline the breach is re-checked again — still breached → rolled back; healthy → cleared', async () => {
+    const breached = fakeWorld({ assessments: [BLIND, BLIND, BLIND, HIGH_ERRORS] });
+    const rolled = await withRollback(env, breached, incidentInput(HIGH_ERRORS), (h) => h.result());
+    expect(rolled.status).toBe('completed');
+    expect(breached.switches).toHaveLength(1);
+    expect(blindPages(breached)).toHaveLength(1);
+    expect(reconfirmations(rolled).map((r) => r.kind)).toEqual(['error', 'error', 'error', 'breached']);
+
+    const healthy = fakeWorld({ assessments: [BLIND, BLIND, BLIND, HEALTHY] });
+    const cleared = await withRollback(env, healthy, incidentInput(HIGH_ERRORS), (h) => h.result());
+    expect(cleared.status).toBe('cleared');
+    expect(healthy.switches).toEqual([]);
+    expect(String(cleared.timeline.find((t) => t.event === 'cleared')?.detail.why)).toContain(HEALTHY.summary);
+  });
+
+  it('high: a worse breach the monitor measures while the re-check cannot read is the evidence: the incident becomes critical and rolls back at once', async () => {
+    const w = fakeWorld({ assessments: [BLIND] });
+    const view = await withRollback(env, w, incidentInput(HIGH_ERRORS), async (h) => {
+      await until(h, 'the decision request', (v) => v.status === 'awaiting_approval');
+      await env.sleep(5 * 60_000 + 1_000);
+      await until(h, 'the first unreadable re-check', (v) => reconfirmations(v).length === 1);
+      await h.signal(breachSignal, CRITICAL);
+      return h.result();
+    });
+    expect(view).toMatchObject({ status: 'completed', outcome: 'recovered', severity: 'critical' });
+    expect(w.switches).toHaveLength(1);
+    expect(reconfirmations(view).map((r) => [r.kind, r.severity])).toEqual([
+      ['error', undefined],
+      ['breached', 'critical'],
+    ]);
+    expect(blindPages(w)).toEqual([]);
+  });
+
+  it('medium, observation ended breached: an unreadable re-check does not clear it either', async () => {
+    const w = fakeWorld({ assessments: [MEDIUM_QUALITY, BLIND] });
+    await withRollback(env, w, incidentInput(MEDIUM_QUALITY), async (h) => {
+      await until(h, 'observing', (v) => v.status === 'observing');
+      await env.sleep(60 * 60_000 + 5 * 60_000);
+      const held = await until(h, 'the blind page', () => blindPages(w).length > 0);
+      expect(held.status).toBe('awaiting_approval');
+      expect(events(held)).not.toContain('cleared');
+      expect(w.switches).toEqual([]);
+    });
+  });
+
+  it('critical: an unreadable re-check keeps the breach measured on enough samples and switches at once (as before)', async () => {
+    const w = fakeWorld({ assessments: [BLIND] });
+    const view = await withRollback(env, w, incidentInput(CRITICAL), (h) => h.result());
+    expect(view.status).toBe('completed');
+    expect(w.switches).toHaveLength(1);
+    expect(w.assessNowCalls).toBe(1);
+    expect(blindPages(w)).toEqual([]);
   });
 });

@@ -58,12 +58,22 @@ export class RollbackRun {
   unsavedNotice = false;
   private notifications = 0;
   private inFlight = 0;
+  /**
+   * Notifications enter the outbox one after another, in the order they were raised (the dispatcher delivers a
+   * rollback's events in outbox order); runs started before this change queued them all at once.
+   */
+  private readonly inOrder: boolean;
+  /** The last notification on its way into the outbox: the next one is queued once it is there. */
+  private lastQueued: Promise<unknown> | undefined;
+  /** Notifications raised and not yet in the outbox. */
+  private queuing = 0;
 
   constructor(readonly input: RollbackInput) {
     this.view = initialView(input);
     this.verdict = input.incident?.verdict;
     this.persistedStatus = this.view.status;
     this.lean = patched('lean-history');
+    this.inOrder = patched('metrics-unreadable');
   }
 
   /** Appends to the timeline: only an event of the union (src/domain/timeline.ts), with that event's detail. */
@@ -111,12 +121,12 @@ export class RollbackRun {
 
   /**
    * Enqueues a page or an alert without waiting for it: the timeline records `paged`/`notified` once it is
-   * queued. The run ends only after every notification is queued (finish()).
+   * queued. The run ends only after every notification is queued (finish()). Notifications are queued in the
+   * order raised, each once the one before it is in the outbox; nothing the run does waits for them.
    */
   send(kind: 'page' | 'alert', severity: Severity, title: string, message: string, data: Record<string, unknown>): void {
     const seq = ++this.notifications;
-    this.inFlight += 1;
-    const queued = notify({
+    const request = {
       key: `${this.input.rollback_id}/n${seq}/${kind}`,
       kind,
       severity,
@@ -125,7 +135,19 @@ export class RollbackRun {
       title,
       message,
       data,
-    });
+    };
+    // With nothing ahead of it, it is queued at once (the same command as before); otherwise after the one ahead.
+    const ahead = this.inOrder && this.queuing > 0 ? this.lastQueued : undefined;
+    this.inFlight += 1;
+    const queued = ahead ? ahead.then(() => notify(request)) : notify(request);
+    if (this.inOrder) {
+      this.queuing += 1;
+      this.lastQueued = queued
+        .catch(() => undefined)
+        .finally(() => {
+          this.queuing -= 1;
+        });
+    }
     void queued
       .then(
         async (sent) => {
