@@ -22,6 +22,10 @@ import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
 import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
 import { knownGoodTarget } from '../domain/known-good';
+import { switchInOneStep, type OneStepInput, type OneStepResult } from './one-step';
+import type { TargetChoice } from './target-choice';
+
+export type { TargetChoice };
 
 export interface ActivityDeps {
   registry: Registry;
@@ -58,15 +62,6 @@ async function domain<T>(fn: () => Promise<T>): Promise<T> {
     if (isDomainError(e)) throw ApplicationFailure.nonRetryable(e.message, e.type, e.details);
     throw e;
   }
-}
-
-export interface TargetChoice {
-  from_version: string | null;
-  to_version: string;
-  /** The target's baseline test, when an evaluator is configured. */
-  evaluation?: Evaluation;
-  /** Versions passed over on the way to the target, and why: shown in the timeline. */
-  skipped: { version: string; why: string }[];
 }
 
 export type MonitorAction = 'none' | 'alert' | 'open_incident' | 'signal_incident' | 'suppressed';
@@ -154,7 +149,7 @@ export function createActivities(deps: ActivityDeps) {
     return undefined;
   };
   const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
-  return {
+  const activities = {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
     async assessNow(input: { prompt: string }): Promise<Verdict> {
       return (await assessPrompt(deps, input.prompt)).verdict;
@@ -419,6 +414,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createRetentionActivities(deps),
     ...createStorageActivities(deps),
     ...createGroupActivities(deps),
+  };
+  return {
+    ...activities,
+    /** Re-confirmation, target, group plan and switch in one activity (see one-step.ts): the switch path's shortcut. */
+    switchInOneStep: (input: OneStepInput): Promise<OneStepResult> => switchInOneStep(activities, input),
   };
 }
 

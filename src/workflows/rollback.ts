@@ -1,4 +1,4 @@
-import { patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { isCancellation, log, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RollbackInput, RollbackView } from '../domain/rollback';
 import { rollbackWorkflowV1 } from './legacy/rollback-v1';
@@ -6,7 +6,18 @@ import { breachSignal, stateQuery } from './messages';
 import { RollbackRun } from './rollback/context';
 import { DecisionDesk, IncidentDecision } from './rollback/decide';
 import { Stages } from './rollback/stages';
-import { chooseTargetPhase, planGroupPhase, switchPhase } from './rollback/switch';
+import type { OneStepResult } from '../activities/one-step';
+import type { SwitchResult } from '../ports/registry';
+import {
+  afterSwitch,
+  chooseTargetPhase,
+  planGroupPhase,
+  recordGroup,
+  recordTarget,
+  switchFailed,
+  switchPhase,
+  targetRejected,
+} from './rollback/switch';
 import { incidentTrigger, verify } from './rollback/verify';
 
 export type { RollbackInput };
@@ -15,6 +26,14 @@ const { readWindow, readTraffic } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
+// The switch path in one activity: the switch's own retry budget (it bounds the baseline test like chooseTarget).
+const { switchInOneStep } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
+});
+
+/** Immediate rollbacks started with this change switch in one activity (re-check, target, group, switch). */
+const ONE_STEP = 'switch-in-one-step';
 
 /**
  * One rollback, or one incident that may become one, read as its phases: decide (a monitor's incident, by the
@@ -44,12 +63,16 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   const desk = new DecisionDesk(run);
   const stages = new Stages(run);
 
-  // An incident's detection follows at once: saved together (lean runs).
+  // Rollbacks started before the one-step switch replay the step-by-step path: their histories hold no marker.
+  // Decided in the first workflow task, after lean-history and metrics-unreadable (RollbackRun): always this order.
+  const oneStep = patched(ONE_STEP);
+  // An incident's detection follows at once: saved together (lean runs). One-step: the store already holds the
+  // claimed rollback, so this save goes with the next state change and does not hold up the switch.
   await run.enter(
     view.status,
     'requested',
     { by: input.requested_by, reason: input.reason, mode: input.mode },
-    input.incident ? { then: 'next_step' } : {},
+    input.incident || (oneStep && view.mode !== 'gradual') ? { then: 'next_step' } : {},
   );
 
   let critical = false;
@@ -59,7 +82,16 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
     // Re-confirm right before an automatic switch: it acts only on a breach that still holds.
     if (outcome.kind === 'switch' && outcome.automatic) {
       delete view.deadline;
-      outcome = await decision.reconfirm(outcome);
+      if (oneStep && !outcome.gradual && view.mode !== 'gradual') {
+        const r = await oneStepAttempt(run, { critical: view.severity === 'critical', automatic: true });
+        // Switched or refused in one step (a critical breach, or one that re-confirmed): recorded and verified.
+        if (r && r.kind !== 'unconfirmed') return oneStepRecorded(run, r);
+        // Not a confirmed breach of a high/medium incident (or the one step could not finish): the re-confirmation
+        // decides as on the step-by-step path — an unreadable re-check neither switches nor clears.
+        outcome = await decision.reconfirm(outcome, r?.reconfirmed);
+      } else {
+        outcome = await decision.reconfirm(outcome);
+      }
     }
     delete view.deadline;
     if (outcome.kind === 'rejected') {
@@ -79,8 +111,22 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
     }
     critical = view.severity === 'critical';
     if (outcome.gradual) view.mode = 'gradual';
+    // An approval is answered once the store shows the rollback under way: this save is awaited before the switch.
     await run.enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system', mode: view.mode });
+    if (oneStep && !outcome.automatic && view.mode !== 'gradual') {
+      const r = await oneStepAttempt(run, { critical, automatic: false });
+      if (r && r.kind !== 'unconfirmed') return oneStepRecorded(run, r);
+    }
+  } else if (oneStep && view.mode !== 'gradual') {
+    const r = await oneStepAttempt(run, { critical, automatic: false });
+    if (r && r.kind !== 'unconfirmed') return oneStepRecorded(run, r);
   }
+  return stepByStep(run, stages, critical);
+}
+
+/** The rollback's switch path, one activity per step; then verification. */
+async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): Promise<RollbackView> {
+  const { view, input } = run;
 
   const target = await chooseTargetPhase(run, critical);
   if (!target) return run.end();
@@ -113,7 +159,81 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   const markFrom = !input.incident || input.incident.version === undefined || input.incident.version === target.from_version;
   const switched = await switchPhase(run, target, group, markFrom);
   if (!switched) return view.escalation === 'group_failed' ? run.finish('escalated', 'closed', {}) : run.end();
+  return verifyAndFinish(run, switched);
+}
 
+/**
+ * One-step (immediate rollbacks): the incident's re-check, the target, the operator's metrics before, the group plan
+ * and the switch run as one activity, so the switch waits for one round trip through the engine instead of one per
+ * step. Undefined if that activity cannot finish (its retries spent): the step-by-step path takes over, every step
+ * idempotent, the switch keyed by the rollback.
+ */
+async function oneStepAttempt(run: RollbackRun, o: { critical: boolean; automatic: boolean }): Promise<OneStepResult | undefined> {
+  const { view, input } = run;
+  try {
+    return await switchInOneStep({
+      prompt: input.prompt,
+      rollback_id: input.rollback_id,
+      actor: view.decided_by ?? input.requested_by,
+      reason: view.reason,
+      ...(input.incident && o.automatic ? { reconfirm: { critical: o.critical } } : {}),
+      ...(o.critical ? { critical: true } : {}),
+      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      ...(input.incident
+        ? { incident: input.incident.version !== undefined ? { version: input.incident.version } : {} }
+        : { read_before: true }),
+    });
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    log.warn('one-step switch failed; continuing step by step', { error: e instanceof Error ? e.message : String(e) });
+    return undefined;
+  }
+}
+
+/** The one step's result in the timeline, the same events in the same order as the step-by-step path; then verification. */
+async function oneStepRecorded(run: RollbackRun, r: Exclude<OneStepResult, { kind: 'unconfirmed' }>): Promise<RollbackView> {
+  const { view, input } = run;
+  if (r.kind === 'cleared') {
+    // A critical breach whose re-check right before the switch is healthy.
+    run.event('reconfirmed', { ...r.reconfirmed });
+    view.outcome = 'cleared';
+    return run.finish('cleared', 'cleared', { why: `breach did not re-confirm: ${r.reconfirmed.summary}` });
+  }
+  if (r.reconfirmed) {
+    const now = r.reconfirmed;
+    const holds = now.kind === 'breached' && now.severity !== 'low';
+    run.event('reconfirmed', {
+      ...now,
+      ...(!holds ? { note: `not a healthy re-check: the critical breach (${run.verdict?.summary ?? ''}) stands` } : {}),
+    });
+    // An automatic incident's rollback: saved with the next state change (target rejected, switched, switch failed).
+    await run.enter('rolling_back', 'rolling_back', { decided_by: view.decided_by ?? 'system', mode: view.mode }, { then: 'next_step' });
+  }
+  if (r.kind === 'no_target') {
+    await targetRejected(run, r.type, r.error, r.type);
+    return run.end();
+  }
+  recordTarget(run, r.target);
+  if (r.before && r.target.from_version !== null) {
+    const version = r.target.from_version;
+    run.event('metrics_before', r.before.kind === 'read' ? { version, ...r.before.window } : { version, error: r.before.error });
+  }
+  if (r.group_error !== undefined) {
+    run.event('group_plan_failed', { error: r.group_error, consequence: `${input.prompt} rolls back alone` });
+  } else {
+    recordGroup(run, r.group);
+  }
+  let switched: SwitchResult | undefined;
+  if (r.kind === 'planned') switched = await switchPhase(run, r.target, r.group, r.mark_from);
+  else if (r.kind === 'switch_failed') await switchFailed(run, r.target, r.error, r.type);
+  else switched = await afterSwitch(run, r.switched, r.mark_from);
+  if (!switched) return view.escalation === 'group_failed' ? run.finish('escalated', 'closed', {}) : run.end();
+  return verifyAndFinish(run, switched);
+}
+
+/** Verification of the switched traffic, and the run's end by its outcome. */
+async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promise<RollbackView> {
+  const { view, input } = run;
   const checked = await verify(run, switched, incidentTrigger(run));
   view.outcome = checked.outcome;
   const summary = checked.last?.summary;

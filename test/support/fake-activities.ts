@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, MonitorCheck } from '../../src/activities';
+import { switchInOneStep, type OneStepInput } from '../../src/activities/one-step';
 import type { GroupPlan } from '../../src/activities/group';
 import type { Verdict } from '../../src/domain/verdict';
 import type { CanaryJudgement } from '../../src/domain/stages';
@@ -113,7 +114,7 @@ export function fakeActivities(world: FakeWorld): Activities {
     const n = (windowReads[version] = (windowReads[version] ?? -1) + 1);
     return list[Math.min(n, list.length - 1)]!;
   };
-  return {
+  const fakes = {
     setTraffic(req: { split: { version: string; percent: number }[]; key: string }) {
       const splits = (world.splits ??= []);
       if (world.deploymentAborted && splits.length >= world.deploymentAborted.afterSplits) {
@@ -275,4 +276,6 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve();
     },
   };
+  // The one-step switch composed of the fakes above, as the real one is of the real activities.
+  return { ...fakes, switchInOneStep: (input: OneStepInput) => switchInOneStep(fakes, input) };
 }

@@ -146,6 +146,22 @@ describe('critical: error rate > 5 % → automatic rollback', () => {
     expect(alerts(w).find((n) => n.title.startsWith('ROLLBACK:'))).toMatchObject({ severity: 'critical', prompt: PROMPT });
   });
 
+  it('switches from the first workflow task: no save or step waits for an engine round trip before the switch', async () => {
+    const w = world({ assessments: [CRITICAL] });
+    const history = await withIncident(w, CRITICAL, async (h) => {
+      await h.result();
+      return (await h.fetchHistory()).events ?? [];
+    });
+    expect(w.switches).toHaveLength(1);
+    // The activity that switches is scheduled by the run's first workflow task (before: after the requested and
+    // detected saves, the re-check, the rolling_back save, the target and the group plan, one task each).
+    const switchAt = history.findIndex((e) =>
+      ['switchActiveVersion', 'switchInOneStep'].includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
+    );
+    expect(switchAt).toBeGreaterThan(0);
+    expect(history.slice(0, switchAt).filter((e) => e.workflowTaskCompletedEventAttributes).length).toBe(1);
+  });
+
   it('does not switch when the breach no longer holds right before the switch: cleared', async () => {
     const w = world({ assessments: [HEALTHY] });
     const view = await withIncident(w, CRITICAL, (h) => h.result());

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { RollbackInput } from '../../src/workflows/rollback';
-import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
+import { fakeActivities, fakeWorld, UNREADABLE, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -66,6 +66,82 @@ describe('rollback workflow (time-skipping)', () => {
     expect(w.notifications.filter((n) => n.kind === 'page')).toEqual([]);
     expect(w.saved.at(-1)?.status).toBe('completed');
     expect(elapsedMs).toBeLessThan(15_000);
+  });
+
+  it("an operator's rollback switches from the first workflow task: no save or step waits for an engine round trip first", async () => {
+    const w = world({ checks: [{ requests: 200, errors: 0 }] });
+    const taskQueue = `tq-${randomUUID()}`;
+    const worker = await testWorker(env, taskQueue, fakeActivities(w));
+    const id = randomUUID().slice(0, 8);
+    const history = await worker.runUntil(async () => {
+      const h = await env.client.workflow.start('rollbackWorkflow', {
+        taskQueue,
+        workflowId: `rollback/customer-support/${id}`,
+        args: [
+          {
+            rollback_id: id,
+            prompt: 'customer-support',
+            target_version: 'v1.9.0',
+            reason: 'error rate 30 %',
+            severity: 'high',
+            mode: 'immediate',
+            requested_by: 'alice',
+            requested_at: new Date().toISOString(),
+            verification: { ...DEFAULT_VERIFICATION },
+          } satisfies RollbackInput,
+        ],
+      });
+      const view = (await h.result()) as RollbackView;
+      expect(view.status).toBe('completed');
+      expect(events(view)).toEqual(expect.arrayContaining(['requested', 'target_selected', 'metrics_before', 'switched', 'recovered']));
+      return (await h.fetchHistory()).events ?? [];
+    });
+    expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: id }]);
+    const switchAt = history.findIndex((e) =>
+      ['switchActiveVersion', 'switchInOneStep'].includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
+    );
+    expect(switchAt).toBeGreaterThan(0);
+    expect(history.slice(0, switchAt).filter((e) => e.workflowTaskCompletedEventAttributes).length).toBe(1);
+  });
+
+  it("an operator's rollback while the metrics provider cannot answer still switches in one step: the timeline says the metrics before could not be read", async () => {
+    const w = world({ checks: [{ requests: 200, errors: 0 }], windows: { 'v2.0.0': [UNREADABLE] } });
+    const taskQueue = `tq-${randomUUID()}`;
+    const worker = await testWorker(env, taskQueue, fakeActivities(w));
+    const id = randomUUID().slice(0, 8);
+    const { view, history } = await worker.runUntil(async () => {
+      const h = await env.client.workflow.start('rollbackWorkflow', {
+        taskQueue,
+        workflowId: `rollback/customer-support/${id}`,
+        args: [
+          {
+            rollback_id: id,
+            prompt: 'customer-support',
+            target_version: 'v1.9.0',
+            reason: 'error rate 30 %',
+            severity: 'high',
+            mode: 'immediate',
+            requested_by: 'alice',
+            requested_at: new Date().toISOString(),
+            verification: { ...DEFAULT_VERIFICATION },
+          } satisfies RollbackInput,
+        ],
+      });
+      return { view: (await h.result()) as RollbackView, history: (await h.fetchHistory()).events ?? [] };
+    });
+    expect(view.status).toBe('completed');
+    expect(view.timeline.find((t) => t.event === 'metrics_before')?.detail).toMatchObject({
+      version: 'v2.0.0',
+      error: expect.stringContaining('prometheus could not answer') as unknown,
+    });
+    expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: id }]);
+    // No retries of a failing read and no step-by-step fallback: the one activity that switches ran once.
+    const scheduled = history.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(scheduled.filter((n) => n === 'switchInOneStep')).toHaveLength(1);
+    expect(scheduled).not.toContain('switchActiveVersion');
+    expect(history.filter((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1)).toEqual(
+      [],
+    );
   });
 
   it('escalates with a critical page when the error rate stays high for the whole 60 s', async () => {

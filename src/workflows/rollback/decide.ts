@@ -112,10 +112,11 @@ export class IncidentDecision {
    * read on-call is paged that the monitor is blind and asked to decide — nothing is switched without evidence and
    * nothing is cleared. A critical breach keeps switching at once on a re-check that is not healthy.
    */
-  async reconfirm(outcome: Extract<DecideOutcome, { kind: 'switch' }>): Promise<DecideOutcome> {
+  async reconfirm(outcome: Extract<DecideOutcome, { kind: 'switch' }>, first?: Verdict): Promise<DecideOutcome> {
     const { run } = this;
     const { view, input } = run;
-    let signalled: Verdict | undefined;
+    // `first`: a re-check already made (the one-step switch's, which switches only on a confirmed breach).
+    let signalled: Verdict | undefined = first;
     for (let attempt = 1; ; attempt++) {
       const now = signalled ?? (await assessNow({ prompt: input.prompt }));
       signalled = undefined;

@@ -27,29 +27,38 @@ const { revertSwitch } = proxyActivities<Activities>({
 
 /** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
 export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Promise<TargetChoice | undefined> {
-  const { view, input } = run;
+  const { input } = run;
   try {
     const target = await chooseTarget({
       prompt: input.prompt,
       ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
       ...(critical ? { critical: true } : {}),
     });
-    view.from_version = target.from_version;
-    view.to_version = target.to_version;
-    run.event('target_selected', {
-      from_version: target.from_version,
-      to_version: target.to_version,
-      skipped: target.skipped,
-      baseline_test: target.evaluation ?? null,
-    });
+    recordTarget(run, target);
     return target;
   } catch (e) {
     if (isCancellation(e)) throw e;
-    view.outcome = 'failed';
-    await run.enter('failed', 'target_rejected', { type: failureType(e) ?? 'Error', error: failureMessage(e) });
-    run.send('page', 'critical', `ROLLBACK FAILED: ${input.prompt}`, `No rollback target: ${failureMessage(e)}`, { type: failureType(e) });
+    await targetRejected(run, failureType(e) ?? 'Error', failureMessage(e), failureType(e));
     return undefined;
   }
+}
+
+export function recordTarget(run: RollbackRun, target: TargetChoice): void {
+  run.view.from_version = target.from_version;
+  run.view.to_version = target.to_version;
+  run.event('target_selected', {
+    from_version: target.from_version,
+    to_version: target.to_version,
+    skipped: target.skipped,
+    baseline_test: target.evaluation ?? null,
+  });
+}
+
+/** No target: the run fails and pages. `pageType` is what the page carries (the failure's type, if it had one). */
+export async function targetRejected(run: RollbackRun, type: string, error: string, pageType: string | undefined): Promise<void> {
+  run.view.outcome = 'failed';
+  await run.enter('failed', 'target_rejected', { type, error });
+  run.send('page', 'critical', `ROLLBACK FAILED: ${run.input.prompt}`, `No rollback target: ${error}`, { type: pageType });
 }
 
 /** Related prompts that are breached too join this rollback, all or none (versioned). */
@@ -64,6 +73,11 @@ export async function planGroupPhase(run: RollbackRun): Promise<GroupPlan> {
     run.event('group_plan_failed', { error: failureMessage(e), consequence: `${run.input.prompt} rolls back alone` });
     return none;
   }
+  recordGroup(run, plan);
+  return plan;
+}
+
+export function recordGroup(run: RollbackRun, plan: GroupPlan): void {
   if (plan.members.length > 0 || plan.not_joining.length > 0) {
     run.view.group = {
       members: plan.members.map((m) => ({
@@ -77,7 +91,6 @@ export async function planGroupPhase(run: RollbackRun): Promise<GroupPlan> {
     };
     run.event('group_planned', { members: run.view.group.members, not_joining: plan.not_joining });
   }
-  return plan;
 }
 
 /**
@@ -105,17 +118,7 @@ export async function switchPhase(
     });
   } catch (e) {
     if (isCancellation(e)) throw e;
-    view.severity = 'critical';
-    view.outcome = 'switch_failed';
-    view.escalation = 'switch_failed';
-    await run.enter('escalated', 'switch_failed', { error: failureMessage(e), type: failureType(e) ?? 'Error' });
-    run.send(
-      'page',
-      'critical',
-      `ROLLBACK FAILED: ${input.prompt}`,
-      `Could not switch ${input.prompt} to ${target.to_version}: ${failureMessage(e)}. Traffic is still on ${target.from_version ?? 'nothing'}.`,
-      { error: failureMessage(e) },
-    );
+    await switchFailed(run, target, failureMessage(e), failureType(e) ?? 'Error');
     return undefined;
   }
   for (const [i, m] of group.members.entries()) {
@@ -135,6 +138,28 @@ export async function switchPhase(
       return undefined;
     }
   }
+  return afterSwitch(run, switched, markFrom);
+}
+
+/** The prompt could not be switched: escalate and page; traffic stays where it was. */
+export async function switchFailed(run: RollbackRun, target: TargetChoice, error: string, type: string): Promise<void> {
+  const { view, input } = run;
+  view.severity = 'critical';
+  view.outcome = 'switch_failed';
+  view.escalation = 'switch_failed';
+  await run.enter('escalated', 'switch_failed', { error, type });
+  run.send(
+    'page',
+    'critical',
+    `ROLLBACK FAILED: ${input.prompt}`,
+    `Could not switch ${input.prompt} to ${target.to_version}: ${error}. Traffic is still on ${target.from_version ?? 'nothing'}.`,
+    { error },
+  );
+}
+
+/** Switched (the group too): verifying, and one alert for the whole group, queued after the switch. */
+export async function afterSwitch(run: RollbackRun, switched: SwitchResult, markFrom: boolean): Promise<SwitchResult> {
+  const { view, input } = run;
   await run.enter('verifying', 'switched', {
     from_version: switched.from,
     to_version: switched.to,

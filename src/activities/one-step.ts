@@ -1,0 +1,129 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Verdict } from '../domain/verdict';
+import type { SwitchResult } from '../ports/registry';
+import type { GroupPlan } from './group';
+import type { TrafficReading } from './staged';
+import type { TargetChoice } from './target-choice';
+
+/** The steps a rollback takes before its switch, each the activity of the same name. */
+export interface OneStepParts {
+  assessNow(input: { prompt: string }): Promise<Verdict>;
+  chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice>;
+  readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
+  planGroup(input: { prompt: string }): Promise<GroupPlan>;
+  switchActiveVersion(input: {
+    prompt: string;
+    to: string;
+    rollback_id: string;
+    actor: string;
+    reason: string;
+    mark_from_rolled_back?: boolean;
+  }): Promise<SwitchResult>;
+}
+
+export interface OneStepInput {
+  prompt: string;
+  rollback_id: string;
+  actor: string;
+  reason: string;
+  /** An automatic incident's switch: re-judge first and switch only on a breach that still holds (or a critical one). */
+  reconfirm?: { critical: boolean };
+  critical?: boolean;
+  target_version?: string;
+  /** An operator's rollback: the from-version's last 5 minutes go into the timeline. */
+  read_before?: boolean;
+  /** The incident's version (monitor incidents); absent for an operator's rollback. */
+  incident?: { version?: string };
+}
+
+interface Decided {
+  reconfirmed?: Verdict;
+  target: TargetChoice;
+  /** The operator's metrics before: a provider that cannot answer is recorded, it never holds up the switch. */
+  before?: TrafficReading;
+  group: GroupPlan;
+  group_error?: string;
+  /** The from-version is marked rolled back from: its own metrics are the evidence. */
+  mark_from: boolean;
+}
+export type OneStepResult =
+  /**
+   * A critical breach whose re-check is healthy: cleared. Any other re-check that is not a confirmed breach
+   * (healthy, low, metrics unreadable) of a high or medium incident: nothing is switched, and the workflow's own
+   * re-confirmation decides from this reading (clear, read again, or ask on-call).
+   */
+  | { kind: 'cleared'; reconfirmed: Verdict }
+  | { kind: 'unconfirmed'; reconfirmed: Verdict }
+  | { kind: 'no_target'; reconfirmed?: Verdict; type: string; error: string }
+  /** Related prompts join: the workflow switches them with the prompt (all or none). */
+  | ({ kind: 'planned' } & Decided)
+  | ({ kind: 'switched'; switched: SwitchResult } & Decided)
+  | ({ kind: 'switch_failed'; type: string; error: string } & Decided);
+
+const refusal = (e: unknown): { type: string; error: string } | undefined =>
+  e instanceof ApplicationFailure && e.nonRetryable ? { type: e.type ?? 'Error', error: e.message } : undefined;
+
+/**
+ * Everything a rollback does up to its switch, in one activity: one workflow task and one activity instead of a
+ * round trip through the engine for each. Re-confirmation, target, the operator's metrics before, the group plan,
+ * then the switch (keyed by the rollback id, so a retried attempt switches once). A refusal (no target, a switch
+ * the registry refuses) is returned for the workflow to record; anything else fails the attempt and it is retried.
+ */
+export async function switchInOneStep(parts: OneStepParts, input: OneStepInput): Promise<OneStepResult> {
+  let reconfirmed: Verdict | undefined;
+  if (input.reconfirm) {
+    reconfirmed = await parts.assessNow({ prompt: input.prompt });
+    const holds = reconfirmed.kind === 'breached' && reconfirmed.severity !== 'low';
+    const keepCritical = input.reconfirm.critical && reconfirmed.kind !== 'healthy';
+    if (!holds && !input.reconfirm.critical) return { kind: 'unconfirmed', reconfirmed };
+    if (!holds && !keepCritical) return { kind: 'cleared', reconfirmed };
+  }
+  const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
+  let target: TargetChoice;
+  try {
+    target = await parts.chooseTarget({
+      prompt: input.prompt,
+      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      ...(input.critical ? { critical: true } : {}),
+    });
+  } catch (e) {
+    const r = refusal(e);
+    if (r) return with_({ kind: 'no_target' as const, ...r });
+    throw e;
+  }
+  const before =
+    input.read_before && target.from_version !== null
+      ? await parts.readTraffic({ prompt: input.prompt, version: target.from_version, window_s: 300 })
+      : undefined;
+  let group: GroupPlan = { members: [], not_joining: [] };
+  let group_error: string | undefined;
+  try {
+    group = await parts.planGroup({ prompt: input.prompt });
+  } catch (e) {
+    group_error = e instanceof Error ? e.message : String(e);
+  }
+  const mark_from = input.incident === undefined || input.incident.version === undefined || input.incident.version === target.from_version;
+  const decided: Decided = with_({
+    target,
+    group,
+    mark_from,
+    ...(before ? { before } : {}),
+    ...(group_error !== undefined ? { group_error } : {}),
+  });
+  if (group.members.length > 0) return { kind: 'planned', ...decided };
+  try {
+    const switched = await parts.switchActiveVersion({
+      prompt: input.prompt,
+      to: target.to_version,
+      rollback_id: input.rollback_id,
+      actor: input.actor,
+      reason: input.reason,
+      mark_from_rolled_back: mark_from,
+    });
+    return { kind: 'switched', switched, ...decided };
+  } catch (e) {
+    const r = refusal(e);
+    if (r) return { kind: 'switch_failed', ...r, ...decided };
+    throw e;
+  }
+}

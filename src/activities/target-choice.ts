@@ -1,0 +1,10 @@
+import type { Evaluation } from '../ports/evaluator';
+
+export interface TargetChoice {
+  from_version: string | null;
+  to_version: string;
+  /** The target's baseline test, when an evaluator is configured. */
+  evaluation?: Evaluation;
+  /** Versions passed over on the way to the target, and why: shown in the timeline. */
+  skipped: { version: string; why: string }[];
+}
