@@ -76,6 +76,24 @@ const DEV_DYNAMIC_CONFIG: Record<string, string | number | boolean> = { 'system.
  */
 export const FILE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'normal' };
 
+/**
+ * Runs the server in its own process group and stops it when promptback goes, however it goes: the server's stdin
+ * is not used, so the shell holds our pipe instead and stops the server when the pipe closes — also when promptback
+ * was killed outright (tsx answers a Ctrl-C the child does not acknowledge at once with SIGKILL, and no exit handler
+ * runs then). A SIGTERM to the shell stops the server too.
+ */
+const STOPS_WITH_PARENT = [
+  'exec 3<&0',
+  '"$@" </dev/null 3<&- & pid=$!',
+  '{ cat <&3 >/dev/null; kill $pid 2>/dev/null; } & watcher=$!',
+  'exec 3<&-',
+  "trap 'kill $pid 2>/dev/null' TERM INT",
+  'wait $pid; st=$?',
+  'if [ $st -gt 128 ]; then wait $pid; st=$?; fi',
+  'kill $watcher 2>/dev/null',
+  'exit $st',
+].join('\n');
+
 export interface DevServer {
   address: string;
   process: ChildProcess;
@@ -99,9 +117,9 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   for (const [k, v] of Object.entries({ ...DEV_DYNAMIC_CONFIG, ...o.dynamicConfig }))
     args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
-  const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownProcessGroup === true });
-  const killOnExit = () => child.kill('SIGKILL');
-  if (o.ownProcessGroup) process.once('exit', killOnExit);
+  const child = o.ownProcessGroup
+    ? spawn('sh', ['-c', STOPS_WITH_PARENT, 'sh', o.cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+    : spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const forward = (buf: Buffer) =>
     buf
       .toString()
@@ -114,7 +132,6 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code) => {
       exited = code;
-      process.removeListener('exit', killOnExit);
       resolve();
     }),
   );
