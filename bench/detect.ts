@@ -249,6 +249,24 @@ const DEV_LOG = process.env.BENCH_DEV_LOG;
 /** Dev server lines saying a persistence operation or a history task failed (the task is retried after a backoff). */
 let devFailures = 0;
 
+/** The stack's own log (warn and up) is counted and kept, not printed: a warning during a bench is a finding. */
+function benchLog(): pino.Logger {
+  return pino(
+    { level: 'warn', name: 'promptback-bench' },
+    {
+      write(line: string) {
+        if (line.includes('AUTH_TOKENS is empty')) return;
+        if (line.includes('"notification":')) {
+          notificationLines += 1;
+          return;
+        }
+        stackWarnings += 1;
+        if (stackLog.length < 20) stackLog.push(line.trim().slice(0, 600));
+      },
+    },
+  );
+}
+
 interface Running {
   dir: string;
   dev: DevServer;
@@ -300,21 +318,7 @@ async function startEverything(): Promise<Running> {
     MIN_SAMPLES: '10',
     LOG_LEVEL: 'warn',
   });
-  // The stack's own log (warn and up) is counted and kept, not printed: a warning during a bench is a finding.
-  const log = pino(
-    { level: 'warn', name: 'promptback-bench' },
-    {
-      write(line: string) {
-        if (line.includes('AUTH_TOKENS is empty')) return;
-        if (line.includes('"notification":')) {
-          notificationLines += 1;
-          return;
-        }
-        stackWarnings += 1;
-        if (stackLog.length < 20) stackLog.push(line.trim().slice(0, 600));
-      },
-    },
-  );
+  const log = benchLog();
   const adapters = await openAdapters(config, log);
   running.adapters = adapters;
   const worker = await startWorker(config, adapters, dev.address);
@@ -962,20 +966,7 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     MIN_SAMPLES: '10',
     LOG_LEVEL: 'warn',
   });
-  const log = pino(
-    { level: 'warn', name: 'promptback-bench' },
-    {
-      write(line: string) {
-        if (line.includes('AUTH_TOKENS is empty')) return;
-        if (line.includes('"notification":')) {
-          notificationLines += 1;
-          return;
-        }
-        stackWarnings += 1;
-        if (stackLog.length < 20) stackLog.push(line.trim().slice(0, 600));
-      },
-    },
-  );
+  const log = benchLog();
   const adapters = await openAdapters(config, log);
   const worker = await startWorker(config, adapters, dev.address);
   worker.run.catch((e: unknown) => {
