@@ -20,7 +20,7 @@
  * throughput cases, the naive store's insert rates, a 1,000-prompt fleet's cost): knobs BENCH_RUNS (30),
  * BENCH_WARMUP_RUNS (2), BENCH_TPUT_S (3), BENCH_FLEET (1000), BENCH_FLEET_SETTLE_S (60), BENCH_FLEET_WINDOW_S (30).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -193,14 +193,17 @@ interface LoadReport {
   machine_cores: number;
   bench_process_cores: number;
   dev_server_cores: number;
+  /** The worker's own process (BENCH_WORKER=process); 0 when it runs in this one. */
+  worker_process_cores: number;
   other_processes_cores: number;
   loadavg_1m: number;
 }
 /** What else ran on the machine during a part: the numbers are only as good as the machine was quiet. */
-function loadProbe(devPid: number): () => LoadReport {
+function loadProbe(devPid: number, workerPid?: number): () => LoadReport {
   const m0 = machineCpu();
   const p0 = process.cpuUsage();
   const d0 = treeCpuSeconds(devPid);
+  const w0 = workerPid ? treeCpuSeconds(workerPid) : 0;
   const t0 = performance.now();
   return () => {
     const wall = (performance.now() - t0) / 1000;
@@ -208,19 +211,21 @@ function loadProbe(devPid: number): () => LoadReport {
     const p = process.cpuUsage(p0);
     const own = (p.user + p.system) / 1e6;
     const dev = treeCpuSeconds(devPid) - d0;
+    const wrk = workerPid ? treeCpuSeconds(workerPid) - w0 : 0;
     const machine = m1.busy - m0.busy;
     return {
       wall_s: r1(wall),
       machine_cores: Math.round((machine / wall) * 100) / 100,
       bench_process_cores: Math.round((own / wall) * 100) / 100,
       dev_server_cores: Math.round((dev / wall) * 100) / 100,
-      other_processes_cores: Math.round((Math.max(0, machine - own - dev) / wall) * 100) / 100,
+      worker_process_cores: Math.round((wrk / wall) * 100) / 100,
+      other_processes_cores: Math.round((Math.max(0, machine - own - dev - wrk) / wall) * 100) / 100,
       loadavg_1m: Math.round(os.loadavg()[0]! * 100) / 100,
     };
   };
 }
 const fmtLoad = (l: LoadReport) =>
-  `machine ${l.machine_cores} cores busy (this process ${l.bench_process_cores}, dev server ${l.dev_server_cores}, other processes ${l.other_processes_cores}); load avg ${l.loadavg_1m}`;
+  `machine ${l.machine_cores} cores busy (this process ${l.bench_process_cores}, ${l.worker_process_cores ? `worker process ${l.worker_process_cores}, ` : ''}dev server ${l.dev_server_cores}, other processes ${l.other_processes_cores}); load avg ${l.loadavg_1m}`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -275,8 +280,10 @@ interface Running {
   api: ApiHandle;
   url: string;
   pg?: { stop(): void };
+  /** Worker processes (BENCH_WORKER=process): killed on the way out whatever happened. */
+  children: ChildProcess[];
 }
-const running: Partial<Running> = {};
+const running: Partial<Running> & { children: ChildProcess[] } = { children: [] };
 let naiveDbs: SQLite.Database[] = [];
 
 async function startEverything(): Promise<Running> {
@@ -329,7 +336,7 @@ async function startEverything(): Promise<Running> {
   });
   const api = await startApi(config, adapters, dev.address, log);
   running.api = api;
-  return { dir, dev, adapters, worker, api, url: api.url };
+  return { dir, dev, adapters, worker, api, url: api.url, children: [] };
 }
 
 let stopped = false;
@@ -346,6 +353,7 @@ async function stopEverything(): Promise<void> {
   };
   await step('api', () => r.api?.stop());
   await step('worker', () => r.worker?.stop());
+  for (const c of r.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await step('store', () => r.adapters?.db.close());
   await step('dev server', () => r.dev?.stop());
   await step('postgres', () => r.pg?.stop());
@@ -930,9 +938,79 @@ function startPacedLoad(bodies: string[], clients: number, ratePerS: number): { 
 
 interface StoreStack {
   adapters: Adapters;
-  worker: WorkerHandle;
+  /** The worker's process when it runs apart (BENCH_WORKER=process, the production shape): its CPU is reported. */
+  workerPid?: number;
   api: ApiHandle;
   stop(): Promise<void>;
+}
+
+/** Where the worker runs: `process` (default) = `src/main/worker.ts` in a process of its own, as in production; `inline` = in this process, as `npm start` does. */
+const WORKER_MODE = process.env.BENCH_WORKER === 'inline' ? 'inline' : 'process';
+
+/**
+ * The production worker (`npm run worker`) in its own process against the same stores and Temporal server; resolves
+ * when it polls. Its warnings and errors are counted with the worker runtime's.
+ */
+async function spawnWorkerProcess(env: Record<string, string>): Promise<{ pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'src', 'main', 'worker.ts')], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let ready: (() => void) | undefined;
+  let failed: ((e: Error) => void) | undefined;
+  const readyP = new Promise<void>((res, rej) => {
+    ready = res;
+    failed = rej;
+  });
+  const tail: string[] = [];
+  const onLine = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    let e: { level?: number; msg?: string } | undefined;
+    try {
+      e = JSON.parse(line) as { level?: number; msg?: string };
+    } catch {
+      e = undefined;
+    }
+    if (e?.msg?.startsWith('worker running')) ready?.();
+    if (!e || (e.level ?? 0) >= 40) {
+      workerWarnings += 1;
+      if (workerLog.length < 20) workerLog.push(`worker process: ${line.slice(0, 300)}`);
+    }
+  };
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        if (i > 0) onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  }
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  child.once('exit', (code) => failed?.(new Error(`the worker process exited (${code}) before it polled:\n${tail.join('\n')}`)));
+  const timer = setTimeout(() => failed?.(new Error(`the worker process did not poll within 120 s:\n${tail.join('\n')}`)), 120_000);
+  try {
+    await readyP;
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  running.children.push(child);
+  return {
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }
 let runtimeInstalled = false;
 async function startStoreStack(dev: DevServer, dir: string, store: string, databaseUrl: string): Promise<StoreStack> {
@@ -947,7 +1025,7 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     });
   }
   const pass = (k: string) => (process.env[k] ? { [k]: process.env[k] } : {});
-  const config = loadConfig({
+  const env: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: '0',
     DATA_DIR: dir,
@@ -965,23 +1043,33 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     VERIFY_DURATION_S: '10',
     MIN_SAMPLES: '10',
     LOG_LEVEL: 'warn',
-  });
+  };
+  const config = loadConfig(env);
   const log = benchLog();
   const adapters = await openAdapters(config, log);
-  const worker = await startWorker(config, adapters, dev.address);
-  worker.run.catch((e: unknown) => {
-    workerWarnings += 1;
-    workerLog.push(`worker stopped: ${(e as Error).message}`);
-  });
+  let stopWorker: () => Promise<void>;
+  let workerPid: number | undefined;
+  if (WORKER_MODE === 'process') {
+    const w = await spawnWorkerProcess(env);
+    workerPid = w.pid;
+    stopWorker = () => w.stop();
+  } else {
+    const worker = await startWorker(config, adapters, dev.address);
+    worker.run.catch((e: unknown) => {
+      workerWarnings += 1;
+      workerLog.push(`worker stopped: ${(e as Error).message}`);
+    });
+    stopWorker = () => worker.stop();
+  }
   const api = await startApi(config, adapters, dev.address, log);
   running.adapters = adapters;
   return {
     adapters,
-    worker,
+    ...(workerPid !== undefined ? { workerPid } : {}),
     api,
     async stop() {
       await api.stop().catch(() => undefined);
-      await worker.stop().catch(() => undefined);
+      await stopWorker().catch(() => undefined);
       await adapters.db.close().catch(() => undefined);
     },
   };
@@ -1191,6 +1279,17 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     const bodies = Array.from({ length: BODIES }, (_, b) => body(b, T_ERR_PCT));
     // Healthy traffic first, so that the fleet's monitors see data, not an empty window.
     for (let b = 0; b < BODIES; b++) await must('POST', '/api/metrics', body(b, 0));
+    // Measure the steady state, not the start-up: every monitor started above has made its first check.
+    const settleT = performance.now();
+    for (;;) {
+      const ms_ = (await must('GET', '/api/monitors')).monitors as { checks: number }[];
+      const waiting = ms_.filter((m) => m.checks === 0).length;
+      if (waiting === 0 || performance.now() - settleT > 180_000) {
+        progress(`[${store}] ${ms_.length} monitors ${waiting ? `(${waiting} still without a first check after 180 s)` : 'have each made their first check'}: settled in ${((performance.now() - settleT) / 1000).toFixed(1)} s`);
+        break;
+      }
+      await sleep(500);
+    }
 
     const conditions: Record<'idle' | 'load', Condition> = {} as any;
     naive.start(Math.random() * NAIVE_PERIOD_MS);
@@ -1198,7 +1297,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     for (const cond of T_CONDITIONS) {
       const load = cond === 'load' ? startPacedLoad(bodies, T_CLIENTS, T_RATE / T_BATCH) : undefined;
       if (load) await sleep(3000); // the load settles
-      const probe = loadProbe(devPid);
+      const probe = loadProbe(devPid, stack.workerPid);
       const breach: TargetRun[] = [];
       for (const p of cond === 'idle' ? breachIdle : breachLoad) {
         breach.push(await breachRun(p, naive));

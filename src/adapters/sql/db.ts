@@ -51,7 +51,7 @@ export async function openDb(url: string): Promise<Db> {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     const probe = sqlite.prepare('PRAGMA data_version').pluck();
     dataVersion = () => probe.get() as number;
   }
@@ -114,6 +114,33 @@ export async function importMetricsOnce(metrics: Db, registryFile: string): Prom
       await sql`detach database reg`.execute(c);
     }
   });
+}
+
+/** Prepared statements kept per SQLite connection (least recently used dropped beyond this). */
+export const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The SQLite connection as kysely sees it, keeping its prepared statements: kysely prepares every query it runs,
+ * and preparing costs more than running most of ours (a monitor check, a resolve miss, an ingest batch's insert
+ * repeat the same SQL text). Safe because kysely runs one statement at a time to completion on a connection
+ * (better-sqlite3 is synchronous; we never stream), and SQLite re-prepares a kept statement after a schema change.
+ */
+export function withStatementCache(db: SQLite.Database, size = STATEMENT_CACHE_SIZE): SqliteDialectConfig['database'] {
+  const kept = new Map<string, SQLite.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sqlText: string) {
+      let stmt = kept.get(sqlText);
+      if (stmt) {
+        kept.delete(sqlText); // most recently used last
+      } else {
+        stmt = db.prepare(sqlText);
+        if (kept.size >= size) kept.delete(kept.keys().next().value as string);
+      }
+      kept.set(sqlText, stmt);
+      return stmt;
+    },
+  };
 }
 
 /**
