@@ -170,7 +170,10 @@ export function createActivities(deps: ActivityDeps) {
       let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
       const openId = await rollbacks.openFor(input.prompt);
       const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
-      const claimedByThisCheck = openId !== undefined && openId === ownId ? await rollbacks.startInput(openId) : undefined;
+      // Matched on the attempt's part of the id: a check the monitor runs in its workflow task and runs again after
+      // a worker crash is scheduled anew (a later time) but keeps its run and activity id.
+      const ours = openId !== undefined && attempt !== undefined && (openId === ownId || openId.endsWith(`-${attempt.suffix}`));
+      const claimedByThisCheck = ours ? await rollbacks.startInput(openId) : undefined;
       // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
       const endedFromThisCheck = openId === undefined && ownId !== undefined ? await rollbacks.get(ownId) : undefined;
       if (endedFromThisCheck) {

@@ -3,7 +3,9 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -27,6 +29,19 @@ const { monitorCheck, monitorStopped } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+/**
+ * The check as a local activity: it runs inside the workflow task that the timer (or `check-now`) woke, so a
+ * check costs the engine one workflow task instead of two plus an activity task, and an incident's child starts
+ * in that same task. Retries stay inside the task (every backoff is below the threshold), keeping the attempt's
+ * identity (run + activity id) that makes a retried claim continue its own incident.
+ */
+const { monitorCheck: monitorCheckInTask } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  localRetryThreshold: '1 minute',
+});
+/** Monitor runs (and the parts of a run) from before it are replayed with the check as an activity task. */
+export const LOCAL_CHECK = 'monitor-local-check';
 
 export interface MonitorInput {
   prompt: string;
@@ -67,7 +82,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     if (stoppedBy !== undefined) break;
     const source = checkNow ? 'fast_path' : 'tick';
     checkNow = false;
-    const r = await monitorCheck({ prompt: input.prompt, source });
+    const check = patched(LOCAL_CHECK) ? monitorCheckInTask : monitorCheck;
+    const r = await check({ prompt: input.prompt, source });
     state.checks += 1;
     state.last_check_at = new Date().toISOString();
     state.last_verdict = r.verdict;

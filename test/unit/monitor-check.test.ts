@@ -54,13 +54,20 @@ const activities = () =>
   });
 
 /** One attempt of one scheduled monitor check of customer-support, in the context Temporal gives it. */
-const check = (activityId: string, attempt: number, acts: Activities = activities()): Promise<MonitorCheck> =>
+const check = (
+  activityId: string,
+  attempt: number,
+  acts: Activities = activities(),
+  scheduled = '2026-01-01T00:00:00.000Z',
+  isLocal = false,
+): Promise<MonitorCheck> =>
   new MockActivityEnvironment({
     activityId,
     attempt,
+    isLocal,
     activityType: 'monitorCheck',
     workflowExecution: { workflowId: 'monitor/customer-support', runId: 'run-0001' },
-    scheduledTimestampMs: Date.parse('2026-01-01T00:00:00.000Z'),
+    scheduledTimestampMs: Date.parse(scheduled),
   }).run(() => acts.monitorCheck({ prompt: 'customer-support', source: 'tick' }));
 
 describe('monitorCheck', () => {
@@ -81,6 +88,23 @@ describe('monitorCheck', () => {
     const later = await check('8', 1, acts);
     expect(later.action).toBe('none');
     expect(later.note).toContain(id);
+  });
+
+  it('the check run in the monitor\'s workflow task and run again after a worker crash (scheduled anew, a later time) continues the incident it claimed', async () => {
+    const acts = activities();
+    const first = await check('3', 1, acts, '2026-01-01T00:00:00.000Z', true);
+    expect(first.action).toBe('open_incident');
+    const id = first.incident!.rollback_id;
+    // The workflow task timed out with the worker: the replacement task runs the same check (same run, same
+    // activity id) again, scheduled 12 s later.
+    const again = await check('3', 1, acts, '2026-01-01T00:00:12.000Z', true);
+    expect(again.action).toBe('open_incident');
+    expect(again.incident).toEqual(first.incident);
+    expect(await a.rollbacks.openFor('customer-support')).toBe(id);
+    // Another check of the same run leaves it alone.
+    const other = await check('4', 1, acts, '2026-01-01T00:00:30.000Z', true);
+    expect(other.action).toBe('none');
+    expect(other.note).toContain(id);
   });
 
   it('a retry that comes after its incident already ran to the end opens nothing again', async () => {

@@ -151,6 +151,29 @@ async function stopWithoutSkipping(h: Monitor, by: string): Promise<MonitorState
 }
 
 describe('monitor workflow (time-skipping)', () => {
+  it('checks inside the workflow task its timer wakes: one workflow task and no activity task per check', async () => {
+    const w = world();
+    const history = await withMonitor(
+      w,
+      () => [none(INCONCLUSIVE)],
+      async ({ handle }) => {
+        await checksAtLeast(handle, 1);
+        await env.sleep(2 * INTERVAL_S * 1000 + 1_000);
+        await checksAtLeast(handle, 3);
+        await stop(handle, 'alice');
+        return handle.fetchHistory();
+      },
+    );
+    const events = history.events ?? [];
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'monitorCheck');
+    const localChecks = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    const tasks = events.filter((e) => e.workflowTaskCompletedEventAttributes);
+    expect(scheduled).toHaveLength(0);
+    expect(localChecks).toHaveLength(3);
+    // Three checks and the stop come to 6 workflow tasks; with the check as an activity task they were 8.
+    expect(tasks.length).toBeLessThanOrEqual(6);
+  });
+
   it('shows an inconclusive verdict (no data) and starts no incident, checking every interval', async () => {
     const w = world();
     const r = await withMonitor(
