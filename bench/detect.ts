@@ -973,6 +973,11 @@ async function spawnWorkerProcess(env: Record<string, string>): Promise<{ pid: n
       e = undefined;
     }
     if (e?.msg?.startsWith('worker running')) ready?.();
+    if (line.includes('"notification":')) {
+      notificationLines += 1;
+      return;
+    }
+    if (line.includes('no delivery channel is configured') || line.includes('AUTH_TOKENS is empty')) return;
     if (!e || (e.level ?? 0) >= 40) {
       workerWarnings += 1;
       if (workerLog.length < 20) workerLog.push(`worker process: ${line.slice(0, 300)}`);
