@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { MonitorCheck } from '../activities';
 import { DomainError, isDomainError } from '../domain/errors';
 import type { DecisionName, DecisionPayload } from '../workflows/messages';
 import { knownGoodTarget } from '../domain/known-good';
@@ -56,6 +57,11 @@ export interface ServiceDeps {
   promqlProblem?: (query: string) => Promise<string | undefined>;
   /** Whether PROMETHEUS_URL is set: without it, no prompt may read its metrics from Prometheus. */
   prometheusConfigured?: boolean;
+  /**
+   * The monitor's own check (the `monitorCheck` activity's code), run here when the ingest fast path trips: an
+   * incident it opens is started from the API at once instead of after the monitor's next workflow task.
+   */
+  judge?: (input: { prompt: string; source: 'fast_path' }) => Promise<MonitorCheck>;
 }
 
 /** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
@@ -305,14 +311,41 @@ export class PromptbackService {
         const rate = w.error_rate ?? 0;
         if (w.requests < policy.min_samples || !breaches(critical, rate)) continue;
         this.lastFastPath.set(name, now.getTime());
-        // Fire and forget (the engine call is bounded): an unreachable engine never holds up the ingest answer.
-        this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
-          this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
-        });
+        // Fire and forget (engine calls are bounded): an unreachable engine never holds up the ingest answer.
+        void this.actNow(name);
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor will catch it at its next tick');
       }
     }
+  }
+
+  /**
+   * A tripped fast path: judge the prompt by the trigger table here, as its monitor would, and start the incident
+   * that check opens (claimed in the store with its start input, so one is open per prompt whoever claims first, and
+   * the reconciler starts it should this start fail). The switch then never waits for the monitor's workflow task,
+   * which queues behind every other monitor's on a busy worker. The monitor is asked to check now all the same: it
+   * records the open incident, or tells it about a worse breach.
+   */
+  private async actNow(name: string): Promise<void> {
+    if (this.d.judge) {
+      try {
+        const r = await this.d.judge({ prompt: name, source: 'fast_path' });
+        if (r.action === 'open_incident' && r.incident) {
+          await this.d.workflows.startRollback(r.incident).catch((e: unknown) => {
+            if (e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError') return;
+            this.d.log?.warn(
+              { err: e, prompt: name, rollback_id: r.incident!.rollback_id },
+              'fast path: the incident is claimed but its workflow did not start now; the reconciler starts it from the stored input',
+            );
+          });
+        }
+      } catch (e) {
+        this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor checks now instead');
+      }
+    }
+    this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
+      this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
+    });
   }
 
   /**

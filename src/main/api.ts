@@ -16,7 +16,7 @@ import { loadConfig, type Config } from './config';
 import { runMain } from './run';
 import { clientConnectionOptions } from './temporal-connection';
 import { registerStoreMetrics, Telemetry } from './telemetry';
-import { openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
+import { activitiesFor, openAdapters, registerDeliveryMetrics, type Adapters } from './wiring';
 
 export interface ApiHandle {
   server: http.Server;
@@ -62,6 +62,7 @@ export async function startApi(
     deliveries: adapters.deliveries,
     prometheusConfigured: config.prometheus.url !== undefined,
     promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
+    judge: activitiesFor(adapters, config).monitorCheck,
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = telemetry.registry;

@@ -12,12 +12,45 @@ afterAll(async () => {
 });
 
 describe('detect and act, with no human call', () => {
+  it('a critical breach is switched from the ingest fast path even when the monitor cannot take it (its workflow is gone)', async () => {
+    const name = 'billing-faq';
+    for (const [m, p, b] of [
+      ['PUT', `/api/prompts/${name}`, { description: 'Billing questions' }],
+      ['POST', `/api/prompts/${name}/versions`, { version: 'v1', template: 'Answer billing questions.' }],
+      ['POST', `/api/prompts/${name}/deploy`, { version: 'v1' }],
+      ['POST', `/api/prompts/${name}/versions`, { version: 'v2', template: 'Answer billing questions briefly.' }],
+      ['POST', `/api/prompts/${name}/deploy`, { version: 'v2' }],
+    ] as const) {
+      const r = await http(stack.url, m, p, b);
+      expect(r.status, `${m} ${p}`).toBeLessThan(300);
+    }
+    // The monitor's workflow is terminated by hand (its row still says running, until the reconciler's next pass):
+    // nothing is there to take a check-now.
+    await stack.api.client.workflow.getHandle(`monitor/${name}`).terminate('test: the monitor is gone');
+
+    const breachAt = Date.now();
+    const events = Array.from({ length: 200 }, (_, i) => ({ prompt: name, version: 'v2', ok: i >= 60, latency_ms: 120 }));
+    expect((await http(stack.url, 'POST', '/api/metrics', { events })).status).toBe(202);
+    const switched = await waitFor(
+      'automatic switch',
+      async () => ((await http(stack.url, 'GET', `/api/prompts/${name}`)).body.active_version === 'v1' ? Date.now() : undefined),
+      20_000,
+    );
+    expect(switched - breachAt).toBeLessThan(5_000);
+    const [rb] = (await http(stack.url, 'GET', `/api/rollbacks?prompt=${name}`)).body.rollbacks;
+    expect(rb).toMatchObject({ requested_by: 'monitor', severity: 'critical', from_version: 'v2', to_version: 'v1' });
+    const audit = await stack.adapters.registry.audit({ rollback_id: rb.rollback_id });
+    expect(audit).toMatchObject([{ action: 'rollback', actor: 'monitor', to_version: 'v1' }]);
+  });
+
   it('deploy starts the monitor; critical error rate on v2.0.0 → automatic rollback → verified → completed', async () => {
     const monitor = await waitFor('monitor first check', async () => {
       const m = (await http(stack.url, 'GET', '/api/monitors/customer-support')).body;
       return m.checks >= 1 ? m : undefined;
     });
-    expect(monitor).toMatchObject({ status: 'running', workflow_id: 'monitor/customer-support', active_version: 'v2.0.0' });
+    // Started by the first deploy, it may have checked v1.9.0 before v2.0.0 was deployed a moment later.
+    expect(monitor).toMatchObject({ status: 'running', workflow_id: 'monitor/customer-support' });
+    expect(['v1.9.0', 'v2.0.0']).toContain(monitor.active_version);
     expect(monitor.last_verdict.kind).toBe('inconclusive');
 
     const breachAt = Date.now();

@@ -132,7 +132,8 @@ export class TemporalWorkflows implements Workflows {
         typedSearchAttributes: new TypedSearchAttributes([
           { key: PromptNameKey, value: input.prompt },
           { key: RollbackSeverityKey, value: input.severity },
-          { key: RollbackStateKey, value: 'rolling_back' },
+          // An incident the trigger table does not roll back at once (a page, a recommendation) starts observing.
+          { key: RollbackStateKey, value: input.incident && input.incident.action !== 'rollback' ? 'observing' : 'rolling_back' },
         ]),
         staticSummary: rollbackSummary(input),
         staticDetails: rollbackDetails(input),
