@@ -55,6 +55,20 @@ export interface MonitorInput {
 export const CHECKS_PER_RUN = 200;
 
 /**
+ * How long until this prompt's next check: checks fall on the prompt's own slot of the interval (a hash of its
+ * name), so a thousand monitors started within seconds of each other (a fleet's deploy) check spread evenly over
+ * the interval instead of in one burst that every other workflow task, an incident's included, queues behind.
+ * At least a quarter interval away, so a check and the next never come in a row.
+ */
+export function untilOwnSlot(prompt: string, intervalMs: number, nowMs: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 0x01000193) >>> 0;
+  const slot = h % intervalMs;
+  const wait = (((slot - nowMs) % intervalMs) + intervalMs) % intervalMs;
+  return wait < intervalMs / 4 ? wait + intervalMs : wait;
+}
+
+/**
  * One monitor per prompt (`monitor/{prompt}`): every `interval_s`, or at once when the ingest fast path
  * signals `check-now`, judge the active version by the trigger table. A breach opens an incident — a
  * `rollback/{prompt}/{id}` workflow that outlives this run — or tells the open one it got worse. Alerts below
@@ -82,7 +96,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     if (stoppedBy !== undefined) break;
     const source = checkNow ? 'fast_path' : 'tick';
     checkNow = false;
-    const check = patched(LOCAL_CHECK) ? monitorCheckInTask : monitorCheck;
+    const local = patched(LOCAL_CHECK);
+    const check = local ? monitorCheckInTask : monitorCheck;
     const r = await check({ prompt: input.prompt, source });
     state.checks += 1;
     state.last_check_at = new Date().toISOString();
@@ -118,7 +133,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         state.last_action = `signal_incident failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
-    await condition(() => checkNow || stoppedBy !== undefined, input.interval_s * 1000, { summary: `next check (${state.checks + 1})` });
+    const wait = local ? untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()) : input.interval_s * 1000;
+    await condition(() => checkNow || stoppedBy !== undefined, wait, { summary: `next check (${state.checks + 1})` });
   }
   if (stoppedBy !== undefined) {
     await monitorStopped({ prompt: input.prompt, by: stoppedBy });

@@ -15,7 +15,7 @@ import { triggerOf, type RollbackInput, type RollbackView } from '../../src/doma
 import type { Verdict, WindowStats } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveSignal, checkNowSignal, PromptNameKey, stopMonitorSignal, type MonitorState } from '../../src/workflows/messages';
-import { CHECKS_PER_RUN, type monitorWorkflow } from '../../src/workflows/monitor';
+import { CHECKS_PER_RUN, type monitorWorkflow, untilOwnSlot } from '../../src/workflows/monitor';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
 import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
@@ -308,9 +308,10 @@ describe('monitor workflow (time-skipping)', () => {
     expect(w.monitorCheckCalls!.length).toBeGreaterThanOrEqual(2);
     const worsened = r.view.timeline.find((e) => e.event === 'worsened');
     expect(worsened?.detail).toMatchObject({ from: 'high', severity: 'critical', observed: 0.12 });
-    // Signalled at the second check, 30 s in: long before the 5-min decision deadline.
+    // Signalled at the second check: long before the 5-min decision deadline.
     const sinceDetection = Date.parse(worsened!.at) - Date.parse(incident.requested_at);
-    expect(sinceDetection).toBeGreaterThanOrEqual(INTERVAL_S * 1000);
+    // (the second check falls on the prompt's slot of the interval: at least a quarter interval after the first)
+    expect(sinceDetection).toBeGreaterThanOrEqual((INTERVAL_S * 1000) / 4);
     expect(sinceDetection).toBeLessThan(HIGH_ERRORS.deadline_s! * 1000);
     expect(r.view.timeline.map((e) => e.event)).not.toContain('deadline_passed');
     expect(r.view).toMatchObject({ status: 'completed', severity: 'critical' });
@@ -467,5 +468,36 @@ describe('monitor workflow (time-skipping)', () => {
     expect(w.monitorCheckCalls).toHaveLength(1);
     // Stopped at once: not at the next tick (which would have checked again before looking at the signal).
     expect(r.described.closeTime!.getTime() - Date.parse(r.first.last_check_at!)).toBeLessThan(INTERVAL_S * 1000);
+  });
+});
+
+describe('untilOwnSlot', () => {
+  it("puts each prompt's checks on its own slot of the interval, spreading a fleet evenly", () => {
+    const I = 30_000;
+    const start = Date.parse('2026-11-26T10:00:00.000Z');
+    // 1,000 monitors started within the same 10 s: where in the interval their checks fall after the first.
+    const perSecond = new Array(30).fill(0);
+    for (let i = 0; i < 1000; i++) {
+      const now = start + ((i * 10) % 10_000);
+      const next = now + untilOwnSlot(`fleet-${i}`, I, now);
+      perSecond[Math.floor((next % I) / 1000)] += 1;
+    }
+    // Evenly: about 33 a second, never a burst (all 1,000 within 10 s would be 100 a second).
+    expect(Math.max(...perSecond)).toBeLessThan(60);
+    expect(Math.min(...perSecond)).toBeGreaterThan(10);
+  });
+
+  it('comes back to the same slot every interval, and never less than a quarter interval away', () => {
+    const I = 30_000;
+    let now = Date.parse('2026-11-26T10:00:07.123Z');
+    const slots = new Set<number>();
+    for (let k = 0; k < 20; k++) {
+      const wait = untilOwnSlot('customer-support', I, now);
+      expect(wait).toBeGreaterThanOrEqual(I / 4);
+      expect(wait).toBeLessThan(I + I / 4);
+      now += wait + 40; // the check itself takes a moment
+      slots.add((now - 40) % I);
+    }
+    expect(slots.size).toBe(1);
   });
 });
