@@ -6,9 +6,11 @@
  * each beside its target with PASS/MISS, the ratio against the seed's 30-s polling loop on the same breach events,
  * and the 1-minute load average during the runs (the numbers are only as good as the machine was quiet).
  *
- * Everything runs here, in one process, on loopback: a headless Temporal dev server (free port, state in a temp
- * dir), the real adapters (a temp SQLite file; a throwaway Postgres from test/support/postgres.ts), the real worker
- * and the real HTTP API; the load comes from a paced generator on its own thread. `npm run bench:detect`.
+ * Everything runs here, on loopback: a headless Temporal dev server (free port, state in a temp dir), the real
+ * adapters (a temp SQLite file; a throwaway Postgres from test/support/postgres.ts), the real HTTP API in this process
+ * and the real worker in a process of its own (`src/main/worker.ts`, as `npm run worker` runs it in production;
+ * BENCH_WORKER=inline runs it in this process, as `npm start` does); the load comes from a paced generator on its own
+ * thread. `npm run bench:detect`. BENCH_WORKER_CPU_PROF=<dir> writes the worker process's CPU profile there.
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
  * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:

@@ -29,7 +29,7 @@ import { resolvePolicy } from '../domain/policy';
 import { breaches } from '../domain/assess';
 import type { CanaryPlan, GradualPlan } from '../domain/stages';
 import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
-import { requireKnownVersions } from './known-versions';
+import { KnownVersions, requireKnownVersions } from './known-versions';
 
 export interface ServiceDeps {
   registry: Registry;
@@ -76,6 +76,8 @@ const newId = (at: Date): string => formatRollbackId(at, randomBytes(4).toString
 
 /** The use cases behind the HTTP API and CLI. Routes validate input and call exactly one of these. */
 export class PromptbackService {
+  /** The prompt/version pairs ingest confirmed a moment ago (see KnownVersions). */
+  private readonly knownVersions = new KnownVersions();
   /** Fast path throttle: when each prompt's monitor was last asked to check now. */
   private readonly lastFastPath = new Map<string, number>();
 
@@ -285,7 +287,7 @@ export class PromptbackService {
   }
 
   async ingest(events: MetricEvent[]): Promise<number> {
-    await requireKnownVersions(this.d.registry, events);
+    await requireKnownVersions(this.d.registry, events, this.knownVersions);
     const n = await this.d.metrics.ingest(events);
     await this.fastPath(events);
     return n;
