@@ -7,3 +7,8 @@ export const PROMPT_NAME = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
 
 export const rollbackWorkflowId = (prompt: string, rollbackId: string): string => `rollback/${prompt}/${rollbackId}`;
 export const monitorWorkflowId = (prompt: string): string => `monitor/${prompt}`;
+/**
+ * Rollbacks (incidents and operators' rollbacks, with their gradual children) run on a task queue of their own, served
+ * by a worker of their own in the same process: their workflow tasks never queue behind a thousand monitors' checks.
+ */
+export const rollbackTaskQueue = (taskQueue: string): string => `${taskQueue}-rollbacks`;

@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
+import { rollbackTaskQueue } from '../domain/names';
 import { createReconcileActivities } from '../activities/reconcile';
 import { ensureReconcilerSchedule, ensureRetentionSchedule, ensureStorageSchedule } from './schedules';
 import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
@@ -23,7 +24,10 @@ import {
 export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
 
 export interface WorkerHandle {
+  /** The main queue's worker: monitors, canaries, schedules (and rollbacks started before they had a queue of their own). */
   worker: Worker;
+  /** The rollbacks' queue's worker (TEMPORAL_TASK_QUEUE + `-rollbacks`). */
+  rollbackWorker: Worker;
   run: Promise<void>;
   /** Sends the outbox's notifications to PagerDuty, Slack and the webhook, beside the workflows. */
   dispatcher: DeliveryDispatcher;
@@ -73,11 +77,12 @@ async function runWorker(
     namespace: config.temporal.namespace,
   });
   const engine = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
-  const worker = await Worker.create({
+  // One bundle for both workers (bundling takes seconds); a bundle built ahead comes in `extra`.
+  const code = extra.workflowBundle ? {} : { workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }) };
+  const options = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    ...code,
     activities: {
       ...activitiesFor(adapters, config),
       ...createReconcileActivities({
@@ -91,8 +96,12 @@ async function runWorker(
       }),
     },
     ...extra,
-  });
-  const run = worker.run();
+  };
+  const worker = await Worker.create({ ...options, taskQueue: config.temporal.taskQueue });
+  // Rollbacks on their own queue and worker (own slots, own workflow thread): a switch never waits for the workflow
+  // tasks of the monitors, canaries and schedules on the main queue.
+  const rollbackWorker = await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
+  const run = Promise.all([worker.run(), rollbackWorker.run()]).then(() => undefined);
   // The schedules belong with the worker that runs them; creating them is idempotent.
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
@@ -113,13 +122,14 @@ async function runWorker(
   );
   return {
     worker,
+    rollbackWorker,
     run,
     dispatcher,
     ...(metrics ? { metrics } : {}),
     async stop() {
       await metrics?.close();
       await dispatcher.stop();
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of [worker, rollbackWorker]) if (w.getState() === 'RUNNING') w.shutdown();
       await run;
       await client.connection.close();
       await connection.close();

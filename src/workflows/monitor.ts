@@ -47,6 +47,8 @@ export interface MonitorInput {
   prompt: string;
   interval_s: number;
   started_by: string;
+  /** Where its incidents run (the rollback worker's queue); absent in monitors started before it: the monitor's own. */
+  rollback_task_queue?: string;
   /** Carried across continue-as-new. */
   state?: MonitorState;
 }
@@ -108,6 +110,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     if (r.action === 'open_incident' && r.incident) {
       try {
         await startChild(rollbackWorkflow, {
+          ...(input.rollback_task_queue ? { taskQueue: input.rollback_task_queue } : {}),
           workflowId: rollbackWorkflowId(input.prompt, r.incident.rollback_id),
           args: [r.incident],
           // The incident lives on when this run continues as new (or the monitor is stopped).

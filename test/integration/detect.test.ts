@@ -41,6 +41,9 @@ describe('detect and act, with no human call', () => {
     expect(rb).toMatchObject({ requested_by: 'monitor', severity: 'critical', from_version: 'v2', to_version: 'v1' });
     const audit = await stack.adapters.registry.audit({ rollback_id: rb.rollback_id });
     expect(audit).toMatchObject([{ action: 'rollback', actor: 'monitor', to_version: 'v1' }]);
+    // On the rollbacks' own task queue, served by their own worker.
+    const d = await stack.api.client.workflow.getHandle(`rollback/${name}/${rb.rollback_id}`).describe();
+    expect(d.taskQueue).toBe(`${stack.config.temporal.taskQueue}-rollbacks`);
   });
 
   it('deploy starts the monitor; critical error rate on v2.0.0 → automatic rollback → verified → completed', async () => {
@@ -89,6 +92,10 @@ describe('detect and act, with no human call', () => {
     expect(audit).toMatchObject([{ action: 'rollback', actor: 'monitor', to_version: 'v1.9.0' }]);
 
     // The Web UI sees the incident by its search attributes.
+    // The monitor's child too runs on the rollbacks' task queue.
+    expect((await stack.api.client.workflow.getHandle(`rollback/customer-support/${id}`).describe()).taskQueue).toBe(
+      `${stack.config.temporal.taskQueue}-rollbacks`,
+    );
     const found: string[] = [];
     for await (const wf of stack.api.client.workflow.list({ query: `PromptName = "customer-support" AND RollbackSeverity = "critical"` }))
       found.push(wf.workflowId);

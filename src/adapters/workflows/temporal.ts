@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
-import { monitorWorkflowId, rollbackWorkflowId } from '../../domain/names';
+import { monitorWorkflowId, rollbackTaskQueue, rollbackWorkflowId } from '../../domain/names';
 import {
   canaryDetails,
   canarySummary,
@@ -125,7 +125,7 @@ export class TemporalWorkflows implements Workflows {
     const workflowId = rollbackWorkflowId(input.prompt, input.rollback_id);
     await this.bounded('start the rollback', () =>
       this.client.workflow.start(rollbackWorkflow, {
-        taskQueue: this.taskQueue,
+        taskQueue: rollbackTaskQueue(this.taskQueue),
         workflowId,
         args: [input],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -165,7 +165,7 @@ export class TemporalWorkflows implements Workflows {
         this.client.workflow.start(monitorWorkflow, {
           taskQueue: this.taskQueue,
           workflowId,
-          args: [{ prompt, interval_s, started_by: by }],
+          args: [{ prompt, interval_s, started_by: by, rollback_task_queue: rollbackTaskQueue(this.taskQueue) }],
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
           staticSummary: monitorSummary(prompt, interval_s),
@@ -232,7 +232,7 @@ export class TemporalWorkflows implements Workflows {
               args: [payload],
               waitForStage: 'ACCEPTED',
               startWorkflowOperation: new WithStartWorkflowOperation('rollbackWorkflow', {
-                taskQueue: this.taskQueue,
+                taskQueue: rollbackTaskQueue(this.taskQueue),
                 workflowId,
                 args: [startInput],
                 // Decide on the running one; never start a second run of a rollback that already ended.
