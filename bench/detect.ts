@@ -1292,7 +1292,9 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
       const ms_ = (await must('GET', '/api/monitors')).monitors as { checks: number }[];
       const waiting = ms_.filter((m) => m.checks === 0).length;
       if (waiting === 0 || performance.now() - settleT > 180_000) {
-        progress(`[${store}] ${ms_.length} monitors ${waiting ? `(${waiting} still without a first check after 180 s)` : 'have each made their first check'}: settled in ${((performance.now() - settleT) / 1000).toFixed(1)} s`);
+        progress(
+          `[${store}] ${ms_.length} monitors ${waiting ? `(${waiting} still without a first check after 180 s)` : 'have each made their first check'}: settled in ${((performance.now() - settleT) / 1000).toFixed(1)} s`,
+        );
         break;
       }
       await sleep(500);

@@ -7,11 +7,7 @@ import type { Registry } from '../ports/registry';
  * producer deployed ahead of its registration): 404 naming every one of them with its first event. One query
  * per batch for its distinct pairs, so the ingest path stays fast.
  */
-export async function requireKnownVersions(
-  registry: Registry,
-  events: readonly MetricEvent[],
-  known?: KnownVersions,
-): Promise<void> {
+export async function requireKnownVersions(registry: Registry, events: readonly MetricEvent[], known?: KnownVersions): Promise<void> {
   const first = new Map<string, { prompt: string; version: string; index: number }>();
   const now = Date.now();
   events.forEach((e, index) => {

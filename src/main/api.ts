@@ -44,6 +44,8 @@ export async function startApi(
   const connection = Connection.lazy(clientConnectionOptions(config, address));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
+  // The monitor's check, run by the ingest fast path when it trips.
+  const judging = activitiesFor(adapters, config);
   const service = new PromptbackService({
     registry: adapters.registry,
     rollbacks: adapters.rollbacks,
@@ -62,7 +64,7 @@ export async function startApi(
     deliveries: adapters.deliveries,
     prometheusConfigured: config.prometheus.url !== undefined,
     promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
-    judge: activitiesFor(adapters, config).monitorCheck,
+    judge: (input) => judging.monitorCheck(input),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = telemetry.registry;

@@ -78,7 +78,9 @@ async function runWorker(
   });
   const engine = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
   // One bundle for both workers (bundling takes seconds); a bundle built ahead comes in `extra`.
-  const code = extra.workflowBundle ? {} : { workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }) };
+  const code = extra.workflowBundle
+    ? {}
+    : { workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }) };
   const options = {
     connection,
     namespace: config.temporal.namespace,

@@ -32,7 +32,15 @@ const REQUIRED = {
     'reconcileWorkflow',
     'storageWorkflow',
   ],
-  patches: ['rollback-v2', 'medium-observe-gradual', 'coordinated-rollback', 'metrics-unreadable', 'lean-history', 'switch-in-one-step', 'monitor-local-check'],
+  patches: [
+    'rollback-v2',
+    'medium-observe-gradual',
+    'coordinated-rollback',
+    'metrics-unreadable',
+    'lean-history',
+    'switch-in-one-step',
+    'monitor-local-check',
+  ],
 };
 
 interface HistoryEvent {

@@ -7,11 +7,13 @@ import type { Registry } from '../../src/ports/registry';
 function registry(pairs: Set<string>) {
   const asked: string[][] = [];
   const r = {
-    async missingVersions(items: { prompt: string; version: string }[]) {
+    missingVersions(items: { prompt: string; version: string }[]) {
       asked.push(items.map((i) => `${i.prompt}@${i.version}`));
-      return items
-        .filter((i) => !pairs.has(`${i.prompt}@${i.version}`))
-        .map((i) => ({ ...i, prompt_exists: [...pairs].some((p) => p.startsWith(`${i.prompt}@`)) }));
+      return Promise.resolve(
+        items
+          .filter((i) => !pairs.has(`${i.prompt}@${i.version}`))
+          .map((i) => ({ ...i, prompt_exists: [...pairs].some((p) => p.startsWith(`${i.prompt}@`)) })),
+      );
     },
   } as unknown as Registry;
   return { r, asked };

@@ -90,7 +90,7 @@ describe('monitorCheck', () => {
     expect(later.note).toContain(id);
   });
 
-  it('the check run in the monitor\'s workflow task and run again after a worker crash (scheduled anew, a later time) continues the incident it claimed', async () => {
+  it("the check run in the monitor's workflow task and run again after a worker crash (scheduled anew, a later time) continues the incident it claimed", async () => {
     const acts = activities();
     const first = await check('3', 1, acts, '2026-01-01T00:00:00.000Z', true);
     expect(first.action).toBe('open_incident');

@@ -9,7 +9,11 @@ describe('SQLite statement cache', () => {
     const prepare = vi.spyOn(db, 'prepare');
     const k = new Kysely<{ t: { id: number; v: string } }>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) });
     await sql`create table t (id integer primary key, v text)`.execute(k);
-    for (let i = 0; i < 50; i++) await k.insertInto('t').values({ id: i, v: `v${i}` }).execute();
+    for (let i = 0; i < 50; i++)
+      await k
+        .insertInto('t')
+        .values({ id: i, v: `v${i}` })
+        .execute();
     const seen: string[] = [];
     for (let i = 0; i < 50; i++) seen.push((await k.selectFrom('t').select('v').where('id', '=', i).executeTakeFirstOrThrow()).v);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`));
