@@ -17,6 +17,7 @@ import {
   deployBody,
   ingestBody,
   metricEvent,
+  plainMetricEvent,
   metricsQuery,
   monitorBody,
   promptName,
@@ -226,6 +227,11 @@ export function createApp(deps: AppDeps): express.Express {
       const errors: { field: string; message: string }[] = [];
       const parsed: MetricEvent[] = [];
       events.forEach((raw, i) => {
+        const plain = plainMetricEvent(raw);
+        if (plain) {
+          parsed.push({ ...plain, at: now });
+          return;
+        }
         const r = metricEvent.safeParse(raw);
         if (!r.success) {
           for (const e of zodFieldErrors(r.error))
