@@ -954,10 +954,14 @@ const WORKER_MODE = process.env.BENCH_WORKER === 'inline' ? 'inline' : 'process'
  * when it polls. Its warnings and errors are counted with the worker runtime's.
  */
 async function spawnWorkerProcess(env: Record<string, string>): Promise<{ pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'src', 'main', 'worker.ts')], {
+  // BENCH_WORKER_CPU_PROF=<dir>: the worker process writes a V8 CPU profile there when it stops.
+  const prof = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(__dirname, '..', 'src', 'main', 'worker.ts')], {
     env: { ...process.env, ...env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Killed on the way out even if the bench is interrupted while it starts.
+  running.children.push(child);
   let ready: (() => void) | undefined;
   let failed: ((e: Error) => void) | undefined;
   const readyP = new Promise<void>((res, rej) => {
@@ -1008,7 +1012,6 @@ async function spawnWorkerProcess(env: Record<string, string>): Promise<{ pid: n
   } finally {
     clearTimeout(timer);
   }
-  running.children.push(child);
   return {
     pid: child.pid!,
     async stop() {

@@ -95,6 +95,9 @@ function checkIdentity(): { suffix: string; scheduledMs: number } | undefined {
   return { suffix, scheduledMs: info.scheduledTimestampMs };
 }
 
+/** How long a monitor's claimed incident may go without its workflow saving anything before a check starts it. */
+export const UNSTARTED_AFTER_MS = 5_000;
+
 const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).padEnd(8, '0');
 
 export function createActivities(deps: ActivityDeps) {
@@ -161,6 +164,12 @@ export function createActivities(deps: ActivityDeps) {
      * one is open per prompt), tell the open incident about a worse breach, or stay quiet after a reject.
      */
     async monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }): Promise<MonitorCheck> {
+      /** A monitor's incident claimed a while ago that no workflow has saved since: its start input, to start it. */
+      const unstartedClaim = async (open: RollbackView, now: Date): Promise<RollbackInput | undefined> => {
+        if (open.requested_by !== 'monitor' || open.updated_at !== open.requested_at) return undefined;
+        if (now.getTime() - Date.parse(open.requested_at) < UNSTARTED_AFTER_MS) return undefined;
+        return rollbacks.startInput(open.rollback_id);
+      };
       const a = await assessPrompt(deps, input.prompt);
       const now = clock.now();
       const v = await noteBlindness(deps, input.prompt, a.verdict);
@@ -182,8 +191,13 @@ export function createActivities(deps: ActivityDeps) {
         result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
       } else if (openId !== undefined) {
         const open = await rollbacks.get(openId);
+        const unstarted = open ? await unstartedClaim(open, now) : undefined;
         if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
           result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
+        } else if (unstarted) {
+          // Claimed elsewhere (the API's fast path) and its start was lost: the monitor starts it now, rather than the
+          // reconciler after its grace. Starting one already running is refused, and the monitor goes on.
+          result = { ...result, action: 'open_incident', incident: unstarted, note: `starting ${openId}, claimed but not started` };
         } else {
           result = { ...result, note: `rollback ${openId} is open` };
         }

@@ -103,7 +103,15 @@ async function runWorker(
   // Rollbacks on their own queue and worker (own slots, own workflow thread): a switch never waits for the workflow
   // tasks of the monitors, canaries and schedules on the main queue.
   const rollbackWorker = await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
-  const run = Promise.all([worker.run(), rollbackWorker.run()]).then(() => undefined);
+  // One stops, both stop: a process polling only one of its queues would look alive and leave the other's work waiting.
+  const both = [worker, rollbackWorker];
+  const stopBoth = () => {
+    for (const w of both) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const run = Promise.allSettled(both.map((w) => w.run().finally(stopBoth))).then((rs) => {
+    const failed = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
   // The schedules belong with the worker that runs them; creating them is idempotent.
   const { every_s, ...policy } = config.retention;
   await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
@@ -131,7 +139,7 @@ async function runWorker(
     async stop() {
       await metrics?.close();
       await dispatcher.stop();
-      for (const w of [worker, rollbackWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+      stopBoth();
       await run;
       await client.connection.close();
       await connection.close();

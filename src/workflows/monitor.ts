@@ -10,7 +10,7 @@ import {
   setHandler,
   startChild,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities, MonitorCheck } from '../activities';
 import { rollbackWorkflowId } from '../domain/names';
 import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
@@ -37,7 +37,10 @@ const { monitorCheck, monitorStopped } = proxyActivities<Activities>({
  */
 const { monitorCheck: monitorCheckInTask } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  // Bounded: a check that keeps failing gives up after a minute (see the loop) instead of retrying for ever
+  // inside the workflow task, which would keep extending the task and growing the history.
+  scheduleToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
   localRetryThreshold: '1 minute',
 });
 /** Monitor runs (and the parts of a run) from before it are replayed with the check as an activity task. */
@@ -99,8 +102,24 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     const source = checkNow ? 'fast_path' : 'tick';
     checkNow = false;
     const local = patched(LOCAL_CHECK);
-    const check = local ? monitorCheckInTask : monitorCheck;
-    const r = await check({ prompt: input.prompt, source });
+    let r: MonitorCheck;
+    if (local) {
+      try {
+        r = await monitorCheckInTask({ prompt: input.prompt, source });
+      } catch (e) {
+        // Failing for a minute (the store is down, a policy the check cannot read): said in the monitor's state, and
+        // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
+        state.last_check_at = new Date().toISOString();
+        state.last_action = `check failed: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`;
+        setCurrentDetails(monitorCurrentDetails(state));
+        await condition(() => checkNow || stoppedBy !== undefined, untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()), {
+          summary: `next check (${state.checks + 1}), after a failed one`,
+        });
+        continue;
+      }
+    } else {
+      r = await monitorCheck({ prompt: input.prompt, source });
+    }
     state.checks += 1;
     state.last_check_at = new Date().toISOString();
     state.last_verdict = r.verdict;

@@ -41,17 +41,17 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const activities = () =>
-  createActivities({
-    registry: a.registry,
-    rollbacks: a.rollbacks,
-    monitors: a.monitors,
-    metrics: a.metrics,
-    notifier: a.notifier,
-    clock: a.clock,
-    verification: DEFAULT_VERIFICATION,
-    links: () => ({}),
-  });
+const deps = () => ({
+  registry: a.registry,
+  rollbacks: a.rollbacks,
+  monitors: a.monitors,
+  metrics: a.metrics,
+  notifier: a.notifier,
+  clock: a.clock,
+  verification: DEFAULT_VERIFICATION,
+  links: () => ({}),
+});
+const activities = () => createActivities(deps());
 
 /** One attempt of one scheduled monitor check of customer-support, in the context Temporal gives it. */
 const check = (
@@ -105,6 +105,29 @@ describe('monitorCheck', () => {
     const other = await check('4', 1, acts, '2026-01-01T00:00:30.000Z', true);
     expect(other.action).toBe('none');
     expect(other.note).toContain(id);
+  });
+
+  it("an incident the fast path claimed but could not start is started by the monitor's next check after 5 s, not left to the reconciler", async () => {
+    // The API's fast path runs the same check outside Temporal (a random id) and its start is lost.
+    const claimed = await activities().monitorCheck({ prompt: 'customer-support', source: 'fast_path' });
+    expect(claimed.action).toBe('open_incident');
+    const id = claimed.incident!.rollback_id;
+    // A moment later the monitor checks: the claim is young, its starter may still be at it.
+    const soon = await check('20', 1);
+    expect(soon).toMatchObject({ action: 'none', note: `rollback ${id} is open` });
+    // 6 s later, still nothing saved by a workflow: the monitor starts it from the stored input.
+    const later = createActivities({ ...deps(), clock: { now: () => new Date(Date.now() + 6_000) } });
+    const start = await check('21', 1, later);
+    expect(start).toMatchObject({ action: 'open_incident', note: `starting ${id}, claimed but not started` });
+    expect(start.incident).toEqual(claimed.incident);
+    // Once its workflow saved its state, the monitor leaves it alone.
+    const view = (await a.rollbacks.get(id))!;
+    await a.rollbacks.save({
+      ...view,
+      timeline: [{ at: new Date().toISOString(), event: 'detected' } as never],
+      updated_at: new Date(Date.now() + 1000).toISOString(),
+    });
+    expect(await check('22', 1, later)).toMatchObject({ action: 'none', note: `rollback ${id} is open` });
   });
 
   it('a retry that comes after its incident already ran to the end opens nothing again', async () => {

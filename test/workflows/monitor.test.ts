@@ -174,6 +174,26 @@ describe('monitor workflow (time-skipping)', () => {
     expect(tasks.length).toBeLessThanOrEqual(6);
   });
 
+  it('a check that fails says so in its state and the monitor checks again at its next slot, still running', async () => {
+    const w = world();
+    const r = await withMonitor(
+      w,
+      () => [], // every check fails (not retryable)
+      async ({ handle }) => {
+        const first = await poll(monitorState(handle), 'a failed check', (s) => (s.last_action ?? '').startsWith('check failed'));
+        await env.sleep(INTERVAL_S * 1000 + INTERVAL_S * 250);
+        await poll(monitorState(handle), 'a second attempt', () => (w.monitorCheckCalls?.length ?? 0) >= 2);
+        const described = await handle.describe();
+        const final = await stop(handle, 'alice');
+        return { first, described, final };
+      },
+    );
+    expect(r.first.last_action).toBe('check failed: no monitor check scripted');
+    expect(r.first.checks).toBe(0);
+    expect(r.described.status.name).toBe('RUNNING');
+    expect(r.final.checks).toBe(0);
+  });
+
   it('shows an inconclusive verdict (no data) and starts no incident, checking every interval', async () => {
     const w = world();
     const r = await withMonitor(
