@@ -37,7 +37,11 @@ describe('detect and act, with no human call', () => {
       20_000,
     );
     expect(switched - breachAt).toBeLessThan(5_000);
-    const [rb] = (await http(stack.url, 'GET', `/api/rollbacks?prompt=${name}`)).body.rollbacks;
+    // The list is saved by the workflow a moment after its switch.
+    const rb = await waitFor('the rollback listed with its target', async () => {
+      const [r] = (await http(stack.url, 'GET', `/api/rollbacks?prompt=${name}`)).body.rollbacks;
+      return r?.to_version ? r : undefined;
+    });
     expect(rb).toMatchObject({ requested_by: 'monitor', severity: 'critical', from_version: 'v2', to_version: 'v1' });
     const audit = await stack.adapters.registry.audit({ rollback_id: rb.rollback_id });
     expect(audit).toMatchObject([{ action: 'rollback', actor: 'monitor', to_version: 'v1' }]);
