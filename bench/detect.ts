@@ -758,12 +758,14 @@ const { parentPort, workerData } = require('node:worker_threads');
   const t0 = performance.now();
   const end = t0 + durationMs;
   await Promise.all(Array.from({ length: clients }, async () => { while (performance.now() < end && !stop) await once(); }));
-  parentPort.postMessage({ ok, failed, firstError, elapsedMs: performance.now() - t0, lat });
+  parentPort.postMessage({ ok, okInWindow, failed, firstError, elapsedMs: stopAt - t0, lat });
 })().catch((e) => parentPort.postMessage({ error: String(e) }));
 `;
 
 interface LoadResult {
   ok: number;
+  /** The paced generator's: acknowledged before it was told to stop (elapsedMs is then up to the stop). */
+  okInWindow?: number;
   failed: number;
   firstError: string | null;
   elapsedMs: number;
@@ -884,7 +886,9 @@ const T_STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres')
   .map((s) => s.trim())
   .filter(Boolean);
 const T_FLEET = num('BENCH_FLEET', QUICK ? 200 : 1000);
-const T_RATE = num('BENCH_RATE', 50_000);
+// Offered 5 % above the target: a paced generator only ever falls short of what it offers, so offering exactly
+// 50,000 would read a server that keeps up as a MISS. The figure judged is what was acknowledged.
+const T_RATE = num('BENCH_RATE', 52_500);
 const T_BATCH = num('BENCH_BATCH', 1000);
 const T_CLIENTS = Math.max(1, num('BENCH_LOAD_CLIENTS', 4));
 const T_ERR_PCT = num('BENCH_LOAD_ERROR_PCT', 0);
@@ -899,9 +903,12 @@ const { parentPort, workerData } = require('node:worker_threads');
 (async () => {
   const { url, bodies, clients, intervalMs } = workerData;
   let stop = false;
-  parentPort.on('message', () => { stop = true; });
+  let stopAt = 0;
+  parentPort.on('message', () => { stop = true; stopAt = performance.now(); });
   const lat = [];
-  let ok = 0, failed = 0, firstError = null, k = 0;
+  // okInWindow: acknowledged before the stop; the rate is those over the window (the batches in flight at the stop
+  // finish after it and are not counted, nor is the time they take).
+  let ok = 0, okInWindow = 0, failed = 0, firstError = null, k = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     // Paced: each client sends every clients × intervalMs; behind schedule, it sends at once (never bursts to catch up).
@@ -915,11 +922,11 @@ const { parentPort, workerData } = require('node:worker_threads');
       try {
         const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[k++ % bodies.length] });
         const text = await r.text();
-        if (r.status === 202) { ok++; lat.push(performance.now() - s); } else { failed++; if (firstError === null) firstError = r.status + ' ' + text.slice(0, 300); }
+        if (r.status === 202) { ok++; if (!stop) okInWindow++; lat.push(performance.now() - s); } else { failed++; if (firstError === null) firstError = r.status + ' ' + text.slice(0, 300); }
       } catch (e) { failed++; if (firstError === null) firstError = String(e); }
     }
   }));
-  parentPort.postMessage({ ok, failed, firstError, elapsedMs: performance.now() - t0, lat });
+  parentPort.postMessage({ ok, okInWindow, failed, firstError, elapsedMs: stopAt - t0, lat });
 })().catch((e) => parentPort.postMessage({ error: String(e) }));
 `;
 function startPacedLoad(bodies: string[], clients: number, ratePerS: number): { done: Promise<LoadResult>; stop(): void } {
@@ -1328,7 +1335,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
         const r = await load.done;
         c.ingest = {
           offered_events_per_s: T_RATE,
-          events_per_s: Math.round((r.ok * T_BATCH) / (r.elapsedMs / 1000)),
+          events_per_s: Math.round(((r.okInWindow ?? r.ok) * T_BATCH) / (r.elapsedMs / 1000)),
           batches: r.ok,
           failed: r.failed,
           batch_ms: summarize(r.lat),
