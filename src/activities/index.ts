@@ -184,9 +184,14 @@ export function createActivities(deps: ActivityDeps) {
       const ours = openId !== undefined && attempt !== undefined && (openId === ownId || openId.endsWith(`-${attempt.suffix}`));
       const claimedByThisCheck = ours ? await rollbacks.startInput(openId) : undefined;
       // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
-      const endedFromThisCheck = openId === undefined && ownId !== undefined ? await rollbacks.get(ownId) : undefined;
+      // Found by the attempt's part of the id too: a re-run after a worker crash was scheduled at another time.
+      const endedFromThisCheck =
+        openId === undefined && attempt !== undefined ? await rollbacks.getBySuffix(input.prompt, attempt.suffix) : undefined;
       if (endedFromThisCheck) {
-        result = { ...result, note: `rollback ${ownId} from this check already ended (${endedFromThisCheck.status})` };
+        result = {
+          ...result,
+          note: `rollback ${endedFromThisCheck.rollback_id} from this check already ended (${endedFromThisCheck.status})`,
+        };
       } else if (claimedByThisCheck) {
         result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
       } else if (openId !== undefined) {

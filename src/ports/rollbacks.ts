@@ -11,6 +11,8 @@ export interface RollbackStore {
   /** Upserts the latest state; a terminal status releases the prompt for the next rollback. */
   save(view: RollbackView): Promise<void>;
   get(id: string): Promise<RollbackView | undefined>;
+  /** The prompt's rollback whose id ends with `-{suffix}` (a monitor check's own part of the ids it claims). */
+  getBySuffix(prompt: string, suffix: string): Promise<RollbackView | undefined>;
   list(filter: { prompt?: string; status?: RollbackStatus; limit?: number }): Promise<RollbackView[]>;
   openFor(prompt: string): Promise<string | undefined>;
   /** Every open (non-terminal) rollback, oldest first. */

@@ -587,6 +587,15 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect(await s.rollbacks.get('nope')).toBeUndefined();
       });
 
+      it("getBySuffix finds a prompt's rollback by the last part of its id, on that prompt only", async () => {
+        const a = view('20260101-000000-ab12cd34', 'cs', 0);
+        await s.rollbacks.claim(a);
+        expect(await s.rollbacks.getBySuffix('cs', 'ab12cd34')).toEqual(a);
+        expect(await s.rollbacks.getBySuffix('other', 'ab12cd34')).toBeUndefined();
+        expect(await s.rollbacks.getBySuffix('cs', 'b12cd34')).toBeUndefined(); // the whole part, after the dash
+        expect(await s.rollbacks.getBySuffix('cs', '00000000')).toBeUndefined();
+      });
+
       it('one open rollback per prompt: a second claim names the one in flight and stores nothing', async () => {
         await s.rollbacks.claim(view('rb-a', 'cs', 0));
         expect(await s.rollbacks.claim(view('rb-b', 'cs', 1))).toEqual({ ok: false, open_rollback_id: 'rb-a' });

@@ -140,6 +140,11 @@ describe('monitorCheck', () => {
     expect(retry.action).toBe('none');
     expect(retry.note).toContain('already ended');
     expect(await a.rollbacks.openFor('customer-support')).toBeUndefined();
+    // The same check re-run in a new workflow task after a worker crash: scheduled at another time, same run + id.
+    const rerun = await check('11', 1, acts, '2026-01-01T00:05:00.000Z', true);
+    expect(rerun.action).toBe('none');
+    expect(rerun.note).toBe(`rollback ${view.rollback_id} from this check already ended (completed)`);
+    expect(await a.rollbacks.openFor('customer-support')).toBeUndefined();
   });
 
   it('after an incident on the prompt escalated, a new critical breach is suppressed within escalation_cooldown_s, naming it', async () => {

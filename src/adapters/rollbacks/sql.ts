@@ -90,6 +90,17 @@ export class SqlRollbackStore implements RollbackStore {
     return r && parseJson<RollbackView>(r.view, undefined as unknown as RollbackView);
   }
 
+  async getBySuffix(prompt: string, suffix: string): Promise<RollbackView | undefined> {
+    // Ids are `YYYYMMDD-HHMMSS-<suffix>`: the suffix is the id's last 8 characters (hex, no LIKE wildcards).
+    const r = await this.db
+      .selectFrom('rollbacks')
+      .select('view')
+      .where('prompt', '=', prompt)
+      .where('rollback_id', 'like', `%-${suffix}`)
+      .executeTakeFirst();
+    return r && parseJson<RollbackView>(r.view, undefined as unknown as RollbackView);
+  }
+
   async list(filter: { prompt?: string; status?: RollbackStatus; limit?: number }): Promise<RollbackView[]> {
     let q = this.db.selectFrom('rollbacks').select('view');
     if (filter.prompt !== undefined) q = q.where('prompt', '=', filter.prompt);
