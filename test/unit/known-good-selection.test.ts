@@ -3,12 +3,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { activityDeps } from '../support/activity-deps';
 import { createActivities } from '../../src/activities';
 import { HttpSuiteEvaluator } from '../../src/adapters/evaluator/http';
 import { MetricsHistoryEvaluator } from '../../src/adapters/evaluator/metrics-history';
 import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
-import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { Evaluator } from '../../src/ports/evaluator';
 
 let dir: string;
@@ -24,14 +24,7 @@ afterEach(async () => {
 
 const activities = (evaluator?: Evaluator) =>
   createActivities({
-    registry: a.registry,
-    rollbacks: a.rollbacks,
-    monitors: a.monitors,
-    metrics: a.metrics,
-    notifier: a.notifier,
-    clock: a.clock,
-    verification: DEFAULT_VERIFICATION,
-    links: () => ({}),
+    ...activityDeps(a),
     ...(evaluator ? { evaluator } : {}),
   });
 

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { activityDeps } from '../support/activity-deps';
 import { createActivities, type Activities, type MonitorCheck } from '../../src/activities';
 import { initialView, type RollbackInput } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
@@ -41,16 +42,7 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const deps = () => ({
-  registry: a.registry,
-  rollbacks: a.rollbacks,
-  monitors: a.monitors,
-  metrics: a.metrics,
-  notifier: a.notifier,
-  clock: a.clock,
-  verification: DEFAULT_VERIFICATION,
-  links: () => ({}),
-});
+const deps = () => activityDeps(a);
 const activities = () => createActivities(deps());
 
 /** One attempt of one scheduled monitor check of customer-support, in the context Temporal gives it. */

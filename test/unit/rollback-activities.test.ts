@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { activityDeps } from '../support/activity-deps';
 import { createActivities } from '../../src/activities';
 import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
@@ -37,14 +38,7 @@ const hung = (): Evaluator & { calls: number } => {
 
 const activities = (evaluator?: Evaluator) =>
   createActivities({
-    registry: a.registry,
-    rollbacks: a.rollbacks,
-    monitors: a.monitors,
-    metrics: a.metrics,
-    notifier: a.notifier,
-    clock: a.clock,
-    verification: DEFAULT_VERIFICATION,
-    links: () => ({}),
+    ...activityDeps(a),
     evaluationBudgetMs: { critical: 300, other: 5_000 },
     ...(evaluator ? { evaluator } : {}),
   });
