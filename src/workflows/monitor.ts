@@ -2,6 +2,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   ParentClosePolicy,
   patched,
   proxyActivities,
@@ -107,6 +108,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
       try {
         r = await monitorCheckInTask({ prompt: input.prompt, source });
       } catch (e) {
+        if (isCancellation(e)) throw e; // the monitor was cancelled (e.g. from the Web UI): it ends
         // Failing for a minute (the store is down, a policy the check cannot read): said in the monitor's state, and
         // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
         state.last_check_at = new Date().toISOString();
