@@ -1,11 +1,11 @@
 import http from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
 import { ThreadedMetricsStore } from '../adapters/metrics/ingest-thread';
-import { TemporalWorkflows } from '../adapters/workflows/temporal';
+import { API_GRPC_RETRY, TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
 import { dashboardDigest } from '../api/dashboard';
 import { LiveFeed } from '../api/live';
@@ -41,7 +41,10 @@ export async function startApi(
   // The ingest thread is up before the API answers, so the first batch is as fast as the rest.
   if (adapters.metrics instanceof ThreadedMetricsStore) await adapters.metrics.warm();
   // Lazy: the API starts (and serves what needs no engine) while Temporal is down; engine calls then answer 503.
-  const connection = Connection.lazy(clientConnectionOptions(config, address));
+  const connection = Connection.lazy({
+    ...clientConnectionOptions(config, address),
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions(API_GRPC_RETRY))],
+  });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
   // The monitor's check, run by the ingest fast path when it trips.
@@ -127,6 +130,7 @@ export async function startApi(
       live.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await workflows.quiesce();
       await connection.close();
     },
   };

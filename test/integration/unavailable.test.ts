@@ -5,6 +5,8 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startApi } from '../../src/main/api';
+import { createLogger } from '../../src/main/logger';
 import { startWorker, type WorkerHandle } from '../../src/main/worker';
 import { freePort } from '../support/ports';
 import { http, startStack, waitFor, type Reply, type Stack } from '../support/stack';
@@ -92,6 +94,20 @@ describe('with Temporal unreachable', () => {
     expect(r.status).toBe(202);
     expect(r.body.accepted).toBe(200);
     expect(r.ms).toBeLessThan(500);
+  });
+});
+
+describe('stopping while the engine is unreachable', () => {
+  it('an API stopped right after its fast path gave up on the engine stops cleanly (no retry fires on a closed connection)', async () => {
+    const api = await startApi(stack.config, stack.adapters, stack.config.temporal.address!, createLogger('silent'));
+    const events = Array.from({ length: 200 }, (_, i) => ({ prompt: 'customer-support', version: 'v2.0.0', ok: i >= 60, latency_ms: 100 }));
+    expect((await http(api.url, 'POST', '/api/metrics', { events })).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 300)); // the fast path's engine calls are failing and being retried
+    const t = Date.now();
+    await api.stop();
+    expect(Date.now() - t).toBeLessThan(4_000);
+    // A retry timer left behind would fire on the closed channel within this and fail the run ("Channel has been shut down").
+    await new Promise((r) => setTimeout(r, 3_000));
   });
 });
 
