@@ -129,6 +129,15 @@ async function poll<S>(query: () => Promise<S>, what: string, pred: (s: S) => bo
   }
 }
 const monitorState = (h: Monitor) => () => h.query<MonitorState>('state');
+
+/**
+ * Skips the server's time to just past the monitor's next `n` checks: they fall on the prompt's own slot of the
+ * interval (untilOwnSlot, from the time of the last check, which is now: time stands still while the test polls).
+ */
+async function pastChecks(prompt: string, n: number): Promise<void> {
+  const now = await env.currentTimeMs();
+  await env.sleep(untilOwnSlot(prompt, INTERVAL_S * 1000, now) + (n - 1) * INTERVAL_S * 1000 + 1_000);
+}
 const checksAtLeast = (h: Monitor, n: number): Promise<MonitorState> => poll(monitorState(h), `${n} check(s)`, (s) => s.checks >= n);
 
 async function stop(h: Monitor, by: string): Promise<MonitorState> {
@@ -156,9 +165,9 @@ describe('monitor workflow (time-skipping)', () => {
     const history = await withMonitor(
       w,
       () => [none(INCONCLUSIVE)],
-      async ({ handle }) => {
+      async ({ handle, prompt }) => {
         await checksAtLeast(handle, 1);
-        await env.sleep(2 * INTERVAL_S * 1000 + 1_000);
+        await pastChecks(prompt, 2);
         await checksAtLeast(handle, 3);
         await stop(handle, 'alice');
         return handle.fetchHistory();
@@ -179,9 +188,9 @@ describe('monitor workflow (time-skipping)', () => {
     const r = await withMonitor(
       w,
       () => [], // every check fails (not retryable)
-      async ({ handle }) => {
+      async ({ handle, prompt }) => {
         const first = await poll(monitorState(handle), 'a failed check', (s) => (s.last_action ?? '').startsWith('check failed'));
-        await env.sleep(INTERVAL_S * 1000 + INTERVAL_S * 250);
+        await pastChecks(prompt, 1);
         await poll(monitorState(handle), 'a second attempt', () => (w.monitorCheckCalls?.length ?? 0) >= 2);
         const described = await handle.describe();
         const final = await stop(handle, 'alice');
@@ -199,9 +208,9 @@ describe('monitor workflow (time-skipping)', () => {
     const r = await withMonitor(
       w,
       () => [none(INCONCLUSIVE)],
-      async ({ handle }) => {
+      async ({ handle, prompt }) => {
         await checksAtLeast(handle, 1);
-        await env.sleep(2 * INTERVAL_S * 1000 + 1_000); // two more intervals
+        await pastChecks(prompt, 2); // two more checks
         const state = await checksAtLeast(handle, 3);
         const final = await stop(handle, 'alice');
         return { state, final };
@@ -353,9 +362,9 @@ describe('monitor workflow (time-skipping)', () => {
         },
         none(HEALTHY),
       ],
-      async ({ handle }) => {
+      async ({ handle, prompt }) => {
         await checksAtLeast(handle, 1);
-        await env.sleep(INTERVAL_S * 1000 + 1_000);
+        await pastChecks(prompt, 1);
         const described = await poll(
           () => handle.describe(),
           'a second check or the monitor to end',
@@ -394,7 +403,7 @@ describe('monitor workflow (time-skipping)', () => {
           workflowId: incidentId,
           args: [incident],
         });
-        await env.sleep(2 * INTERVAL_S * 1000 + 1_000);
+        await pastChecks(prompt, 2);
         const described = await poll(
           () => handle.describe(),
           'a third check or the monitor to end',
