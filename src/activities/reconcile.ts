@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { isDomainError } from '../domain/errors';
+import { isAlreadyStarted, isDomainError } from '../domain/errors';
 import { monitorWorkflowId } from '../domain/names';
 import type { RollbackView } from '../domain/rollback';
 import type { Clock } from '../ports/clock';
@@ -36,8 +36,6 @@ export interface ReconcileSummary {
   /** What could not be repaired this pass (retried at the next). */
   errors: string[];
 }
-
-const alreadyStarted = (e: unknown): boolean => e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError';
 
 /**
  * Makes the store and the engine agree. Every open rollback row has a workflow running (one claimed but never
@@ -87,7 +85,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       try {
         await engine.startRollback(input);
       } catch (e) {
-        if (!alreadyStarted(e)) throw e;
+        if (!isAlreadyStarted(e)) throw e;
         return;
       }
       await registry.appendAudit({

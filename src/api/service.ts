@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { MonitorCheck } from '../activities';
-import { DomainError, isDomainError } from '../domain/errors';
+import { DomainError, isAlreadyStarted, isDomainError } from '../domain/errors';
 import type { DecisionName, DecisionPayload } from '../workflows/messages';
 import { knownGoodTarget } from '../domain/known-good';
 import {
@@ -334,7 +334,7 @@ export class PromptbackService {
         const r = await this.d.judge({ prompt: name, source: 'fast_path' });
         if (r.action === 'open_incident' && r.incident) {
           await this.d.workflows.startRollback(r.incident).catch((e: unknown) => {
-            if (e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError') return;
+            if (isAlreadyStarted(e)) return;
             this.d.log?.warn(
               { err: e, prompt: name, rollback_id: r.incident!.rollback_id },
               'fast path: the incident is claimed but its workflow did not start now; the reconciler starts it from the stored input',

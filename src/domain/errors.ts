@@ -49,3 +49,6 @@ export class DomainError extends Error {
 
 export const isDomainError = (e: unknown): e is DomainError =>
   e instanceof Error && typeof (e as { type?: unknown }).type === 'string' && 'details' in e;
+
+/** Temporal refused to start a workflow id that already runs (told by name: the client's and the workflow's classes differ). */
+export const isAlreadyStarted = (e: unknown): boolean => e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError';

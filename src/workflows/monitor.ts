@@ -12,6 +12,7 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { Activities, MonitorCheck } from '../activities';
+import { isAlreadyStarted } from '../domain/errors';
 import { rollbackWorkflowId } from '../domain/names';
 import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
@@ -146,7 +147,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         });
       } catch (e) {
         // A retried check continues an incident the reconciler may have started meanwhile: that one is it.
-        if (!(e instanceof Error && e.name === 'WorkflowExecutionAlreadyStartedError')) throw e;
+        if (!isAlreadyStarted(e)) throw e;
         state.last_action = `open_incident: ${r.incident.rollback_id} was already running`;
       }
     } else if (r.action === 'signal_incident' && r.open) {

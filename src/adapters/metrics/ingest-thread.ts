@@ -24,6 +24,7 @@ export async function serveIngest(port: MessagePort, url: string): Promise<void>
   let writing = false;
   let closing = false;
   const reply = (r: Reply) => port.postMessage(r);
+  const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
   const take = (m: Request | 'close') => {
     if (m === 'close') closing = true;
     else queue.push(m);
@@ -52,12 +53,12 @@ export async function serveIngest(port: MessagePort, url: string): Promise<void>
         await store.ingest(group.length === 1 ? group[0]!.events : group.flatMap((r) => r.events));
         for (const r of group) reply({ id: r.id, n: r.events.length });
       } catch (e) {
-        if (group.length === 1) reply({ id: group[0]!.id, error: e instanceof Error ? e.message : String(e) });
+        if (group.length === 1) reply({ id: group[0]!.id, error: messageOf(e) });
         else
           for (const r of group)
             await store.ingest(r.events).then(
               (n) => reply({ id: r.id, n }),
-              (e2: unknown) => reply({ id: r.id, error: e2 instanceof Error ? e2.message : String(e2) }),
+              (e2: unknown) => reply({ id: r.id, error: messageOf(e2) }),
             );
       }
     }
