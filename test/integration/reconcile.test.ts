@@ -32,7 +32,10 @@ async function seed(prompt: string): Promise<void> {
   }
 }
 
-/** What a monitor check leaves behind when it claims an incident and its worker dies before the child starts. */
+/**
+ * What an operator's rollback leaves behind when its API dies between the claim and the start. (A monitor's claim
+ * left like this is also started by the monitor's own next check, racing the reconciler: see monitor-check.test.ts.)
+ */
 async function claimWithoutWorkflow(prompt: string, id: string, keepInput: boolean): Promise<void> {
   const input: RollbackInput = {
     rollback_id: id,
@@ -41,7 +44,7 @@ async function claimWithoutWorkflow(prompt: string, id: string, keepInput: boole
     reason: 'error rate 30 % > 5 %',
     severity: 'critical',
     mode: 'immediate',
-    requested_by: 'monitor',
+    requested_by: 'ops@example.com',
     requested_at: new Date(Date.now() - 5_000).toISOString(),
     verification: { ...DEFAULT_VERIFICATION, interval_s: 1, duration_s: 5, min_samples: 1 },
   };
