@@ -163,11 +163,21 @@ export function createActivities(deps: ActivityDeps) {
      * does — nothing, an alert (deduplicated per cool-down), open an incident (claimed in the store, so at most
      * one is open per prompt), tell the open incident about a worse breach, or stay quiet after a reject.
      */
-    async monitorCheck(input: { prompt: string; source: 'tick' | 'fast_path' }): Promise<MonitorCheck> {
+    async monitorCheck(input: {
+      prompt: string;
+      source: 'tick' | 'fast_path';
+      /**
+       * How old a monitor's claim that no workflow has saved must be before this check starts it (default
+       * UNSTARTED_AFTER_MS). The API's fast path passes 0: on a critical breach it starts such a claim at once, as the
+       * monitor that claimed it may have ended within that very task (terminated, say) and nobody else would before
+       * the reconciler's grace. Starting one its monitor started meanwhile is refused by the engine and changes nothing.
+       */
+      unstarted_after_ms?: number;
+    }): Promise<MonitorCheck> {
       /** A monitor's incident claimed a while ago that no workflow has saved since: its start input, to start it. */
       const unstartedClaim = async (open: RollbackView, now: Date): Promise<RollbackInput | undefined> => {
         if (open.requested_by !== 'monitor' || open.updated_at !== open.requested_at) return undefined;
-        if (now.getTime() - Date.parse(open.requested_at) < UNSTARTED_AFTER_MS) return undefined;
+        if (now.getTime() - Date.parse(open.requested_at) < (input.unstarted_after_ms ?? UNSTARTED_AFTER_MS)) return undefined;
         return rollbacks.startInput(open.rollback_id);
       };
       const a = await assessPrompt(deps, input.prompt);

@@ -61,7 +61,7 @@ export interface ServiceDeps {
    * The monitor's own check (the `monitorCheck` activity's code), run here when the ingest fast path trips: an
    * incident it opens is started from the API at once instead of after the monitor's next workflow task.
    */
-  judge?: (input: { prompt: string; source: 'fast_path' }) => Promise<MonitorCheck>;
+  judge?: (input: { prompt: string; source: 'fast_path'; unstarted_after_ms: number }) => Promise<MonitorCheck>;
 }
 
 /** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
@@ -69,6 +69,8 @@ export type MonitorGuard = { workflow_id: string; status: 'running' } | { workfl
 
 /** How long GET /api/rollbacks/{id} waits for a running workflow's own view before answering from the store. */
 const LIVE_VIEW_WITHIN_MS = 1000;
+/** The fast path's second attempt at starting the incident it claimed, after an engine that did not answer in time. */
+const FAST_PATH_RETRY_MS = 500;
 
 const DECIDABLE = ['awaiting_approval', 'observing'] as const;
 
@@ -331,15 +333,26 @@ export class PromptbackService {
   private async actNow(name: string): Promise<void> {
     if (this.d.judge) {
       try {
-        const r = await this.d.judge({ prompt: name, source: 'fast_path' });
+        // A monitor's claim no workflow has saved yet is started now too: that monitor may have ended within its check.
+        const r = await this.d.judge({ prompt: name, source: 'fast_path', unstarted_after_ms: 0 });
         if (r.action === 'open_incident' && r.incident) {
-          await this.d.workflows.startRollback(r.incident).catch((e: unknown) => {
-            if (isAlreadyStarted(e)) return;
-            this.d.log?.warn(
-              { err: e, prompt: name, rollback_id: r.incident!.rollback_id },
-              'fast path: the incident is claimed but its workflow did not start now; the reconciler starts it from the stored input',
-            );
-          });
+          const incident = r.incident;
+          // Once more after a moment should the engine not answer in time: the start is keyed by the rollback id, so
+          // a first attempt that did reach the engine makes the second one a refused duplicate.
+          const start = () => this.d.workflows.startRollback(incident).then(() => undefined);
+          await start()
+            .catch(async (e: unknown) => {
+              if (isAlreadyStarted(e)) return;
+              await new Promise((r) => setTimeout(r, FAST_PATH_RETRY_MS));
+              await start();
+            })
+            .catch((e: unknown) => {
+              if (isAlreadyStarted(e)) return;
+              this.d.log?.warn(
+                { err: e, prompt: name, rollback_id: incident.rollback_id },
+                "fast path: the incident is claimed but its workflow did not start now; the monitor's next check or the reconciler starts it from the stored input",
+              );
+            });
         }
       } catch (e) {
         this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor checks now instead');

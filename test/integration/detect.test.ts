@@ -1,4 +1,7 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities, type MonitorCheck } from '../../src/activities';
+import { activityDeps } from '../support/activity-deps';
 import { http, seedCustomerSupport, sendTraffic, startStack, waitFor, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -48,6 +51,49 @@ describe('detect and act, with no human call', () => {
     // On the rollbacks' own task queue, served by their own worker.
     const d = await stack.api.client.workflow.getHandle(`rollback/${name}/${rb.rollback_id}`).describe();
     expect(d.taskQueue).toBe(`${stack.config.temporal.taskQueue}-rollbacks`);
+  });
+
+  it('a monitor that claimed the incident and ended before starting it: the fast path starts the claim at once', async () => {
+    const name = 'refund-policy';
+    for (const [m, p, b] of [
+      ['PUT', `/api/prompts/${name}`, { description: 'Refunds' }],
+      ['POST', `/api/prompts/${name}/versions`, { version: 'v1', template: 'Answer refund questions.' }],
+      ['POST', `/api/prompts/${name}/deploy`, { version: 'v1' }],
+      ['POST', `/api/prompts/${name}/versions`, { version: 'v2', template: 'Answer refund questions briefly.' }],
+      ['POST', `/api/prompts/${name}/deploy`, { version: 'v2' }],
+    ] as const) {
+      const r = await http(stack.url, m, p, b);
+      expect(r.status, `${m} ${p}`).toBeLessThan(300);
+    }
+    // The monitor's check ran on the breach (it reads the store directly, as the worker does) and claimed the incident,
+    // then its workflow was terminated before that task completed: the child was never started.
+    const breach = (n: number, at: Date) =>
+      Array.from({ length: n }, (_, i) => ({ prompt: name, version: 'v2', ok: i % 10 >= 3, latency_ms: 120, at }));
+    await stack.adapters.metrics.ingest(breach(100, new Date()));
+    const claim: MonitorCheck = await new MockActivityEnvironment({
+      activityId: '1',
+      isLocal: true,
+      activityType: 'monitorCheck',
+      workflowExecution: { workflowId: `monitor/${name}`, runId: 'run-terminated' },
+      scheduledTimestampMs: Date.now(),
+    }).run(() => createActivities(activityDeps(stack.adapters)).monitorCheck({ prompt: name, source: 'tick' }));
+    expect(claim.action).toBe('open_incident');
+    await stack.api.client.workflow.getHandle(`monitor/${name}`).terminate('test: the monitor ended within its check');
+
+    // More of the same errors reach the API: its fast path trips on the prompt.
+    const breachAt = Date.now();
+    expect((await http(stack.url, 'POST', '/api/metrics', { events: breach(100, new Date()).map(({ at: _, ...e }) => e) })).status).toBe(
+      202,
+    );
+    const switched = await waitFor(
+      'automatic switch',
+      async () => ((await http(stack.url, 'GET', `/api/prompts/${name}`)).body.active_version === 'v1' ? Date.now() : undefined),
+      20_000,
+    );
+    // Before, nothing started it until the reconciler restarted the monitor (up to a minute, plus 5 s).
+    expect(switched - breachAt).toBeLessThan(5_000);
+    const [rb] = (await http(stack.url, 'GET', `/api/rollbacks?prompt=${name}`)).body.rollbacks;
+    expect(rb).toMatchObject({ rollback_id: claim.incident!.rollback_id, requested_by: 'monitor', severity: 'critical' });
   });
 
   it('deploy starts the monitor; critical error rate on v2.0.0 → automatic rollback → verified → completed', async () => {

@@ -54,7 +54,8 @@ export async function startStack(opts: { namespace: TestNamespace; worker?: bool
   };
   quietRuntime();
   const config = loadConfig(env);
-  const log = createLogger('silent', 'promptback-test');
+  // TEST_LOG_LEVEL=warn shows the stack's own warnings (why a fast path or a start gave up) when a test is diagnosed.
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'promptback-test');
   const adapters = await openAdapters(config, log);
   const api = await startApi(config, adapters, config.temporal.address!, log);
   const children: ChildProcess[] = [];

@@ -122,6 +122,21 @@ describe('monitorCheck', () => {
     expect(await check('22', 1, later)).toMatchObject({ action: 'none', note: `rollback ${id} is open` });
   });
 
+  it("a monitor's claim that its workflow never started (the monitor ended within the check's task) is started by the API's fast path at once", async () => {
+    // The monitor's check claimed the incident; its workflow task never completed (terminated from the Web UI, say),
+    // so the child was never started and no monitor is left to start it.
+    const claimed = await check('40', 1, activities(), new Date().toISOString(), true);
+    expect(claimed.action).toBe('open_incident');
+    const id = claimed.incident!.rollback_id;
+    // A tick would leave a claim this young to its starter.
+    expect(await check('41', 1)).toMatchObject({ action: 'none', note: `rollback ${id} is open` });
+    // The API's fast path judges the critical breach: it starts the claim now (a start already made is refused).
+    const fast = await activities().monitorCheck({ prompt: 'customer-support', source: 'fast_path', unstarted_after_ms: 0 });
+    expect(fast).toMatchObject({ action: 'open_incident', note: `starting ${id}, claimed but not started` });
+    expect(fast.incident).toEqual(claimed.incident);
+    expect(await a.rollbacks.openFor('customer-support')).toBe(id);
+  });
+
   it('a retry that comes after its incident already ran to the end opens nothing again', async () => {
     const acts = activities();
     const first = await check('11', 1, acts);

@@ -285,15 +285,13 @@ export class TemporalWorkflows implements Workflows {
   }
 
   /**
-   * A client call bounded in time: the gRPC deadline and an abort signal, and a timer as the last word (the
-   * client retries an unreachable server internally, and connecting has its own, longer timeout).
-   */
-  /**
    * Resolves once no engine call is in flight and none failed within the last RETRY_TAIL_MS (at most `maxMs`): the
    * client's gRPC retries of a call that gave up keep running on their own timers, and one firing after the
-   * connection closed throws from a timer. Close the connection after this.
+   * connection closed throws from a timer. Close the connection after this. From here on no call is made: one
+   * (a fast path's second start attempt) fails at once as the engine being unavailable.
    */
   async quiesce(maxMs = 3000): Promise<void> {
+    this.stopping = true;
     const until = Date.now() + maxMs;
     while (Date.now() < until && (this.inFlight > 0 || Date.now() - this.lastFailedAt < RETRY_TAIL_MS))
       await new Promise((r) => setTimeout(r, 50));
@@ -301,8 +299,14 @@ export class TemporalWorkflows implements Workflows {
 
   private inFlight = 0;
   private lastFailedAt = 0;
+  private stopping = false;
 
+  /**
+   * A client call bounded in time: the gRPC deadline and an abort signal, and a timer as the last word (the
+   * client retries an unreachable server internally, and connecting has its own, longer timeout).
+   */
   private async within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+    if (this.stopping) throw Object.assign(new Error('the API is stopping: no new call to the engine'), { code: 14 });
     this.inFlight += 1;
     try {
       return await this.withinOnce(ms, fn);
