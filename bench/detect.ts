@@ -963,7 +963,9 @@ const WORKER_MODE = process.env.BENCH_WORKER === 'inline' ? 'inline' : 'process'
 async function spawnWorkerProcess(env: Record<string, string>): Promise<{ pid: number; stop(): Promise<void> }> {
   // BENCH_WORKER_CPU_PROF=<dir>: the worker process writes a V8 CPU profile there when it stops.
   const prof = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(__dirname, '..', 'src', 'main', 'worker.ts')], {
+  // As `npm run worker` starts it, with the workflow-vm preload (WORKFLOW_DEADLOCK_WATCHDOG=on keeps the SDK's watchdog).
+  const preload = ['--require', path.join(__dirname, '..', 'src', 'main', 'workflow-vm.cjs')];
+  const child = spawn(process.execPath, [...prof, ...preload, '--import', 'tsx', path.join(__dirname, '..', 'src', 'main', 'worker.ts')], {
     env: { ...process.env, ...env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -1555,6 +1557,8 @@ async function mainTargets(): Promise<void> {
       poll: POLL_DESC,
       metrics_ingest: process.env.METRICS_INGEST ?? 'thread',
       metrics_database_url: process.env.METRICS_DATABASE_URL ?? 'default (sqlite: sibling file)',
+      worker: WORKER_MODE,
+      workflow_deadlock_watchdog: process.env.WORKFLOW_DEADLOCK_WATCHDOG === 'on' ? 'on (per call)' : 'off',
     },
     targets: TARGETS,
     figures,

@@ -38,6 +38,8 @@ const schema = z.object({
   TEMPORAL_UI_URL: z.string().url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  /** Read by src/main/workflow-vm.cjs before anything else; validated here so that a typo fails loudly. */
+  WORKFLOW_DEADLOCK_WATCHDOG: z.enum(['on', 'off']).default('off'),
   AUTH_TOKENS: z
     .string()
     .optional()

@@ -9,7 +9,7 @@ import { runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
 import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
-import { startWorker, type WorkerHandle } from './worker';
+import { startWorker, workflowCallsMode, type WorkerHandle } from './worker';
 
 /**
  * `npm start`: the whole system on embedded defaults, in one process tree — a Temporal dev server (state in
@@ -63,7 +63,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       }
     })();
     log.info(
-      { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl },
+      { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl, workflow_calls: workflowCallsMode() },
       `promptback is up: API ${api.url}, Temporal ${address}, Web UI ${config.temporal.uiUrl}`,
     );
     return async () => {

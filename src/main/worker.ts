@@ -147,6 +147,12 @@ async function runWorker(
   };
 }
 
+/** How this process calls into workflow code: src/main/workflow-vm.cjs, when loaded with --require, says so. */
+export function workflowCallsMode(): string {
+  const mode = (globalThis as Record<symbol, unknown>)[Symbol.for('promptback.workflow-vm')];
+  return typeof mode === 'string' ? mode : "the SDK's per-call watchdog (started without --require ./src/main/workflow-vm.cjs)";
+}
+
 async function main(log: Logger): Promise<() => Promise<void>> {
   const config = loadConfig();
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs everything locally)');
@@ -168,7 +174,13 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     bundle ? { workflowBundle: { codePath: bundle }, workflowsPath: undefined } : {},
   );
   log.info(
-    { address: config.temporal.address, taskQueue: config.temporal.taskQueue, webUi: config.temporal.uiUrl, metrics: handle.metrics?.url },
+    {
+      address: config.temporal.address,
+      taskQueue: config.temporal.taskQueue,
+      webUi: config.temporal.uiUrl,
+      metrics: handle.metrics?.url,
+      workflow_calls: workflowCallsMode(),
+    },
     `worker running against ${config.temporal.address}; Web UI ${config.temporal.uiUrl}`,
   );
   return async () => {

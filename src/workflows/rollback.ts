@@ -1,4 +1,4 @@
-import { isCancellation, log, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RollbackInput, RollbackView } from '../domain/rollback';
 import { rollbackWorkflowV1 } from './legacy/rollback-v1';
@@ -34,6 +34,20 @@ const { switchInOneStep } = proxyActivities<Activities>({
 
 /** Immediate rollbacks started with this change switch in one activity (re-check, target, group, switch). */
 const ONE_STEP = 'switch-in-one-step';
+
+/**
+ * The one step as a local activity: it runs inside the run's first workflow task (or the task that decided), so the
+ * switch waits for no activity task to be scheduled, dispatched and polled through the engine, which queue behind
+ * every monitor's task on a busy engine. Same retry budget; retries past the threshold wait on a timer, and a worker
+ * that dies within the task runs it again from the replacement task (the switch is keyed by the rollback id).
+ */
+const { switchInOneStep: switchInOneStepInTask } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
+  localRetryThreshold: '10 seconds',
+});
+/** Runs (and parts of runs) from before it replay the one step as an activity task. */
+export const SWITCH_IN_TASK = 'switch-in-task';
 
 /**
  * One rollback, or one incident that may become one, read as its phases: decide (a monitor's incident, by the
@@ -170,8 +184,9 @@ async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): 
  */
 async function oneStepAttempt(run: RollbackRun, o: { critical: boolean; automatic: boolean }): Promise<OneStepResult | undefined> {
   const { view, input } = run;
+  const step = patched(SWITCH_IN_TASK) ? switchInOneStepInTask : switchInOneStep;
   try {
-    return await switchInOneStep({
+    return await step({
       prompt: input.prompt,
       rollback_id: input.rollback_id,
       actor: view.decided_by ?? input.requested_by,

@@ -40,6 +40,7 @@ const REQUIRED = {
     'lean-history',
     'switch-in-one-step',
     'monitor-local-check',
+    'switch-in-task',
   ],
 };
 

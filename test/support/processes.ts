@@ -16,7 +16,9 @@ export interface Proc {
 function start(entry: 'api' | 'worker', env: Record<string, string | undefined>): Proc {
   const full: Record<string, string | undefined> = { ...process.env, WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'), ...env };
   // node itself (not the tsx wrapper), so that a signal reaches this process and not a parent of it.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `src/main/${entry}.ts`)], {
+  // As `npm run worker` starts it: the workflow-vm preload (src/main/workflow-vm.cjs) in the worker process.
+  const preload = entry === 'worker' ? ['--require', path.join(ROOT, 'src/main/workflow-vm.cjs')] : [];
+  const child = spawn(process.execPath, [...preload, '--import', 'tsx', path.join(ROOT, `src/main/${entry}.ts`)], {
     cwd: ROOT,
     env: Object.fromEntries(Object.entries(full).filter((e): e is [string, string] => e[1] !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],

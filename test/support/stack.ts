@@ -78,7 +78,8 @@ export async function startStack(opts: { namespace: TestNamespace; worker?: bool
     },
     spawnWorker() {
       // node itself (not the tsx wrapper) so that a signal reaches the worker process, not a parent of it.
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main/worker.ts')], {
+      const preload = ['--require', path.join(ROOT, 'src/main/workflow-vm.cjs')];
+      const child = spawn(process.execPath, [...preload, '--import', 'tsx', path.join(ROOT, 'src/main/worker.ts')], {
         cwd: ROOT,
         // The run's prebuilt workflow bundle: no bundling at start, so a worker is up in about a second even under load.
         env: { ...process.env, ...env, WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath') },

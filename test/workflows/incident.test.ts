@@ -16,7 +16,7 @@ import type { rollbackWorkflow } from '../../src/workflows/rollback';
 import { withRollback as runRollback } from '../support/rollback-run';
 import { judge, win } from '../support/verdicts';
 import { fakeWorld, type FakeWorld } from '../support/fake-activities';
-import { timeSkippingEnv } from '../support/time-skipping';
+import { switchStep, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -153,13 +153,10 @@ describe('critical: error rate > 5 % → automatic rollback', () => {
       return (await h.fetchHistory()).events ?? [];
     });
     expect(w.switches).toHaveLength(1);
-    // The activity that switches is scheduled by the run's first workflow task (before: after the requested and
-    // detected saves, the re-check, the rolling_back save, the target and the group plan, one task each).
-    const switchAt = history.findIndex((e) =>
-      ['switchActiveVersion', 'switchInOneStep'].includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
-    );
-    expect(switchAt).toBeGreaterThan(0);
-    expect(history.slice(0, switchAt).filter((e) => e.workflowTaskCompletedEventAttributes).length).toBe(1);
+    // The switch runs inside the run's first workflow task (before: an activity task that task scheduled; earlier
+    // still, after the requested and detected saves, the re-check, the rolling_back save, the target and the group
+    // plan, one task each): no activity task to schedule, dispatch and poll before the switch.
+    expect(switchStep(history)).toEqual({ kind: 'in_task', tasksBefore: 1 });
   });
 
   it('does not switch when the breach no longer holds right before the switch: cleared', async () => {

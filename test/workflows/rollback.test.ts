@@ -5,7 +5,7 @@ import type { RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { RollbackInput } from '../../src/workflows/rollback';
 import { fakeActivities, fakeWorld, UNREADABLE, type FakeWorld } from '../support/fake-activities';
-import { testWorker, timeSkippingEnv } from '../support/time-skipping';
+import { localActivities, switchStep, testWorker, timeSkippingEnv } from '../support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -97,11 +97,8 @@ describe('rollback workflow (time-skipping)', () => {
       return (await h.fetchHistory()).events ?? [];
     });
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: id }]);
-    const switchAt = history.findIndex((e) =>
-      ['switchActiveVersion', 'switchInOneStep'].includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
-    );
-    expect(switchAt).toBeGreaterThan(0);
-    expect(history.slice(0, switchAt).filter((e) => e.workflowTaskCompletedEventAttributes).length).toBe(1);
+    // Inside the run's first workflow task: no activity task to schedule, dispatch and poll before the switch.
+    expect(switchStep(history)).toEqual({ kind: 'in_task', tasksBefore: 1 });
   });
 
   it("an operator's rollback while the metrics provider cannot answer still switches in one step: the timeline says the metrics before could not be read", async () => {
@@ -135,10 +132,13 @@ describe('rollback workflow (time-skipping)', () => {
       error: expect.stringContaining('prometheus could not answer') as unknown,
     });
     expect(w.switches).toEqual([{ to: 'v1.9.0', rollback_id: id }]);
-    // No retries of a failing read and no step-by-step fallback: the one activity that switches ran once.
+    // No retries of a failing read and no step-by-step fallback: the one step that switches ran once, in the task.
     const scheduled = history.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-    expect(scheduled.filter((n) => n === 'switchInOneStep')).toHaveLength(1);
     expect(scheduled).not.toContain('switchActiveVersion');
+    expect(scheduled).not.toContain('switchInOneStep');
+    expect(localActivities(history).filter((a) => a.activity_type === 'switchInOneStep')).toEqual([
+      expect.objectContaining({ attempt: 1 }),
+    ]);
     expect(history.filter((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1)).toEqual(
       [],
     );
