@@ -104,8 +104,11 @@ describe('reconciler', () => {
     const row = (await stack.adapters.registry.audit({ prompt: 'rc-term' })).find((a) => a.action === 'rollback.released');
     expect(row).toMatchObject({ actor: 'system:reconciler', detail: { rollback_id: id } });
     expect(row!.reason).toContain('terminated');
-    const again = await http(stack.url, 'POST', '/api/rollback', { prompt: 'rc-term', target_version: 'v1' });
-    expect(again.status).toBe(202);
+    // Not blocked: a new rollback is accepted. (The terminated one may have switched to v1 before it was terminated,
+    // inside its first workflow task: the new one goes to whichever version is not serving now.)
+    const active = (await http(stack.url, 'GET', '/api/prompts/rc-term')).body.active_version;
+    const again = await http(stack.url, 'POST', '/api/rollback', { prompt: 'rc-term', target_version: active === 'v1' ? 'v2' : 'v1' });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
   });
 
   it('restarts a killed monitor of a deployed prompt', async () => {
