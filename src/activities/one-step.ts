@@ -65,8 +65,9 @@ const refusal = (e: unknown): { type: string; error: string } | undefined =>
 
 /**
  * Everything a rollback does up to its switch, in one activity: one workflow task and one activity instead of a
- * round trip through the engine for each. Re-confirmation, target, the operator's metrics before, the group plan,
- * then the switch (keyed by the rollback id, so a retried attempt switches once). A refusal (no target, a switch
+ * round trip through the engine for each. Re-confirmation, target, the group plan, then the switch (keyed by the
+ * rollback id, so a retried attempt switches once), and last the operator's metrics before, which the switch does not
+ * wait for. A refusal (no target, a switch
  * the registry refuses) is returned for the workflow to record; anything else fails the attempt and it is retried.
  */
 export async function switchInOneStep(parts: OneStepParts, input: OneStepInput): Promise<OneStepResult> {
@@ -91,10 +92,12 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     if (r) return with_({ kind: 'no_target' as const, ...r });
     throw e;
   }
-  const before =
+  // The operator's metrics before are read once the switch is made (or refused): the from-version's last 5 minutes are
+  // the same a moment later, and the switch waits for no window query (nor for a slow provider).
+  const readBefore = async (): Promise<{ before?: TrafficReading }> =>
     input.read_before && target.from_version !== null
-      ? await parts.readTraffic({ prompt: input.prompt, version: target.from_version, window_s: 300 })
-      : undefined;
+      ? { before: await parts.readTraffic({ prompt: input.prompt, version: target.from_version, window_s: 300 }) }
+      : {};
   let group: GroupPlan = { members: [], not_joining: [] };
   let group_error: string | undefined;
   try {
@@ -103,16 +106,18 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     group_error = e instanceof Error ? e.message : String(e);
   }
   const mark_from = input.incident === undefined || input.incident.version === undefined || input.incident.version === target.from_version;
-  const decided: Decided = with_({
-    target,
-    group,
-    mark_from,
-    ...(before ? { before } : {}),
-    ...(group_error !== undefined ? { group_error } : {}),
-  });
-  if (group.members.length > 0) return { kind: 'planned', ...decided };
+  const decided = async (): Promise<Decided> =>
+    with_({
+      target,
+      group,
+      mark_from,
+      ...(await readBefore()),
+      ...(group_error !== undefined ? { group_error } : {}),
+    });
+  if (group.members.length > 0) return { kind: 'planned', ...(await decided()) };
+  let switched: SwitchResult;
   try {
-    const switched = await parts.switchActiveVersion({
+    switched = await parts.switchActiveVersion({
       prompt: input.prompt,
       to: target.to_version,
       rollback_id: input.rollback_id,
@@ -120,10 +125,10 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
       reason: input.reason,
       mark_from_rolled_back: mark_from,
     });
-    return { kind: 'switched', switched, ...decided };
   } catch (e) {
     const r = refusal(e);
-    if (r) return { kind: 'switch_failed', ...r, ...decided };
+    if (r) return { kind: 'switch_failed', ...r, ...(await decided()) };
     throw e;
   }
+  return { kind: 'switched', switched, ...(await decided()) };
 }

@@ -1,0 +1,70 @@
+/**
+ * The one step of an immediate rollback (src/activities/one-step.ts) over scripted parts: the switch waits for the
+ * target and the group plan, never for the operator's metrics-before read, which still reaches the timeline.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { switchInOneStep, type OneStepParts } from '../../src/activities/one-step';
+
+function parts(opts: { refuseSwitch?: boolean } = {}) {
+  const calls: string[] = [];
+  const p: OneStepParts = {
+    assessNow: () => Promise.reject(new Error('not an incident')),
+    chooseTarget: async () => {
+      calls.push('chooseTarget');
+      return { from_version: 'v2', to_version: 'v1', skipped: [] };
+    },
+    readTraffic: async () => {
+      calls.push('readTraffic:start');
+      await new Promise((r) => setTimeout(r, 50)); // a slow metrics provider
+      calls.push('readTraffic:end');
+      return {
+        kind: 'read',
+        window: {
+          requests: 120,
+          errors: 30,
+          error_rate: 0.25,
+          latency_ms: { p50: 100, p95: 120, p99: 130 },
+          quality_mean: null,
+          quality_samples: 0,
+          window_s: 300,
+        },
+      } as never;
+    },
+    planGroup: async () => {
+      calls.push('planGroup');
+      return { members: [], not_joining: [] };
+    },
+    switchActiveVersion: async () => {
+      calls.push('switch');
+      if (opts.refuseSwitch) throw ApplicationFailure.nonRetryable('v1 is not a version of customer-support', 'UnknownVersion');
+      return { prompt: 'customer-support', from: 'v2', to: 'v1', audit_id: 1 } as never;
+    },
+  };
+  return { p, calls };
+}
+
+const operator = { prompt: 'customer-support', rollback_id: 'r-1', actor: 'alice', reason: 'drill', read_before: true } as const;
+
+describe('switchInOneStep', () => {
+  it("an operator's rollback switches before its metrics-before read starts; the reading is in the result", async () => {
+    const { p, calls } = parts();
+    const r = await switchInOneStep(p, operator);
+    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch', 'readTraffic:start', 'readTraffic:end']);
+    expect(r).toMatchObject({ kind: 'switched', target: { to_version: 'v1' }, before: { kind: 'read', window: { requests: 120 } } });
+  });
+
+  it('a refused switch still carries the metrics before, read after the refusal', async () => {
+    const { p, calls } = parts({ refuseSwitch: true });
+    const r = await switchInOneStep(p, operator);
+    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch', 'readTraffic:start', 'readTraffic:end']);
+    expect(r).toMatchObject({ kind: 'switch_failed', type: 'UnknownVersion', before: { kind: 'read' } });
+  });
+
+  it('an incident reads no metrics before', async () => {
+    const { p, calls } = parts();
+    const r = await switchInOneStep(p, { ...operator, read_before: undefined, incident: { version: 'v2' } });
+    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch']);
+    expect(r).not.toHaveProperty('before');
+  });
+});
