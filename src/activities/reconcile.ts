@@ -101,8 +101,37 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       s.started.push(now.rollback_id);
       return;
     }
-    const why = `its workflow ${now.workflow_id} is ${state.replace('_', ' ')} without having recorded an outcome (last status ${now.status}); the prompt is released`;
-    await release(now, why, state);
+    // The switch is its own audited write: a workflow ended (terminated, say) right after it, before saving its state,
+    // leaves the traffic moved and the row saying otherwise. The release says so and records the switch.
+    const switchRow = now.timeline.some((t) => t.event === 'switched')
+      ? undefined
+      : (await registry.audit({ rollback_id: now.rollback_id })).find((a) => a.action === 'rollback');
+    const moved = switchRow
+      ? `; it had switched ${now.prompt} from ${switchRow.from_version ?? 'nothing'} to ${switchRow.to_version ?? '?'} at ${switchRow.at} (traffic stays there, recovery was not verified)`
+      : '';
+    const why = `its workflow ${now.workflow_id} is ${state.replace('_', ' ')} without having recorded an outcome (last status ${now.status})${moved}; the prompt is released`;
+    const recorded: RollbackView = switchRow
+      ? {
+          ...now,
+          from_version: switchRow.from_version,
+          to_version: switchRow.to_version,
+          timeline: [
+            ...now.timeline,
+            {
+              at: switchRow.at,
+              event: 'switched',
+              detail: {
+                from_version: switchRow.from_version,
+                to_version: switchRow.to_version,
+                at: switchRow.at,
+                recorded_by: RECONCILER,
+                source: `audit row ${switchRow.id} (the workflow ended before saving its switch)`,
+              },
+            },
+          ],
+        }
+      : now;
+    await release(recorded, why, state);
     s.released.push({ rollback_id: now.rollback_id, why });
   };
 

@@ -111,6 +111,41 @@ describe('reconciler', () => {
     expect(again.status, JSON.stringify(again.body)).toBe(202);
   });
 
+  it('a rollback whose workflow ended right after its switch, before saving it: the release records the switch from the audit row', async () => {
+    await seed('rc-moved');
+    const id = '20260101-000000-rcmoved1';
+    await claimWithoutWorkflow('rc-moved', id, true);
+    const input = (await stack.adapters.rollbacks.startInput(id))!;
+    // Its workflow ran its one step (the audited switch, keyed by the rollback) and was terminated before its task
+    // completed: started here on a queue no worker polls, so only the switch below happens, as the one step makes it.
+    const handle = await stack.api.client.workflow.start('rollbackWorkflow', {
+      taskQueue: `nobody-${id}`,
+      workflowId: `rollback/rc-moved/${id}`,
+      args: [input],
+    });
+    await stack.adapters.registry.switchActive({
+      prompt: 'rc-moved',
+      to: 'v1',
+      action: 'rollback',
+      key: id,
+      actor: 'ops@example.com',
+      reason: 'drill',
+    });
+    await handle.terminate('operator terminated it in the Web UI');
+    const v = await waitFor('release', async () => {
+      const r = await rollback(id);
+      return r.status === 'failed' ? r : undefined;
+    });
+    // The traffic moved: the row says so, rather than a failed rollback that reads as if nothing happened.
+    expect(v).toMatchObject({ from_version: 'v2', to_version: 'v1' });
+    expect(v.timeline.slice(-2)).toMatchObject([
+      { event: 'switched', detail: { from_version: 'v2', to_version: 'v1', recorded_by: 'system:reconciler' } },
+      { event: 'released', detail: { by: 'system:reconciler', workflow: 'terminated' } },
+    ]);
+    expect(v.timeline.at(-1).detail.why).toContain('it had switched rc-moved from v2 to v1');
+    expect((await http(stack.url, 'GET', '/api/prompts/rc-moved')).body.active_version).toBe('v1');
+  });
+
   it('restarts a killed monitor of a deployed prompt', async () => {
     await seed('rc-monitor');
     const monitor = stack.api.client.workflow.getHandle('monitor/rc-monitor');
