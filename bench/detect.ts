@@ -201,11 +201,12 @@ interface LoadReport {
   loadavg_1m: number;
 }
 /** What else ran on the machine during a part: the numbers are only as good as the machine was quiet. */
-function loadProbe(devPid: number, workerPid?: number): () => LoadReport {
+function loadProbe(devPid: number, workerPids: readonly number[] = []): () => LoadReport {
   const m0 = machineCpu();
   const p0 = process.cpuUsage();
   const d0 = treeCpuSeconds(devPid);
-  const w0 = workerPid ? treeCpuSeconds(workerPid) : 0;
+  const workersCpu = () => workerPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+  const w0 = workersCpu();
   const t0 = performance.now();
   return () => {
     const wall = (performance.now() - t0) / 1000;
@@ -213,7 +214,7 @@ function loadProbe(devPid: number, workerPid?: number): () => LoadReport {
     const p = process.cpuUsage(p0);
     const own = (p.user + p.system) / 1e6;
     const dev = treeCpuSeconds(devPid) - d0;
-    const wrk = workerPid ? treeCpuSeconds(workerPid) - w0 : 0;
+    const wrk = workersCpu() - w0;
     const machine = m1.busy - m0.busy;
     return {
       wall_s: r1(wall),
@@ -948,13 +949,18 @@ function startPacedLoad(bodies: string[], clients: number, ratePerS: number): { 
 interface StoreStack {
   adapters: Adapters;
   /** The worker's process when it runs apart (BENCH_WORKER=process, the production shape): its CPU is reported. */
-  workerPid?: number;
+  /** The worker processes (none when the worker runs in this process). */
+  workerPids: number[];
   api: ApiHandle;
   stop(): Promise<void>;
 }
 
-/** Where the worker runs: `process` (default) = `src/main/worker.ts` in a process of its own, as in production; `inline` = in this process, as `npm start` does. */
-const WORKER_MODE = process.env.BENCH_WORKER === 'inline' ? 'inline' : 'process';
+/**
+ * Where the worker runs: `process` (default) = `src/main/worker.ts` in a process of its own, as in production; `inline`
+ * = in this process, as `npm start` does; `split` = two worker processes, one per task queue (WORKER_TASK_QUEUES=main
+ * and =rollbacks), the production layout with workers dedicated to rollbacks.
+ */
+const WORKER_MODE = process.env.BENCH_WORKER === 'inline' ? 'inline' : process.env.BENCH_WORKER === 'split' ? 'split' : 'process';
 
 /**
  * The production worker (`npm run worker`) in its own process against the same stores and Temporal server; resolves
@@ -1067,11 +1073,15 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
   const log = benchLog();
   const adapters = await openAdapters(config, log);
   let stopWorker: () => Promise<void>;
-  let workerPid: number | undefined;
-  if (WORKER_MODE === 'process') {
-    const w = await spawnWorkerProcess(env);
-    workerPid = w.pid;
-    stopWorker = () => w.stop();
+  const workerPids: number[] = [];
+  if (WORKER_MODE !== 'inline') {
+    const ws = await Promise.all(
+      (WORKER_MODE === 'split' ? ['main', 'rollbacks'] : ['both']).map((q) => spawnWorkerProcess({ ...env, WORKER_TASK_QUEUES: q })),
+    );
+    workerPids.push(...ws.map((w) => w.pid));
+    stopWorker = async () => {
+      await Promise.all(ws.map((w) => w.stop()));
+    };
   } else {
     const worker = await startWorker(config, adapters, dev.address);
     worker.run.catch((e: unknown) => {
@@ -1084,7 +1094,7 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
   running.adapters = adapters;
   return {
     adapters,
-    ...(workerPid !== undefined ? { workerPid } : {}),
+    workerPids,
     api,
     async stop() {
       await api.stop().catch(() => undefined);
@@ -1318,7 +1328,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     for (const cond of T_CONDITIONS) {
       const load = cond === 'load' ? startPacedLoad(bodies, T_CLIENTS, T_RATE / T_BATCH) : undefined;
       if (load) await sleep(3000); // the load settles
-      const probe = loadProbe(devPid, stack.workerPid);
+      const probe = loadProbe(devPid, stack.workerPids);
       const breach: TargetRun[] = [];
       for (const p of cond === 'idle' ? breachIdle : breachLoad) {
         breach.push(await breachRun(p, naive));
@@ -1792,7 +1802,7 @@ async function main(): Promise<void> {
   loop.disable();
   const mem = process.memoryUsage();
   const devMem = treeMemMb(s.dev.process.pid!);
-  const wStatus = s.worker.worker.getStatus();
+  const wStatus = s.worker.worker!.getStatus();
   const st1 = await fleetState();
   const lp0 = performance.now();
   const promptCount = ((await must('GET', '/api/prompts')).prompts as unknown[]).length;

@@ -19,6 +19,8 @@ const schema = z.object({
   PORT: port.default(8000),
   // The standalone worker's /metrics (process + Temporal SDK metrics); 0 = any free port. npm start serves all on PORT.
   WORKER_METRICS_PORT: port.default(9464),
+  /** Which of the two task queues a worker process polls: both, or one (a worker dedicated to rollbacks). */
+  WORKER_TASK_QUEUES: z.enum(['both', 'main', 'rollbacks']).default('both'),
   PUBLIC_URL: z.string().url().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: z.string().min(1).optional(),
@@ -197,6 +199,12 @@ export interface Config {
   port: number;
   /** The standalone worker's /metrics listener, on `host` (npm start shows the worker's metrics on the API's). */
   workerMetricsPort: number;
+  /**
+   * `both` (default): the process polls TEMPORAL_TASK_QUEUE (monitors, canaries, schedules) and `<queue>-rollbacks`.
+   * `main` / `rollbacks`: one of them, so that rollbacks can have worker processes of their own, whose event loop
+   * never runs a monitor's check.
+   */
+  workerTaskQueues: 'both' | 'main' | 'rollbacks';
   publicUrl: string;
   dataDir: string;
   databaseUrl: string;
@@ -272,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     host: e.HOST,
     port: e.PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    workerTaskQueues: e.WORKER_TASK_QUEUES,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir,
     databaseUrl,

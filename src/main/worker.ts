@@ -24,10 +24,13 @@ import {
 export const WORKFLOWS_PATH = path.join(__dirname, '../workflows/index.ts');
 
 export interface WorkerHandle {
-  /** The main queue's worker: monitors, canaries, schedules (and rollbacks started before they had a queue of their own). */
-  worker: Worker;
-  /** The rollbacks' queue's worker (TEMPORAL_TASK_QUEUE + `-rollbacks`). */
-  rollbackWorker: Worker;
+  /**
+   * The main queue's worker: monitors, canaries, schedules (and rollbacks started before they had a queue of their
+   * own). Absent in a process dedicated to rollbacks (WORKER_TASK_QUEUES=rollbacks).
+   */
+  worker?: Worker;
+  /** The rollbacks' queue's worker (TEMPORAL_TASK_QUEUE + `-rollbacks`); absent with WORKER_TASK_QUEUES=main. */
+  rollbackWorker?: Worker;
   run: Promise<void>;
   /** Sends the outbox's notifications to PagerDuty, Slack and the webhook, beside the workflows. */
   dispatcher: DeliveryDispatcher;
@@ -99,12 +102,15 @@ async function runWorker(
     },
     ...extra,
   };
-  const worker = await Worker.create({ ...options, taskQueue: config.temporal.taskQueue });
+  const polls = config.workerTaskQueues ?? 'both';
+  const worker = polls === 'rollbacks' ? undefined : await Worker.create({ ...options, taskQueue: config.temporal.taskQueue });
   // Rollbacks on their own queue and worker (own slots, own workflow thread): a switch never waits for the workflow
-  // tasks of the monitors, canaries and schedules on the main queue.
-  const rollbackWorker = await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
+  // tasks of the monitors, canaries and schedules on the main queue. In a process of their own
+  // (WORKER_TASK_QUEUES=rollbacks) their activities never wait behind a monitor's check on the event loop either.
+  const rollbackWorker =
+    polls === 'main' ? undefined : await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
   // One stops, both stop: a process polling only one of its queues would look alive and leave the other's work waiting.
-  const both = [worker, rollbackWorker];
+  const both = [worker, rollbackWorker].filter((w): w is Worker => w !== undefined);
   const stopBoth = () => {
     for (const w of both) if (w.getState() === 'RUNNING') w.shutdown();
   };
@@ -180,6 +186,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       webUi: config.temporal.uiUrl,
       metrics: handle.metrics?.url,
       workflow_calls: workflowCallsMode(),
+      task_queues: [handle.worker?.options.taskQueue, handle.rollbackWorker?.options.taskQueue].filter(Boolean),
     },
     `worker running against ${config.temporal.address}; Web UI ${config.temporal.uiUrl}`,
   );

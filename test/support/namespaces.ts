@@ -26,5 +26,6 @@ export const TEST_NAMESPACES = [
   'it-openapi',
   'it-cli',
   'it-logs',
+  'it-dedicated',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

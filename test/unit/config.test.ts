@@ -126,3 +126,17 @@ describe('SLACK_SIGNING_SECRET / SLACK_USERS', () => {
     expect(() => loadConfig({ SLACK_USERS: 'U1=a,U1=b' })).toThrow(/SLACK_USERS: entry 2: U1 is mapped twice/);
   });
 });
+
+describe('worker process layout', () => {
+  it('a worker polls both task queues unless WORKER_TASK_QUEUES dedicates it to one; anything else stops start-up naming it', () => {
+    expect(loadConfig({}).workerTaskQueues).toBe('both');
+    expect(loadConfig({ WORKER_TASK_QUEUES: 'rollbacks' }).workerTaskQueues).toBe('rollbacks');
+    expect(loadConfig({ WORKER_TASK_QUEUES: 'main' }).workerTaskQueues).toBe('main');
+    expect(() => loadConfig({ WORKER_TASK_QUEUES: 'monitors' })).toThrow(/WORKER_TASK_QUEUES/);
+  });
+
+  it('the per-call workflow watchdog is off unless WORKFLOW_DEADLOCK_WATCHDOG=on; a typo stops start-up naming it', () => {
+    expect(() => loadConfig({ WORKFLOW_DEADLOCK_WATCHDOG: 'on' })).not.toThrow();
+    expect(() => loadConfig({ WORKFLOW_DEADLOCK_WATCHDOG: 'yes' })).toThrow(/WORKFLOW_DEADLOCK_WATCHDOG/);
+  });
+});

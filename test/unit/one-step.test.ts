@@ -10,9 +10,9 @@ function parts(opts: { refuseSwitch?: boolean } = {}) {
   const calls: string[] = [];
   const p: OneStepParts = {
     assessNow: () => Promise.reject(new Error('not an incident')),
-    chooseTarget: async () => {
+    chooseTarget: () => {
       calls.push('chooseTarget');
-      return { from_version: 'v2', to_version: 'v1', skipped: [] };
+      return Promise.resolve({ from_version: 'v2', to_version: 'v1', skipped: [] });
     },
     readTraffic: async () => {
       calls.push('readTraffic:start');
@@ -31,14 +31,15 @@ function parts(opts: { refuseSwitch?: boolean } = {}) {
         },
       } as never;
     },
-    planGroup: async () => {
+    planGroup: () => {
       calls.push('planGroup');
-      return { members: [], not_joining: [] };
+      return Promise.resolve({ members: [], not_joining: [] });
     },
-    switchActiveVersion: async () => {
+    switchActiveVersion: () => {
       calls.push('switch');
-      if (opts.refuseSwitch) throw ApplicationFailure.nonRetryable('v1 is not a version of customer-support', 'UnknownVersion');
-      return { prompt: 'customer-support', from: 'v2', to: 'v1', audit_id: 1 } as never;
+      if (opts.refuseSwitch)
+        return Promise.reject(ApplicationFailure.nonRetryable('v1 is not a version of customer-support', 'UnknownVersion'));
+      return Promise.resolve({ prompt: 'customer-support', from: 'v2', to: 'v1', audit_id: 1 } as never);
     },
   };
   return { p, calls };
