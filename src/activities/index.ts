@@ -337,6 +337,14 @@ export function createActivities(deps: ActivityDeps) {
       return metrics.window(input.prompt, input.version, new Date(to.getTime() - input.window_s * 1000), to);
     },
 
+    /** The switch a rollback already made, read from its audit row (one per rollback id); undefined before it. */
+    async switchMade(input: { prompt: string; rollback_id: string }): Promise<SwitchResult | undefined> {
+      const row = (await registry.audit({ rollback_id: input.rollback_id })).find(
+        (a) => a.action === 'rollback' && a.prompt === input.prompt,
+      );
+      return row && row.to_version !== null ? { switched: false, from: row.from_version, to: row.to_version, at: row.at } : undefined;
+    },
+
     /** Switches all traffic, writes the audit row; keyed by the rollback id, so a retry changes nothing. */
     async switchActiveVersion(input: {
       prompt: string;

@@ -11,6 +11,8 @@ export interface OneStepParts {
   chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice>;
   readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
   planGroup(input: { prompt: string }): Promise<GroupPlan>;
+  /** The switch this rollback already made (its audit row), if any. */
+  switchMade(input: { prompt: string; rollback_id: string }): Promise<SwitchResult | undefined>;
   switchActiveVersion(input: {
     prompt: string;
     to: string;
@@ -71,6 +73,19 @@ const refusal = (e: unknown): { type: string; error: string } | undefined =>
  * the registry refuses) is returned for the workflow to record; anything else fails the attempt and it is retried.
  */
 export async function switchInOneStep(parts: OneStepParts, input: OneStepInput): Promise<OneStepResult> {
+  // Run again after this rollback already switched (the workflow task that ran the step was lost: a worker crash, a
+  // task timeout), the step must not judge the state it created: a re-check of the rolled-back version reads healthy
+  // and would clear the incident, a new target choice would start from the new version. The switch made is the result.
+  const made = await parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
+  if (made) {
+    const target: TargetChoice = { from_version: made.from, to_version: made.to, skipped: [] };
+    const mark_from = input.incident === undefined || input.incident.version === undefined || input.incident.version === made.from;
+    const before =
+      input.read_before && made.from !== null
+        ? { before: await parts.readTraffic({ prompt: input.prompt, version: made.from, window_s: 300 }) }
+        : {};
+    return { kind: 'switched', switched: made, target, group: { members: [], not_joining: [] }, mark_from, ...before };
+  }
   let reconfirmed: Verdict | undefined;
   if (input.reconfirm) {
     reconfirmed = await parts.assessNow({ prompt: input.prompt });

@@ -16,7 +16,16 @@ import { startWorker, workflowCallsMode, type WorkerHandle } from './worker';
  * .data/temporal.db, Web UI), the worker and the HTTP API. With TEMPORAL_ADDRESS set, uses that cluster.
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
-  const config = loadConfig();
+  const loaded = loadConfig();
+  // Everything in one process: its worker polls both task queues, whatever WORKER_TASK_QUEUES says (that setting is
+  // for `npm run worker` processes dedicated to one queue).
+  if (loaded.workerTaskQueues !== 'both') {
+    log.warn(
+      { WORKER_TASK_QUEUES: loaded.workerTaskQueues },
+      'npm start runs one worker that polls both task queues; WORKER_TASK_QUEUES is ignored here',
+    );
+  }
+  const config = { ...loaded, workerTaskQueues: 'both' as const };
   installTemporalRuntime({ logger: temporalSdkLogger(log), metricsBindAddress: await freeLoopbackAddress() });
   let dev: DevServer | undefined;
   let address = config.temporal.address;

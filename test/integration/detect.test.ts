@@ -65,6 +65,12 @@ describe('detect and act, with no human call', () => {
       const r = await http(stack.url, m, p, b);
       expect(r.status, `${m} ${p}`).toBeLessThan(300);
     }
+    // The real monitor has made its first check (nothing to judge yet) and is terminated: from here on only the
+    // check below, run as the monitor's would be, touches the prompt.
+    await waitFor("the monitor's first check", async () =>
+      (await http(stack.url, 'GET', `/api/monitors/${name}`)).body.checks >= 1 ? true : undefined,
+    );
+    await stack.api.client.workflow.getHandle(`monitor/${name}`).terminate('test: the monitor ended within its check');
     // The monitor's check ran on the breach (it reads the store directly, as the worker does) and claimed the incident,
     // then its workflow was terminated before that task completed: the child was never started.
     const breach = (n: number, at: Date) =>
@@ -78,7 +84,6 @@ describe('detect and act, with no human call', () => {
       scheduledTimestampMs: Date.now(),
     }).run(() => createActivities(activityDeps(stack.adapters)).monitorCheck({ prompt: name, source: 'tick' }));
     expect(claim.action).toBe('open_incident');
-    await stack.api.client.workflow.getHandle(`monitor/${name}`).terminate('test: the monitor ended within its check');
 
     // More of the same errors reach the API: its fast path trips on the prompt.
     const breachAt = Date.now();

@@ -42,6 +42,8 @@ export interface FakeWorld {
   /** Prompts whose switch fails (group members). */
   switchFailsFor?: string[];
   reverts?: { prompt: string; to: string; key: string }[];
+  /** The switch each rollback id made (what the audit row keeps), as `switchMade` reads it. */
+  made?: Record<string, { switched: false; from: string | null; to: string; at: string }>;
   /** The store refuses canary steps after this many splits (a rollback aborted the deployment), with this reason. */
   deploymentAborted?: { afterSplits: number; reason: string };
   /**
@@ -246,8 +248,14 @@ export function fakeActivities(world: FakeWorld): Activities {
       const from = world.active;
       // Every call is recorded (no dedupe here): a test that sees two switches for one rollback fails.
       world.switches.push({ to: input.to, rollback_id: input.rollback_id });
+      const at = new Date().toISOString();
+      (world.made ??= {})[input.rollback_id] = { switched: false, from, to: input.to, at };
       world.active = input.to;
-      return Promise.resolve({ switched: true, from, to: input.to, at: new Date().toISOString() });
+      return Promise.resolve({ switched: true, from, to: input.to, at });
+    },
+    /** The store's answer: the switch recorded for this rollback id, as the audit row keeps it. */
+    switchMade(input: { prompt: string; rollback_id: string }) {
+      return Promise.resolve(world.made?.[input.rollback_id]);
     },
     checkRecovery(input: { window_s: number; policy: VerificationPolicy }) {
       const s = world.checks[Math.min(check, world.checks.length - 1)] ?? { requests: 0, errors: 0 };

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { switchInOneStep, type OneStepParts } from '../../src/activities/one-step';
 
-function parts(opts: { refuseSwitch?: boolean } = {}) {
+function parts(opts: { refuseSwitch?: boolean; made?: { switched: false; from: string | null; to: string; at: string } } = {}) {
   const calls: string[] = [];
   const p: OneStepParts = {
     assessNow: () => Promise.reject(new Error('not an incident')),
@@ -35,6 +35,7 @@ function parts(opts: { refuseSwitch?: boolean } = {}) {
       calls.push('planGroup');
       return Promise.resolve({ members: [], not_joining: [] });
     },
+    switchMade: () => Promise.resolve(opts.made),
     switchActiveVersion: () => {
       calls.push('switch');
       if (opts.refuseSwitch)
@@ -60,6 +61,20 @@ describe('switchInOneStep', () => {
     const r = await switchInOneStep(p, operator);
     expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch', 'readTraffic:start', 'readTraffic:end']);
     expect(r).toMatchObject({ kind: 'switch_failed', type: 'UnknownVersion', before: { kind: 'read' } });
+  });
+
+  it('run again after it switched (its workflow task was lost), it neither re-judges nor re-chooses: the switch made is the result', async () => {
+    const made = { switched: false as const, from: 'v2', to: 'v1', at: '2026-01-01T00:00:01.000Z' };
+    const { p, calls } = parts({ made });
+    p.assessNow = () => Promise.reject(new Error('must not re-judge the rolled-back version'));
+    const r = await switchInOneStep(p, {
+      ...operator,
+      read_before: undefined,
+      reconfirm: { critical: false },
+      incident: { version: 'v2' },
+    });
+    expect(calls).toEqual([]);
+    expect(r).toMatchObject({ kind: 'switched', switched: made, target: { from_version: 'v2', to_version: 'v1' }, mark_from: true });
   });
 
   it('an incident reads no metrics before', async () => {
