@@ -331,36 +331,43 @@ export class PromptbackService {
    * records the open incident, or tells it about a worse breach.
    */
   private async actNow(name: string): Promise<void> {
-    if (this.d.judge) {
-      try {
-        // A monitor's claim no workflow has saved yet is started now too: that monitor may have ended within its check.
-        const r = await this.d.judge({ prompt: name, source: 'fast_path', unstarted_after_ms: 0 });
-        if (r.action === 'open_incident' && r.incident) {
-          const incident = r.incident;
-          // Once more after a moment should the engine not answer in time: the start is keyed by the rollback id, so
-          // a first attempt that did reach the engine makes the second one a refused duplicate.
-          const start = () => this.d.workflows.startRollback(incident).then(() => undefined);
-          await start()
-            .catch(async (e: unknown) => {
-              if (isAlreadyStarted(e)) return;
-              await new Promise((r) => setTimeout(r, FAST_PATH_RETRY_MS));
-              await start();
-            })
-            .catch((e: unknown) => {
-              if (isAlreadyStarted(e)) return;
-              this.d.log?.warn(
-                { err: e, prompt: name, rollback_id: incident.rollback_id },
-                "fast path: the incident is claimed but its workflow did not start now; the monitor's next check or the reconciler starts it from the stored input",
-              );
-            });
-        }
-      } catch (e) {
-        this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor checks now instead');
-      }
+    // Sent once the judgement is made (a claim, if any, is in the store), not after the start and its retry: the monitor
+    // never waits for them.
+    const askMonitor = () =>
+      this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
+        this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
+      });
+    if (!this.d.judge) {
+      void askMonitor();
+      return;
     }
-    this.d.workflows.checkNow(name, 'fast_path').catch((e: unknown) => {
-      this.d.log?.warn({ err: e, prompt: name }, 'fast path check-now failed; the monitor will catch it at its next tick');
-    });
+    let incident: RollbackInput | undefined;
+    try {
+      // A monitor's claim no workflow has saved yet is started now too: that monitor may have ended within its check.
+      const r = await this.d.judge({ prompt: name, source: 'fast_path', unstarted_after_ms: 0 });
+      if (r.action === 'open_incident' && r.incident) incident = r.incident;
+    } catch (e) {
+      this.d.log?.warn({ err: e, prompt: name }, 'fast path check failed; the monitor checks now instead');
+    }
+    void askMonitor();
+    if (!incident) return;
+    const claimed = incident;
+    // Once more after a moment should the engine not answer in time: the start is keyed by the rollback id, so a
+    // first attempt that did reach the engine makes the second one a refused duplicate.
+    const start = () => this.d.workflows.startRollback(claimed).then(() => undefined);
+    await start()
+      .catch(async (e: unknown) => {
+        if (isAlreadyStarted(e)) return;
+        await new Promise((r) => setTimeout(r, FAST_PATH_RETRY_MS));
+        await start();
+      })
+      .catch((e: unknown) => {
+        if (isAlreadyStarted(e)) return;
+        this.d.log?.warn(
+          { err: e, prompt: name, rollback_id: claimed.rollback_id },
+          "fast path: the incident is claimed but its workflow did not start now; the monitor's next check or the reconciler starts it from the stored input",
+        );
+      });
   }
 
   /**
