@@ -14,19 +14,24 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** A prompt with v1 then v2 deployed (v2 active, its monitor started), as an operator sets it up. */
+async function deployTwoVersions(name: string, topic: string): Promise<void> {
+  for (const [m, p, b] of [
+    ['PUT', `/api/prompts/${name}`, { description: `${topic} questions` }],
+    ['POST', `/api/prompts/${name}/versions`, { version: 'v1', template: `Answer ${topic} questions.` }],
+    ['POST', `/api/prompts/${name}/deploy`, { version: 'v1' }],
+    ['POST', `/api/prompts/${name}/versions`, { version: 'v2', template: `Answer ${topic} questions briefly.` }],
+    ['POST', `/api/prompts/${name}/deploy`, { version: 'v2' }],
+  ] as const) {
+    const r = await http(stack.url, m, p, b);
+    expect(r.status, `${m} ${p}`).toBeLessThan(300);
+  }
+}
+
 describe('detect and act, with no human call', () => {
   it('a critical breach is switched from the ingest fast path even when the monitor cannot take it (its workflow is gone)', async () => {
     const name = 'billing-faq';
-    for (const [m, p, b] of [
-      ['PUT', `/api/prompts/${name}`, { description: 'Billing questions' }],
-      ['POST', `/api/prompts/${name}/versions`, { version: 'v1', template: 'Answer billing questions.' }],
-      ['POST', `/api/prompts/${name}/deploy`, { version: 'v1' }],
-      ['POST', `/api/prompts/${name}/versions`, { version: 'v2', template: 'Answer billing questions briefly.' }],
-      ['POST', `/api/prompts/${name}/deploy`, { version: 'v2' }],
-    ] as const) {
-      const r = await http(stack.url, m, p, b);
-      expect(r.status, `${m} ${p}`).toBeLessThan(300);
-    }
+    await deployTwoVersions(name, 'billing');
     // The monitor's workflow is terminated by hand (its row still says running, until the reconciler's next pass):
     // nothing is there to take a check-now.
     await stack.api.client.workflow.getHandle(`monitor/${name}`).terminate('test: the monitor is gone');
@@ -55,16 +60,7 @@ describe('detect and act, with no human call', () => {
 
   it('a monitor that claimed the incident and ended before starting it: the fast path starts the claim at once', async () => {
     const name = 'refund-policy';
-    for (const [m, p, b] of [
-      ['PUT', `/api/prompts/${name}`, { description: 'Refunds' }],
-      ['POST', `/api/prompts/${name}/versions`, { version: 'v1', template: 'Answer refund questions.' }],
-      ['POST', `/api/prompts/${name}/deploy`, { version: 'v1' }],
-      ['POST', `/api/prompts/${name}/versions`, { version: 'v2', template: 'Answer refund questions briefly.' }],
-      ['POST', `/api/prompts/${name}/deploy`, { version: 'v2' }],
-    ] as const) {
-      const r = await http(stack.url, m, p, b);
-      expect(r.status, `${m} ${p}`).toBeLessThan(300);
-    }
+    await deployTwoVersions(name, 'refund');
     // The real monitor has made its first check (nothing to judge yet) and is terminated: from here on only the
     // check below, run as the monitor's would be, touches the prompt.
     await waitFor("the monitor's first check", async () =>
