@@ -64,7 +64,10 @@ export default tseslint.config(
     // Preloads node runs with --require before any TypeScript loader: plain CommonJS, no type information.
     files: ['src/**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', globalThis: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', process: 'readonly', globalThis: 'readonly', setInterval: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {

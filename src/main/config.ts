@@ -42,6 +42,8 @@ const schema = z.object({
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   /** Read by src/main/workflow-vm.cjs before anything else; validated here so that a typo fails loudly. */
   WORKFLOW_DEADLOCK_WATCHDOG: z.enum(['on', 'off']).default('off'),
+  /** Read by src/main/workflow-vm.cjs too: a call into workflow code longer than this stops the worker (0: never). */
+  WORKFLOW_STALL_EXIT_S: z.coerce.number().int().min(0).max(86_400).default(30),
   AUTH_TOKENS: z
     .string()
     .optional()

@@ -138,5 +138,7 @@ describe('worker process layout', () => {
   it('the per-call workflow watchdog is off unless WORKFLOW_DEADLOCK_WATCHDOG=on; a typo stops start-up naming it', () => {
     expect(() => loadConfig({ WORKFLOW_DEADLOCK_WATCHDOG: 'on' })).not.toThrow();
     expect(() => loadConfig({ WORKFLOW_DEADLOCK_WATCHDOG: 'yes' })).toThrow(/WORKFLOW_DEADLOCK_WATCHDOG/);
+    expect(() => loadConfig({ WORKFLOW_STALL_EXIT_S: '0' })).not.toThrow();
+    expect(() => loadConfig({ WORKFLOW_STALL_EXIT_S: '-1' })).toThrow(/WORKFLOW_STALL_EXIT_S/);
   });
 });

@@ -3,7 +3,7 @@
  * thread, in the process and in its worker threads (where the SDK runs workflows); WORKFLOW_DEADLOCK_WATCHDOG=on
  * keeps the watchdog. Observed the way it matters: a call that outlasts its `timeout` is, or is not, cut off.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -26,6 +26,7 @@ w.once('message', (inThread) => { console.log(JSON.stringify({ main: probe(), th
 `;
 
 function run(preload: boolean, env: Record<string, string> = {}): { main: string; thread: string; mark: string } {
+  env = { WORKFLOW_STALL_EXIT_S: '0', ...env };
   const out = execFileSync(process.execPath, [...(preload ? ['--require', PRELOAD] : []), '-e', SCRIPT], {
     env: { ...process.env, WORKFLOW_DEADLOCK_WATCHDOG: '', ...env },
     encoding: 'utf8',
@@ -41,6 +42,34 @@ describe('workflow-vm preload', () => {
 
   it('with it, calls run without the watchdog, in the process and in its worker threads', () => {
     expect(run(true)).toEqual({ main: 'ran', thread: 'ran', mark: 'no per-call watchdog' });
+    expect(run(true, { WORKFLOW_STALL_EXIT_S: '30' })).toEqual({
+      main: 'ran',
+      thread: 'ran',
+      mark: 'no per-call watchdog; a workflow thread stuck over 30 s stops the worker',
+    });
+  });
+
+  it('a call stuck in a worker thread past WORKFLOW_STALL_EXIT_S stops the process, saying why; 0 turns that off', () => {
+    // A thread whose call into a vm context runs 4 s; the process would print "survived" after 5 s.
+    const stuck = `
+      const { Worker } = require('node:worker_threads');
+      new Worker('const vm = require("node:vm"); const ctx = vm.createContext({});' +
+        'new vm.Script("const end = Date.now() + 4000; while (Date.now() < end) {}").runInContext(ctx, { timeout: 5000 });', { eval: true });
+      setTimeout(() => console.log('survived'), 5000);
+    `;
+    const go = (stallS: string) =>
+      spawnSync(process.execPath, ['--require', PRELOAD, '-e', stuck], {
+        env: { ...process.env, WORKFLOW_DEADLOCK_WATCHDOG: '', WORKFLOW_STALL_EXIT_S: stallS },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const stopped = go('1');
+    expect(stopped.status).toBe(70);
+    expect(stopped.stdout).not.toContain('survived');
+    expect(stopped.stderr).toContain('a workflow is stuck in a synchronous loop');
+    const off = go('0');
+    expect(off.status).toBe(0);
+    expect(off.stdout).toContain('survived');
   });
 
   it('WORKFLOW_DEADLOCK_WATCHDOG=on keeps the watchdog, and says so', () => {
