@@ -106,8 +106,13 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     const switchRow = now.timeline.some((t) => t.event === 'switched')
       ? undefined
       : (await registry.audit({ rollback_id: now.rollback_id })).find((a) => a.action === 'rollback');
+    // What serves now: the switch may have been undone since (a failed group's compensation) or changed by a deploy.
+    const serving = switchRow ? ((await registry.getPrompt(now.prompt))?.active_version ?? null) : null;
     const moved = switchRow
-      ? `; it had switched ${now.prompt} from ${switchRow.from_version ?? 'nothing'} to ${switchRow.to_version ?? '?'} at ${switchRow.at} (traffic stays there, recovery was not verified)`
+      ? `; it had switched ${now.prompt} from ${switchRow.from_version ?? 'nothing'} to ${switchRow.to_version ?? '?'} at ${switchRow.at}` +
+        (serving === switchRow.to_version
+          ? ' (traffic stays there, recovery was not verified)'
+          : ` and ${now.prompt} now serves ${serving ?? 'nothing'} (the switch was undone or changed since)`)
       : '';
     const why = `its workflow ${now.workflow_id} is ${state.replace('_', ' ')} without having recorded an outcome (last status ${now.status})${moved}; the prompt is released`;
     const recorded: RollbackView = switchRow

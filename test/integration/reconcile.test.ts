@@ -146,6 +146,37 @@ describe('reconciler', () => {
     expect((await http(stack.url, 'GET', '/api/prompts/rc-moved')).body.active_version).toBe('v1');
   });
 
+  it('the same, when the switch was undone before the workflow ended: the release names the version serving now', async () => {
+    await seed('rc-undone');
+    const id = '20260101-000000-rcundon1';
+    await claimWithoutWorkflow('rc-undone', id, true);
+    const input = (await stack.adapters.rollbacks.startInput(id))!;
+    const handle = await stack.api.client.workflow.start('rollbackWorkflow', {
+      taskQueue: `nobody-${id}`,
+      workflowId: `rollback/rc-undone/${id}`,
+      args: [input],
+    });
+    // Switched, then compensated (a failed group puts each prompt back), then terminated before saving either.
+    const r = stack.adapters.registry;
+    await r.switchActive({ prompt: 'rc-undone', to: 'v1', action: 'rollback', key: id, actor: 'ops@example.com', reason: 'drill' });
+    await r.switchActive({
+      prompt: 'rc-undone',
+      to: 'v2',
+      action: 'compensate',
+      key: `${id}/undo`,
+      actor: 'system',
+      reason: 'group failed',
+    });
+    await handle.terminate('operator terminated it in the Web UI');
+    const v = await waitFor('release', async () => {
+      const b = await rollback(id);
+      return b.status === 'failed' ? b : undefined;
+    });
+    expect(v.timeline.at(-1).detail.why).toContain('it had switched rc-undone from v2 to v1');
+    expect(v.timeline.at(-1).detail.why).toContain('rc-undone now serves v2');
+    expect(v.timeline.at(-1).detail.why).not.toContain('traffic stays there');
+  });
+
   it('restarts a killed monitor of a deployed prompt', async () => {
     await seed('rc-monitor');
     const monitor = stack.api.client.workflow.getHandle('monitor/rc-monitor');
