@@ -54,6 +54,31 @@ async function claimWithoutWorkflow(prompt: string, id: string, keepInput: boole
 
 const rollback = async (id: string) => (await http(stack.url, 'GET', `/api/rollbacks/${id}`)).body;
 
+/**
+ * A rollback whose workflow made its one step's audited switch to v1 (keyed by the rollback), then `more` switches,
+ * and was terminated before its task completed: started on a queue no worker polls, so only these switches happen.
+ * Resolves with the row once the reconciler released it.
+ */
+async function strandedAfter(prompt: string, id: string, more: { to: string; action: 'compensate'; key: string }[]): Promise<any> {
+  await seed(prompt);
+  await claimWithoutWorkflow(prompt, id, true);
+  const input = (await stack.adapters.rollbacks.startInput(id))!;
+  const handle = await stack.api.client.workflow.start('rollbackWorkflow', {
+    taskQueue: `nobody-${id}`,
+    workflowId: `rollback/${prompt}/${id}`,
+    args: [input],
+  });
+  const r = stack.adapters.registry;
+  await r.switchActive({ prompt, to: 'v1', action: 'rollback', key: id, actor: 'ops@example.com', reason: 'drill' });
+  for (const m of more)
+    await r.switchActive({ prompt, to: m.to, action: m.action, key: `${id}${m.key}`, actor: 'system', reason: 'group failed' });
+  await handle.terminate('operator terminated it in the Web UI');
+  return waitFor('release', async () => {
+    const b = await rollback(id);
+    return b.status === 'failed' ? b : undefined;
+  });
+}
+
 describe('reconciler', () => {
   it('starts a claimed rollback whose workflow never started, from its stored input', async () => {
     await seed('rc-start');
@@ -112,30 +137,7 @@ describe('reconciler', () => {
   });
 
   it('a rollback whose workflow ended right after its switch, before saving it: the release records the switch from the audit row', async () => {
-    await seed('rc-moved');
-    const id = '20260101-000000-rcmoved1';
-    await claimWithoutWorkflow('rc-moved', id, true);
-    const input = (await stack.adapters.rollbacks.startInput(id))!;
-    // Its workflow ran its one step (the audited switch, keyed by the rollback) and was terminated before its task
-    // completed: started here on a queue no worker polls, so only the switch below happens, as the one step makes it.
-    const handle = await stack.api.client.workflow.start('rollbackWorkflow', {
-      taskQueue: `nobody-${id}`,
-      workflowId: `rollback/rc-moved/${id}`,
-      args: [input],
-    });
-    await stack.adapters.registry.switchActive({
-      prompt: 'rc-moved',
-      to: 'v1',
-      action: 'rollback',
-      key: id,
-      actor: 'ops@example.com',
-      reason: 'drill',
-    });
-    await handle.terminate('operator terminated it in the Web UI');
-    const v = await waitFor('release', async () => {
-      const r = await rollback(id);
-      return r.status === 'failed' ? r : undefined;
-    });
+    const v = await strandedAfter('rc-moved', '20260101-000000-rcmoved1', []);
     // The traffic moved: the row says so, rather than a failed rollback that reads as if nothing happened.
     expect(v).toMatchObject({ from_version: 'v2', to_version: 'v1' });
     expect(v.timeline.slice(-2)).toMatchObject([
@@ -147,31 +149,8 @@ describe('reconciler', () => {
   });
 
   it('the same, when the switch was undone before the workflow ended: the release names the version serving now', async () => {
-    await seed('rc-undone');
-    const id = '20260101-000000-rcundon1';
-    await claimWithoutWorkflow('rc-undone', id, true);
-    const input = (await stack.adapters.rollbacks.startInput(id))!;
-    const handle = await stack.api.client.workflow.start('rollbackWorkflow', {
-      taskQueue: `nobody-${id}`,
-      workflowId: `rollback/rc-undone/${id}`,
-      args: [input],
-    });
     // Switched, then compensated (a failed group puts each prompt back), then terminated before saving either.
-    const r = stack.adapters.registry;
-    await r.switchActive({ prompt: 'rc-undone', to: 'v1', action: 'rollback', key: id, actor: 'ops@example.com', reason: 'drill' });
-    await r.switchActive({
-      prompt: 'rc-undone',
-      to: 'v2',
-      action: 'compensate',
-      key: `${id}/undo`,
-      actor: 'system',
-      reason: 'group failed',
-    });
-    await handle.terminate('operator terminated it in the Web UI');
-    const v = await waitFor('release', async () => {
-      const b = await rollback(id);
-      return b.status === 'failed' ? b : undefined;
-    });
+    const v = await strandedAfter('rc-undone', '20260101-000000-rcundon1', [{ to: 'v2', action: 'compensate', key: '/undo' }]);
     expect(v.timeline.at(-1).detail.why).toContain('it had switched rc-undone from v2 to v1');
     expect(v.timeline.at(-1).detail.why).toContain('rc-undone now serves v2');
     expect(v.timeline.at(-1).detail.why).not.toContain('traffic stays there');
