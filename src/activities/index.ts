@@ -9,6 +9,7 @@ import { resolvePolicy } from '../domain/policy';
 import type { Clock } from '../ports/clock';
 import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt, type Assessment } from './assessment';
+import { auditedSwitch } from './audited-switch';
 import { noteBlindness } from './blind';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities, unavailableReason } from './staged';
@@ -339,10 +340,10 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The switch a rollback already made, read from its audit row (one per rollback id); undefined before it. */
     async switchMade(input: { prompt: string; rollback_id: string }): Promise<SwitchResult | undefined> {
-      const row = (await registry.audit({ rollback_id: input.rollback_id })).find(
-        (a) => a.action === 'rollback' && a.prompt === input.prompt,
-      );
-      return row && row.to_version !== null ? { switched: false, from: row.from_version, to: row.to_version, at: row.at } : undefined;
+      const row = await auditedSwitch(registry, input.rollback_id);
+      return row && row.prompt === input.prompt && row.to_version !== null
+        ? { switched: false, from: row.from_version, to: row.to_version, at: row.at }
+        : undefined;
     },
 
     /** Switches all traffic, writes the audit row; keyed by the rollback id, so a retry changes nothing. */

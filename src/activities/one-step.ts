@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Verdict } from '../domain/verdict';
+import { marksFromVersion } from '../domain/rollback';
 import type { SwitchResult } from '../ports/registry';
 import type { GroupPlan } from './group';
 import type { TrafficReading } from './staged';
@@ -69,22 +70,29 @@ const refusal = (e: unknown): { type: string; error: string } | undefined =>
  * Everything a rollback does up to its switch, in one activity: one workflow task and one activity instead of a
  * round trip through the engine for each. Re-confirmation, target, the group plan, then the switch (keyed by the
  * rollback id, so a retried attempt switches once), and last the operator's metrics before, which the switch does not
- * wait for. A refusal (no target, a switch
- * the registry refuses) is returned for the workflow to record; anything else fails the attempt and it is retried.
+ * wait for. A refusal (no target, a switch the registry refuses) is returned for the workflow to record; anything else
+ * fails the attempt and it is retried.
  */
 export async function switchInOneStep(parts: OneStepParts, input: OneStepInput): Promise<OneStepResult> {
+  // The operator's metrics before are read once the switch is made (or refused): the from-version's last 5 minutes are
+  // the same a moment later, and the switch waits for no window query (nor for a slow provider).
+  const readBefore = async (from: string | null): Promise<{ before?: TrafficReading }> =>
+    input.read_before && from !== null ? { before: await parts.readTraffic({ prompt: input.prompt, version: from, window_s: 300 }) } : {};
   // Run again after this rollback already switched (the workflow task that ran the step was lost: a worker crash, a
   // task timeout), the step must not judge the state it created: a re-check of the rolled-back version reads healthy
   // and would clear the incident, a new target choice would start from the new version. The switch made is the result.
   const made = await parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
   if (made) {
     const target: TargetChoice = { from_version: made.from, to_version: made.to, skipped: [] };
-    const mark_from = input.incident === undefined || input.incident.version === undefined || input.incident.version === made.from;
-    const before =
-      input.read_before && made.from !== null
-        ? { before: await parts.readTraffic({ prompt: input.prompt, version: made.from, window_s: 300 }) }
-        : {};
-    return { kind: 'switched', switched: made, target, group: { members: [], not_joining: [] }, mark_from, ...before };
+    const group: GroupPlan = { members: [], not_joining: [] };
+    return {
+      kind: 'switched',
+      switched: made,
+      target,
+      group,
+      mark_from: marksFromVersion(input.incident, made.from),
+      ...(await readBefore(made.from)),
+    };
   }
   let reconfirmed: Verdict | undefined;
   if (input.reconfirm) {
@@ -107,12 +115,6 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     if (r) return with_({ kind: 'no_target' as const, ...r });
     throw e;
   }
-  // The operator's metrics before are read once the switch is made (or refused): the from-version's last 5 minutes are
-  // the same a moment later, and the switch waits for no window query (nor for a slow provider).
-  const readBefore = async (): Promise<{ before?: TrafficReading }> =>
-    input.read_before && target.from_version !== null
-      ? { before: await parts.readTraffic({ prompt: input.prompt, version: target.from_version, window_s: 300 }) }
-      : {};
   let group: GroupPlan = { members: [], not_joining: [] };
   let group_error: string | undefined;
   try {
@@ -120,13 +122,13 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   } catch (e) {
     group_error = e instanceof Error ? e.message : String(e);
   }
-  const mark_from = input.incident === undefined || input.incident.version === undefined || input.incident.version === target.from_version;
+  const mark_from = marksFromVersion(input.incident, target.from_version);
   const decided = async (): Promise<Decided> =>
     with_({
       target,
       group,
       mark_from,
-      ...(await readBefore()),
+      ...(await readBefore(target.from_version)),
       ...(group_error !== undefined ? { group_error } : {}),
     });
   if (group.members.length > 0) return { kind: 'planned', ...(await decided()) };

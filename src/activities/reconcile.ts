@@ -7,6 +7,7 @@ import type { MonitorStore } from '../ports/monitors';
 import type { Deployment, Registry } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
+import { auditedSwitch } from './audited-switch';
 
 /** Who the reconciler's changes are attributed to, in timelines and audit rows. */
 export const RECONCILER = 'system:reconciler';
@@ -103,9 +104,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     }
     // The switch is its own audited write: a workflow ended (terminated, say) right after it, before saving its state,
     // leaves the traffic moved and the row saying otherwise. The release says so and records the switch.
-    const switchRow = now.timeline.some((t) => t.event === 'switched')
-      ? undefined
-      : (await registry.audit({ rollback_id: now.rollback_id })).find((a) => a.action === 'rollback');
+    const switchRow = now.timeline.some((t) => t.event === 'switched') ? undefined : await auditedSwitch(registry, now.rollback_id);
     // What serves now: the switch may have been undone since (a failed group's compensation) or changed by a deploy.
     const serving = switchRow ? ((await registry.getPrompt(now.prompt))?.active_version ?? null) : null;
     const moved = switchRow

@@ -155,6 +155,13 @@ export function formatRollbackId(at: Date, random: string): string {
 }
 
 /** Set when a monitor opened the rollback: the breach and what the trigger table says to do about it. */
+/**
+ * Whether a rollback marks its from-version rolled back from: only on that version's own evidence, an operator's
+ * rollback (no incident) or a breach measured on it (an incident without a version predates the field).
+ */
+export const marksFromVersion = (incident: { version?: string } | undefined, from: string | null): boolean =>
+  incident === undefined || incident.version === undefined || incident.version === from;
+
 export interface Incident {
   verdict: Verdict;
   /** The version that breached (active when the incident opened). */

@@ -102,7 +102,7 @@ async function runWorker(
     },
     ...extra,
   };
-  const polls = config.workerTaskQueues ?? 'both';
+  const polls = config.workerTaskQueues;
   const worker = polls === 'rollbacks' ? undefined : await Worker.create({ ...options, taskQueue: config.temporal.taskQueue });
   // Rollbacks on their own queue and worker (own slots, own workflow thread): a switch never waits for the workflow
   // tasks of the monitors, canaries and schedules on the main queue. In a process of their own

@@ -1,6 +1,6 @@
 import { isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RollbackInput, RollbackView } from '../domain/rollback';
+import { marksFromVersion, type RollbackInput, type RollbackView } from '../domain/rollback';
 import { rollbackWorkflowV1 } from './legacy/rollback-v1';
 import { breachSignal, stateQuery } from './messages';
 import { RollbackRun } from './rollback/context';
@@ -170,7 +170,7 @@ async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): 
 
   const group = await planGroupPhase(run);
   // Mark the from-version rolled back from only on its own evidence: an operator's rollback, or a breach measured on it.
-  const markFrom = !input.incident || input.incident.version === undefined || input.incident.version === target.from_version;
+  const markFrom = marksFromVersion(input.incident, target.from_version);
   const switched = await switchPhase(run, target, group, markFrom);
   if (!switched) return view.escalation === 'group_failed' ? run.finish('escalated', 'closed', {}) : run.end();
   return verifyAndFinish(run, switched);

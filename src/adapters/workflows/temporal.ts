@@ -58,10 +58,6 @@ const ACT_WITHIN_MS = 8000;
 const UNREACHABLE_CODES = new Set([14 /* UNAVAILABLE */, 4 /* DEADLINE_EXCEEDED */, 1 /* CANCELLED */]);
 
 /**
- * The engine is not there or did not answer in time — anywhere in the cause chain — as opposed to an answer
- * (a workflow's own failure or a validator's refusal is an answer).
- */
-/**
  * How long the API's client keeps retrying a call after it failed: 3 retries, 0.17 + 0.29 + 0.49 s (±20 %), see
  * API_GRPC_RETRY. Longer would be useless anyway: every engine call the API makes is bounded (TEMPORAL_CALL_TIMEOUT_MS).
  */
@@ -69,6 +65,10 @@ const RETRY_TAIL_MS = 1200;
 /** The API's gRPC retries: at most 4 attempts, so that a call that gave up stops retrying within RETRY_TAIL_MS. */
 export const API_GRPC_RETRY = { maxAttempts: 4 };
 
+/**
+ * The engine is not there or did not answer in time — anywhere in the cause chain — as opposed to an answer
+ * (a workflow's own failure or a validator's refusal is an answer).
+ */
 function unreachable(e: unknown): boolean {
   for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
     if (c instanceof WorkflowUpdateFailedError || c instanceof ApplicationFailure) return false;
