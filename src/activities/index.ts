@@ -11,6 +11,7 @@ import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt, type Assessment } from './assessment';
 import { auditedSwitch } from './audited-switch';
 import { noteBlindness } from './blind';
+import { runMonitorChecks, type MonitorChecksInput, type MonitorChecksResult } from './monitor-loop';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities, unavailableReason } from './staged';
 import { createRetentionActivities } from './retention';
@@ -82,7 +83,14 @@ export interface MonitorCheck {
  * The running attempt's identity when called by Temporal: the same for every retry of one scheduled activity
  * (workflow run + activity id), so that what a first attempt claimed is recognised by its retry.
  */
-function checkIdentity(): { suffix: string; scheduledMs: number } | undefined {
+interface CheckIdentity {
+  suffix: string;
+  scheduledMs: number;
+  /** An identity no earlier check had (a monitor's loop of checks, per attempt): nothing it claimed can have ended. */
+  fresh?: boolean;
+}
+
+function checkIdentity(): CheckIdentity | undefined {
   let info: ReturnType<typeof Context.current>['info'];
   try {
     info = Context.current().info;
@@ -152,19 +160,13 @@ export function createActivities(deps: ActivityDeps) {
     }
     return undefined;
   };
-  const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
-  const activities = {
-    /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
-    async assessNow(input: { prompt: string }): Promise<Verdict> {
-      return (await assessPrompt(deps, input.prompt)).verdict;
-    },
-
-    /**
-     * One monitor check: judge the active version by the trigger table, record it, and decide what the monitor
-     * does — nothing, an alert (deduplicated per cool-down), open an incident (claimed in the store, so at most
-     * one is open per prompt), tell the open incident about a worse breach, or stay quiet after a reject.
-     */
-    async monitorCheck(input: {
+  /**
+   * One monitor check: judge the active version by the trigger table, record it, and decide what the monitor
+   * does — nothing, an alert (deduplicated per cool-down), open an incident (claimed in the store, so at most
+   * one is open per prompt), tell the open incident about a worse breach, or stay quiet after a reject.
+   */
+  const checkMonitor = async (
+    input: {
       prompt: string;
       source: 'tick' | 'fast_path';
       /**
@@ -174,100 +176,143 @@ export function createActivities(deps: ActivityDeps) {
        * the reconciler's grace. Starting one its monitor started meanwhile is refused by the engine and changes nothing.
        */
       unstarted_after_ms?: number;
-    }): Promise<MonitorCheck> {
-      /** A monitor's incident claimed a while ago that no workflow has saved since: its start input, to start it. */
-      const unstartedClaim = async (open: RollbackView, now: Date): Promise<RollbackInput | undefined> => {
-        if (open.requested_by !== 'monitor' || open.updated_at !== open.requested_at) return undefined;
-        if (now.getTime() - Date.parse(open.requested_at) < (input.unstarted_after_ms ?? UNSTARTED_AFTER_MS)) return undefined;
-        return rollbacks.startInput(open.rollback_id);
+    },
+    attempt: CheckIdentity | undefined,
+  ): Promise<MonitorCheck> => {
+    /** A monitor's incident claimed a while ago that no workflow has saved since: its start input, to start it. */
+    const unstartedClaim = async (open: RollbackView, now: Date): Promise<RollbackInput | undefined> => {
+      if (open.requested_by !== 'monitor' || open.updated_at !== open.requested_at) return undefined;
+      if (now.getTime() - Date.parse(open.requested_at) < (input.unstarted_after_ms ?? UNSTARTED_AFTER_MS)) return undefined;
+      return rollbacks.startInput(open.rollback_id);
+    };
+    const a = await assessPrompt(deps, input.prompt);
+    const now = clock.now();
+    const v = await noteBlindness(deps, input.prompt, a.verdict);
+    // One id per scheduled check, the same on every retry of it: a retry continues the incident it claimed.
+    const ownId = attempt ? formatRollbackId(new Date(attempt.scheduledMs), attempt.suffix) : undefined;
+    let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
+    const openId = await rollbacks.openFor(input.prompt);
+    const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
+    // Matched on the attempt's part of the id: a check the monitor runs in its workflow task and runs again after
+    // a worker crash is scheduled anew (a later time) but keeps its run and activity id.
+    const ours = openId !== undefined && attempt !== undefined && (openId === ownId || openId.endsWith(`-${attempt.suffix}`));
+    const claimedByThisCheck = ours ? await rollbacks.startInput(openId) : undefined;
+    // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
+    // Found by the attempt's part of the id too: a re-run after a worker crash was scheduled at another time.
+    const endedFromThisCheck =
+      openId === undefined && attempt !== undefined && !attempt.fresh
+        ? await rollbacks.getBySuffix(input.prompt, attempt.suffix)
+        : undefined;
+    if (endedFromThisCheck) {
+      result = {
+        ...result,
+        note: `rollback ${endedFromThisCheck.rollback_id} from this check already ended (${endedFromThisCheck.status})`,
       };
-      const a = await assessPrompt(deps, input.prompt);
-      const now = clock.now();
-      const v = await noteBlindness(deps, input.prompt, a.verdict);
-      // One id per scheduled check, the same on every retry of it: a retry continues the incident it claimed.
-      const attempt = checkIdentity();
-      const ownId = attempt ? formatRollbackId(new Date(attempt.scheduledMs), attempt.suffix) : undefined;
-      let result: MonitorCheck = { verdict: v, active_version: a.active_version, action: 'none' };
-      const openId = await rollbacks.openFor(input.prompt);
-      const tableBreach = v.kind === 'breached' && v.severity !== undefined && v.severity !== 'low';
-      // Matched on the attempt's part of the id: a check the monitor runs in its workflow task and runs again after
-      // a worker crash is scheduled anew (a later time) but keeps its run and activity id.
-      const ours = openId !== undefined && attempt !== undefined && (openId === ownId || openId.endsWith(`-${attempt.suffix}`));
-      const claimedByThisCheck = ours ? await rollbacks.startInput(openId) : undefined;
-      // A retry that comes after its incident already ran to the end (started by the reconciler) opens nothing again.
-      // Found by the attempt's part of the id too: a re-run after a worker crash was scheduled at another time.
-      const endedFromThisCheck =
-        openId === undefined && attempt !== undefined ? await rollbacks.getBySuffix(input.prompt, attempt.suffix) : undefined;
-      if (endedFromThisCheck) {
-        result = {
-          ...result,
-          note: `rollback ${endedFromThisCheck.rollback_id} from this check already ended (${endedFromThisCheck.status})`,
-        };
-      } else if (claimedByThisCheck) {
-        result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
-      } else if (openId !== undefined) {
-        const open = await rollbacks.get(openId);
-        const unstarted = open ? await unstartedClaim(open, now) : undefined;
-        if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
-          result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
-        } else if (unstarted) {
-          // Claimed elsewhere (the API's fast path) and its start was lost: the monitor starts it now, rather than the
-          // reconciler after its grace. Starting one already running is refused, and the monitor goes on.
-          result = { ...result, action: 'open_incident', incident: unstarted, note: `starting ${openId}, claimed but not started` };
-        } else {
-          result = { ...result, note: `rollback ${openId} is open` };
-        }
-      } else if (tableBreach) {
-        const quiet = await cooldownOf(input.prompt, v.rule, a, now);
-        if (quiet) {
-          result = { ...result, action: 'suppressed', note: quiet };
-        } else {
-          const id = ownId ?? formatRollbackId(now, randomId());
-          const incident: RollbackInput = {
-            rollback_id: id,
-            prompt: input.prompt,
-            reason: v.summary,
-            severity: v.severity!,
-            mode: 'immediate',
-            trigger: triggerOf(v),
-            requested_by: 'monitor',
-            requested_at: now.toISOString(),
-            verification: deps.verification,
-            ...(deps.gradualPlan ? { gradual_plan: deps.gradualPlan } : {}),
-            incident: {
-              ...(a.active_version !== null ? { version: a.active_version } : {}),
-              verdict: v,
-              action: v.action as 'rollback',
-              deadline_s: v.deadline_s ?? 300,
-              default_action: v.default_action ?? 'rollback',
-            },
-          };
-          const claim = await rollbacks.claim(initialView(incident), incident);
-          result = claim.ok
-            ? { ...result, action: 'open_incident', incident }
-            : { ...result, note: `rollback ${claim.open_rollback_id} opened meanwhile` };
-        }
-      } else if (v.kind === 'breached' && v.severity === 'low') {
-        const bucket = Math.floor(now.getTime() / 1000 / a.policy.alert_cooldown_s);
-        await notifier.notify({
-          key: `alert/${input.prompt}/${a.active_version ?? ''}/${v.rule}/${bucket}`,
-          kind: 'alert',
-          severity: 'low',
-          prompt: input.prompt,
-          title: `Watch: ${input.prompt} ${a.active_version ?? ''}`,
-          message: v.summary,
-          links: deps.links(input.prompt, ''),
-          data: { verdict: v },
-        });
-        result = { ...result, action: 'alert' };
+    } else if (claimedByThisCheck) {
+      result = { ...result, action: 'open_incident', incident: claimedByThisCheck, note: `continuing ${openId}, claimed by this check` };
+    } else if (openId !== undefined) {
+      const open = await rollbacks.get(openId);
+      const unstarted = open ? await unstartedClaim(open, now) : undefined;
+      if (open && tableBreach && SEVERITY_RANK[v.severity!] > SEVERITY_RANK[open.severity]) {
+        result = { ...result, action: 'signal_incident', open: { rollback_id: openId, workflow_id: open.workflow_id } };
+      } else if (unstarted) {
+        // Claimed elsewhere (the API's fast path) and its start was lost: the monitor starts it now, rather than the
+        // reconciler after its grace. Starting one already running is refused, and the monitor goes on.
+        result = { ...result, action: 'open_incident', incident: unstarted, note: `starting ${openId}, claimed but not started` };
+      } else {
+        result = { ...result, note: `rollback ${openId} is open` };
       }
-      await monitors.recordCheck(input.prompt, {
-        at: now.toISOString(),
-        active_version: a.active_version,
-        verdict: v,
-        action: result.action,
+    } else if (tableBreach) {
+      const quiet = await cooldownOf(input.prompt, v.rule, a, now);
+      if (quiet) {
+        result = { ...result, action: 'suppressed', note: quiet };
+      } else {
+        const id = ownId ?? formatRollbackId(now, randomId());
+        const incident: RollbackInput = {
+          rollback_id: id,
+          prompt: input.prompt,
+          reason: v.summary,
+          severity: v.severity!,
+          mode: 'immediate',
+          trigger: triggerOf(v),
+          requested_by: 'monitor',
+          requested_at: now.toISOString(),
+          verification: deps.verification,
+          ...(deps.gradualPlan ? { gradual_plan: deps.gradualPlan } : {}),
+          incident: {
+            ...(a.active_version !== null ? { version: a.active_version } : {}),
+            verdict: v,
+            action: v.action as 'rollback',
+            deadline_s: v.deadline_s ?? 300,
+            default_action: v.default_action ?? 'rollback',
+          },
+        };
+        const claim = await rollbacks.claim(initialView(incident), incident);
+        result = claim.ok
+          ? { ...result, action: 'open_incident', incident }
+          : { ...result, note: `rollback ${claim.open_rollback_id} opened meanwhile` };
+      }
+    } else if (v.kind === 'breached' && v.severity === 'low') {
+      const bucket = Math.floor(now.getTime() / 1000 / a.policy.alert_cooldown_s);
+      await notifier.notify({
+        key: `alert/${input.prompt}/${a.active_version ?? ''}/${v.rule}/${bucket}`,
+        kind: 'alert',
+        severity: 'low',
+        prompt: input.prompt,
+        title: `Watch: ${input.prompt} ${a.active_version ?? ''}`,
+        message: v.summary,
+        links: deps.links(input.prompt, ''),
+        data: { verdict: v },
       });
-      return result;
+      result = { ...result, action: 'alert' };
+    }
+    await monitors.recordCheck(input.prompt, {
+      at: now.toISOString(),
+      active_version: a.active_version,
+      verdict: v,
+      action: result.action,
+    });
+    return result;
+  };
+  const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
+  const activities = {
+    /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
+    async assessNow(input: { prompt: string }): Promise<Verdict> {
+      return (await assessPrompt(deps, input.prompt)).verdict;
+    },
+
+    /**
+     * A monitor's periodic checks in one long-running activity (MONITOR_CHECKS=activity; see monitor-loop.ts): it
+     * returns when a check needs the workflow, or after `max_checks`. Each attempt claims incidents under an identity
+     * of its own (run, activity id and attempt): an attempt that claimed one and was lost leaves a monitor's claim no
+     * workflow saved, which the next check, the fast path or the reconciler starts.
+     */
+    monitorChecks(input: MonitorChecksInput): Promise<MonitorChecksResult<MonitorCheck>> {
+      const ctx = Context.current();
+      const { info } = ctx;
+      const suffix = createHash('sha256')
+        .update(`${info.workflowExecution?.runId ?? ''}/${info.activityId}/${info.attempt}`)
+        .digest('hex')
+        .slice(0, 8);
+      return runMonitorChecks(
+        input,
+        () => checkMonitor({ prompt: input.prompt, source: 'tick' }, { suffix, scheduledMs: clock.now().getTime(), fresh: true }),
+        {
+          sleep: (ms) => ctx.sleep(ms),
+          heartbeat: (d) => ctx.heartbeat(d),
+          nowMs: () => clock.now().getTime(),
+          cancelled: () => ctx.cancellationSignal.aborted,
+          stoppedBy: async () => {
+            const m = await monitors.get(input.prompt);
+            return m?.status === 'stopped' ? (m.stopped_by ?? 'unknown') : undefined;
+          },
+        },
+      );
+    },
+
+    /** One monitor check (see checkMonitor), by the monitor's workflow (a local activity) or the API's fast path. */
+    monitorCheck(input: Parameters<typeof checkMonitor>[0]): Promise<MonitorCheck> {
+      return checkMonitor(input, checkIdentity());
     },
 
     /** Validates the requested target, or picks the last known-good version when none was named. */

@@ -12,3 +12,9 @@ export const monitorWorkflowId = (prompt: string): string => `monitor/${prompt}`
  * by a worker of their own in the same process: their workflow tasks never queue behind a thousand monitors' checks.
  */
 export const rollbackTaskQueue = (taskQueue: string): string => `${taskQueue}-rollbacks`;
+/**
+ * Monitors' checks in a long-running activity each (MONITOR_CHECKS=activity) run on a task queue of their own: each
+ * holds an activity slot while it sleeps between checks, so they have a worker of their own with slots for a fleet,
+ * and never take the slots the rollbacks' and monitors' other activities need.
+ */
+export const monitorChecksTaskQueue = (taskQueue: string): string => `${taskQueue}-monitor-checks`;

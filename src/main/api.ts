@@ -46,7 +46,13 @@ export async function startApi(
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions(API_GRPC_RETRY))],
   });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const workflows = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
+  const workflows = new TemporalWorkflows(
+    client,
+    config.temporal.taskQueue,
+    config.temporal.uiUrl,
+    config.temporal.callTimeoutMs,
+    config.monitorChecks,
+  );
   // The monitor's check, run by the ingest fast path when it trips.
   const judging = activitiesFor(adapters, config);
   const service = new PromptbackService({

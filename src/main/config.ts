@@ -57,6 +57,8 @@ const schema = z.object({
   VERIFY_MAX_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.01),
   MIN_SAMPLES: z.coerce.number().int().min(1).default(10),
   MONITOR_INTERVAL_S: seconds.default(30),
+  MONITOR_CHECKS: z.enum(['activity', 'timer']).default('activity'),
+  MONITOR_CHECK_SLOTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Monitor checks in a row whose metrics provider could not answer before the on-call is paged, once. */
   MONITOR_BLIND_AFTER_ERRORS: z.coerce.number().int().min(1).max(1000).default(3),
   GRADUAL_STAGES: z
@@ -236,6 +238,13 @@ export interface Config {
   tokens: { actor: string; role: Role; token: string }[];
   verification: { interval_s: number; duration_s: number; max_error_rate: number; min_samples: number };
   monitorIntervalS: number;
+  /**
+   * Where monitors started from now on run their periodic checks: `activity` = one long-running activity per monitor
+   * on the `-monitor-checks` task queue (no workflow task per check); `timer` = one workflow task per check.
+   */
+  monitorChecks: 'activity' | 'timer';
+  /** Activities the worker runs at once on the checks' queue: one per monitor, mostly asleep. */
+  monitorCheckSlots: number;
   monitorBlindAfterErrors: number;
   gradual: GradualPlan;
   canary: CanaryPlan;
@@ -318,6 +327,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       min_samples: e.MIN_SAMPLES,
     },
     monitorIntervalS: e.MONITOR_INTERVAL_S,
+    monitorChecks: e.MONITOR_CHECKS,
+    monitorCheckSlots: e.MONITOR_CHECK_SLOTS,
     monitorBlindAfterErrors: e.MONITOR_BLIND_AFTER_ERRORS,
     gradual: {
       stages: [

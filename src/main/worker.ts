@@ -3,7 +3,7 @@ import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkerOptio
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { TemporalWorkflows } from '../adapters/workflows/temporal';
-import { rollbackTaskQueue } from '../domain/names';
+import { monitorChecksTaskQueue, rollbackTaskQueue } from '../domain/names';
 import { createReconcileActivities } from '../activities/reconcile';
 import { ensureReconcilerSchedule, ensureRetentionSchedule, ensureStorageSchedule } from './schedules';
 import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from './wiring';
@@ -31,6 +31,8 @@ export interface WorkerHandle {
   worker?: Worker;
   /** The rollbacks' queue's worker (TEMPORAL_TASK_QUEUE + `-rollbacks`); absent with WORKER_TASK_QUEUES=main. */
   rollbackWorker?: Worker;
+  /** The monitors' checks' queue's worker (TEMPORAL_TASK_QUEUE + `-monitor-checks`, activities only); absent with WORKER_TASK_QUEUES=rollbacks. */
+  checksWorker?: Worker;
   run: Promise<void>;
   /** Sends the outbox's notifications to PagerDuty, Slack and the webhook, beside the workflows. */
   dispatcher: DeliveryDispatcher;
@@ -79,7 +81,13 @@ async function runWorker(
     connection: await Connection.connect(clientConnectionOptions(config, address)),
     namespace: config.temporal.namespace,
   });
-  const engine = new TemporalWorkflows(client, config.temporal.taskQueue, config.temporal.uiUrl, config.temporal.callTimeoutMs);
+  const engine = new TemporalWorkflows(
+    client,
+    config.temporal.taskQueue,
+    config.temporal.uiUrl,
+    config.temporal.callTimeoutMs,
+    config.monitorChecks,
+  );
   // One bundle for both workers (bundling takes seconds); a bundle built ahead comes in `extra`.
   const code = extra.workflowBundle
     ? {}
@@ -110,7 +118,19 @@ async function runWorker(
   const rollbackWorker =
     polls === 'main' ? undefined : await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
   // One stops, both stop: a process polling only one of its queues would look alive and leave the other's work waiting.
-  const both = [worker, rollbackWorker].filter((w): w is Worker => w !== undefined);
+  // Monitors' checks (MONITOR_CHECKS=activity): one long-running activity per monitor, mostly asleep, each holding a
+  // slot; a worker of their own, activities only, with slots for a fleet (the other activities keep theirs).
+  const checksWorker =
+    polls === 'rollbacks'
+      ? undefined
+      : await Worker.create({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: monitorChecksTaskQueue(config.temporal.taskQueue),
+          activities: options.activities,
+          maxConcurrentActivityTaskExecutions: config.monitorCheckSlots,
+        });
+  const both = [worker, rollbackWorker, checksWorker].filter((w): w is Worker => w !== undefined);
   const stopBoth = () => {
     for (const w of both) if (w.getState() === 'RUNNING') w.shutdown();
   };
@@ -139,6 +159,7 @@ async function runWorker(
   return {
     worker,
     rollbackWorker,
+    ...(checksWorker ? { checksWorker } : {}),
     run,
     dispatcher,
     ...(metrics ? { metrics } : {}),
@@ -186,7 +207,12 @@ async function main(log: Logger): Promise<() => Promise<void>> {
       webUi: config.temporal.uiUrl,
       metrics: handle.metrics?.url,
       workflow_calls: workflowCallsMode(),
-      task_queues: [handle.worker?.options.taskQueue, handle.rollbackWorker?.options.taskQueue].filter(Boolean),
+      task_queues: [
+        handle.worker?.options.taskQueue,
+        handle.rollbackWorker?.options.taskQueue,
+        handle.checksWorker?.options.taskQueue,
+      ].filter(Boolean),
+      monitor_checks: config.monitorChecks,
     },
     `worker running against ${config.temporal.address}; Web UI ${config.temporal.uiUrl}`,
   );

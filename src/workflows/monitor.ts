@@ -1,4 +1,5 @@
 import {
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -12,7 +13,9 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { Activities, MonitorCheck } from '../activities';
+import type { MonitorChecksResult } from '../activities/monitor-loop';
 import { isAlreadyStarted } from '../domain/errors';
+import { untilOwnSlot } from '../domain/check-slot';
 import { rollbackWorkflowId } from '../domain/names';
 import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
@@ -54,26 +57,26 @@ export interface MonitorInput {
   started_by: string;
   /** Where its incidents run (the rollback worker's queue); absent in monitors started before it: the monitor's own. */
   rollback_task_queue?: string;
+  /**
+   * `activity` (MONITOR_CHECKS=activity, monitors started since it): the periodic checks run in a long-running
+   * activity on `check_task_queue`; absent: one workflow task per check.
+   */
+  checks?: 'activity';
+  check_task_queue?: string;
   /** Carried across continue-as-new. */
   state?: MonitorState;
 }
 
 /** Checks per run before continue-as-new: keeps the history small (about 6 events a check). */
 export const CHECKS_PER_RUN = 200;
+/** Monitor runs with `checks: 'activity'` (and the parts of a run) from before it are replayed as they ran. */
+export const CHECK_LOOP = 'monitor-check-loop';
+/** Checks one `monitorChecks` activity makes before it reports back (an hour at 30 s): the state's count moves on. */
+export const CHECKS_PER_LOOP = 120;
+/** `monitorChecks` activities per run before continue-as-new (about 6 events each). */
+export const LOOPS_PER_RUN = 100;
 
-/**
- * How long until this prompt's next check: checks fall on the prompt's own slot of the interval (a hash of its
- * name), so a thousand monitors started within seconds of each other (a fleet's deploy) check spread evenly over
- * the interval instead of in one burst that every other workflow task, an incident's included, queues behind.
- * At least a quarter interval away, so a check and the next never come in a row.
- */
-export function untilOwnSlot(prompt: string, intervalMs: number, nowMs: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 0x01000193) >>> 0;
-  const slot = h % intervalMs;
-  const wait = (((slot - nowMs) % intervalMs) + intervalMs) % intervalMs;
-  return wait < intervalMs / 4 ? wait + intervalMs : wait;
-}
+export { untilOwnSlot };
 
 /**
  * One monitor per prompt (`monitor/{prompt}`): every `interval_s`, or at once when the ingest fast path
@@ -99,36 +102,17 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     stoppedBy = p?.by || 'unknown';
   });
 
-  for (let i = 0; i < CHECKS_PER_RUN || checkNow; i++) {
-    if (stoppedBy !== undefined) break;
-    const source = checkNow ? 'fast_path' : 'tick';
-    checkNow = false;
-    const local = patched(LOCAL_CHECK);
-    let r: MonitorCheck;
-    if (local) {
-      try {
-        r = await monitorCheckInTask({ prompt: input.prompt, source });
-      } catch (e) {
-        if (isCancellation(e)) throw e; // the monitor was cancelled (e.g. from the Web UI): it ends
-        // Failing for a minute (the store is down, a policy the check cannot read): said in the monitor's state, and
-        // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
-        state.last_check_at = new Date().toISOString();
-        state.last_action = `check failed: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`;
-        setCurrentDetails(monitorCurrentDetails(state));
-        await condition(() => checkNow || stoppedBy !== undefined, untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()), {
-          summary: `next check (${state.checks + 1}), after a failed one`,
-        });
-        continue;
-      }
-    } else {
-      r = await monitorCheck({ prompt: input.prompt, source });
-    }
-    state.checks += 1;
+  /** A check's result in the monitor's state (the `state` query, the Web UI's current details). */
+  const note = (r: MonitorCheck, counted = 1): void => {
+    state.checks += counted;
     state.last_check_at = new Date().toISOString();
     state.last_verdict = r.verdict;
     state.last_action = r.action;
     state.active_version = r.active_version;
     setCurrentDetails(monitorCurrentDetails(state));
+  };
+  /** What a check decided that only the workflow can do: start the incident it claimed, or tell the open one. */
+  const act = async (r: MonitorCheck): Promise<void> => {
     if (r.action === 'open_incident' && r.incident) {
       try {
         await startChild(rollbackWorkflow, {
@@ -158,12 +142,147 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
         state.last_action = `signal_incident failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
-    const wait = local ? untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()) : input.interval_s * 1000;
-    await condition(() => checkNow || stoppedBy !== undefined, wait, { summary: `next check (${state.checks + 1})` });
+  };
+  /** A check in this workflow task (a local activity); undefined when it failed for a minute, said in the state. */
+  const checkInTask = async (source: 'tick' | 'fast_path'): Promise<MonitorCheck | undefined> => {
+    try {
+      return await monitorCheckInTask({ prompt: input.prompt, source });
+    } catch (e) {
+      if (isCancellation(e)) throw e; // the monitor was cancelled (e.g. from the Web UI): it ends
+      // Failing for a minute (the store is down, a policy the check cannot read): said in the monitor's state, and
+      // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
+      state.last_check_at = new Date().toISOString();
+      state.last_action = `check failed: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`;
+      setCurrentDetails(monitorCurrentDetails(state));
+      return undefined;
+    }
+  };
+
+  if (input.checks === 'activity' && input.check_task_queue !== undefined && patched(CHECK_LOOP)) {
+    stoppedBy = await checksInActivity(input, state, {
+      checkNow: () => checkNow,
+      takeCheckNow: () => {
+        checkNow = false;
+      },
+      stoppedBy: () => stoppedBy,
+      note,
+      act,
+      checkInTask,
+    });
+  } else {
+    for (let i = 0; i < CHECKS_PER_RUN || checkNow; i++) {
+      if (stoppedBy !== undefined) break;
+      const source = checkNow ? 'fast_path' : 'tick';
+      checkNow = false;
+      const local = patched(LOCAL_CHECK);
+      let r: MonitorCheck | undefined;
+      if (local) {
+        r = await checkInTask(source);
+        if (r === undefined) {
+          await condition(() => checkNow || stoppedBy !== undefined, untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()), {
+            summary: `next check (${state.checks + 1}), after a failed one`,
+          });
+          continue;
+        }
+      } else {
+        r = await monitorCheck({ prompt: input.prompt, source });
+      }
+      note(r);
+      await act(r);
+      const wait = local ? untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()) : input.interval_s * 1000;
+      await condition(() => checkNow || stoppedBy !== undefined, wait, { summary: `next check (${state.checks + 1})` });
+    }
   }
   if (stoppedBy !== undefined) {
     await monitorStopped({ prompt: input.prompt, by: stoppedBy });
     return state;
   }
   return continueAsNew<typeof monitorWorkflow>({ ...input, state });
+}
+
+interface LoopHooks {
+  checkNow(): boolean;
+  takeCheckNow(): void;
+  stoppedBy(): string | undefined;
+  note(r: MonitorCheck, counted?: number): void;
+  act(r: MonitorCheck): Promise<void>;
+  checkInTask(source: 'tick' | 'fast_path'): Promise<MonitorCheck | undefined>;
+}
+
+/**
+ * MONITOR_CHECKS=activity: the periodic checks run in a long-running activity (`monitorChecks`, on the checks' own
+ * task queue) that returns only when a check needs this workflow, or after CHECKS_PER_LOOP checks; a check costs the
+ * engine no workflow task. `check-now` is checked here, in the task the signal wakes, while the loop goes on; `stop`
+ * cancels the loop. Returns who stopped the monitor, or undefined when this run should continue as new.
+ */
+async function checksInActivity(input: MonitorInput, state: MonitorState, hooks: LoopHooks): Promise<string | undefined> {
+  const { monitorChecks } = proxyActivities<Activities>({
+    taskQueue: input.check_task_queue,
+    // One attempt makes up to CHECKS_PER_LOOP checks, each at most 1.25 intervals apart. A lost worker is noticed by
+    // the heartbeat (one per check), not by this bound.
+    startToCloseTimeout: Math.ceil((CHECKS_PER_LOOP * 1.25 * input.interval_s + 600) * 1000),
+    heartbeatTimeout: Math.max(60, 3 * input.interval_s) * 1000,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  let first = state.checks === 0;
+  for (let loops = 0; loops < LOOPS_PER_RUN || hooks.checkNow(); loops++) {
+    if (hooks.stoppedBy() !== undefined) break;
+    let done: MonitorChecksResult<MonitorCheck> | undefined;
+    let failed: unknown;
+    const scope = new CancellationScope();
+    scope
+      .run(() => monitorChecks({ prompt: input.prompt, interval_s: input.interval_s, max_checks: CHECKS_PER_LOOP, check_first: first }))
+      .then(
+        (r) => {
+          done = r;
+        },
+        (e: unknown) => {
+          failed = e ?? new Error('the checks failed');
+        },
+      );
+    first = false;
+    setCurrentDetails(
+      `${monitorCurrentDetails(state)}\n\nchecks every ${input.interval_s} s in the running activity (its heartbeat shows the last one)`,
+    );
+    while (done === undefined && failed === undefined) {
+      await condition(() => done !== undefined || failed !== undefined || hooks.checkNow() || hooks.stoppedBy() !== undefined);
+      if (hooks.stoppedBy() !== undefined) {
+        scope.cancel();
+        return hooks.stoppedBy();
+      }
+      if (hooks.checkNow() && done === undefined && failed === undefined) {
+        hooks.takeCheckNow();
+        const r = await hooks.checkInTask('fast_path');
+        if (r) {
+          hooks.note(r);
+          await hooks.act(r);
+        }
+      }
+    }
+    const r = done;
+    if (r) {
+      state.checks += r.checks;
+      if (r.last_check_at) state.last_check_at = r.last_check_at;
+      if (r.last_verdict) state.last_verdict = r.last_verdict;
+      if (r.active_version !== undefined) state.active_version = r.active_version;
+      state.last_action = r.last_error ? `check failed: ${r.last_error}` : r.act ? r.act.action : (r.last_action ?? state.last_action);
+      if (r.stopped_by !== undefined) return r.stopped_by;
+      if (r.act) {
+        hooks.note(r.act, 0);
+        await hooks.act(r.act);
+      }
+    } else {
+      if (isCancellation(failed)) throw failed; // the monitor was cancelled (e.g. from the Web UI): it ends
+      state.last_action = `checks failed: ${failed instanceof Error ? (failed.cause instanceof Error ? failed.cause.message : failed.message) : String(failed)}`;
+      setCurrentDetails(monitorCurrentDetails(state));
+      await condition(
+        () => hooks.checkNow() || hooks.stoppedBy() !== undefined,
+        untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()),
+        {
+          summary: 'next checks, after failed ones',
+        },
+      );
+    }
+  }
+  return hooks.stoppedBy();
 }

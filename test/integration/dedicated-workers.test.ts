@@ -53,7 +53,7 @@ describe('workers dedicated to one task queue', () => {
     // Each says at start which queues it polls.
     const q = stack.config.temporal.taskQueue;
     await waitFor('the main worker says it polls the main queue', () =>
-      Promise.resolve(mainLog().includes(`"task_queues":["${q}"]`) ? true : undefined),
+      Promise.resolve(mainLog().includes(`"task_queues":["${q}","${q}-monitor-checks"]`) ? true : undefined),
     );
     await waitFor('the rollbacks worker says it polls the rollbacks queue', () =>
       Promise.resolve(rollbacksLog().includes(`"task_queues":["${q}-rollbacks"]`) ? true : undefined),

@@ -1,4 +1,6 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { runMonitorChecks, type MonitorChecksInput } from '../../src/activities/monitor-loop';
 import type { Activities, MonitorCheck } from '../../src/activities';
 import { switchInOneStep, type OneStepInput } from '../../src/activities/one-step';
 import type { GroupPlan } from '../../src/activities/group';
@@ -25,6 +27,12 @@ export interface FakeWorld {
   /** What each monitor check answers, in order; the last one repeats. */
   monitorChecks?: MonitorCheck[];
   monitorCheckCalls?: { prompt: string; source: string }[];
+  /** Every `monitorChecks` (a monitor's loop of checks) started, in order. */
+  loopCalls?: MonitorChecksInput[];
+  /** The monitor's row says stopped, by this person (the loop reads it before every check). */
+  storeStoppedBy?: string;
+  /** How long the loop sleeps between checks at most (default 20 ms: real time, the test server cannot skip it). */
+  loopSleepMs?: number;
   stoppedBy?: string;
   /** Every successful `switchActiveVersion` call with the actor the audit row records (additive to `switches`). */
   switchCalls?: { to: string; rollback_id: string; actor: string; reason: string }[];
@@ -185,6 +193,18 @@ export function fakeActivities(world: FakeWorld): Activities {
       monitorCheck += 1;
       if (!r) throw ApplicationFailure.nonRetryable('no monitor check scripted', 'TestSetup');
       return Promise.resolve(r);
+    },
+    /** The real loop of checks (monitor-loop.ts) over the scripted checks, with short sleeps. */
+    monitorChecks(input: MonitorChecksInput) {
+      (world.loopCalls ??= []).push(input);
+      const ctx = Context.current();
+      return runMonitorChecks(input, () => fakes.monitorCheck({ prompt: input.prompt, source: 'tick' }), {
+        sleep: (ms) => ctx.sleep(Math.min(ms, world.loopSleepMs ?? 20)),
+        heartbeat: (d) => ctx.heartbeat(d),
+        nowMs: () => Date.now(),
+        cancelled: () => ctx.cancellationSignal.aborted,
+        stoppedBy: () => Promise.resolve(world.storeStoppedBy),
+      });
     },
     monitorStopped(input: { prompt: string; by: string }) {
       world.stoppedBy = input.by;

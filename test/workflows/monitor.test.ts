@@ -15,7 +15,7 @@ import { triggerOf, type RollbackInput, type RollbackView } from '../../src/doma
 import type { Verdict, WindowStats } from '../../src/domain/verdict';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import { approveSignal, checkNowSignal, PromptNameKey, stopMonitorSignal, type MonitorState } from '../../src/workflows/messages';
-import { CHECKS_PER_RUN, type monitorWorkflow, untilOwnSlot } from '../../src/workflows/monitor';
+import { CHECKS_PER_LOOP, CHECKS_PER_RUN, type monitorWorkflow, untilOwnSlot } from '../../src/workflows/monitor';
 import type { rollbackWorkflow } from '../../src/workflows/rollback';
 import { fakeActivities, fakeWorld, type FakeWorld } from '../support/fake-activities';
 import { testWorker, timeSkippingEnv } from '../support/time-skipping';
@@ -89,6 +89,8 @@ async function withMonitor<T>(
   script: (prompt: string, now: string) => MonitorCheck[],
   body: (ctx: Ctx) => Promise<T>,
   e: TestWorkflowEnvironment = env,
+  /** `{ checks: 'activity' }`: the loop of checks runs on the test's own queue (its worker has the fake loop). */
+  over: { checks?: 'activity' } = {},
 ): Promise<T> {
   const taskQueue = `tq-${randomUUID()}`;
   const prompt = `p-${randomUUID().slice(0, 8)}`;
@@ -101,7 +103,14 @@ async function withMonitor<T>(
       const handle = await e.client.workflow.start<typeof monitorWorkflow>('monitorWorkflow', {
         taskQueue,
         workflowId: monitorWorkflowId(prompt),
-        args: [{ prompt, interval_s: INTERVAL_S, started_by: 'alice' }],
+        args: [
+          {
+            prompt,
+            interval_s: INTERVAL_S,
+            started_by: 'alice',
+            ...(over.checks ? { checks: over.checks, check_task_queue: taskQueue } : {}),
+          },
+        ],
       });
       return body({ prompt, handle, now, cleanup, taskQueue });
     });
@@ -497,6 +506,165 @@ describe('monitor workflow (time-skipping)', () => {
     expect(w.monitorCheckCalls).toHaveLength(1);
     // Stopped at once: not at the next tick (which would have checked again before looking at the signal).
     expect(r.described.closeTime!.getTime() - Date.parse(r.first.last_check_at!)).toBeLessThan(INTERVAL_S * 1000);
+  });
+});
+
+/** The activities a history scheduled (not local ones), by type. */
+const scheduled = (events: temporal.api.history.v1.IHistoryEvent[]) =>
+  events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+
+describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=activity)', () => {
+  it(`checks in one activity that reports after ${CHECKS_PER_LOOP} checks: no workflow task per check`, async () => {
+    const w = world({ loopSleepMs: 5 });
+    const r = await withMonitor(
+      w,
+      () => [none(HEALTHY)],
+      async ({ handle }) => {
+        // The second loop has started once the first reported, whose checks the state then counts. (Polled in this
+        // process: the test server answers each query with a workflow task of its own.)
+        await poll(
+          () => Promise.resolve(w.loopCalls?.length ?? 0),
+          'the second loop',
+          (n) => n >= 2,
+          20_000,
+        );
+        const state = await poll(monitorState(handle), 'the first loop to report', (s) => s.checks >= CHECKS_PER_LOOP);
+        const final = await stopWithoutSkipping(handle, 'bob');
+        const history = await handle.fetchHistory();
+        return { state, final, events: history.events ?? [] };
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(r.state.checks).toBe(CHECKS_PER_LOOP);
+    expect(r.state).toMatchObject({ last_action: 'none', active_version: 'v2.0.0' });
+    expect(r.state.last_verdict?.kind).toBe('healthy');
+    // A new monitor checks at once; the next loop waits for the prompt's slot.
+    expect(w.loopCalls?.map((c) => c.check_first ?? false).slice(0, 2)).toEqual([true, false]);
+    expect(w.loopCalls?.[0]).toMatchObject({ interval_s: INTERVAL_S, max_checks: CHECKS_PER_LOOP });
+    // The engine saw two activities and a handful of workflow tasks for 120+ checks, and no check inside a task.
+    const loops = scheduled(r.events).filter((n) => n === 'monitorChecks').length;
+    expect(loops).toBeGreaterThanOrEqual(2);
+    // No timer and no check marker: the engine wrote nothing per check (the history is a few events per loop).
+    expect(r.events.filter((e) => e.timerStartedEventAttributes)).toHaveLength(0);
+    expect(r.events.length).toBeLessThan(40);
+    expect(r.final.checks).toBeGreaterThanOrEqual(CHECKS_PER_LOOP);
+    expect(r.events.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toBe(false);
+    expect(w.stoppedBy).toBe('bob');
+  });
+
+  it('starts the incident a check in the loop claimed, then checks on in a new loop', async () => {
+    const w = world({ loopSleepMs: 5 });
+    const r = await withMonitor(
+      w,
+      (prompt, now) => [
+        none(HEALTHY),
+        { verdict: HIGH_ERRORS, active_version: 'v2.0.0', action: 'open_incident', incident: incidentFor(prompt, HIGH_ERRORS, now) },
+        none(HEALTHY),
+      ],
+      async ({ prompt, handle, cleanup }) => {
+        const incident = w.monitorChecks![1]!.incident!;
+        const id = rollbackWorkflowId(prompt, incident.rollback_id);
+        cleanup.push(id);
+        const child = await poll(
+          () =>
+            env.client.workflow
+              .getHandle<typeof rollbackWorkflow>(id)
+              .describe()
+              .catch(() => undefined),
+          'the incident',
+          (d) => d !== undefined,
+        );
+        await poll(
+          () => Promise.resolve(w.loopCalls?.length ?? 0),
+          'the next loop',
+          (n) => n >= 2,
+        );
+        const state = await handle.query<MonitorState>('state');
+        await stopWithoutSkipping(handle, 'alice');
+        return { child: child!, state };
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(r.child.type).toBe('rollbackWorkflow');
+    expect(r.child.status.name).toBe('RUNNING');
+    expect(r.state.checks).toBe(2);
+    expect(r.state.last_verdict?.kind).toBe('breached');
+  });
+
+  it('checks at once on `check-now` in the task the signal wakes, while the loop goes on', async () => {
+    const w = world({ loopSleepMs: 60_000 });
+    const r = await withMonitor(
+      w,
+      () => [none(HEALTHY)],
+      async ({ handle }) => {
+        await poll(
+          () => Promise.resolve(w.monitorCheckCalls?.length ?? 0),
+          "the loop's first check",
+          (n) => n >= 1,
+        );
+        await handle.signal(checkNowSignal, { source: 'ingest' });
+        const state = await checksAtLeast(handle, 1);
+        const described = await handle.describe();
+        await stopWithoutSkipping(handle, 'alice');
+        return { state, described };
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(w.monitorCheckCalls?.map((c) => c.source)).toEqual(['tick', 'fast_path']);
+    expect(r.state.checks).toBe(1); // the in-task one; the loop's are counted when it reports
+    expect(w.loopCalls).toHaveLength(1);
+    expect(r.described.raw.pendingActivities?.map((a) => a.activityType?.name)).toEqual(['monitorChecks']);
+  });
+
+  it('stops at once on `stop`: the loop is cancelled, who stopped it is recorded, nothing checks after', async () => {
+    const w = world({ loopSleepMs: 60_000 });
+    const r = await withMonitor(
+      w,
+      () => [none(HEALTHY)],
+      async ({ handle }) => {
+        await poll(
+          () => Promise.resolve(w.monitorCheckCalls?.length ?? 0),
+          "the loop's first check",
+          (n) => n >= 1,
+        );
+        const t0 = Date.now();
+        await stopWithoutSkipping(handle, 'bob');
+        const tookMs = Date.now() - t0;
+        const described = await handle.describe();
+        await new Promise((res) => setTimeout(res, 200));
+        return { tookMs, described };
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(w.stoppedBy).toBe('bob');
+    expect(r.described.status.name).toBe('COMPLETED');
+    expect(r.tookMs).toBeLessThan(5_000);
+    expect(w.monitorCheckCalls).toHaveLength(1);
+  });
+
+  it('ends when the store says the monitor was stopped, before its loop checks again', async () => {
+    const w = world({ loopSleepMs: 5, storeStoppedBy: 'dave' });
+    const r = await withMonitor(
+      w,
+      () => [none(HEALTHY)],
+      async ({ handle }) => {
+        await poll(
+          () => handle.describe(),
+          'the monitor to complete',
+          (d) => d.status.name !== 'RUNNING',
+        );
+        return handle.query<MonitorState>('state');
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(w.stoppedBy).toBe('dave');
+    expect(w.monitorCheckCalls ?? []).toHaveLength(0);
+    expect(r.checks).toBe(0);
   });
 });
 

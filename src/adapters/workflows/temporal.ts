@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
-import { monitorWorkflowId, rollbackTaskQueue, rollbackWorkflowId } from '../../domain/names';
+import { monitorChecksTaskQueue, monitorWorkflowId, rollbackTaskQueue, rollbackWorkflowId } from '../../domain/names';
 import {
   canaryDetails,
   canarySummary,
@@ -91,6 +91,8 @@ export class TemporalWorkflows implements Workflows {
     private readonly webUi: string,
     /** Every call answers within this (ms): a slow or absent engine becomes EngineUnavailable, never a hang. */
     private readonly timeoutMs = 1500,
+    /** How the monitors it starts run their periodic checks (MONITOR_CHECKS). */
+    private readonly monitorChecks: 'activity' | 'timer' = 'activity',
   ) {}
 
   /** One engine call within the time budget (`within`); no answer becomes EngineUnavailable (503), never a hang. */
@@ -173,7 +175,17 @@ export class TemporalWorkflows implements Workflows {
         this.client.workflow.start(monitorWorkflow, {
           taskQueue: this.taskQueue,
           workflowId,
-          args: [{ prompt, interval_s, started_by: by, rollback_task_queue: rollbackTaskQueue(this.taskQueue) }],
+          args: [
+            {
+              prompt,
+              interval_s,
+              started_by: by,
+              rollback_task_queue: rollbackTaskQueue(this.taskQueue),
+              ...(this.monitorChecks === 'activity'
+                ? { checks: 'activity' as const, check_task_queue: monitorChecksTaskQueue(this.taskQueue) }
+                : {}),
+            },
+          ],
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           typedSearchAttributes: new TypedSearchAttributes([{ key: PromptNameKey, value: prompt }]),
           staticSummary: monitorSummary(prompt, interval_s),
