@@ -323,6 +323,7 @@ async function startEverything(): Promise<Running> {
     DATABASE_URL: path.join(dir, 'promptback.db'),
     TEMPORAL_ADDRESS: dev.address,
     MONITOR_INTERVAL_S: String(MONITOR_INTERVAL_S),
+    MONITOR_CHECKS,
     VERIFY_INTERVAL_S: '1',
     VERIFY_DURATION_S: '10',
     MIN_SAMPLES: '10',
@@ -897,6 +898,9 @@ const T_RUNS = Math.max(1, num('BENCH_RUNS', QUICK ? 8 : 30));
 const T_RB_RUNS = Math.max(1, num('BENCH_ROLLBACK_RUNS', QUICK ? 8 : 30));
 /** BENCH_CONDITIONS=idle (or load) measures one condition only: e.g. to chase idle outliers. */
 const T_CONDITIONS = (['idle', 'load'] as const).filter((c) => (process.env.BENCH_CONDITIONS ?? 'idle,load').split(',').includes(c));
+const FLEET_REST_S = Math.max(1, num('BENCH_FLEET_REST_S', 10));
+/** How the stack's monitors check (the product's MONITOR_CHECKS, default activity): BENCH_MONITOR_CHECKS=timer for the other. */
+const MONITOR_CHECKS = process.env.BENCH_MONITOR_CHECKS === 'timer' ? 'timer' : 'activity';
 const TARGETS = { breach_p99_ms: 1000, rollback_p99_ms: 300, ingest_events_per_s: 50_000, batch_p99_ms: 50 };
 
 const PACED_LOADGEN = `
@@ -1064,6 +1068,7 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     TEMPORAL_ADDRESS: dev.address,
     TEMPORAL_TASK_QUEUE: `promptback-bench-${store}`,
     MONITOR_INTERVAL_S: String(MONITOR_INTERVAL_S),
+    MONITOR_CHECKS,
     VERIFY_INTERVAL_S: '1',
     VERIFY_DURATION_S: '10',
     MIN_SAMPLES: '10',
@@ -1322,6 +1327,12 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
       await sleep(500);
     }
 
+    // The fleet at rest: what the monitors alone cost, with no request, breach or rollback (BENCH_FLEET_REST_S, 10 s).
+    const restProbe = loadProbe(devPid, stack.workerPids);
+    await sleep(FLEET_REST_S * 1000);
+    const rest = restProbe();
+    progress(`[${store}] ${T_FLEET} monitors at rest (MONITOR_CHECKS=${MONITOR_CHECKS}), ${FLEET_REST_S} s: ${fmtLoad(rest)}`);
+
     const conditions: Record<'idle' | 'load', Condition> = {} as any;
     naive.start(Math.random() * NAIVE_PERIOD_MS);
     let lastBreachWall = Date.now();
@@ -1362,7 +1373,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     while (naive.latencies().pending > 0 && Date.now() < deadline) await sleep(200);
     naive.stop();
     const nl = naive.latencies();
-    return { store, conditions, naive: { ms: summarize(nl.measured), never_switched: nl.pending } };
+    return { store, rest, conditions, naive: { ms: summarize(nl.measured), never_switched: nl.pending } };
   } finally {
     await stack.stop();
   }
@@ -1566,6 +1577,7 @@ async function mainTargets(): Promise<void> {
       naive_period_s: NAIVE_PERIOD_MS / 1000,
       poll: POLL_DESC,
       metrics_ingest: process.env.METRICS_INGEST ?? 'thread',
+      monitor_checks: MONITOR_CHECKS,
       metrics_database_url: process.env.METRICS_DATABASE_URL ?? 'default (sqlite: sibling file)',
       worker: WORKER_MODE,
       workflow_deadlock_watchdog: process.env.WORKFLOW_DEADLOCK_WATCHDOG === 'on' ? 'on (per call)' : 'off',
@@ -1573,7 +1585,9 @@ async function mainTargets(): Promise<void> {
     targets: TARGETS,
     figures,
     naive: Object.fromEntries(results.map((r) => [r.store, { ...roundSummary(r.naive.ms), never_switched: r.naive.never_switched }])),
-    load: Object.fromEntries(results.map((r) => [r.store, { idle: r.conditions.idle?.load, load: r.conditions.load?.load }])),
+    load: Object.fromEntries(
+      results.map((r) => [r.store, { fleet_at_rest: r.rest, idle: r.conditions.idle?.load, load: r.conditions.load?.load }]),
+    ),
     warnings: { stack: stackWarnings, worker: workerWarnings },
     all_pass: figures.every((f) => f.verdict === 'PASS'),
     total_s: r1((performance.now() - benchStart) / 1000),

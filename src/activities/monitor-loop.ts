@@ -68,7 +68,6 @@ export async function runMonitorChecks<C extends CheckOutcome>(
 ): Promise<MonitorChecksResult<C>> {
   const progress: MonitorChecksProgress = { checks: 0, failures: 0 };
   const intervalMs = input.interval_s * 1000;
-  rt.heartbeat(progress);
   let first = input.check_first === true;
   while (progress.checks + progress.failures < input.max_checks) {
     if (!first) await rt.sleep(untilOwnSlot(input.prompt, intervalMs, rt.nowMs()));
@@ -83,6 +82,8 @@ export async function runMonitorChecks<C extends CheckOutcome>(
       progress.last_action = r.note ? `${r.action}: ${r.note}` : r.action;
       progress.active_version = r.active_version;
       delete progress.last_error;
+      // The first heartbeat goes out at once, later ones once per throttle interval (0.8 × the timeout, at most 60 s):
+      // the Web UI's view of the last check is at most that old; the store has every check.
       rt.heartbeat(progress);
       if (needsWorkflow(r)) return { ...progress, act: r };
     } catch (e) {

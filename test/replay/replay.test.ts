@@ -41,6 +41,7 @@ const REQUIRED = {
     'switch-in-one-step',
     'monitor-local-check',
     'switch-in-task',
+    'monitor-check-loop',
   ],
 };
 

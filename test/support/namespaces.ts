@@ -27,5 +27,6 @@ export const TEST_NAMESPACES = [
   'it-cli',
   'it-logs',
   'it-dedicated',
+  'it-monitor-checks',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

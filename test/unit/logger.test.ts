@@ -71,6 +71,8 @@ describe('Temporal SDK logs', () => {
     sdk.log('INFO', 'Initializing worker', { sdkComponent: 'core' });
     sdk.info('Activity completed', { sdkComponent: 'activity', activityType: 'switchVersion' });
     sdk.warn('Activity failed', { sdkComponent: 'activity' });
+    // The monitor-checks worker polls activities only, by design.
+    sdk.warn('No workflows registered, not polling for workflow tasks', { sdkComponent: 'worker', taskQueue: 'promptback-monitor-checks' });
     sdk.error('Worker failed', { sdkComponent: 'worker' });
 
     const seen = s.lines.map((l) => JSON.parse(l) as { level: number; msg: string; component: string });
