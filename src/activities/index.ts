@@ -304,7 +304,7 @@ export function createActivities(deps: ActivityDeps) {
           cancelled: () => ctx.cancellationSignal.aborted,
           stoppedBy: async () => {
             const m = await monitors.get(input.prompt);
-            return m?.status === 'stopped' ? (m.stopped_by ?? 'unknown') : undefined;
+            return m?.status === 'stopped' ? { by: m.stopped_by ?? 'unknown', at: m.updated_at } : undefined;
           },
         },
       );

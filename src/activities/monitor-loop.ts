@@ -1,4 +1,4 @@
-import { untilOwnSlot } from '../domain/check-slot';
+import { HEARTBEAT_EVERY_MS, untilOwnSlot } from '../domain/check-slot';
 import type { Verdict } from '../domain/verdict';
 
 /** What the loop reads of a check (activities/index.ts's MonitorCheck). */
@@ -16,7 +16,15 @@ export interface MonitorChecksInput {
   max_checks: number;
   /** The first check at once (a new monitor), else at the prompt's next slot. */
   check_first?: boolean;
+  /**
+   * When the monitor's run started: a stop recorded in the store before it (the monitor was stopped, then started
+   * again) is not this run's.
+   */
+  run_started_at?: string;
 }
+
+/** One check's bound, as the in-task check has: a hung read is a failed check, and the loop goes on. */
+export const CHECK_TIMEOUT_MS = 30_000;
 
 /** What the Web UI shows as the running activity's heartbeat details, and what the monitor's workflow gets back. */
 export interface MonitorChecksProgress {
@@ -45,10 +53,12 @@ export interface LoopRuntime {
   /** True once the activity is cancelled: a check in flight finishes, then the loop ends with the cancellation. */
   cancelled(): boolean;
   /**
-   * Who stopped the monitor, if the store says it is stopped. Read before every check: a stop reaches the activity
-   * through the engine only at its next heartbeat, and a stopped monitor must not open an incident meanwhile.
+   * Who stopped the monitor, if the store says it is stopped (and when). Read before every check: a stop reaches the
+   * activity through the engine only at its next heartbeat, and a stopped monitor must not open an incident meanwhile.
    */
-  stoppedBy(): Promise<string | undefined>;
+  stoppedBy(): Promise<{ by: string; at: string } | undefined>;
+  /** One check's bound (default CHECK_TIMEOUT_MS). */
+  checkTimeoutMs?: number;
 }
 
 /** Actions the monitor's workflow must take itself: everything else (nothing, an alert, suppressed) the loop goes on past. */
@@ -68,22 +78,31 @@ export async function runMonitorChecks<C extends CheckOutcome>(
 ): Promise<MonitorChecksResult<C>> {
   const progress: MonitorChecksProgress = { checks: 0, failures: 0 };
   const intervalMs = input.interval_s * 1000;
+  const runStart = input.run_started_at ? Date.parse(input.run_started_at) : undefined;
+  /** Sleeps in steps of HEARTBEAT_EVERY_MS, with a heartbeat each (the SDK sends them at most once per throttle interval). */
+  const sleep = async (ms: number) => {
+    for (let left = ms; left > 0; left -= HEARTBEAT_EVERY_MS) {
+      await rt.sleep(Math.min(left, HEARTBEAT_EVERY_MS));
+      rt.heartbeat(progress);
+    }
+  };
   let first = input.check_first === true;
   while (progress.checks + progress.failures < input.max_checks) {
-    if (!first) await rt.sleep(untilOwnSlot(input.prompt, intervalMs, rt.nowMs()));
+    if (!first) await sleep(untilOwnSlot(input.prompt, intervalMs, rt.nowMs()));
     first = false;
-    const by = await rt.stoppedBy();
-    if (by !== undefined) return { ...progress, stopped_by: by };
+    // A store that cannot say is not a stop: the check that follows fails too, and says so.
+    const stop = await rt.stoppedBy().catch(() => undefined);
+    if (stop !== undefined && (runStart === undefined || Date.parse(stop.at) >= runStart)) return { ...progress, stopped_by: stop.by };
     try {
-      const r = await check();
+      const r = await bounded(check(), rt.checkTimeoutMs ?? CHECK_TIMEOUT_MS);
       progress.checks += 1;
       progress.last_check_at = new Date(rt.nowMs()).toISOString();
       progress.last_verdict = r.verdict;
       progress.last_action = r.note ? `${r.action}: ${r.note}` : r.action;
       progress.active_version = r.active_version;
       delete progress.last_error;
-      // The first heartbeat goes out at once, later ones once per throttle interval (0.8 × the timeout, at most 60 s):
-      // the Web UI's view of the last check is at most that old; the store has every check.
+      // The first heartbeat goes out at once, later ones once per throttle interval (0.8 × the timeout): the Web UI's
+      // view of the last check is at most that old; the store has every check.
       rt.heartbeat(progress);
       if (needsWorkflow(r)) return { ...progress, act: r };
     } catch (e) {
@@ -95,4 +114,13 @@ export async function runMonitorChecks<C extends CheckOutcome>(
     }
   }
   return { ...progress };
+}
+
+/** The check, or a failure once it has run `ms` (it may still finish in the background; its result is not used). */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the check took over ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

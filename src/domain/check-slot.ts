@@ -11,3 +11,11 @@ export function untilOwnSlot(prompt: string, intervalMs: number, nowMs: number):
   const wait = (((slot - nowMs) % intervalMs) + intervalMs) % intervalMs;
   return wait < intervalMs / 4 ? wait + intervalMs : wait;
 }
+
+/**
+ * A monitor's check activity heartbeats at least this often, also while it sleeps between checks, so that a lost
+ * worker is noticed within CHECKS_HEARTBEAT_TIMEOUT_S whatever the interval.
+ */
+export const HEARTBEAT_EVERY_MS = 20_000;
+/** The check activity's heartbeat timeout: how long a monitor goes unchecked when the worker running it dies. */
+export const CHECKS_HEARTBEAT_TIMEOUT_S = 60;

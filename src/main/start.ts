@@ -17,12 +17,12 @@ import { startWorker, workflowCallsMode, type WorkerHandle } from './worker';
  */
 async function main(log: Logger): Promise<() => Promise<void>> {
   const loaded = loadConfig();
-  // Everything in one process: its worker polls both task queues, whatever WORKER_TASK_QUEUES says (that setting is
+  // Everything in one process: its worker polls every task queue, whatever WORKER_TASK_QUEUES says (that setting is
   // for `npm run worker` processes dedicated to one queue).
   if (loaded.workerTaskQueues !== 'both') {
     log.warn(
       { WORKER_TASK_QUEUES: loaded.workerTaskQueues },
-      'npm start runs one worker that polls both task queues; WORKER_TASK_QUEUES is ignored here',
+      'npm start runs one worker that polls every task queue; WORKER_TASK_QUEUES is ignored here',
     );
   }
   const config = { ...loaded, workerTaskQueues: 'both' as const };

@@ -11,11 +11,12 @@ import {
   setCurrentDetails,
   setHandler,
   startChild,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, MonitorCheck } from '../activities';
 import type { MonitorChecksResult } from '../activities/monitor-loop';
 import { isAlreadyStarted } from '../domain/errors';
-import { untilOwnSlot } from '../domain/check-slot';
+import { CHECKS_HEARTBEAT_TIMEOUT_S, untilOwnSlot } from '../domain/check-slot';
 import { rollbackWorkflowId } from '../domain/names';
 import { monitorCurrentDetails, rollbackDetails, rollbackSummary } from '../domain/workflow-summary';
 import {
@@ -102,6 +103,14 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     stoppedBy = p?.by || 'unknown';
   });
 
+  const inActivity = input.checks === 'activity' && input.check_task_queue !== undefined;
+  /** The Web UI's current details: the state, and where the checks run. */
+  const details = (): void =>
+    setCurrentDetails(
+      inActivity
+        ? `${monitorCurrentDetails(state)}\n\nchecks every ${input.interval_s} s in the pending activity \`monitorChecks\`: its heartbeat shows the last one (within a minute); the count here moves on when it reports`
+        : monitorCurrentDetails(state),
+    );
   /** A check's result in the monitor's state (the `state` query, the Web UI's current details). */
   const note = (r: MonitorCheck, counted = 1): void => {
     state.checks += counted;
@@ -109,7 +118,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
     state.last_verdict = r.verdict;
     state.last_action = r.action;
     state.active_version = r.active_version;
-    setCurrentDetails(monitorCurrentDetails(state));
+    details();
   };
   /** What a check decided that only the workflow can do: start the incident it claimed, or tell the open one. */
   const act = async (r: MonitorCheck): Promise<void> => {
@@ -153,13 +162,14 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
       // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
       state.last_check_at = new Date().toISOString();
       state.last_action = `check failed: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`;
-      setCurrentDetails(monitorCurrentDetails(state));
+      details();
       return undefined;
     }
   };
 
-  if (input.checks === 'activity' && input.check_task_queue !== undefined && patched(CHECK_LOOP)) {
+  if (inActivity && patched(CHECK_LOOP)) {
     stoppedBy = await checksInActivity(input, state, {
+      details,
       checkNow: () => checkNow,
       takeCheckNow: () => {
         checkNow = false;
@@ -201,6 +211,8 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
 }
 
 interface LoopHooks {
+  /** Shows the state as the Web UI's current details. */
+  details(): void;
   checkNow(): boolean;
   takeCheckNow(): void;
   stoppedBy(): string | undefined;
@@ -219,9 +231,12 @@ async function checksInActivity(input: MonitorInput, state: MonitorState, hooks:
   const { monitorChecks } = proxyActivities<Activities>({
     taskQueue: input.check_task_queue,
     // One attempt makes up to CHECKS_PER_LOOP checks, each at most 1.25 intervals apart. A lost worker is noticed by
-    // the heartbeat (one per check), not by this bound.
+    // the heartbeat (at least every 20 s, asleep or not), not by this bound.
     startToCloseTimeout: Math.ceil((CHECKS_PER_LOOP * 1.25 * input.interval_s + 600) * 1000),
-    heartbeatTimeout: Math.max(60, 3 * input.interval_s) * 1000,
+    heartbeatTimeout: CHECKS_HEARTBEAT_TIMEOUT_S * 1000,
+    // No worker takes it (none polls the checks' queue, or all their slots are taken): the monitor says so in its
+    // state ("checks failed: … timeout") and asks again, instead of waiting unseen.
+    scheduleToStartTimeout: '5 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
   let first = state.checks === 0;
@@ -231,7 +246,15 @@ async function checksInActivity(input: MonitorInput, state: MonitorState, hooks:
     let failed: unknown;
     const scope = new CancellationScope();
     scope
-      .run(() => monitorChecks({ prompt: input.prompt, interval_s: input.interval_s, max_checks: CHECKS_PER_LOOP, check_first: first }))
+      .run(() =>
+        monitorChecks({
+          prompt: input.prompt,
+          interval_s: input.interval_s,
+          max_checks: CHECKS_PER_LOOP,
+          check_first: first,
+          run_started_at: workflowInfo().runStartTime.toISOString(),
+        }),
+      )
       .then(
         (r) => {
           done = r;
@@ -241,12 +264,14 @@ async function checksInActivity(input: MonitorInput, state: MonitorState, hooks:
         },
       );
     first = false;
-    setCurrentDetails(
-      `${monitorCurrentDetails(state)}\n\nchecks every ${input.interval_s} s in the running activity (its heartbeat shows the last one)`,
-    );
+    hooks.details();
     while (done === undefined && failed === undefined) {
       await condition(() => done !== undefined || failed !== undefined || hooks.checkNow() || hooks.stoppedBy() !== undefined);
       if (hooks.stoppedBy() !== undefined) {
+        // A check that finished as the stop came in and claimed an incident: its incident is started all the same
+        // (the claim is in the store; left alone it would wait for the reconciler).
+        const claimed = done as MonitorChecksResult<MonitorCheck> | undefined;
+        if (claimed?.act?.action === 'open_incident') await hooks.act(claimed.act);
         scope.cancel();
         return hooks.stoppedBy();
       }
@@ -274,7 +299,7 @@ async function checksInActivity(input: MonitorInput, state: MonitorState, hooks:
     } else {
       if (isCancellation(failed)) throw failed; // the monitor was cancelled (e.g. from the Web UI): it ends
       state.last_action = `checks failed: ${failed instanceof Error ? (failed.cause instanceof Error ? failed.cause.message : failed.message) : String(failed)}`;
-      setCurrentDetails(monitorCurrentDetails(state));
+      hooks.details();
       await condition(
         () => hooks.checkNow() || hooks.stoppedBy() !== undefined,
         untilOwnSlot(input.prompt, input.interval_s * 1000, Date.now()),

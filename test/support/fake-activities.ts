@@ -29,6 +29,8 @@ export interface FakeWorld {
   monitorCheckCalls?: { prompt: string; source: string }[];
   /** Every `monitorChecks` (a monitor's loop of checks) started, in order. */
   loopCalls?: MonitorChecksInput[];
+  /** Every `monitorChecks` fails for good with this message (as a timeout no retry fixes would). */
+  loopFails?: string;
   /** The monitor's row says stopped, by this person (the loop reads it before every check). */
   storeStoppedBy?: string;
   /** How long the loop sleeps between checks at most (default 20 ms: real time, the test server cannot skip it). */
@@ -197,13 +199,20 @@ export function fakeActivities(world: FakeWorld): Activities {
     /** The real loop of checks (monitor-loop.ts) over the scripted checks, with short sleeps. */
     monitorChecks(input: MonitorChecksInput) {
       (world.loopCalls ??= []).push(input);
+      if (world.loopFails) throw ApplicationFailure.nonRetryable(world.loopFails, 'TestSetup');
       const ctx = Context.current();
       return runMonitorChecks(input, () => fakes.monitorCheck({ prompt: input.prompt, source: 'tick' }), {
         sleep: (ms) => ctx.sleep(Math.min(ms, world.loopSleepMs ?? 20)),
         heartbeat: (d) => ctx.heartbeat(d),
         nowMs: () => Date.now(),
         cancelled: () => ctx.cancellationSignal.aborted,
-        stoppedBy: () => Promise.resolve(world.storeStoppedBy),
+        // Recorded after the run started: when this attempt was scheduled, on the server's (skipped) clock.
+        stoppedBy: () =>
+          Promise.resolve(
+            world.storeStoppedBy
+              ? { by: world.storeStoppedBy, at: new Date(ctx.info.currentAttemptScheduledTimestampMs).toISOString() }
+              : undefined,
+          ),
       });
     },
     monitorStopped(input: { prompt: string; by: string }) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runMonitorChecks, type LoopRuntime, type MonitorChecksProgress } from '../../src/activities/monitor-loop';
-import { untilOwnSlot } from '../../src/domain/check-slot';
+import { HEARTBEAT_EVERY_MS, untilOwnSlot } from '../../src/domain/check-slot';
 import type { MonitorCheck } from '../../src/activities';
 import { judge, win } from '../support/verdicts';
 
@@ -9,7 +9,7 @@ const HIGH = judge(win({ requests: 400, errors: 12 }));
 const check = (action: MonitorCheck['action'], verdict = HEALTHY): MonitorCheck => ({ verdict, active_version: 'v2', action });
 
 /** A runtime on a clock of its own: sleeping moves it on at once and records how long. */
-function runtime(opts: { stoppedAfter?: number; cancelAfterSleeps?: number } = {}) {
+function runtime(opts: { stoppedAfter?: number; cancelAfterSleeps?: number; stoppedAt?: number } = {}) {
   let now = Date.UTC(2026, 10, 26, 12, 0, 0);
   const sleeps: number[] = [];
   const beats: MonitorChecksProgress[] = [];
@@ -30,7 +30,11 @@ function runtime(opts: { stoppedAfter?: number; cancelAfterSleeps?: number } = {
     cancelled: () => cancelled,
     stoppedBy: () => {
       reads += 1;
-      return Promise.resolve(opts.stoppedAfter !== undefined && reads > opts.stoppedAfter ? 'alice' : undefined);
+      return Promise.resolve(
+        opts.stoppedAfter !== undefined && reads > opts.stoppedAfter
+          ? { by: 'alice', at: new Date(opts.stoppedAt ?? now).toISOString() }
+          : undefined,
+      );
     },
   };
   return { rt, sleeps, beats, now: () => now };
@@ -48,16 +52,23 @@ describe('a monitor’s loop of checks (one long-running activity)', () => {
     );
     expect(r).toMatchObject({ checks: 4, failures: 0, last_action: 'none' });
     expect(r.act).toBeUndefined();
-    expect(sleeps).toHaveLength(4);
-    // Every wait ends on the prompt's slot: the same second of every interval.
+    // Every wait ends on the prompt's slot (the same second of every interval), slept in steps of at most 20 s with a
+    // heartbeat after each: a lost worker is noticed within the 60-s heartbeat timeout whatever the interval.
+    expect(sleeps.every((ms) => ms <= HEARTBEAT_EVERY_MS)).toBe(true);
     const start = Date.UTC(2026, 10, 26, 12, 0, 0);
     let t = start;
-    for (const ms of sleeps) {
-      expect(ms).toBe(untilOwnSlot('customer-support', 30_000, t));
-      t += ms;
+    const waits: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const wait = untilOwnSlot('customer-support', 30_000, t);
+      waits.push(wait);
+      t += wait;
     }
-    // The Web UI's heartbeat details: one per check (the SDK sends the first at once, then throttles).
-    expect(beats.map((b) => b.checks)).toEqual([1, 2, 3, 4]);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBe(waits.reduce((a, b) => a + b, 0));
+    expect(sleeps.length).toBe(waits.reduce((n, w) => n + Math.ceil(w / HEARTBEAT_EVERY_MS), 0));
+    // The Web UI's heartbeat details: after each step of sleep and each check (the SDK sends the first at once, then
+    // at most one per throttle interval); the checks count moves on check by check.
+    expect([...new Set(beats.map((b) => b.checks))]).toEqual([0, 1, 2, 3, 4]);
+    expect(beats.length).toBe(sleeps.length + 4);
   });
 
   it('returns at once with the check that needs the workflow (an incident to start), and checks a new monitor at once', async () => {
@@ -73,7 +84,8 @@ describe('a monitor’s loop of checks (one long-running activity)', () => {
       rt,
     );
     expect(calls).toBe(2);
-    expect(sleeps).toHaveLength(1); // the first check came without a wait
+    // The first check came without a wait; the second after one wait (in steps of at most 20 s).
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBe(untilOwnSlot('p', 30_000, Date.UTC(2026, 10, 26, 12, 0, 0)));
     expect(r.act).toEqual(open);
     expect(r).toMatchObject({ checks: 2, last_action: 'open_incident: claimed', last_verdict: HIGH });
   });
@@ -114,6 +126,51 @@ describe('a monitor’s loop of checks (one long-running activity)', () => {
     );
     expect(calls).toBe(2);
     expect(r).toMatchObject({ checks: 2, stopped_by: 'alice' });
+  });
+
+  it('a stop recorded before this run started (the monitor was stopped, then started again) is not this run’s', async () => {
+    const { rt } = runtime({ stoppedAfter: 0, stoppedAt: Date.UTC(2026, 10, 26, 11, 0, 0) });
+    let calls = 0;
+    const r = await runMonitorChecks(
+      {
+        prompt: 'p',
+        interval_s: 30,
+        max_checks: 3,
+        check_first: true,
+        run_started_at: new Date(Date.UTC(2026, 10, 26, 11, 59, 0)).toISOString(),
+      },
+      () => {
+        calls += 1;
+        return Promise.resolve(check('none'));
+      },
+      rt,
+    );
+    expect(calls).toBe(3);
+    expect(r.stopped_by).toBeUndefined();
+  });
+
+  it('a check that hangs is a failed check once it has run its bound, and the loop goes on', async () => {
+    const { rt } = runtime();
+    let calls = 0;
+    const r = await runMonitorChecks(
+      { prompt: 'p', interval_s: 30, max_checks: 2, check_first: true },
+      () => {
+        calls += 1;
+        return calls === 1 ? new Promise<MonitorCheck>(() => undefined) : Promise.resolve(check('none'));
+      },
+      { ...rt, checkTimeoutMs: 20 },
+    );
+    expect(r).toMatchObject({ checks: 1, failures: 1 });
+  });
+
+  it('a store that cannot say whether the monitor stopped is no stop: the check runs (and fails, counted)', async () => {
+    const { rt } = runtime();
+    const r = await runMonitorChecks(
+      { prompt: 'p', interval_s: 30, max_checks: 1, check_first: true },
+      () => Promise.reject(new Error('SQLITE_BUSY')),
+      { ...rt, stoppedBy: () => Promise.reject(new Error('SQLITE_BUSY')) },
+    );
+    expect(r).toMatchObject({ checks: 0, failures: 1, last_error: 'SQLITE_BUSY' });
   });
 
   it('ends with the cancellation when the activity is cancelled while it waits', async () => {

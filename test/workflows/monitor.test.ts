@@ -646,6 +646,33 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
     expect(w.monitorCheckCalls).toHaveLength(1);
   });
 
+  it('says so in its state when its checks activity fails for good (e.g. no worker took it within 5 minutes), and asks again at its slot', async () => {
+    const w = world({ loopFails: 'activity ScheduleToStart timeout' });
+    const r = await withMonitor(
+      w,
+      () => [none(HEALTHY)],
+      async ({ prompt, handle }) => {
+        const state = await poll(monitorState(handle), 'the failure in the state', (s) =>
+          (s.last_action ?? '').startsWith('checks failed'),
+        );
+        await pastChecks(prompt, 1);
+        await poll(
+          () => Promise.resolve(w.loopCalls?.length ?? 0),
+          'a second try',
+          (n) => n >= 2,
+        );
+        const described = await handle.describe();
+        await stopWithoutSkipping(handle, 'alice');
+        return { state, described };
+      },
+      env,
+      { checks: 'activity' },
+    );
+    expect(r.state.last_action).toContain('activity ScheduleToStart timeout');
+    expect(r.described.status.name).toBe('RUNNING');
+    expect(w.monitorCheckCalls ?? []).toHaveLength(0);
+  });
+
   it('ends when the store says the monitor was stopped, before its loop checks again', async () => {
     const w = world({ loopSleepMs: 5, storeStoppedBy: 'dave' });
     const r = await withMonitor(
