@@ -899,6 +899,8 @@ const T_RB_RUNS = Math.max(1, num('BENCH_ROLLBACK_RUNS', QUICK ? 8 : 30));
 /** BENCH_CONDITIONS=idle (or load) measures one condition only: e.g. to chase idle outliers. */
 const T_CONDITIONS = (['idle', 'load'] as const).filter((c) => (process.env.BENCH_CONDITIONS ?? 'idle,load').split(',').includes(c));
 const FLEET_REST_S = Math.max(1, num('BENCH_FLEET_REST_S', 10));
+const VERIFY_INTERVAL = String(Math.max(1, num('BENCH_VERIFY_INTERVAL_S', 5)));
+const VERIFY_DURATION = String(Math.max(1, num('BENCH_VERIFY_DURATION_S', 60)));
 /** How the stack's monitors check (the product's MONITOR_CHECKS, default activity): BENCH_MONITOR_CHECKS=timer for the other. */
 const MONITOR_CHECKS = process.env.BENCH_MONITOR_CHECKS === 'timer' ? 'timer' : 'activity';
 const TARGETS = { breach_p99_ms: 1000, rollback_p99_ms: 300, ingest_events_per_s: 50_000, batch_p99_ms: 50 };
@@ -1069,8 +1071,11 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     TEMPORAL_TASK_QUEUE: `promptback-bench-${store}`,
     MONITOR_INTERVAL_S: String(MONITOR_INTERVAL_S),
     MONITOR_CHECKS,
-    VERIFY_INTERVAL_S: '1',
-    VERIFY_DURATION_S: '10',
+    // Verification as configured by default (a check every 5 s for 60 s): every run's rollback verifies while the next
+    // runs. BENCH_VERIFY_INTERVAL_S / BENCH_VERIFY_DURATION_S change it (1 / 10: a check a second from each of the
+    // last ten runs' rollbacks, the bench's own incident storm).
+    VERIFY_INTERVAL_S: VERIFY_INTERVAL,
+    VERIFY_DURATION_S: VERIFY_DURATION,
     MIN_SAMPLES: '10',
     LOG_LEVEL: 'warn',
   };
@@ -1578,6 +1583,7 @@ async function mainTargets(): Promise<void> {
       poll: POLL_DESC,
       metrics_ingest: process.env.METRICS_INGEST ?? 'thread',
       monitor_checks: MONITOR_CHECKS,
+      verification: { interval_s: Number(VERIFY_INTERVAL), duration_s: Number(VERIFY_DURATION) },
       metrics_database_url: process.env.METRICS_DATABASE_URL ?? 'default (sqlite: sibling file)',
       worker: WORKER_MODE,
       workflow_deadlock_watchdog: process.env.WORKFLOW_DEADLOCK_WATCHDOG === 'on' ? 'on (per call)' : 'off',

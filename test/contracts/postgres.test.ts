@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
@@ -62,5 +63,19 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       db: db.kysely,
       close: () => db.close(),
     };
+  });
+
+  it('metrics tables keep room in each page, so that the updates of a second’s counts stay on their page (HOT)', async () => {
+    const db = await openDb(await instance.newDatabase());
+    try {
+      const r = await sql<{ relname: string; reloptions: string[] | null }>`
+        SELECT relname, reloptions FROM pg_class WHERE relname IN ('metric_buckets', 'metric_latency') ORDER BY relname`.execute(db.kysely);
+      expect(r.rows).toEqual([
+        { relname: 'metric_buckets', reloptions: ['fillfactor=50'] },
+        { relname: 'metric_latency', reloptions: ['fillfactor=50'] },
+      ]);
+    } finally {
+      await db.close();
+    }
   });
 });

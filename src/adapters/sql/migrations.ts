@@ -313,6 +313,17 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('prompts').addColumn('metrics', 'text').execute();
       },
     },
+    '0014_metric_fillfactor': {
+      async up(db: Kysely<unknown>) {
+        // Postgres: room in each page for the next versions of its rows. A metrics row is updated by every batch of its
+        // second (counts add up); with full pages each update lands on another page and inserts into every index
+        // (prompt/version/bucket, bucket), with room it stays on its page and touches no index (a HOT update).
+        // Applies to pages written from now on. SQLite updates in place: nothing to do.
+        if (dialect !== 'postgres') return;
+        for (const table of ['metric_buckets', 'metric_latency'])
+          await sql`ALTER TABLE ${sql.table(table)} SET (fillfactor = 50)`.execute(db);
+      },
+    },
     '0013_prompt_notify': {
       async up(db: Kysely<unknown>) {
         // A prompt's own notification routing; null (every existing prompt) keeps the global routes.
