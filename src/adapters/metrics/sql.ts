@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import * as hist from '../../domain/histogram';
 import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
@@ -53,11 +53,19 @@ const byKey = (a: { prompt: string; version: string; bucket: number; bin?: numbe
  * with one INSERT … ON CONFLICT DO UPDATE per table: atomic under concurrent writers on both dialects.
  */
 export class SqlMetricsStore implements MetricsStore {
+  /**
+   * Postgres takes a batch's rows as one array per column (`unnest`): one short statement, the same text every time,
+   * instead of a VALUES list of thousands of parameters that the server parses and plans anew for each batch.
+   */
+  private readonly arrays: boolean;
+
   constructor(
     private readonly db: Kysely<Database>,
     /** Width of the rolled-up buckets (metric_buckets_1m), as the storage maintenance writes them. */
     private readonly rollup_s: number = ROLLUP_S,
-  ) {}
+  ) {
+    this.arrays = db.getExecutor().adapter instanceof PostgresAdapter;
+  }
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
@@ -85,6 +93,27 @@ export class SqlMetricsStore implements MetricsStore {
     }
     const bucketRows = [...buckets.values()].sort(byKey);
     const binRows = [...bins.values()].sort(byKey);
+    if (this.arrays) {
+      const col = <R, K extends keyof R>(rows: R[], k: K): R[K][] => rows.map((r) => r[k]);
+      await this.db.transaction().execute(async (tx) => {
+        await sql`
+          INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count)
+          SELECT * FROM unnest(${col(bucketRows, 'prompt')}::text[], ${col(bucketRows, 'version')}::text[],
+            ${col(bucketRows, 'bucket')}::bigint[], ${col(bucketRows, 'requests')}::integer[], ${col(bucketRows, 'errors')}::integer[],
+            ${col(bucketRows, 'quality_sum')}::double precision[], ${col(bucketRows, 'quality_count')}::integer[])
+          ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+            requests = metric_buckets.requests + excluded.requests,
+            errors = metric_buckets.errors + excluded.errors,
+            quality_sum = metric_buckets.quality_sum + excluded.quality_sum,
+            quality_count = metric_buckets.quality_count + excluded.quality_count`.execute(tx);
+        await sql`
+          INSERT INTO metric_latency (prompt, version, bucket, bin, count)
+          SELECT * FROM unnest(${col(binRows, 'prompt')}::text[], ${col(binRows, 'version')}::text[], ${col(binRows, 'bucket')}::bigint[],
+            ${col(binRows, 'bin')}::integer[], ${col(binRows, 'count')}::integer[])
+          ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency.count + excluded.count`.execute(tx);
+      });
+      return events.length;
+    }
     await this.db.transaction().execute(async (tx) => {
       for (const rows of chunks(bucketRows, 7)) {
         await tx
