@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { monitorWorkflowId } from '../../src/domain/names';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, seedTwoVersions, startStack, waitFor, type Stack } from '../support/stack';
 
 let stack: Stack;
 let client: Client;
@@ -22,19 +22,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function deploy(prompt: string): Promise<void> {
-  const steps: [string, string, unknown][] = [
-    ['PUT', `/api/prompts/${prompt}`, { description: 'monitor checks' }],
-    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v1', template: 'one' }],
-    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v1' }],
-    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v2', template: 'two' }],
-    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v2' }],
-  ];
-  for (const [m, p, b] of steps) {
-    const r = await http(stack.url, m, p, b);
-    if (r.status >= 300) throw new Error(`${m} ${p} → ${r.status} ${JSON.stringify(r.body)}`);
-  }
-}
+const deploy = (prompt: string): Promise<void> => seedTwoVersions(stack.url, prompt, 'monitor checks');
 const checks = async (prompt: string): Promise<number> => (await http(stack.url, 'GET', `/api/monitors/${prompt}`)).body.checks as number;
 const atLeast = (prompt: string, n: number, what: string, timeoutMs = 20_000) =>
   waitFor(

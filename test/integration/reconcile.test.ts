@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialView, type RollbackInput } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, seedTwoVersions, startStack, waitFor, type Stack } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -18,19 +18,7 @@ afterAll(async () => {
 });
 
 /** A prompt with v1 (known good) and v2 deployed, as an operator sets it up. */
-async function seed(prompt: string): Promise<void> {
-  const steps: [string, string, unknown][] = [
-    ['PUT', `/api/prompts/${prompt}`, { description: 'reconciler drill' }],
-    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v1', template: 'one' }],
-    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v1' }],
-    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v2', template: 'two' }],
-    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v2' }],
-  ];
-  for (const [m, p, b] of steps) {
-    const r = await http(stack.url, m, p, b);
-    if (r.status >= 300) throw new Error(`${m} ${p} → ${r.status} ${JSON.stringify(r.body)}`);
-  }
-}
+const seed = (prompt: string): Promise<void> => seedTwoVersions(stack.url, prompt, 'reconciler drill');
 
 /**
  * What an operator's rollback leaves behind when its API dies between the claim and the start. (A monitor's claim

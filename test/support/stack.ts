@@ -140,18 +140,33 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Registers customer-support with v1.9.0 and v2.0.0 and deploys v2.0.0, as the README walkthrough does. */
-export async function seedCustomerSupport(url: string): Promise<void> {
-  const steps: [string, string, unknown][] = [
+export function seedCustomerSupport(url: string): Promise<void> {
+  return steps(url, [
     ['PUT', '/api/prompts/customer-support', { description: 'Customer support assistant', owner: 'support-team' }],
     ['POST', '/api/prompts/customer-support/versions', { version: 'v1.9.0', template: 'You are a helpful support agent.' }],
     ['POST', '/api/prompts/customer-support/deploy', { version: 'v1.9.0' }],
     ['POST', '/api/prompts/customer-support/versions', { version: 'v2.0.0', template: 'You are a very concise support agent.' }],
     ['POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0' }],
-  ];
-  for (const [m, p, b] of steps) {
+  ]);
+}
+
+/** Runs each request in order; the first that does not succeed stops the set-up, saying what it answered. */
+export async function steps(url: string, list: readonly [string, string, unknown][]): Promise<void> {
+  for (const [m, p, b] of list) {
     const r = await http(url, m, p, b);
     if (r.status >= 300) throw new Error(`${m} ${p} → ${r.status} ${JSON.stringify(r.body)}`);
   }
+}
+
+/** `prompt` with v1 (deployed first: known good) and v2 deployed, as an operator sets one up. */
+export function seedTwoVersions(url: string, prompt: string, description: string): Promise<void> {
+  return steps(url, [
+    ['PUT', `/api/prompts/${prompt}`, { description }],
+    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v1', template: 'one' }],
+    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v1' }],
+    ['POST', `/api/prompts/${prompt}/versions`, { version: 'v2', template: 'two' }],
+    ['POST', `/api/prompts/${prompt}/deploy`, { version: 'v2' }],
+  ]);
 }
 
 export async function sendTraffic(url: string, version: string, n: number, errorRate: number): Promise<void> {

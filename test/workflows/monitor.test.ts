@@ -509,6 +509,18 @@ describe('monitor workflow (time-skipping)', () => {
   });
 });
 
+/** A monitor whose checks run in the loop activity, on the test's own queue (see withMonitor). */
+const withLoopMonitor = <T>(w: FakeWorld, script: (prompt: string, now: string) => MonitorCheck[], body: (ctx: Ctx) => Promise<T>) =>
+  withMonitor(w, script, body, env, { checks: 'activity' });
+/** Waits (in this process: no query, which the test server answers with a workflow task) for a count the fakes keep. */
+const fakesAtLeast = (count: () => number | undefined, what: string, n: number, timeoutMs?: number) =>
+  poll(
+    () => Promise.resolve(count() ?? 0),
+    what,
+    (c) => c >= n,
+    timeoutMs,
+  );
+
 /** The activities a history scheduled (not local ones), by type. */
 const scheduled = (events: temporal.api.history.v1.IHistoryEvent[]) =>
   events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
@@ -516,25 +528,18 @@ const scheduled = (events: temporal.api.history.v1.IHistoryEvent[]) =>
 describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=activity)', () => {
   it(`checks in one activity that reports after ${CHECKS_PER_LOOP} checks: no workflow task per check`, async () => {
     const w = world({ loopSleepMs: 5 });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       () => [none(HEALTHY)],
       async ({ handle }) => {
         // The second loop has started once the first reported, whose checks the state then counts. (Polled in this
         // process: the test server answers each query with a workflow task of its own.)
-        await poll(
-          () => Promise.resolve(w.loopCalls?.length ?? 0),
-          'the second loop',
-          (n) => n >= 2,
-          20_000,
-        );
+        await fakesAtLeast(() => w.loopCalls?.length, 'the second loop', 2, 20_000);
         const state = await poll(monitorState(handle), 'the first loop to report', (s) => s.checks >= CHECKS_PER_LOOP);
         const final = await stopWithoutSkipping(handle, 'bob');
         const history = await handle.fetchHistory();
         return { state, final, events: history.events ?? [] };
       },
-      env,
-      { checks: 'activity' },
     );
     expect(r.state.checks).toBe(CHECKS_PER_LOOP);
     expect(r.state).toMatchObject({ last_action: 'none', active_version: 'v2.0.0' });
@@ -555,7 +560,7 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
 
   it('starts the incident a check in the loop claimed, then checks on in a new loop', async () => {
     const w = world({ loopSleepMs: 5 });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       (prompt, now) => [
         none(HEALTHY),
@@ -575,17 +580,11 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
           'the incident',
           (d) => d !== undefined,
         );
-        await poll(
-          () => Promise.resolve(w.loopCalls?.length ?? 0),
-          'the next loop',
-          (n) => n >= 2,
-        );
+        await fakesAtLeast(() => w.loopCalls?.length, 'the next loop', 2);
         const state = await handle.query<MonitorState>('state');
         await stopWithoutSkipping(handle, 'alice');
         return { child: child!, state };
       },
-      env,
-      { checks: 'activity' },
     );
     expect(r.child.type).toBe('rollbackWorkflow');
     expect(r.child.status.name).toBe('RUNNING');
@@ -595,23 +594,17 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
 
   it('checks at once on `check-now` in the task the signal wakes, while the loop goes on', async () => {
     const w = world({ loopSleepMs: 60_000 });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       () => [none(HEALTHY)],
       async ({ handle }) => {
-        await poll(
-          () => Promise.resolve(w.monitorCheckCalls?.length ?? 0),
-          "the loop's first check",
-          (n) => n >= 1,
-        );
+        await fakesAtLeast(() => w.monitorCheckCalls?.length, "the loop's first check", 1);
         await handle.signal(checkNowSignal, { source: 'ingest' });
         const state = await checksAtLeast(handle, 1);
         const described = await handle.describe();
         await stopWithoutSkipping(handle, 'alice');
         return { state, described };
       },
-      env,
-      { checks: 'activity' },
     );
     expect(w.monitorCheckCalls?.map((c) => c.source)).toEqual(['tick', 'fast_path']);
     expect(r.state.checks).toBe(1); // the in-task one; the loop's are counted when it reports
@@ -621,15 +614,11 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
 
   it('stops at once on `stop`: the loop is cancelled, who stopped it is recorded, nothing checks after', async () => {
     const w = world({ loopSleepMs: 60_000 });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       () => [none(HEALTHY)],
       async ({ handle }) => {
-        await poll(
-          () => Promise.resolve(w.monitorCheckCalls?.length ?? 0),
-          "the loop's first check",
-          (n) => n >= 1,
-        );
+        await fakesAtLeast(() => w.monitorCheckCalls?.length, "the loop's first check", 1);
         const t0 = Date.now();
         await stopWithoutSkipping(handle, 'bob');
         const tookMs = Date.now() - t0;
@@ -637,8 +626,6 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
         await new Promise((res) => setTimeout(res, 200));
         return { tookMs, described };
       },
-      env,
-      { checks: 'activity' },
     );
     expect(w.stoppedBy).toBe('bob');
     expect(r.described.status.name).toBe('COMPLETED');
@@ -648,7 +635,7 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
 
   it('says so in its state when its checks activity fails for good (e.g. no worker took it within 5 minutes), and asks again at its slot', async () => {
     const w = world({ loopFails: 'activity ScheduleToStart timeout' });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       () => [none(HEALTHY)],
       async ({ prompt, handle }) => {
@@ -656,17 +643,11 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
           (s.last_action ?? '').startsWith('checks failed'),
         );
         await pastChecks(prompt, 1);
-        await poll(
-          () => Promise.resolve(w.loopCalls?.length ?? 0),
-          'a second try',
-          (n) => n >= 2,
-        );
+        await fakesAtLeast(() => w.loopCalls?.length, 'a second try', 2);
         const described = await handle.describe();
         await stopWithoutSkipping(handle, 'alice');
         return { state, described };
       },
-      env,
-      { checks: 'activity' },
     );
     expect(r.state.last_action).toContain('activity ScheduleToStart timeout');
     expect(r.described.status.name).toBe('RUNNING');
@@ -675,7 +656,7 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
 
   it('ends when the store says the monitor was stopped, before its loop checks again', async () => {
     const w = world({ loopSleepMs: 5, storeStoppedBy: 'dave' });
-    const r = await withMonitor(
+    const r = await withLoopMonitor(
       w,
       () => [none(HEALTHY)],
       async ({ handle }) => {
@@ -686,8 +667,6 @@ describe('monitor workflow, checks in a long-running activity (MONITOR_CHECKS=ac
         );
         return handle.query<MonitorState>('state');
       },
-      env,
-      { checks: 'activity' },
     );
     expect(w.stoppedBy).toBe('dave');
     expect(w.monitorCheckCalls ?? []).toHaveLength(0);
