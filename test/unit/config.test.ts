@@ -128,11 +128,22 @@ describe('SLACK_SIGNING_SECRET / SLACK_USERS', () => {
 });
 
 describe('worker process layout', () => {
-  it('a worker polls both task queues unless WORKER_TASK_QUEUES dedicates it to one; anything else stops start-up naming it', () => {
+  it('a worker polls every task queue unless WORKER_TASK_QUEUES dedicates it to main or rollbacks; anything else stops start-up naming it', () => {
     expect(loadConfig({}).workerTaskQueues).toBe('both');
     expect(loadConfig({ WORKER_TASK_QUEUES: 'rollbacks' }).workerTaskQueues).toBe('rollbacks');
     expect(loadConfig({ WORKER_TASK_QUEUES: 'main' }).workerTaskQueues).toBe('main');
     expect(() => loadConfig({ WORKER_TASK_QUEUES: 'monitors' })).toThrow(/WORKER_TASK_QUEUES/);
+  });
+
+  it('monitors check in an activity unless MONITOR_CHECKS=timer, with 10,000 check slots by default; bad values stop start-up naming them', () => {
+    expect(loadConfig({})).toMatchObject({ monitorChecks: 'activity', monitorCheckSlots: 10_000 });
+    expect(loadConfig({ MONITOR_CHECKS: 'timer', MONITOR_CHECK_SLOTS: '2000' })).toMatchObject({
+      monitorChecks: 'timer',
+      monitorCheckSlots: 2000,
+    });
+    expect(() => loadConfig({ MONITOR_CHECKS: 'loop' })).toThrow(/MONITOR_CHECKS/);
+    expect(() => loadConfig({ MONITOR_CHECK_SLOTS: '0' })).toThrow(/MONITOR_CHECK_SLOTS/);
+    expect(() => loadConfig({ MONITOR_CHECK_SLOTS: 'many' })).toThrow(/MONITOR_CHECK_SLOTS/);
   });
 
   it('the per-call workflow watchdog is off unless WORKFLOW_DEADLOCK_WATCHDOG=on; a typo stops start-up naming it', () => {
