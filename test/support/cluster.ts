@@ -45,6 +45,33 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
   };
   await run('sh', [SETUP, 'schema'], { env: setupEnv });
 
+  // A server that exits while it starts (a port taken between our probe and its bind: the probe cannot hold it) is
+  // started once more on other ports; the second failure fails the run with the server's own first lines.
+  let started: { address: string; stop: () => Promise<void> } | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    try {
+      started = await startServer(bins.server, pg);
+    } catch (e) {
+      if (attempt >= 2 || !(e instanceof ServerExited)) throw e;
+    }
+  }
+  const { address, stop } = started;
+
+  // As an operator would: namespaces and search attributes with the temporal CLI; any failure stops the run.
+  await run('sh', [SETUP, 'namespace', ...namespaces], { env: { ...setupEnv, TEMPORAL_ADDRESS: address } });
+  return { address, stop };
+}
+
+class ServerExited extends Error {}
+
+/** Head and tail of what the server wrote: the cause is at the start, Go's stack at the end. */
+const excerpt = (output: string[]): string => {
+  const all = output.join('');
+  return all.length <= 6000 ? all : `${all.slice(0, 3000)}\n…\n${all.slice(-3000)}`;
+};
+
+/** One start of the production server on fresh loopback ports; resolves once its frontend answers health checks. */
+async function startServer(serverBin: string, pg: PgInstance): Promise<{ address: string; stop: () => Promise<void> }> {
   const ports = {
     FRONTEND_GRPC_PORT: await freeLowPort(),
     FRONTEND_MEMBERSHIP_PORT: await freeLowPort(),
@@ -70,7 +97,7 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
   const deploy = path.join(ROOT, 'deploy/temporal');
   const output: string[] = [];
   const server: ChildProcess = spawn(
-    bins.server,
+    serverBin,
     ['--root', deploy, '--config', 'config', '--env', 'promptback', '--allow-no-auth', 'start'],
     {
       env,
@@ -79,7 +106,7 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
   );
   const keep = (b: Buffer) => {
     output.push(b.toString());
-    if (output.length > 200) output.shift();
+    if (output.length > 400) output.splice(100, 1); // keeps the first lines (the cause) and the latest
   };
   server.stdout?.on('data', keep);
   server.stderr?.on('data', keep);
@@ -100,22 +127,18 @@ export async function startTemporalCluster(pg: PgInstance, namespaces: readonly 
 
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`temporal-server exited with ${String(exited)}:\n${output.join('').slice(-4000)}`);
+    if (exited !== undefined) throw new ServerExited(`temporal-server exited with ${String(exited)}:\n${excerpt(output)}`);
     try {
       const c = await Connection.connect({ address, connectTimeout: 1000 });
       await c.healthService.check({});
       await c.close();
-      break;
+      return { address, stop };
     } catch (e) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`temporal-server did not answer at ${address}: ${(e as Error).message}\n${output.join('').slice(-4000)}`);
+        throw new Error(`temporal-server did not answer at ${address}: ${(e as Error).message}\n${excerpt(output)}`);
       }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-
-  // As an operator would: namespaces and search attributes with the temporal CLI; any failure stops the run.
-  await run('sh', [SETUP, 'namespace', ...namespaces], { env: { ...setupEnv, TEMPORAL_ADDRESS: address } });
-  return { address, stop };
 }
