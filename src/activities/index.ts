@@ -90,6 +90,9 @@ interface CheckIdentity {
   fresh?: boolean;
 }
 
+/** The part of a rollback id that names the check (or loop attempt) that claimed it. */
+const claimSuffix = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 8);
+
 function checkIdentity(): CheckIdentity | undefined {
   let info: ReturnType<typeof Context.current>['info'];
   try {
@@ -97,11 +100,7 @@ function checkIdentity(): CheckIdentity | undefined {
   } catch {
     return undefined; // not inside an activity (direct calls in tests, tools)
   }
-  const suffix = createHash('sha256')
-    .update(`${info.workflowExecution?.runId ?? ''}/${info.activityId}`)
-    .digest('hex')
-    .slice(0, 8);
-  return { suffix, scheduledMs: info.scheduledTimestampMs };
+  return { suffix: claimSuffix(`${info.workflowExecution?.runId ?? ''}/${info.activityId}`), scheduledMs: info.scheduledTimestampMs };
 }
 
 /** How long a monitor's claimed incident may go without its workflow saving anything before a check starts it. */
@@ -290,10 +289,7 @@ export function createActivities(deps: ActivityDeps) {
     monitorChecks(input: MonitorChecksInput): Promise<MonitorChecksResult<MonitorCheck>> {
       const ctx = Context.current();
       const { info } = ctx;
-      const suffix = createHash('sha256')
-        .update(`${info.workflowExecution?.runId ?? ''}/${info.activityId}/${info.attempt}`)
-        .digest('hex')
-        .slice(0, 8);
+      const suffix = claimSuffix(`${info.workflowExecution?.runId ?? ''}/${info.activityId}/${info.attempt}`);
       return runMonitorChecks(
         input,
         () => checkMonitor({ prompt: input.prompt, source: 'tick' }, { suffix, scheduledMs: clock.now().getTime(), fresh: true }),

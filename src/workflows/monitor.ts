@@ -161,7 +161,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
       // Failing for a minute (the store is down, a policy the check cannot read): said in the monitor's state, and
       // the next check comes at the next slot. Retrying inside the task for longer would only grow the history.
       state.last_check_at = new Date().toISOString();
-      state.last_action = `check failed: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`;
+      state.last_action = `check failed: ${failureMessage(e)}`;
       details();
       return undefined;
     }
@@ -209,6 +209,9 @@ export async function monitorWorkflow(input: MonitorInput): Promise<MonitorState
   }
   return continueAsNew<typeof monitorWorkflow>({ ...input, state });
 }
+
+/** What a failed check says: the activity's own error (its cause), not the wrapper's "Activity task failed". */
+const failureMessage = (e: unknown): string => (e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e));
 
 interface LoopHooks {
   /** Shows the state as the Web UI's current details. */
@@ -298,7 +301,7 @@ async function checksInActivity(input: MonitorInput, state: MonitorState, hooks:
       }
     } else {
       if (isCancellation(failed)) throw failed; // the monitor was cancelled (e.g. from the Web UI): it ends
-      state.last_action = `checks failed: ${failed instanceof Error ? (failed.cause instanceof Error ? failed.cause.message : failed.message) : String(failed)}`;
+      state.last_action = `checks failed: ${failureMessage(failed)}`;
       hooks.details();
       await condition(
         () => hooks.checkNow() || hooks.stoppedBy() !== undefined,
