@@ -692,152 +692,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
       });
     });
 
-    describe('MetricsStore', () => {
-      // Window bounds are never on whole seconds in production (a monitor reads [now - 300 s, now)): nor here.
-      const T0 = Date.parse('2025-03-01T12:00:00.437Z');
-      const from = new Date(T0);
-      const to = new Date(T0 + 300_000);
-      const ev = (over: Partial<MetricEvent> & { ms: number }): MetricEvent => {
-        const { ms, ...rest } = over;
-        return { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 500, at: new Date(T0 + ms), ...rest };
-      };
-
-      it('an empty window has zero requests and nulls, never zeros that look healthy', async () => {
-        expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({
-          requests: 0,
-          errors: 0,
-          error_rate: null,
-          latency_ms: { p50: null, p95: null, p99: null },
-          quality_mean: null,
-          window_s: 300,
-        });
-      });
-
-      it('counts requests and errors, and the error rate', async () => {
-        const events = Array.from({ length: 1_000 }, (_, i) => ev({ ms: 1_000 + i * 298, ok: i % 40 !== 0 }));
-        expect(await s.metrics.ingest(events)).toBe(1_000);
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 1_000, errors: 25, window_s: 300 });
-        expect(w.error_rate).toBeCloseTo(0.025, 10);
-      });
-
-      it('p50 and p99 are within 2 % of the exact values', async () => {
-        // Latencies 100, 101, …, 1099 ms in a shuffled order: exact p50 = 599, p99 = 1089 (nearest rank).
-        const latencies = Array.from({ length: 1_000 }, (_, i) => 100 + ((i * 337) % 1_000));
-        await s.metrics.ingest(latencies.map((latency_ms, i) => ev({ ms: 1_000 + i * 250, latency_ms })));
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(Math.abs(w.latency_ms.p50! - 599) / 599).toBeLessThanOrEqual(0.02);
-        expect(Math.abs(w.latency_ms.p99! - 1089) / 1089).toBeLessThanOrEqual(0.02);
-        expect(w.latency_ms.p95!).toBeGreaterThan(w.latency_ms.p50!);
-      });
-
-      it('quality_mean averages only the events that carry a quality score', async () => {
-        await s.metrics.ingest([
-          ev({ ms: 1_000, quality: 0.9 }),
-          ev({ ms: 2_000, quality: 0.6 }),
-          ev({ ms: 3_000 }),
-          ev({ ms: 90_000, quality: 0.3 }),
-        ]);
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w.requests).toBe(4);
-        expect(w.quality_mean).toBeCloseTo(0.6, 10);
-      });
-
-      it('quality_mean is null when no event carried a score', async () => {
-        await s.metrics.ingest([ev({ ms: 1_000 })]);
-        expect((await s.metrics.window('cs', 'v2.0.0', from, to)).quality_mean).toBeNull();
-      });
-
-      it('the window is [from, to) to the second: the seconds it touches count whole, none beyond them', async () => {
-        // from = 12:00:00.437, to = 12:05:00.437: the seconds 12:00:00 … 12:05:00 count.
-        await s.metrics.ingest([
-          ev({ ms: -600_000, ok: false }),
-          ev({ ms: -438, ok: false }), // 11:59:59.999
-          ev({ ms: -437 }), // 12:00:00.000
-          ev({ ms: -1 }),
-          ev({ ms: 0 }),
-          ev({ ms: 150_000 }),
-          ev({ ms: 299_999 }),
-          ev({ ms: 300_000 }), // 12:05:00.437
-          ev({ ms: 300_562 }), // 12:05:00.999
-          ev({ ms: 300_563, ok: false }), // 12:05:01.000
-          ev({ ms: 360_000, ok: false }),
-        ]);
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 7, errors: 0, error_rate: 0, window_s: 300 });
-      });
-
-      it('traffic right after a window starts (verification since a switch) is never lost to the bucket edge', async () => {
-        const since = new Date(T0 + 10_463); // 12:00:10.900
-        await s.metrics.ingest([ev({ ms: 10_513 }), ev({ ms: 10_600, ok: false })]); // 12:00:10.950, 12:00:11.037
-        const w = await s.metrics.window('cs', 'v2.0.0', since, new Date(T0 + 11_100.5));
-        expect(w).toMatchObject({ requests: 2, errors: 1 });
-      });
-
-      it('a window ending now, at any millisecond, reads what was just ingested', async () => {
-        const now = new Date();
-        await s.metrics.ingest([
-          { prompt: 'cs', version: 'v2.0.0', ok: false, latency_ms: 800, at: new Date(now.getTime() - 2_500) },
-          { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 800, at: new Date(now.getTime() - 1_000) },
-        ]);
-        const w = await s.metrics.window('cs', 'v2.0.0', new Date(now.getTime() - 300_000.5), new Date(now.getTime() + 0.25));
-        expect(w).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
-        expect(await s.metrics.lastWindow('cs', 'v2.0.0', 300)).toMatchObject({ requests: 2, errors: 1 });
-      });
-
-      it('concurrent batches into the same seconds all count: nothing acknowledged is lost', async () => {
-        // 20 writers, 100 events each, over the same 3 seconds: every count, sum and latency bin is merged, not replaced.
-        const batches = Array.from({ length: 20 }, (_, b) =>
-          Array.from({ length: 100 }, (_, i) =>
-            ev({ ms: 10_000 + (i % 3) * 1_000, ok: (b * 100 + i) % 10 !== 0, latency_ms: b < 10 ? 100 : 1_000, quality: b < 10 ? 1 : 0 }),
-          ),
-        );
-        const acks = await Promise.all(batches.map((batch) => s.metrics.ingest(batch)));
-        expect(acks).toEqual(Array.from({ length: 20 }, () => 100));
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 2_000, errors: 200, quality_samples: 2_000 });
-        expect(w.quality_mean).toBeCloseTo(0.5, 10);
-        // Half the events at 100 ms, half at 1 s: p50 is ~100 ms, p99 ~1 s, only if every batch's bins were kept.
-        expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
-        expect(Math.abs(w.latency_ms.p99! - 1_000) / 1_000).toBeLessThanOrEqual(0.02);
-      });
-
-      it("a version's window does not include other versions or other prompts", async () => {
-        await s.metrics.ingest([
-          ev({ ms: 1_000 }),
-          ev({ ms: 1_000, version: 'v1.9.0', ok: false, latency_ms: 9_000, quality: 0.1 }),
-          ev({ ms: 1_000, prompt: 'other', ok: false, latency_ms: 9_000, quality: 0.1 }),
-        ]);
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 1, errors: 0, quality_mean: null });
-        expect(w.latency_ms.p99!).toBeLessThan(1_000);
-        expect(await s.metrics.window('cs', 'v1.9.0', from, to)).toMatchObject({ requests: 1, errors: 1, quality_mean: 0.1 });
-        expect(await s.metrics.window('other', 'v2.0.0', from, to)).toMatchObject({ requests: 1, errors: 1 });
-      });
-
-      it('separate batches for the same moments add up', async () => {
-        await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 100, quality: 1 }), ev({ ms: 2_000, ok: false, latency_ms: 100 })]);
-        await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 2_000, quality: 0 }), ev({ ms: 2_500, latency_ms: 2_000 })]);
-        const w = await s.metrics.window('cs', 'v2.0.0', from, to);
-        expect(w).toMatchObject({ requests: 4, errors: 1, error_rate: 0.25, quality_mean: 0.5 });
-        expect(Math.abs(w.latency_ms.p99! - 2_000) / 2_000).toBeLessThanOrEqual(0.02);
-        expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
-      });
-
-      it('a batch spread over many seconds is stored whole', async () => {
-        // 10,000 events, one per 29 ms over ~290 s, latencies over the whole histogram range.
-        const events = Array.from({ length: 10_000 }, (_, i) =>
-          ev({ ms: 1_000 + i * 29, ok: i % 100 !== 0, latency_ms: (i * 7919) % 60_000 }),
-        );
-        expect(await s.metrics.ingest(events)).toBe(10_000);
-        expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({ requests: 10_000, errors: 100 });
-      });
-
-      it('an empty batch stores nothing', async () => {
-        expect(await s.metrics.ingest([])).toBe(0);
-        expect((await s.metrics.window('cs', 'v2.0.0', from, to)).requests).toBe(0);
-      });
-    });
+    metricsStoreTests(() => s);
   });
 }
 
@@ -878,3 +733,171 @@ function view(rollback_id: string, prompt: string, s: number, status: RollbackSt
 
 /** Lets a real clock move on, so "oldest first" is well defined whatever clock the adapter was given. */
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3));
+
+/** The MetricsStore part of the contract, for a store that stands alone (another way of writing the same tables). */
+export function metricsContract(name: string, open: () => Promise<Pick<ContractStores, 'metrics' | 'close'>>): void {
+  describe(`store contract: ${name}`, () => {
+    let s: Pick<ContractStores, 'metrics' | 'close'>;
+    beforeEach(async () => {
+      s = await open();
+    });
+    afterEach(async () => {
+      await s.close();
+    });
+    metricsStoreTests(() => s);
+  });
+}
+
+function metricsStoreTests(stores: () => { metrics: MetricsStore }): void {
+  const s = {
+    get metrics() {
+      return stores().metrics;
+    },
+  };
+  describe('MetricsStore', () => {
+    // Window bounds are never on whole seconds in production (a monitor reads [now - 300 s, now)): nor here.
+    const T0 = Date.parse('2025-03-01T12:00:00.437Z');
+    const from = new Date(T0);
+    const to = new Date(T0 + 300_000);
+    const ev = (over: Partial<MetricEvent> & { ms: number }): MetricEvent => {
+      const { ms, ...rest } = over;
+      return { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 500, at: new Date(T0 + ms), ...rest };
+    };
+
+    it('an empty window has zero requests and nulls, never zeros that look healthy', async () => {
+      expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({
+        requests: 0,
+        errors: 0,
+        error_rate: null,
+        latency_ms: { p50: null, p95: null, p99: null },
+        quality_mean: null,
+        window_s: 300,
+      });
+    });
+
+    it('counts requests and errors, and the error rate', async () => {
+      const events = Array.from({ length: 1_000 }, (_, i) => ev({ ms: 1_000 + i * 298, ok: i % 40 !== 0 }));
+      expect(await s.metrics.ingest(events)).toBe(1_000);
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w).toMatchObject({ requests: 1_000, errors: 25, window_s: 300 });
+      expect(w.error_rate).toBeCloseTo(0.025, 10);
+    });
+
+    it('p50 and p99 are within 2 % of the exact values', async () => {
+      // Latencies 100, 101, …, 1099 ms in a shuffled order: exact p50 = 599, p99 = 1089 (nearest rank).
+      const latencies = Array.from({ length: 1_000 }, (_, i) => 100 + ((i * 337) % 1_000));
+      await s.metrics.ingest(latencies.map((latency_ms, i) => ev({ ms: 1_000 + i * 250, latency_ms })));
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(Math.abs(w.latency_ms.p50! - 599) / 599).toBeLessThanOrEqual(0.02);
+      expect(Math.abs(w.latency_ms.p99! - 1089) / 1089).toBeLessThanOrEqual(0.02);
+      expect(w.latency_ms.p95!).toBeGreaterThan(w.latency_ms.p50!);
+    });
+
+    it('quality_mean averages only the events that carry a quality score', async () => {
+      await s.metrics.ingest([
+        ev({ ms: 1_000, quality: 0.9 }),
+        ev({ ms: 2_000, quality: 0.6 }),
+        ev({ ms: 3_000 }),
+        ev({ ms: 90_000, quality: 0.3 }),
+      ]);
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w.requests).toBe(4);
+      expect(w.quality_mean).toBeCloseTo(0.6, 10);
+    });
+
+    it('quality_mean is null when no event carried a score', async () => {
+      await s.metrics.ingest([ev({ ms: 1_000 })]);
+      expect((await s.metrics.window('cs', 'v2.0.0', from, to)).quality_mean).toBeNull();
+    });
+
+    it('the window is [from, to) to the second: the seconds it touches count whole, none beyond them', async () => {
+      // from = 12:00:00.437, to = 12:05:00.437: the seconds 12:00:00 … 12:05:00 count.
+      await s.metrics.ingest([
+        ev({ ms: -600_000, ok: false }),
+        ev({ ms: -438, ok: false }), // 11:59:59.999
+        ev({ ms: -437 }), // 12:00:00.000
+        ev({ ms: -1 }),
+        ev({ ms: 0 }),
+        ev({ ms: 150_000 }),
+        ev({ ms: 299_999 }),
+        ev({ ms: 300_000 }), // 12:05:00.437
+        ev({ ms: 300_562 }), // 12:05:00.999
+        ev({ ms: 300_563, ok: false }), // 12:05:01.000
+        ev({ ms: 360_000, ok: false }),
+      ]);
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w).toMatchObject({ requests: 7, errors: 0, error_rate: 0, window_s: 300 });
+    });
+
+    it('traffic right after a window starts (verification since a switch) is never lost to the bucket edge', async () => {
+      const since = new Date(T0 + 10_463); // 12:00:10.900
+      await s.metrics.ingest([ev({ ms: 10_513 }), ev({ ms: 10_600, ok: false })]); // 12:00:10.950, 12:00:11.037
+      const w = await s.metrics.window('cs', 'v2.0.0', since, new Date(T0 + 11_100.5));
+      expect(w).toMatchObject({ requests: 2, errors: 1 });
+    });
+
+    it('a window ending now, at any millisecond, reads what was just ingested', async () => {
+      const now = new Date();
+      await s.metrics.ingest([
+        { prompt: 'cs', version: 'v2.0.0', ok: false, latency_ms: 800, at: new Date(now.getTime() - 2_500) },
+        { prompt: 'cs', version: 'v2.0.0', ok: true, latency_ms: 800, at: new Date(now.getTime() - 1_000) },
+      ]);
+      const w = await s.metrics.window('cs', 'v2.0.0', new Date(now.getTime() - 300_000.5), new Date(now.getTime() + 0.25));
+      expect(w).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
+      expect(await s.metrics.lastWindow('cs', 'v2.0.0', 300)).toMatchObject({ requests: 2, errors: 1 });
+    });
+
+    it('concurrent batches into the same seconds all count: nothing acknowledged is lost', async () => {
+      // 20 writers, 100 events each, over the same 3 seconds: every count, sum and latency bin is merged, not replaced.
+      const batches = Array.from({ length: 20 }, (_, b) =>
+        Array.from({ length: 100 }, (_, i) =>
+          ev({ ms: 10_000 + (i % 3) * 1_000, ok: (b * 100 + i) % 10 !== 0, latency_ms: b < 10 ? 100 : 1_000, quality: b < 10 ? 1 : 0 }),
+        ),
+      );
+      const acks = await Promise.all(batches.map((batch) => s.metrics.ingest(batch)));
+      expect(acks).toEqual(Array.from({ length: 20 }, () => 100));
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w).toMatchObject({ requests: 2_000, errors: 200, quality_samples: 2_000 });
+      expect(w.quality_mean).toBeCloseTo(0.5, 10);
+      // Half the events at 100 ms, half at 1 s: p50 is ~100 ms, p99 ~1 s, only if every batch's bins were kept.
+      expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
+      expect(Math.abs(w.latency_ms.p99! - 1_000) / 1_000).toBeLessThanOrEqual(0.02);
+    });
+
+    it("a version's window does not include other versions or other prompts", async () => {
+      await s.metrics.ingest([
+        ev({ ms: 1_000 }),
+        ev({ ms: 1_000, version: 'v1.9.0', ok: false, latency_ms: 9_000, quality: 0.1 }),
+        ev({ ms: 1_000, prompt: 'other', ok: false, latency_ms: 9_000, quality: 0.1 }),
+      ]);
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w).toMatchObject({ requests: 1, errors: 0, quality_mean: null });
+      expect(w.latency_ms.p99!).toBeLessThan(1_000);
+      expect(await s.metrics.window('cs', 'v1.9.0', from, to)).toMatchObject({ requests: 1, errors: 1, quality_mean: 0.1 });
+      expect(await s.metrics.window('other', 'v2.0.0', from, to)).toMatchObject({ requests: 1, errors: 1 });
+    });
+
+    it('separate batches for the same moments add up', async () => {
+      await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 100, quality: 1 }), ev({ ms: 2_000, ok: false, latency_ms: 100 })]);
+      await s.metrics.ingest([ev({ ms: 1_000, latency_ms: 2_000, quality: 0 }), ev({ ms: 2_500, latency_ms: 2_000 })]);
+      const w = await s.metrics.window('cs', 'v2.0.0', from, to);
+      expect(w).toMatchObject({ requests: 4, errors: 1, error_rate: 0.25, quality_mean: 0.5 });
+      expect(Math.abs(w.latency_ms.p99! - 2_000) / 2_000).toBeLessThanOrEqual(0.02);
+      expect(Math.abs(w.latency_ms.p50! - 100) / 100).toBeLessThanOrEqual(0.02);
+    });
+
+    it('a batch spread over many seconds is stored whole', async () => {
+      // 10,000 events, one per 29 ms over ~290 s, latencies over the whole histogram range.
+      const events = Array.from({ length: 10_000 }, (_, i) =>
+        ev({ ms: 1_000 + i * 29, ok: i % 100 !== 0, latency_ms: (i * 7919) % 60_000 }),
+      );
+      expect(await s.metrics.ingest(events)).toBe(10_000);
+      expect(await s.metrics.window('cs', 'v2.0.0', from, to)).toMatchObject({ requests: 10_000, errors: 100 });
+    });
+
+    it('an empty batch stores nothing', async () => {
+      expect(await s.metrics.ingest([])).toBe(0);
+      expect((await s.metrics.window('cs', 'v2.0.0', from, to)).requests).toBe(0);
+    });
+  });
+}

@@ -15,7 +15,9 @@ import { storageContract } from './storage.contract';
 import { SqlStorage } from '../../src/adapters/storage/sql';
 import { OutboxNotifier } from '../../src/adapters/notifier/outbox';
 import { createLogger } from '../../src/main/logger';
-import { registryContract, type ContractStores } from './registry.contract';
+import { metricsContract, registryContract, type ContractStores } from './registry.contract';
+import { SqlitePreparedWrites } from '../../src/adapters/metrics/sqlite-writes';
+import { ROLLUP_S } from '../../src/domain/storage';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-contract-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -36,6 +38,12 @@ async function openStores(file: string, clock: Clock = advancingClock()): Promis
 }
 
 registryContract('sqlite', () => openStores(freshFile()));
+
+// The ingest thread's way of writing: statements prepared once, on a connection of its own.
+metricsContract('sqlite, prepared writes', async () => {
+  const db = await openDb(freshFile());
+  return { metrics: new SqlMetricsStore(db.kysely, ROLLUP_S, new SqlitePreparedWrites(db.sqlite!)), close: () => db.close() };
+});
 
 storageContract('sqlite', async () => {
   const db = await openDb(freshFile());
@@ -84,6 +92,28 @@ storageContract('sqlite, metrics in their own file', async () => {
 });
 
 describe('sqlite file', () => {
+  it('prepared writes: a batch whose write fails stores nothing, and the stored rows are untouched', async () => {
+    const db = await openDb(freshFile());
+    try {
+      const metrics = new SqlMetricsStore(db.kysely, ROLLUP_S, new SqlitePreparedWrites(db.sqlite!));
+      const T = Date.parse('2025-03-01T12:00:00.250Z');
+      const ev = (prompt: string, i: number) => ({ prompt, version: 'v1', ok: i % 4 !== 0, latency_ms: 100 + i, at: new Date(T + i * 1_000) });
+      await metrics.ingest(Array.from({ length: 120 }, (_, i) => ev('cs', i)));
+      const before = await metrics.window('cs', 'v1', new Date(T), new Date(T + 120_000));
+      expect(before).toMatchObject({ requests: 120, errors: 30 });
+      // The latency rows are written after every bucket row: a failure there must take the bucket rows back too.
+      db.sqlite!.exec(`CREATE TRIGGER refuse AFTER INSERT ON metric_latency WHEN NEW.prompt = 'zz-refused'
+        BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+      const batch = [...Array.from({ length: 120 }, (_, i) => ev('cs', i)), ev('zz-refused', 3)];
+      await expect(metrics.ingest(batch)).rejects.toThrow('refused');
+      expect(await metrics.window('cs', 'v1', new Date(T), new Date(T + 120_000))).toEqual(before);
+      expect((await metrics.window('zz-refused', 'v1', new Date(T), new Date(T + 120_000))).requests).toBe(0);
+      expect(db.sqlite!.inTransaction).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
   metricsMigrationContract('sqlite', () => Promise.resolve(freshFile()));
 
   it('keeps its data across close and reopen; migrations are idempotent on reopen', async () => {

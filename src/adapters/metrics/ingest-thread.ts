@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import { openDb } from '../sql/db';
+import { ROLLUP_S } from '../../domain/storage';
 import { SqlMetricsStore } from './sql';
+import { SqlitePreparedWrites } from './sqlite-writes';
 
 interface Request {
   id: number;
@@ -19,7 +21,8 @@ type Reply = { id: number; n: number } | { id: number; error: string };
  */
 export async function serveIngest(port: MessagePort, url: string): Promise<void> {
   const db = await openDb(url);
-  const store = new SqlMetricsStore(db.kysely);
+  // Nothing else runs on this thread's connection: SQLite's upserts go through statements prepared once.
+  const store = new SqlMetricsStore(db.kysely, ROLLUP_S, db.sqlite && new SqlitePreparedWrites(db.sqlite));
   const queue: Request[] = [];
   let writing = false;
   let closing = false;

@@ -4,27 +4,10 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
+import type { BinRow, BucketRow, SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
 export const BUCKET_S = 1;
-
-/** Rows of one batch, merged into the stored ones by the database: counts and sums add, never overwrite. */
-interface BucketRow {
-  prompt: string;
-  version: string;
-  bucket: number;
-  requests: number;
-  errors: number;
-  quality_sum: number;
-  quality_count: number;
-}
-interface BinRow {
-  prompt: string;
-  version: string;
-  bucket: number;
-  bin: number;
-  count: number;
-}
 
 /** Rows per INSERT: under SQLite's 32,766 bound parameters (Postgres allows 65,535). */
 const PARAMS_PER_STATEMENT = 30_000;
@@ -63,6 +46,8 @@ export class SqlMetricsStore implements MetricsStore {
     private readonly db: Kysely<Database>,
     /** Width of the rolled-up buckets (metric_buckets_1m), as the storage maintenance writes them. */
     private readonly rollup_s: number = ROLLUP_S,
+    /** SQLite: write through statements prepared once (the ingest thread, whose connection is its own). */
+    private readonly prepared?: SqlitePreparedWrites,
   ) {
     this.arrays = db.getExecutor().adapter instanceof PostgresAdapter;
   }
@@ -93,6 +78,10 @@ export class SqlMetricsStore implements MetricsStore {
     }
     const bucketRows = [...buckets.values()].sort(byKey);
     const binRows = [...bins.values()].sort(byKey);
+    if (this.prepared) {
+      this.prepared.write(bucketRows, binRows);
+      return events.length;
+    }
     if (this.arrays) {
       const col = <R, K extends keyof R>(rows: R[], k: K): R[K][] => rows.map((r) => r[k]);
       await this.db.transaction().execute(async (tx) => {

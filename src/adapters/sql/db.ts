@@ -27,6 +27,8 @@ export interface Db {
    * (any commit, same host), Postgres' route_version counter (bumped by triggers; any host).
    */
   dataVersion: () => number | Promise<number>;
+  /** SQLite: the connection kysely runs on, for a caller that is its only user (the ingest thread). */
+  sqlite?: SQLite.Database;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function openDb(url: string): Promise<Db> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let kysely: Kysely<Database>;
   let dataVersion: () => number | Promise<number>;
+  let raw: SQLite.Database | undefined;
   if (dialect === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -46,6 +49,7 @@ export async function openDb(url: string): Promise<Db> {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const sqlite = new SQLite(file);
+    raw = sqlite;
     // WAL lets the API read while the worker writes; busy_timeout waits out the other process's write lock.
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('busy_timeout = 5000');
@@ -62,7 +66,7 @@ export async function openDb(url: string): Promise<Db> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
   }
-  return { kysely, dialect, dataVersion, close: () => kysely.destroy() };
+  return { kysely, dialect, dataVersion, ...(raw ? { sqlite: raw } : {}), close: () => kysely.destroy() };
 }
 
 /**
