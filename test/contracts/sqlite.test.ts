@@ -97,7 +97,13 @@ describe('sqlite file', () => {
     try {
       const metrics = new SqlMetricsStore(db.kysely, ROLLUP_S, new SqlitePreparedWrites(db.sqlite!));
       const T = Date.parse('2025-03-01T12:00:00.250Z');
-      const ev = (prompt: string, i: number) => ({ prompt, version: 'v1', ok: i % 4 !== 0, latency_ms: 100 + i, at: new Date(T + i * 1_000) });
+      const ev = (prompt: string, i: number) => ({
+        prompt,
+        version: 'v1',
+        ok: i % 4 !== 0,
+        latency_ms: 100 + i,
+        at: new Date(T + i * 1_000),
+      });
       await metrics.ingest(Array.from({ length: 120 }, (_, i) => ev('cs', i)));
       const before = await metrics.window('cs', 'v1', new Date(T), new Date(T + 120_000));
       expect(before).toMatchObject({ requests: 120, errors: 30 });
