@@ -1300,7 +1300,10 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     // The load: batches cycling over the fleet, one event per prompt per pass. Errors (BENCH_LOAD_ERROR_PCT, default
     // 0) go to every 10th prompt only and at that prompt's share, so that they exercise the ingest fast path
     // without tripping a trigger: keep it below the young-version alert threshold (0.5 %).
-    const BODIES = 20;
+    // Each prompt's latencies spread as real traffic's do: over the bodies it sees every second, a prompt's events fall
+    // in ~40 of the histogram's 4-% bins (80–480 ms), not in one (a constant latency per prompt stores one latency row
+    // per prompt and second, and flatters the store).
+    const BODIES = 60;
     const body = (b: number, errorPct: number) =>
       JSON.stringify({
         events: Array.from({ length: T_BATCH }, (_, i) => {
@@ -1311,7 +1314,7 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
             prompt: fleet[j]!,
             version: 'v1',
             ok: !(errorPct > 0 && j % 10 === 0 && (pass * 7919 + j) % Math.round(100 / errorPct) === 0),
-            latency_ms: 80 + ((i * 37) % 400),
+            latency_ms: 80 + ((n * 7919 + pass * 104_729) % 4_000) / 10,
           };
         }),
       });

@@ -4,6 +4,7 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
+import { forEachBin, packBins } from './packed-bins';
 import type { BinRow, BucketRow, SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
@@ -54,14 +55,17 @@ export class SqlMetricsStore implements MetricsStore {
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const buckets = new Map<string, BucketRow>();
+    const buckets = new Map<string, BucketRow & { hist?: Map<number, number> }>();
     const bins = new Map<string, BinRow>();
+    // SQLite keeps a second's histogram in its bucket row; Postgres in metric_latency rows.
+    const inRow = !this.arrays;
     for (const e of events) {
       const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
       const k = `${e.prompt}\u0000${e.version}\u0000${bucket}`;
       let g = buckets.get(k);
       if (!g) {
         g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0 };
+        if (inRow) g.hist = new Map();
         buckets.set(k, g);
       }
       g.requests += 1;
@@ -71,18 +75,24 @@ export class SqlMetricsStore implements MetricsStore {
         g.quality_count += 1;
       }
       const bin = hist.bucketOf(e.latency_ms);
+      if (g.hist) {
+        g.hist.set(bin, (g.hist.get(bin) ?? 0) + 1);
+        continue;
+      }
       const bk = `${k}\u0000${bin}`;
       const b = bins.get(bk);
       if (b) b.count += 1;
       else bins.set(bk, { prompt: e.prompt, version: e.version, bucket, bin, count: 1 });
     }
-    const bucketRows = [...buckets.values()].sort(byKey);
-    const binRows = [...bins.values()].sort(byKey);
+    const bucketRows: BucketRow[] = [...buckets.values()]
+      .sort(byKey)
+      .map(({ hist: h, ...row }) => (h ? { ...row, latency_bins: packBins(h) ?? null } : row));
     if (this.prepared) {
-      this.prepared.write(bucketRows, binRows);
+      this.prepared.write(bucketRows);
       return events.length;
     }
     if (this.arrays) {
+      const binRows = [...bins.values()].sort(byKey);
       const col = <R, K extends keyof R>(rows: R[], k: K): R[K][] => rows.map((r) => r[k]);
       await this.db.transaction().execute(async (tx) => {
         await sql`
@@ -104,7 +114,7 @@ export class SqlMetricsStore implements MetricsStore {
       return events.length;
     }
     await this.db.transaction().execute(async (tx) => {
-      for (const rows of chunks(bucketRows, 7)) {
+      for (const rows of chunks(bucketRows, 8)) {
         await tx
           .insertInto('metric_buckets')
           .values(rows)
@@ -114,18 +124,8 @@ export class SqlMetricsStore implements MetricsStore {
               errors: eb('metric_buckets.errors', '+', eb.ref('excluded.errors')),
               quality_sum: eb('metric_buckets.quality_sum', '+', eb.ref('excluded.quality_sum')),
               quality_count: eb('metric_buckets.quality_count', '+', eb.ref('excluded.quality_count')),
+              latency_bins: sql<Buffer | null>`hist_add(metric_buckets.latency_bins, excluded.latency_bins)`,
             })),
-          )
-          .execute();
-      }
-      for (const rows of chunks(binRows, 5)) {
-        await tx
-          .insertInto('metric_latency')
-          .values(rows)
-          .onConflict((oc) =>
-            oc
-              .columns(['prompt', 'version', 'bucket', 'bin'])
-              .doUpdateSet((eb) => ({ count: eb('metric_latency.count', '+', eb.ref('excluded.count')) })),
           )
           .execute();
       }
@@ -181,7 +181,7 @@ export class SqlMetricsStore implements MetricsStore {
         .where('bucket', '>=', a)
         .where('bucket', '<', b)
         .executeTakeFirst();
-    const [fine, coarse, fineBins, coarseHists] = await Promise.all([
+    const [fine, coarse, fineBins, coarseHists, packed] = await Promise.all([
       totalsOf('metric_buckets', lo, hi),
       totalsOf('metric_buckets_1m', loMinute, hiMinute),
       this.db
@@ -201,6 +201,17 @@ export class SqlMetricsStore implements MetricsStore {
         .where('bucket', '>=', loMinute)
         .where('bucket', '<', hiMinute)
         .execute(),
+      this.arrays
+        ? []
+        : this.db
+            .selectFrom('metric_buckets')
+            .select('latency_bins')
+            .where('prompt', '=', prompt)
+            .where('version', '=', version)
+            .where('bucket', '>=', lo)
+            .where('bucket', '<', hi)
+            .where('latency_bins', 'is not', null)
+            .execute(),
     ]);
     const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
     // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.
@@ -210,6 +221,7 @@ export class SqlMetricsStore implements MetricsStore {
     const qCount = sum('quality_count');
     const h: hist.Histogram = {};
     for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
+    for (const r of packed) forEachBin(r.latency_bins, (bin, count) => (h[String(bin)] = (h[String(bin)] ?? 0) + count));
     for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
     return {
       requests,

@@ -17,6 +17,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
+import { registerBinFunctions } from '../metrics/packed-bins';
 import { migrationsFor, type Dialect } from './migrations';
 
 export interface Db {
@@ -55,6 +56,7 @@ export async function openDb(url: string): Promise<Db> {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
+    registerBinFunctions(sqlite);
     kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     const probe = sqlite.prepare('PRAGMA data_version').pluck();
     dataVersion = () => probe.get() as number;

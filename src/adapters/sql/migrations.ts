@@ -324,6 +324,17 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           await sql`ALTER TABLE ${sql.table(table)} SET (fillfactor = 50)`.execute(db);
       },
     },
+    '0015_metric_latency_in_bucket': {
+      async up(db: Kysely<unknown>) {
+        // SQLite: each second's latency histogram in its bucket row (packed, merged by the upsert), so that a batch
+        // inserts one row per prompt and second, not one per (second, latency bin): those landed in the primary-key
+        // index at a place per prompt, and every commit wrote each of those pages to the WAL again. Rows already in
+        // metric_latency stay there and are read with the new ones until retention or the roll-up takes them.
+        // Postgres writes a row's changes to its WAL, not whole pages: it keeps metric_latency.
+        if (dialect !== 'sqlite') return;
+        await db.schema.alterTable('metric_buckets').addColumn('latency_bins', 'blob').execute();
+      },
+    },
     '0013_prompt_notify': {
       async up(db: Kysely<unknown>) {
         // A prompt's own notification routing; null (every existing prompt) keeps the global routes.

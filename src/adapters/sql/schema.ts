@@ -137,6 +137,11 @@ export interface Database {
     errors: number;
     quality_sum: number;
     quality_count: number;
+    /**
+     * SQLite only: the second's latency histogram, packed (adapters/metrics/packed-bins), merged by each batch's upsert.
+     * Null when the second's latency is in metric_latency (Postgres; SQLite rows written before migration 0015).
+     */
+    latency_bins?: Buffer | null;
   };
   /** The latency histogram of a metric bucket: `count` events fell in log-scale bin `bin` (domain/histogram). */
   metric_latency: {

@@ -214,8 +214,14 @@ export class SqlStorage implements StorageMaintenance {
                 FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1
               ) t LEFT JOIN (
                 SELECT m, json_group_object(CAST(bin AS TEXT), c) AS h FROM (
-                  SELECT bucket - bucket % ${w} AS m, bin, sum(count) AS c FROM metric_latency
-                  WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi} GROUP BY 1, 2
+                  SELECT bucket - bucket % ${w} AS m, bin, sum(count) AS c FROM (
+                    SELECT bucket, bin, count FROM metric_latency
+                    WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
+                    UNION ALL
+                    SELECT mb.bucket, CAST(b.bin AS INTEGER), CAST(b.count AS INTEGER) FROM metric_buckets mb, hist_bins(mb.latency_bins) b
+                    WHERE mb.prompt = ${p.prompt} AND mb.version = ${p.version} AND mb.bucket >= ${lo} AND mb.bucket < ${hi}
+                      AND mb.latency_bins IS NOT NULL
+                  ) GROUP BY 1, 2
                 ) GROUP BY m
               ) h ON h.m = t.m
               WHERE true
