@@ -23,44 +23,46 @@ export function packBins(bins: ReadonlyMap<number, number>): Buffer | undefined 
 
 /** Calls `each` for every (bin, count) of a packed histogram; a value that is not one (null, text) holds none. */
 export function forEachBin(packed: unknown, each: (bin: number, count: number) => void): void {
-  if (!(packed instanceof Uint8Array)) return;
-  const b = Buffer.isBuffer(packed) ? packed : Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
-  for (let i = 0; i + PAIR <= b.length; i += PAIR) each(b.readInt32LE(i), b.readUInt32LE(i + 4));
+  const n = pairBytes(packed);
+  if (n === 0) return;
+  const v = view(packed as Uint8Array);
+  for (let i = 0; i < n; i += PAIR) each(v.getInt32(i, true), v.getUint32(i + 4, true));
 }
 
-/** Two packed histograms added bin by bin (a merge of two ascending lists). */
+/** A packed value's whole pairs (0 when it is not a packed histogram). */
+const pairBytes = (v: unknown): number => (v instanceof Uint8Array ? v.length - (v.length % PAIR) : 0);
+const view = (v: Uint8Array) => new DataView(v.buffer, v.byteOffset, v.byteLength);
+
+/** Two packed histograms added bin by bin (a merge of two ascending lists); null when both are empty. */
 export function addPacked(a: unknown, b: unknown): Buffer | null {
-  const x = a instanceof Uint8Array ? Buffer.from(a.buffer, a.byteOffset, a.byteLength) : undefined;
-  const y = b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : undefined;
-  if (!x || x.length === 0) return y ? Buffer.from(y) : null;
-  if (!y || y.length === 0) return Buffer.from(x);
-  const out = Buffer.allocUnsafe(x.length + y.length);
+  const xn = pairBytes(a);
+  const yn = pairBytes(b);
+  if (xn === 0) return yn === 0 ? null : Buffer.from((b as Uint8Array).subarray(0, yn));
+  if (yn === 0) return Buffer.from((a as Uint8Array).subarray(0, xn));
+  const x = view(a as Uint8Array);
+  const y = view(b as Uint8Array);
+  const out = Buffer.allocUnsafe(xn + yn);
+  const o = view(out);
   let i = 0;
   let j = 0;
-  let o = 0;
-  const put = (bin: number, count: number) => {
-    out.writeInt32LE(bin, o);
-    out.writeUInt32LE(count, o + 4);
-    o += PAIR;
-  };
-  while (i + PAIR <= x.length && j + PAIR <= y.length) {
-    const bx = x.readInt32LE(i);
-    const by = y.readInt32LE(j);
-    if (bx === by) {
-      put(bx, x.readUInt32LE(i + 4) + y.readUInt32LE(j + 4));
+  let k = 0;
+  while (i < xn || j < yn) {
+    const bx = i < xn ? x.getInt32(i, true) : Infinity;
+    const by = j < yn ? y.getInt32(j, true) : Infinity;
+    let count = 0;
+    if (bx <= by) {
+      count += x.getUint32(i + 4, true);
       i += PAIR;
-      j += PAIR;
-    } else if (bx < by) {
-      put(bx, x.readUInt32LE(i + 4));
-      i += PAIR;
-    } else {
-      put(by, y.readUInt32LE(j + 4));
+    }
+    if (by <= bx) {
+      count += y.getUint32(j + 4, true);
       j += PAIR;
     }
+    o.setInt32(k, bx <= by ? bx : by, true);
+    o.setUint32(k + 4, count, true);
+    k += PAIR;
   }
-  for (; i + PAIR <= x.length; i += PAIR) put(x.readInt32LE(i), x.readUInt32LE(i + 4));
-  for (; j + PAIR <= y.length; j += PAIR) put(y.readInt32LE(j), y.readUInt32LE(j + 4));
-  return out.subarray(0, o);
+  return out.subarray(0, k);
 }
 
 /**
