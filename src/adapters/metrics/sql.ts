@@ -4,7 +4,7 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
-import { forEachBin, packBins } from './packed-bins';
+import { APPEND_BINS, forEachBin, packBins } from './packed-bins';
 import type { BinRow, BucketRow, SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
@@ -124,7 +124,7 @@ export class SqlMetricsStore implements MetricsStore {
               errors: eb('metric_buckets.errors', '+', eb.ref('excluded.errors')),
               quality_sum: eb('metric_buckets.quality_sum', '+', eb.ref('excluded.quality_sum')),
               quality_count: eb('metric_buckets.quality_count', '+', eb.ref('excluded.quality_count')),
-              latency_bins: sql<Buffer | null>`hist_add(metric_buckets.latency_bins, excluded.latency_bins)`,
+              latency_bins: sql<Buffer | null>`${sql.raw(APPEND_BINS)}`,
             })),
           )
           .execute();

@@ -326,7 +326,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     },
     '0015_metric_latency_in_bucket': {
       async up(db: Kysely<unknown>) {
-        // SQLite: each second's latency histogram in its bucket row (packed, merged by the upsert), so that a batch
+        // SQLite: each second's latency histogram in its bucket row (packed, appended to by the upsert), so that a batch
         // inserts one row per prompt and second, not one per (second, latency bin): those landed in the primary-key
         // index at a place per prompt, and every commit wrote each of those pages to the WAL again. Rows already in
         // metric_latency stay there and are read with the new ones until retention or the roll-up takes them.

@@ -138,7 +138,7 @@ export interface Database {
     quality_sum: number;
     quality_count: number;
     /**
-     * SQLite only: the second's latency histogram, packed (adapters/metrics/packed-bins), merged by each batch's upsert.
+     * SQLite only: the second's latency histogram, packed (adapters/metrics/packed-bins), appended to by each batch's upsert.
      * Null when the second's latency is in metric_latency (Postgres; SQLite rows written before migration 0015).
      */
     latency_bins?: Buffer | null;
