@@ -19,13 +19,16 @@ const pairBytes = (v: unknown): number => (v instanceof Uint8Array ? v.length - 
 
 /** The histogram's bins, packed (undefined for an empty one). */
 export function packBins(bins: ReadonlyMap<number, number>): Buffer | undefined {
-  if (bins.size === 0) return undefined;
-  const out = Buffer.allocUnsafe(bins.size * PAIR);
-  let i = 0;
-  for (const [bin, count] of bins) {
-    out.writeInt32LE(bin, i);
-    out.writeUInt32LE(count, i + 4);
-    i += PAIR;
+  return packPairs([...bins].flat());
+}
+
+/** Flat [bin, count, bin, count, …] pairs, packed (undefined for none). */
+export function packPairs(pairs: readonly number[]): Buffer | undefined {
+  if (pairs.length < 2) return undefined;
+  const out = Buffer.allocUnsafe((pairs.length >> 1) * PAIR);
+  for (let i = 0, o = 0; i + 1 < pairs.length; i += 2, o += PAIR) {
+    out.writeInt32LE(pairs[i]!, o);
+    out.writeUInt32LE(pairs[i + 1]!, o + 4);
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
-import { APPEND_BINS, forEachBin, packBins } from './packed-bins';
+import { APPEND_BINS, forEachBin, packPairs } from './packed-bins';
 import type { BinRow, BucketRow, SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
@@ -55,18 +55,24 @@ export class SqlMetricsStore implements MetricsStore {
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    const buckets = new Map<string, BucketRow & { hist?: Map<number, number> }>();
-    const bins = new Map<string, BinRow>();
-    // SQLite keeps a second's histogram in its bucket row; Postgres in metric_latency rows.
+    // (prompt → version → second) → row: no key string built per event. SQLite keeps a second's histogram in its
+    // bucket row (flat [bin, count, …] pairs while aggregating); Postgres in metric_latency rows.
     const inRow = !this.arrays;
+    const byPrompt = new Map<string, Map<string, Map<number, BucketRow & { pairs?: number[] }>>>();
+    const all: (BucketRow & { pairs?: number[] })[] = [];
+    const bins = new Map<string, BinRow>();
     for (const e of events) {
       const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
-      const k = `${e.prompt}\u0000${e.version}\u0000${bucket}`;
-      let g = buckets.get(k);
+      let byVersion = byPrompt.get(e.prompt);
+      if (!byVersion) byPrompt.set(e.prompt, (byVersion = new Map()));
+      let byBucket = byVersion.get(e.version);
+      if (!byBucket) byVersion.set(e.version, (byBucket = new Map()));
+      let g = byBucket.get(bucket);
       if (!g) {
         g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0 };
-        if (inRow) g.hist = new Map();
-        buckets.set(k, g);
+        if (inRow) g.pairs = [];
+        byBucket.set(bucket, g);
+        all.push(g);
       }
       g.requests += 1;
       if (!e.ok) g.errors += 1;
@@ -75,18 +81,21 @@ export class SqlMetricsStore implements MetricsStore {
         g.quality_count += 1;
       }
       const bin = hist.bucketOf(e.latency_ms);
-      if (g.hist) {
-        g.hist.set(bin, (g.hist.get(bin) ?? 0) + 1);
+      const pairs = g.pairs;
+      if (pairs) {
+        let i = 0;
+        while (i < pairs.length && pairs[i] !== bin) i += 2;
+        if (i < pairs.length) pairs[i + 1]! += 1;
+        else pairs.push(bin, 1);
         continue;
       }
-      const bk = `${k}\u0000${bin}`;
+      const bk = `${e.prompt}\u0000${e.version}\u0000${bucket}\u0000${bin}`;
       const b = bins.get(bk);
       if (b) b.count += 1;
       else bins.set(bk, { prompt: e.prompt, version: e.version, bucket, bin, count: 1 });
     }
-    const bucketRows: BucketRow[] = [...buckets.values()]
-      .sort(byKey)
-      .map(({ hist: h, ...row }) => (h ? { ...row, latency_bins: packBins(h) ?? null } : row));
+    const bucketRows: BucketRow[] = all.sort(byKey);
+    if (inRow) for (const r of all) r.latency_bins = packPairs(r.pairs!) ?? null;
     if (this.prepared) {
       this.prepared.write(bucketRows);
       return events.length;
@@ -113,8 +122,19 @@ export class SqlMetricsStore implements MetricsStore {
       });
       return events.length;
     }
+    // kysely inserts every key it is given: the rows without their aggregation pairs.
+    const plain = bucketRows.map(({ prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins }) => ({
+      prompt,
+      version,
+      bucket,
+      requests,
+      errors,
+      quality_sum,
+      quality_count,
+      latency_bins: latency_bins ?? null,
+    }));
     await this.db.transaction().execute(async (tx) => {
-      for (const rows of chunks(bucketRows, 8)) {
+      for (const rows of chunks(plain, 8)) {
         await tx
           .insertInto('metric_buckets')
           .values(rows)
@@ -221,7 +241,10 @@ export class SqlMetricsStore implements MetricsStore {
     const qCount = sum('quality_count');
     const h: hist.Histogram = {};
     for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
-    for (const r of packed) forEachBin(r.latency_bins, (bin, count) => (h[String(bin)] = (h[String(bin)] ?? 0) + count));
+    // A busy prompt's 300 packed rows hold some 15,000 pairs: added up by number first, turned into keys once.
+    const fromPacked = new Map<number, number>();
+    for (const r of packed) forEachBin(r.latency_bins, (bin, count) => fromPacked.set(bin, (fromPacked.get(bin) ?? 0) + count));
+    for (const [bin, count] of fromPacked) h[String(bin)] = (h[String(bin)] ?? 0) + count;
     for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
     return {
       requests,

@@ -24,6 +24,8 @@ export interface BinRow {
 
 /** Rows per prepared multi-row statement; a batch's remainder goes one row a statement. */
 export const ROWS_PER_STATEMENT = 50;
+/** Values per row of metric_buckets' upsert. */
+const COLUMNS = 8;
 
 const BUCKETS_SQL = (rows: number) =>
   `INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins) VALUES ${Array<string>(
@@ -52,10 +54,10 @@ export class SqlitePreparedWrites {
   constructor(db: SQLite.Database) {
     this.bucketsMany = db.prepare(BUCKETS_SQL(ROWS_PER_STATEMENT));
     this.bucketsOne = db.prepare(BUCKETS_SQL(1));
+    const manyParams = new Array<unknown>(ROWS_PER_STATEMENT * COLUMNS);
+    const oneParams = new Array<unknown>(COLUMNS);
     this.tx = db.transaction((buckets: readonly BucketRow[]) => {
-      run(buckets, this.bucketsMany, this.bucketsOne, (r, p) =>
-        p.push(r.prompt, r.version, r.bucket, r.requests, r.errors, r.quality_sum, r.quality_count, r.latency_bins ?? null),
-      );
+      run(buckets, this.bucketsMany, this.bucketsOne, manyParams, oneParams);
     });
   }
 
@@ -65,16 +67,26 @@ export class SqlitePreparedWrites {
   }
 }
 
-function run<R>(rows: readonly R[], many: SQLite.Statement, one: SQLite.Statement, put: (r: R, params: unknown[]) => void): void {
+
+/** The rows through the many-row statement while whole chunks remain, then one by one; one parameter array each, reused. */
+function run(rows: readonly BucketRow[], many: SQLite.Statement, one: SQLite.Statement, manyParams: unknown[], oneParams: unknown[]): void {
+  const put = (r: BucketRow, p: unknown[], at: number) => {
+    p[at] = r.prompt;
+    p[at + 1] = r.version;
+    p[at + 2] = r.bucket;
+    p[at + 3] = r.requests;
+    p[at + 4] = r.errors;
+    p[at + 5] = r.quality_sum;
+    p[at + 6] = r.quality_count;
+    p[at + 7] = r.latency_bins ?? null;
+  };
   let i = 0;
   for (; i + ROWS_PER_STATEMENT <= rows.length; i += ROWS_PER_STATEMENT) {
-    const params: unknown[] = [];
-    for (let j = i; j < i + ROWS_PER_STATEMENT; j++) put(rows[j]!, params);
-    many.run(params);
+    for (let j = 0; j < ROWS_PER_STATEMENT; j++) put(rows[i + j]!, manyParams, j * COLUMNS);
+    many.run(manyParams);
   }
   for (; i < rows.length; i++) {
-    const params: unknown[] = [];
-    put(rows[i]!, params);
-    one.run(params);
+    put(rows[i]!, oneParams, 0);
+    one.run(oneParams);
   }
 }
