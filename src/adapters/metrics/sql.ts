@@ -58,15 +58,16 @@ export class SqlMetricsStore implements MetricsStore {
     // (prompt → version → second) → row: no key string built per event. SQLite keeps a second's histogram in its
     // bucket row (flat [bin, count, …] pairs while aggregating); Postgres in metric_latency rows.
     const inRow = !this.arrays;
-    const byPrompt = new Map<string, Map<string, Map<number, BucketRow & { pairs?: number[] }>>>();
-    const all: (BucketRow & { pairs?: number[] })[] = [];
+    type Row = BucketRow & { pairs?: number[] };
+    const byPrompt = new Map<string, Map<string, Map<number, Row>>>();
+    const all: Row[] = [];
     const bins = new Map<string, BinRow>();
     for (const e of events) {
       const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
       let byVersion = byPrompt.get(e.prompt);
-      if (!byVersion) byPrompt.set(e.prompt, (byVersion = new Map()));
+      if (!byVersion) byPrompt.set(e.prompt, (byVersion = new Map<string, Map<number, Row>>()));
       let byBucket = byVersion.get(e.version);
-      if (!byBucket) byVersion.set(e.version, (byBucket = new Map()));
+      if (!byBucket) byVersion.set(e.version, (byBucket = new Map<number, Row>()));
       let g = byBucket.get(bucket);
       if (!g) {
         g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0 };
