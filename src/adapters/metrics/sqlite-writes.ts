@@ -67,7 +67,6 @@ export class SqlitePreparedWrites {
   }
 }
 
-
 /** The rows through the many-row statement while whole chunks remain, then one by one; one parameter array each, reused. */
 function run(rows: readonly BucketRow[], many: SQLite.Statement, one: SQLite.Statement, manyParams: unknown[], oneParams: unknown[]): void {
   const put = (r: BucketRow, p: unknown[], at: number) => {
