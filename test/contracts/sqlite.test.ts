@@ -92,49 +92,6 @@ storageContract('sqlite, metrics in their own file', async () => {
 });
 
 describe('sqlite file', () => {
-  it('latency written before migration 0015 (a row per bin in metric_latency) reads and rolls up with the packed rows after it', async () => {
-    const db = await openDb(freshFile());
-    try {
-      const metrics = new SqlMetricsStore(db.kysely, ROLLUP_S, new SqlitePreparedWrites(db.sqlite!));
-      const storage = new SqlStorage(db.kysely, db.dialect);
-      const T = Date.parse('2025-03-01T12:00:00.000Z');
-      // The first minute as the old code stored it: counts in metric_buckets, latency in metric_latency (100 ms, bin 118).
-      const oldBucket = db.sqlite!.prepare(
-        'insert into metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count) values (?, ?, ?, 10, 1, 0, 0)',
-      );
-      const oldBin = db.sqlite!.prepare('insert into metric_latency (prompt, version, bucket, bin, count) values (?, ?, ?, ?, 10)');
-      for (let i = 0; i < 60; i++) {
-        oldBucket.run('cs', 'v1', T / 1000 + i);
-        oldBin.run('cs', 'v1', T / 1000 + i, Math.ceil(Math.log(100) / Math.log(1.04)));
-      }
-      // The second minute through today's store: 900 ms.
-      await metrics.ingest(
-        Array.from({ length: 600 }, (_, i) => ({
-          prompt: 'cs',
-          version: 'v1',
-          ok: true,
-          latency_ms: 900,
-          at: new Date(T + 60_000 + i * 100),
-        })),
-      );
-      const read = () => metrics.window('cs', 'v1', new Date(T), new Date(T + 120_000));
-      const before = await read();
-      expect(before).toMatchObject({ requests: 1_200, errors: 60 });
-      expect(before.latency_ms.p50).toBeGreaterThan(95);
-      expect(before.latency_ms.p50).toBeLessThan(105);
-      expect(before.latency_ms.p99).toBeGreaterThan(880);
-      expect(before.latency_ms.p99).toBeLessThan(920);
-      // Both minutes rolled up to 1-min rows: the same answer, and no 1-s row left behind.
-      await storage.rollUpMetrics(T / 1000 + 3 * 3600, { max_batches: 100, rows: 1_000 });
-      expect(await read()).toEqual(before);
-      expect(db.sqlite!.prepare('select (select count(*) from metric_buckets) + (select count(*) from metric_latency) as n').get()).toEqual(
-        { n: 0 },
-      );
-    } finally {
-      await db.close();
-    }
-  });
-
   it('prepared writes: a batch whose write fails stores nothing, and the stored rows are untouched', async () => {
     const db = await openDb(freshFile());
     try {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import { initialView, type RollbackInput, type RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
+import { bucketOf } from '../../src/domain/histogram';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { Database } from '../../src/adapters/sql/schema';
 import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
@@ -120,6 +121,50 @@ export function storageContract(name: string, open: () => Promise<StorageStores>
         expect(await count(metricTables(), 'metric_buckets')).toBe(0);
         expect(await count(metricTables(), 'metric_latency')).toBe(0);
         expect(await count(metricTables(), 'metric_buckets_1m')).toBe(12);
+      });
+
+      it('latency stored before migration 0015 (a metric_latency row per bin) is read and rolled up with the packed rows after it', async () => {
+        // The first minute as the earlier code stored it: counts in metric_buckets, latency rows of 100 ms.
+        await metricTables()
+          .insertInto('metric_buckets')
+          .values(
+            Array.from({ length: 60 }, (_, i) => ({
+              prompt: 'cs',
+              version: 'v1',
+              bucket: T + i,
+              requests: 10,
+              errors: 1,
+              quality_sum: 0,
+              quality_count: 0,
+            })),
+          )
+          .execute();
+        await metricTables()
+          .insertInto('metric_latency')
+          .values(Array.from({ length: 60 }, (_, i) => ({ prompt: 'cs', version: 'v1', bucket: T + i, bin: bucketOf(100), count: 10 })))
+          .execute();
+        // The second minute through today's ingest: 900 ms.
+        await s.metrics.ingest(
+          Array.from({ length: 600 }, (_, i) => ({
+            prompt: 'cs',
+            version: 'v1',
+            ok: true,
+            latency_ms: 900,
+            at: new Date((T + 60 + i / 10) * 1000),
+          })),
+        );
+        const read = () => s.metrics.window('cs', 'v1', at(0), at(120));
+        const before = await read();
+        expect(before).toMatchObject({ requests: 1_200, errors: 60 });
+        expect(before.latency_ms.p50).toBeGreaterThan(95);
+        expect(before.latency_ms.p50).toBeLessThan(105);
+        expect(before.latency_ms.p99).toBeGreaterThan(880);
+        expect(before.latency_ms.p99).toBeLessThan(920);
+        await s.storage.rollUpMetrics(T + 120, budget);
+        expect(await read()).toEqual(before);
+        expect(await count(metricTables(), 'metric_buckets')).toBe(0);
+        expect(await count(metricTables(), 'metric_latency')).toBe(0);
+        expect(await count(metricTables(), 'metric_buckets_1m')).toBe(2);
       });
 
       it('a 1-min bucket partially covered by a window counts whole when its start is in [from, to), else not at all', async () => {

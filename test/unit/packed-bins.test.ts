@@ -1,6 +1,6 @@
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { APPEND_BINS, forEachBin, packBins, registerBinFunctions } from '../../src/adapters/metrics/packed-bins';
+import { appendBins, forEachBin, packBins, registerBinFunctions } from '../../src/adapters/metrics/packed-bins';
 
 const unpack = (packed: unknown): [number, number][] => {
   const out: [number, number][] = [];
@@ -45,7 +45,7 @@ describe('packed latency bins', () => {
     registerBinFunctions(db);
     db.exec('create table metric_buckets (k text primary key, latency_bins blob)');
     const up = db.prepare(
-      `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${APPEND_BINS}`,
+      `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${appendBins('sqlite')}`,
     );
     up.run('x', null);
     up.run(

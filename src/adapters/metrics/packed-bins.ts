@@ -1,18 +1,21 @@
 import type SQLite from 'better-sqlite3';
 
 /**
- * A latency histogram packed into one SQLite value: (bin int32, count uint32) pairs, little-endian (bins as
- * domain/histogram numbers them). On SQLite each (prompt, version, second) row carries its histogram in this form, and
- * each batch's upsert appends its own pairs (`APPEND_BINS`): a bin may appear more than once, and readers add them up.
+ * A latency histogram packed into one value (SQLite blob, Postgres bytea): (bin int32, count uint32) pairs, little-endian (bins as
+ * domain/histogram numbers them). Each (prompt, version, second) row of metric_buckets carries its histogram in this form, and
+ * each batch's upsert appends its own pairs (`appendBins`): a bin may appear more than once, and readers add them up.
  * One row a second per version, where a row per (second, bin) made every batch insert into the primary-key index at a
- * thousand places (one per prompt) and write each of those pages to the WAL again with every commit. Appending costs
- * SQLite a copy; a merge in the upsert (a JavaScript function per row) cost a third more per batch. A row is read as
+ * thousand places (one per prompt), and SQLite wrote each of those pages to the WAL again with every commit. Appending
+ * costs the database a copy; on SQLite a merge in the upsert (a JavaScript function per row) cost a third more a batch. A row is read as
  * a few hundred bytes until the roll-up folds it into its minute.
  */
 const PAIR = 8;
 
 /** The upsert's new value of `latency_bins`: the stored pairs, then the batch's (either may be null). */
-export const APPEND_BINS = `CAST(coalesce(metric_buckets.latency_bins, X'') || coalesce(excluded.latency_bins, X'') AS BLOB)`;
+export const appendBins = (dialect: 'sqlite' | 'postgres'): string =>
+  dialect === 'postgres'
+    ? `coalesce(metric_buckets.latency_bins, ''::bytea) || coalesce(excluded.latency_bins, ''::bytea)`
+    : `CAST(coalesce(metric_buckets.latency_bins, X'') || coalesce(excluded.latency_bins, X'') AS BLOB)`;
 
 /** A packed value's whole pairs, in bytes (0 when it is not a packed histogram). */
 const pairBytes = (v: unknown): number => (v instanceof Uint8Array ? v.length - (v.length % PAIR) : 0);
@@ -44,7 +47,7 @@ export function forEachBin(packed: unknown, each: (bin: number, count: number) =
 
 /**
  * Registers, on one SQLite connection, the table-valued `hist_bins(packed)`: one row per pair, which the roll-up to
- * 1-min rows groups and adds. Every connection openDb opens has it.
+ * 1-min rows groups and adds. Every connection openDb opens has it; on Postgres it is a SQL function (migration 0015).
  */
 export function registerBinFunctions(db: SQLite.Database): void {
   db.table('hist_bins', {

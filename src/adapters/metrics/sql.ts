@@ -4,8 +4,8 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
-import { APPEND_BINS, forEachBin, packPairs } from './packed-bins';
-import type { BinRow, BucketRow, SqlitePreparedWrites } from './sqlite-writes';
+import { appendBins, forEachBin, packPairs } from './packed-bins';
+import type { BucketRow, SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
 export const BUCKET_S = 1;
@@ -20,7 +20,7 @@ const chunks = <T>(rows: T[], columns: number): T[][] => {
 };
 
 /** One order for every writer, so that concurrent batches lock the same rows in the same order (no deadlock). */
-const byKey = (a: { prompt: string; version: string; bucket: number; bin?: number }, b: typeof a): number =>
+const byKey = (a: { prompt: string; version: string; bucket: number }, b: typeof a): number =>
   a.prompt < b.prompt
     ? -1
     : a.prompt > b.prompt
@@ -29,7 +29,7 @@ const byKey = (a: { prompt: string; version: string; bucket: number; bin?: numbe
         ? -1
         : a.version > b.version
           ? 1
-          : a.bucket - b.bucket || (a.bin ?? 0) - (b.bin ?? 0);
+          : a.bucket - b.bucket;
 
 /**
  * Metrics aggregated on arrival into (prompt, version, 1-s bucket) rows of counts and sums, with the latency
@@ -55,13 +55,11 @@ export class SqlMetricsStore implements MetricsStore {
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    // (prompt → version → second) → row: no key string built per event. SQLite keeps a second's histogram in its
-    // bucket row (flat [bin, count, …] pairs while aggregating); Postgres in metric_latency rows.
-    const inRow = !this.arrays;
-    type Row = BucketRow & { pairs?: number[] };
+    // (prompt → version → second) → row: no key string built per event. The second's latency histogram goes in its row
+    // (flat [bin, count, …] pairs while aggregating, packed to write).
+    type Row = BucketRow & { pairs: number[] };
     const byPrompt = new Map<string, Map<string, Map<number, Row>>>();
     const all: Row[] = [];
-    const bins = new Map<string, BinRow>();
     for (const e of events) {
       const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
       let byVersion = byPrompt.get(e.prompt);
@@ -70,8 +68,7 @@ export class SqlMetricsStore implements MetricsStore {
       if (!byBucket) byVersion.set(e.version, (byBucket = new Map<number, Row>()));
       let g = byBucket.get(bucket);
       if (!g) {
-        g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0 };
-        if (inRow) g.pairs = [];
+        g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0, pairs: [] };
         byBucket.set(bucket, g);
         all.push(g);
       }
@@ -83,44 +80,30 @@ export class SqlMetricsStore implements MetricsStore {
       }
       const bin = hist.bucketOf(e.latency_ms);
       const pairs = g.pairs;
-      if (pairs) {
-        let i = 0;
-        while (i < pairs.length && pairs[i] !== bin) i += 2;
-        if (i < pairs.length) pairs[i + 1]! += 1;
-        else pairs.push(bin, 1);
-        continue;
-      }
-      const bk = `${e.prompt}\u0000${e.version}\u0000${bucket}\u0000${bin}`;
-      const b = bins.get(bk);
-      if (b) b.count += 1;
-      else bins.set(bk, { prompt: e.prompt, version: e.version, bucket, bin, count: 1 });
+      let i = 0;
+      while (i < pairs.length && pairs[i] !== bin) i += 2;
+      if (i < pairs.length) pairs[i + 1]! += 1;
+      else pairs.push(bin, 1);
     }
     const bucketRows: BucketRow[] = all.sort(byKey);
-    if (inRow) for (const r of all) r.latency_bins = packPairs(r.pairs!) ?? null;
+    for (const r of all) r.latency_bins = packPairs(r.pairs) ?? null;
     if (this.prepared) {
       this.prepared.write(bucketRows);
       return events.length;
     }
     if (this.arrays) {
-      const binRows = [...bins.values()].sort(byKey);
-      const col = <R, K extends keyof R>(rows: R[], k: K): R[K][] => rows.map((r) => r[k]);
-      await this.db.transaction().execute(async (tx) => {
-        await sql`
-          INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count)
-          SELECT * FROM unnest(${col(bucketRows, 'prompt')}::text[], ${col(bucketRows, 'version')}::text[],
-            ${col(bucketRows, 'bucket')}::bigint[], ${col(bucketRows, 'requests')}::integer[], ${col(bucketRows, 'errors')}::integer[],
-            ${col(bucketRows, 'quality_sum')}::double precision[], ${col(bucketRows, 'quality_count')}::integer[])
-          ON CONFLICT (prompt, version, bucket) DO UPDATE SET
-            requests = metric_buckets.requests + excluded.requests,
-            errors = metric_buckets.errors + excluded.errors,
-            quality_sum = metric_buckets.quality_sum + excluded.quality_sum,
-            quality_count = metric_buckets.quality_count + excluded.quality_count`.execute(tx);
-        await sql`
-          INSERT INTO metric_latency (prompt, version, bucket, bin, count)
-          SELECT * FROM unnest(${col(binRows, 'prompt')}::text[], ${col(binRows, 'version')}::text[], ${col(binRows, 'bucket')}::bigint[],
-            ${col(binRows, 'bin')}::integer[], ${col(binRows, 'count')}::integer[])
-          ON CONFLICT (prompt, version, bucket, bin) DO UPDATE SET count = metric_latency.count + excluded.count`.execute(tx);
-      });
+      const col = <K extends keyof BucketRow>(k: K): BucketRow[K][] => bucketRows.map((r) => r[k]);
+      await sql`
+        INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins)
+        SELECT * FROM unnest(${col('prompt')}::text[], ${col('version')}::text[], ${col('bucket')}::bigint[],
+          ${col('requests')}::integer[], ${col('errors')}::integer[], ${col('quality_sum')}::double precision[],
+          ${col('quality_count')}::integer[], ${col('latency_bins')}::bytea[])
+        ON CONFLICT (prompt, version, bucket) DO UPDATE SET
+          requests = metric_buckets.requests + excluded.requests,
+          errors = metric_buckets.errors + excluded.errors,
+          quality_sum = metric_buckets.quality_sum + excluded.quality_sum,
+          quality_count = metric_buckets.quality_count + excluded.quality_count,
+          latency_bins = ${sql.raw(appendBins('postgres'))}`.execute(this.db);
       return events.length;
     }
     // kysely inserts every key it is given: the rows without their aggregation pairs.
@@ -145,7 +128,7 @@ export class SqlMetricsStore implements MetricsStore {
               errors: eb('metric_buckets.errors', '+', eb.ref('excluded.errors')),
               quality_sum: eb('metric_buckets.quality_sum', '+', eb.ref('excluded.quality_sum')),
               quality_count: eb('metric_buckets.quality_count', '+', eb.ref('excluded.quality_count')),
-              latency_bins: sql<Buffer | null>`${sql.raw(APPEND_BINS)}`,
+              latency_bins: sql<Buffer | null>`${sql.raw(appendBins('sqlite'))}`,
             })),
           )
           .execute();
@@ -222,17 +205,15 @@ export class SqlMetricsStore implements MetricsStore {
         .where('bucket', '>=', loMinute)
         .where('bucket', '<', hiMinute)
         .execute(),
-      this.arrays
-        ? []
-        : this.db
-            .selectFrom('metric_buckets')
-            .select('latency_bins')
-            .where('prompt', '=', prompt)
-            .where('version', '=', version)
-            .where('bucket', '>=', lo)
-            .where('bucket', '<', hi)
-            .where('latency_bins', 'is not', null)
-            .execute(),
+      this.db
+        .selectFrom('metric_buckets')
+        .select('latency_bins')
+        .where('prompt', '=', prompt)
+        .where('version', '=', version)
+        .where('bucket', '>=', lo)
+        .where('bucket', '<', hi)
+        .where('latency_bins', 'is not', null)
+        .execute(),
     ]);
     const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
     // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.

@@ -1,5 +1,5 @@
 import type SQLite from 'better-sqlite3';
-import { APPEND_BINS } from './packed-bins';
+import { appendBins } from './packed-bins';
 
 /** A batch's bucket row, merged into the stored one (counts and sums add). */
 export interface BucketRow {
@@ -10,16 +10,8 @@ export interface BucketRow {
   errors: number;
   quality_sum: number;
   quality_count: number;
-  /** SQLite: the second's latency histogram, packed (./packed-bins); Postgres writes BinRows instead. */
+  /** The second's latency histogram, packed (./packed-bins). */
   latency_bins?: Buffer | null;
-}
-/** A batch's latency-histogram row: one (bucket, log-scale bin) count. */
-export interface BinRow {
-  prompt: string;
-  version: string;
-  bucket: number;
-  bin: number;
-  count: number;
 }
 
 /** Rows per prepared multi-row statement; a batch's remainder goes one row a statement. */
@@ -34,7 +26,7 @@ const BUCKETS_SQL = (rows: number) =>
     .fill('(?, ?, ?, ?, ?, ?, ?, ?)')
     .join(', ')} ON CONFLICT (prompt, version, bucket) DO UPDATE SET requests = requests + excluded.requests,
     errors = errors + excluded.errors, quality_sum = quality_sum + excluded.quality_sum, quality_count = quality_count + excluded.quality_count,
-    latency_bins = ${APPEND_BINS}`;
+    latency_bins = ${appendBins('sqlite')}`;
 
 /**
  * A batch's upserts on SQLite through statements prepared once: a 50-row statement for the bulk, a one-row one for

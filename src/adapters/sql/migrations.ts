@@ -326,13 +326,25 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     },
     '0015_metric_latency_in_bucket': {
       async up(db: Kysely<unknown>) {
-        // SQLite: each second's latency histogram in its bucket row (packed, appended to by the upsert), so that a batch
-        // inserts one row per prompt and second, not one per (second, latency bin): those landed in the primary-key
-        // index at a place per prompt, and every commit wrote each of those pages to the WAL again. Rows already in
-        // metric_latency stay there and are read with the new ones until retention or the roll-up takes them.
-        // Postgres writes a row's changes to its WAL, not whole pages: it keeps metric_latency.
-        if (dialect !== 'sqlite') return;
-        await db.schema.alterTable('metric_buckets').addColumn('latency_bins', 'blob').execute();
+        // Each second's latency histogram in its bucket row, packed (adapters/metrics/packed-bins) and appended to by
+        // every batch's upsert, so that a batch writes one row per prompt and second, not one per (second, latency
+        // bin): with latencies spread as real traffic's, those were ~35 new rows a prompt each second, each inserted
+        // into the primary-key index at the prompt's place (SQLite rewrote each such page in the WAL per commit).
+        // Rows already in metric_latency stay there and are read with the new ones until the roll-up or retention
+        // takes them.
+        await db.schema
+          .alterTable('metric_buckets')
+          .addColumn('latency_bins', dialect === 'postgres' ? 'bytea' : 'blob')
+          .execute();
+        if (dialect !== 'postgres') return; // SQLite: hist_bins is registered on each connection (openDb)
+        // The packed pairs as rows (bin, count), for the roll-up: little-endian int32s, 8 bytes a pair.
+        await sql`
+          CREATE OR REPLACE FUNCTION hist_bins(packed bytea) RETURNS TABLE (bin integer, count integer)
+          LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT get_byte(packed, i) | (get_byte(packed, i + 1) << 8) | (get_byte(packed, i + 2) << 16) | (get_byte(packed, i + 3) << 24),
+                   get_byte(packed, i + 4) | (get_byte(packed, i + 5) << 8) | (get_byte(packed, i + 6) << 16) | (get_byte(packed, i + 7) << 24)
+            FROM generate_series(0, coalesce(length(packed), 0) - 8, 8) AS i
+          $$`.execute(db);
       },
     },
     '0013_prompt_notify': {

@@ -138,12 +138,15 @@ export interface Database {
     quality_sum: number;
     quality_count: number;
     /**
-     * SQLite only: the second's latency histogram, packed (adapters/metrics/packed-bins), appended to by each batch's upsert.
-     * Null when the second's latency is in metric_latency (Postgres; SQLite rows written before migration 0015).
+     * The second's latency histogram, packed (adapters/metrics/packed-bins), appended to by each batch's upsert.
+     * Null when the second's latency is in metric_latency (rows written before migration 0015).
      */
     latency_bins?: Buffer | null;
   };
-  /** The latency histogram of a metric bucket: `count` events fell in log-scale bin `bin` (domain/histogram). */
+  /**
+   * The latency histogram of a metric bucket: `count` events fell in log-scale bin `bin` (domain/histogram). Written
+   * before migration 0015 only: read and rolled up until none is left.
+   */
   metric_latency: {
     prompt: string;
     version: string;

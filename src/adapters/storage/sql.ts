@@ -150,12 +150,15 @@ export class SqlStorage implements StorageMaintenance {
       const r = await sql<{ n: string }>`
           WITH mb AS (
             DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
-            RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count
+            RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count, latency_bins
           ), ml AS (
             DELETE FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
             RETURNING bucket - bucket % ${w} AS m, bin, count
           ), bins AS (
-            SELECT m, bin, sum(count) AS c FROM ml GROUP BY m, bin
+            SELECT m, bin, sum(count) AS c FROM (
+              SELECT m, bin, count FROM ml
+              UNION ALL SELECT mb.m, b.bin, b.count FROM mb, hist_bins(mb.latency_bins) b WHERE mb.latency_bins IS NOT NULL
+            ) u GROUP BY m, bin
           ), hists AS (
             SELECT m, jsonb_object_agg(bin::text, c)::text AS h FROM bins GROUP BY m
           ), totals AS (
