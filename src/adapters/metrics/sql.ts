@@ -21,15 +21,7 @@ const chunks = <T>(rows: T[], columns: number): T[][] => {
 
 /** One order for every writer, so that concurrent batches lock the same rows in the same order (no deadlock). */
 const byKey = (a: { prompt: string; version: string; bucket: number }, b: typeof a): number =>
-  a.prompt < b.prompt
-    ? -1
-    : a.prompt > b.prompt
-      ? 1
-      : a.version < b.version
-        ? -1
-        : a.version > b.version
-          ? 1
-          : a.bucket - b.bucket;
+  a.prompt < b.prompt ? -1 : a.prompt > b.prompt ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : a.bucket - b.bucket;
 
 /**
  * Metrics aggregated on arrival into (prompt, version, 1-s bucket) rows of counts and sums, with the latency
