@@ -68,7 +68,7 @@ describe('the promptback-storage schedule', () => {
     });
     const summary = (await stack.api.client.workflow.getHandle(workflowId).result()) as StorageSummary;
     expect(summary.metrics_rolled_up).toMatchObject({ rows: expect.any(Number), more: false });
-    expect(summary.metrics_rolled_up.rows).toBeGreaterThanOrEqual(4 * 2); // 4 one-second buckets and their bins
+    expect(summary.metrics_rolled_up.rows).toBeGreaterThanOrEqual(4); // 4 one-second buckets (their latency is in the row)
     expect(summary.metrics_dropped.rows).toBe(1); // the forty-day-old minute
     expect(summary.outbox_deleted).toMatchObject({ rows: 1, more: false });
     expect(summary.rollbacks_deleted).toMatchObject({ rows: 1, more: false });

@@ -179,7 +179,9 @@ describe('/metrics after a runbook rollback and an incident', () => {
     const breachS = value(after, 'promptback_rollback_breach_to_switch_seconds_sum', { severity: 'critical' })!;
     expect(breachS).toBeGreaterThan(0);
     expect(value(after, 'promptback_rollback_breach_to_switch_seconds_bucket', { severity: 'critical', le: '120' })).toBe(1);
-    const switchedAt = (v: { timeline: { event: string; at: string }[] }) => Date.parse(v.timeline.find((e) => e.event === 'switched')!.at);
+    // The switch's commit time (the audit row's, which the histogram reads): the entry itself is stamped by the workflow.
+    const switchedAt = (v: { timeline: { event: string; at: string; detail: { at?: string } }[] }) =>
+      Date.parse(v.timeline.find((e) => e.event === 'switched')!.detail.at!);
     const operatorS = value(after, 'promptback_rollback_request_to_switch_seconds_sum', { trigger: 'operator' })!;
     expect(operatorS).toBeCloseTo((switchedAt(operatorView) - Date.parse(operatorView.requested_at)) / 1000, 0);
 

@@ -467,6 +467,24 @@ describe('buildPostMortem (seed runbook step 5: document what happened, plan pre
     expect(md).toContain('No decisions were recorded.');
   });
 
+  it('times the switch by its commit, not by when the workflow recorded it (a switch made inside the task records the task’s start)', () => {
+    const pm = buildPostMortem(
+      view({
+        status: 'completed',
+        requested_by: 'alice',
+        timeline: [
+          ev(0, 'requested', { by: 'alice', reason: 'errors' }),
+          ev(0.02, 'switched', { from_version: 'v2.0.0', to_version: 'v1.9.0', at: at(0.7) }),
+          ev(60.7, 'recovered', {}),
+          ev(60.7, 'completed', {}),
+        ],
+      }),
+    );
+    expect(pm.switched_at).toBe(at(0.7));
+    expect(pm.time_to_switch_s).toBeCloseTo(0.7, 3);
+    expect(pm.time_to_restore_s).toBeCloseTo(60, 3);
+  });
+
   it('a failed switch is the outcome even when a page follows it', () => {
     const pm = buildPostMortem(
       view({
