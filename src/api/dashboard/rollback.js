@@ -49,7 +49,8 @@ function moments(r) {
   if (detected) out.push({ at: Date.parse(detected.at), label: detected.event === 'detected' ? 'detected' : 'requested' });
   if (decided)
     out.push({ at: Date.parse(decided.at), label: decided.event === 'rolling_back' ? 'decided' : decided.event.replace(/_/g, ' ') });
-  if (switched) out.push({ at: Date.parse(switched.at), label: 'switched' });
+  // The switch's commit time when recorded (the entry is stamped when the workflow wrote it, possibly before).
+  if (switched) out.push({ at: Date.parse(typeof switched.detail?.at === 'string' ? switched.detail.at : switched.at), label: 'switched' });
   return out;
 }
 
