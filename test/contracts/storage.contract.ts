@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { initialView, type RollbackInput, type RollbackView } from '../../src/domain/rollback';
 import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
 import { bucketOf } from '../../src/domain/histogram';
+import { COMPACT_AT_BYTES } from '../../src/adapters/metrics/packed-bins';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { Database } from '../../src/adapters/sql/schema';
 import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
@@ -165,6 +166,50 @@ export function storageContract(name: string, open: () => Promise<StorageStores>
         expect(await count(metricTables(), 'metric_buckets')).toBe(0);
         expect(await count(metricTables(), 'metric_latency')).toBe(0);
         expect(await count(metricTables(), 'metric_buckets_1m')).toBe(2);
+      });
+
+      it('a second written by many batches keeps a small latency value (merged by bin once it grows) and reads every event', async () => {
+        const batch = () =>
+          Array.from({ length: 20 }, (_, i) => ({
+            prompt: 'cs',
+            version: 'v1',
+            ok: true,
+            latency_ms: 100 + i * 10,
+            at: new Date((T + 0.5) * 1000),
+          }));
+        for (let b = 0; b < 100; b++) await s.metrics.ingest(batch());
+        const rows = await metricTables().selectFrom('metric_buckets').select('latency_bins').execute();
+        expect(rows).toHaveLength(1);
+        // 20 latencies fall in 17 bins: 136 bytes a batch, 13,600 appended in all.
+        expect(rows[0]!.latency_bins!.length).toBeLessThan(COMPACT_AT_BYTES + 20 * 8);
+        const read = () => s.metrics.window('cs', 'v1', at(0), at(60));
+        const before = await read();
+        expect(before.requests).toBe(2_000);
+        expect(before.latency_ms.p50).toBeGreaterThan(185);
+        expect(before.latency_ms.p50).toBeLessThan(205);
+        await s.storage.rollUpMetrics(T + 120, budget);
+        expect(await read()).toEqual(before);
+      });
+
+      it('sub-millisecond latencies (negative histogram bins) read the same after the roll-up', async () => {
+        await s.metrics.ingest(
+          Array.from({ length: 300 }, (_, i) => ({
+            prompt: 'cs',
+            version: 'v1',
+            ok: true,
+            latency_ms: i % 3 === 0 ? 0.004 : i % 3 === 1 ? 0.3 : 0.8,
+            at: new Date((T + i / 5) * 1000),
+          })),
+        );
+        const read = () => s.metrics.window('cs', 'v1', at(0), at(60));
+        const before = await read();
+        expect(before.requests).toBe(300);
+        expect(before.latency_ms.p50).toBeGreaterThan(0.29);
+        expect(before.latency_ms.p50).toBeLessThan(0.31);
+        expect(before.latency_ms.p99).toBeLessThan(0.82);
+        await s.storage.rollUpMetrics(T + 120, budget);
+        expect(await count(metricTables(), 'metric_buckets')).toBe(0);
+        expect(await read()).toEqual(before);
       });
 
       it('a 1-min bucket partially covered by a window counts whole when its start is in [from, to), else not at all', async () => {

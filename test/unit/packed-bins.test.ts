@@ -1,6 +1,13 @@
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { appendBins, forEachBin, packBins, registerBinFunctions } from '../../src/adapters/metrics/packed-bins';
+import {
+  appendBins,
+  compactPacked,
+  COMPACT_AT_BYTES,
+  forEachBin,
+  packBins,
+  registerBinFunctions,
+} from '../../src/adapters/metrics/packed-bins';
 
 const unpack = (packed: unknown): [number, number][] => {
   const out: [number, number][] = [];
@@ -82,6 +89,56 @@ describe('packed latency bins', () => {
       { bin: 2, count: 5 },
       { bin: 3, count: 257 },
     ]);
+    db.close();
+  });
+
+  it('compacting merges repeated bins, ascending, and keeps every count', () => {
+    const appended = Buffer.concat([
+      packBins(
+        new Map([
+          [7, 1],
+          [-3, 2],
+        ]),
+      )!,
+      packBins(
+        new Map([
+          [7, 4],
+          [1, 1],
+        ]),
+      )!,
+      packBins(new Map([[-3, 1]]))!,
+    ]);
+    expect(unpack(compactPacked(appended))).toEqual([
+      [-3, 3],
+      [1, 1],
+      [7, 5],
+    ]);
+    expect(compactPacked(null)).toBeNull();
+  });
+
+  it('in SQL: a value past the threshold is compacted as it is appended to, so it stays bounded', () => {
+    const db = new SQLite(':memory:');
+    registerBinFunctions(db);
+    db.exec('create table metric_buckets (k text primary key, latency_bins blob)');
+    const up = db.prepare(
+      `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${appendBins('sqlite')}`,
+    );
+    const lengths: number[] = [];
+    for (let b = 0; b < 500; b++) {
+      up.run(
+        'x',
+        packBins(
+          new Map([
+            [b % 40, 1],
+            [(b + 7) % 40, 2],
+          ]),
+        ),
+      );
+      lengths.push((db.prepare("select length(latency_bins) as n from metric_buckets where k = 'x'").get() as { n: number }).n);
+    }
+    expect(Math.max(...lengths)).toBeLessThan(COMPACT_AT_BYTES + 16);
+    const total = db.prepare("select cast(sum(count) as integer) as n from metric_buckets, hist_bins(latency_bins) where k = 'x'").get();
+    expect(total).toEqual({ n: 1_500 });
     db.close();
   });
 });

@@ -6,16 +6,34 @@ import type SQLite from 'better-sqlite3';
  * each batch's upsert appends its own pairs (`appendBins`): a bin may appear more than once, and readers add them up.
  * One row a second per version, where a row per (second, bin) made every batch insert into the primary-key index at a
  * thousand places (one per prompt), and SQLite wrote each of those pages to the WAL again with every commit. Appending
- * costs the database a copy; on SQLite a merge in the upsert (a JavaScript function per row) cost a third more a batch. A row is read as
- * a few hundred bytes until the roll-up folds it into its minute.
+ * costs the database a copy; on SQLite a merge in the upsert (a JavaScript function per row) cost a third more a batch.
+ * A value that grew past COMPACT_AT_BYTES is merged by bin as it is appended to, so a row stays a few hundred bytes.
  */
 const PAIR = 8;
 
-/** The upsert's new value of `latency_bins`: the stored pairs, then the batch's (either may be null). */
-export const appendBins = (dialect: 'sqlite' | 'postgres'): string =>
-  dialect === 'postgres'
-    ? `coalesce(metric_buckets.latency_bins, ''::bytea) || coalesce(excluded.latency_bins, ''::bytea)`
-    : `CAST(coalesce(metric_buckets.latency_bins, X'') || coalesce(excluded.latency_bins, X'') AS BLOB)`;
+/** A stored value at least this long is compacted (its bins merged) as the next batch appends to it. */
+export const COMPACT_AT_BYTES = 1024;
+
+/**
+ * The upsert's new value of `latency_bins`: the stored pairs, then the batch's (either may be null). A busy prompt's
+ * second is appended to by every batch; once its value reaches COMPACT_AT_BYTES, the append is merged by bin
+ * (`hist_compact`: at most ~50 distinct bins a second in practice, 400 bytes), so a row stays small for readers and
+ * below Postgres' TOAST threshold, and the merge runs once per ~80 appended pairs, not per batch.
+ */
+export const appendBins = (dialect: 'sqlite' | 'postgres'): string => {
+  const append =
+    dialect === 'postgres'
+      ? `coalesce(metric_buckets.latency_bins, ''::bytea) || coalesce(excluded.latency_bins, ''::bytea)`
+      : `CAST(coalesce(metric_buckets.latency_bins, X'') || coalesce(excluded.latency_bins, X'') AS BLOB)`;
+  return `CASE WHEN length(metric_buckets.latency_bins) >= ${COMPACT_AT_BYTES} THEN hist_compact(${append}) ELSE ${append} END`;
+};
+
+/** A packed value's pairs merged by bin, ascending (null for none). */
+export function compactPacked(packed: unknown): Buffer | null {
+  const bins = new Map<number, number>();
+  forEachBin(packed, (bin, count) => bins.set(bin, (bins.get(bin) ?? 0) + count));
+  return packBins(new Map([...bins].sort((a, b) => a[0] - b[0]))) ?? null;
+}
 
 /** A packed value's whole pairs, in bytes (0 when it is not a packed histogram). */
 const pairBytes = (v: unknown): number => (v instanceof Uint8Array ? v.length - (v.length % PAIR) : 0);
@@ -46,10 +64,12 @@ export function forEachBin(packed: unknown, each: (bin: number, count: number) =
 }
 
 /**
- * Registers, on one SQLite connection, the table-valued `hist_bins(packed)`: one row per pair, which the roll-up to
- * 1-min rows groups and adds. Every connection openDb opens has it; on Postgres it is a SQL function (migration 0015).
+ * Registers, on one SQLite connection, the table-valued `hist_bins(packed)` (one row per pair, which the roll-up to
+ * 1-min rows groups and adds) and `hist_compact(packed)`. Every connection openDb opens has them; on Postgres they
+ * are SQL functions (migrations 0015 and 0016).
  */
 export function registerBinFunctions(db: SQLite.Database): void {
+  db.function('hist_compact', { deterministic: true }, (packed: unknown) => compactPacked(packed));
   db.table('hist_bins', {
     columns: ['bin', 'count'],
     parameters: ['packed'],

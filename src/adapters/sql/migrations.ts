@@ -347,6 +347,32 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           $$`.execute(db);
       },
     },
+    '0016_metric_latency_compact': {
+      async up(db: Kysely<unknown>) {
+        // Postgres: a latency_bins value merged by bin, ascending (the upsert applies it once a busy second's value has
+        // grown past 1 kB; adapters/metrics/packed-bins). SQLite registers it on each connection (openDb).
+        if (dialect !== 'postgres') return;
+        await sql`
+          CREATE OR REPLACE FUNCTION hist_compact(packed bytea) RETURNS bytea
+          LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+          DECLARE
+            merged bytea := ''::bytea;
+            pair bytea;
+            r record;
+          BEGIN
+            FOR r IN SELECT bin, sum(count)::bigint AS c FROM hist_bins(packed) GROUP BY bin ORDER BY bin LOOP
+              pair := '\\x0000000000000000'::bytea;
+              FOR k IN 0..3 LOOP
+                pair := set_byte(pair, k, (r.bin >> (8 * k)) & 255);
+                pair := set_byte(pair, 4 + k, ((r.c >> (8 * k)) & 255)::integer);
+              END LOOP;
+              merged := merged || pair;
+            END LOOP;
+            RETURN CASE WHEN length(merged) = 0 THEN NULL ELSE merged END;
+          END
+          $$`.execute(db);
+      },
+    },
     '0013_prompt_notify': {
       async up(db: Kysely<unknown>) {
         // A prompt's own notification routing; null (every existing prompt) keeps the global routes.
