@@ -142,8 +142,9 @@ export class SqlStorage implements StorageMaintenance {
     const w = this.rollup_s;
     let moved = 0;
     // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
+    // Ingest sorts by code unit: byte order, COLLATE "C" (a locale's order puts 'B' after 'a', '-' nearly nowhere).
     const locked = await sql<Pair>`SELECT prompt, version FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
-        ORDER BY prompt, version, bucket FOR UPDATE`.execute(tx);
+        ORDER BY prompt COLLATE "C", version COLLATE "C", bucket FOR UPDATE`.execute(tx);
     for (const p of distinctPairs(locked.rows)) {
       // Both deletes run on one snapshot and add exactly the rows they deleted: a concurrent ingest's rows are either
       // in it (moved) or not (left at 1-s for the next pass).
