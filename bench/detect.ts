@@ -888,6 +888,8 @@ const T_STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres')
   .map((s) => s.trim())
   .filter(Boolean);
 const T_FLEET = num('BENCH_FLEET', QUICK ? 200 : 1000);
+/** Postgres flushes its commits to disk (fsync on, production's setting) unless BENCH_PG_FSYNC=off. */
+const PG_DURABLE = process.env.BENCH_PG_FSYNC !== 'off';
 // Offered 5 % above the target: a paced generator only ever falls short of what it offers, so offering exactly
 // 50,000 would read a server that keeps up as a MISS. The figure judged is what was acknowledged.
 const T_RATE = num('BENCH_RATE', 52_500);
@@ -1416,7 +1418,8 @@ async function mainTargets(): Promise<void> {
   for (const store of T_STORES) {
     if (store === 'sqlite') results.push(await measureStore(dev, dir, store, path.join(dir, 'promptback.db')));
     else if (store === 'postgres') {
-      const pgi = await startPostgres();
+      // Durable by default, as production runs it (fsync on); BENCH_PG_FSYNC=off measures without flushing commits.
+      const pgi = await startPostgres({ durable: PG_DURABLE });
       running.pg = pgi;
       try {
         results.push(await measureStore(dev, dir, store, await pgi.newDatabase()));
@@ -1588,6 +1591,7 @@ async function mainTargets(): Promise<void> {
       monitor_checks: MONITOR_CHECKS,
       verification: { interval_s: Number(VERIFY_INTERVAL), duration_s: Number(VERIFY_DURATION) },
       metrics_database_url: process.env.METRICS_DATABASE_URL ?? 'default (sqlite: sibling file)',
+      postgres_fsync: PG_DURABLE ? 'on' : 'off',
       worker: WORKER_MODE,
       workflow_deadlock_watchdog: process.env.WORKFLOW_DEADLOCK_WATCHDOG === 'on' ? 'on (per call)' : 'off',
     },

@@ -24,8 +24,11 @@ export interface PgInstance {
   stop(): void;
 }
 
-/** A throwaway PostgreSQL on a free loopback port, in a temp folder (run as `postgres` when we are root). */
-export async function startPostgres(): Promise<PgInstance> {
+/**
+ * A throwaway PostgreSQL on a free loopback port, in a temp folder (run as `postgres` when we are root). Without
+ * `durable`, commits are not flushed to disk (fsync=off: tests); a bench that measures production's speed asks for it.
+ */
+export async function startPostgres(opts: { durable?: boolean } = {}): Promise<PgInstance> {
   const bin = findPostgres();
   if (!bin) throw new Error('PostgreSQL server binaries not found: run `npm run setup` (installs Debian postgresql)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-pg-'));
@@ -41,7 +44,7 @@ export async function startPostgres(): Promise<PgInstance> {
     '-D',
     path.join(dir, 'data'),
     '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off'}`,
     '-l',
     path.join(dir, 'log'),
     '-w',
