@@ -15,6 +15,17 @@ const unpack = (packed: unknown): [number, number][] => {
   return out;
 };
 
+/** An in-memory SQLite with the bin functions and a metric_buckets row per key, upserted as ingest does. */
+const bucketsDb = () => {
+  const db = new SQLite(':memory:');
+  registerBinFunctions(db);
+  db.exec('create table metric_buckets (k text primary key, latency_bins blob)');
+  const up = db.prepare(
+    `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${appendBins('sqlite')}`,
+  );
+  return { db, up };
+};
+
 describe('packed latency bins', () => {
   it('a packed histogram reads back as its bins; an empty one packs to nothing', () => {
     expect(
@@ -48,12 +59,7 @@ describe('packed latency bins', () => {
   });
 
   it('in SQL: each upsert appends its pairs as bytes (negative bins, zero bytes kept), hist_bins lists them, and they add up', () => {
-    const db = new SQLite(':memory:');
-    registerBinFunctions(db);
-    db.exec('create table metric_buckets (k text primary key, latency_bins blob)');
-    const up = db.prepare(
-      `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${appendBins('sqlite')}`,
-    );
+    const { db, up } = bucketsDb();
     up.run('x', null);
     up.run(
       'x',
@@ -117,12 +123,7 @@ describe('packed latency bins', () => {
   });
 
   it('in SQL: a value past the threshold is compacted as it is appended to, so it stays bounded', () => {
-    const db = new SQLite(':memory:');
-    registerBinFunctions(db);
-    db.exec('create table metric_buckets (k text primary key, latency_bins blob)');
-    const up = db.prepare(
-      `insert into metric_buckets (k, latency_bins) values (?, ?) on conflict (k) do update set latency_bins = ${appendBins('sqlite')}`,
-    );
+    const { db, up } = bucketsDb();
     const lengths: number[] = [];
     for (let b = 0; b < 500; b++) {
       up.run(

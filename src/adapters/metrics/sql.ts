@@ -163,6 +163,9 @@ export class SqlMetricsStore implements MetricsStore {
     const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const loMinute = Math.ceil(from.getTime() / 1000);
     const hiMinute = Math.ceil(to.getTime() / 1000);
+    /** This prompt and version's rows with a bucket in [a, b), in any of the metric tables. */
+    const inRange = (a: number, b: number) =>
+      sql<boolean>`prompt = ${prompt} AND version = ${version} AND bucket >= ${a} AND bucket < ${b}`;
     const totalsOf = (table: 'metric_buckets' | 'metric_buckets_1m', a: number, b: number) =>
       this.db
         .selectFrom(table)
@@ -172,10 +175,7 @@ export class SqlMetricsStore implements MetricsStore {
           eb.fn.sum<number | string | null>('quality_sum').as('quality_sum'),
           eb.fn.sum<number | string | null>('quality_count').as('quality_count'),
         ])
-        .where('prompt', '=', prompt)
-        .where('version', '=', version)
-        .where('bucket', '>=', a)
-        .where('bucket', '<', b)
+        .where(inRange(a, b))
         .executeTakeFirst();
     const [fine, coarse, fineBins, coarseHists, packed] = await Promise.all([
       totalsOf('metric_buckets', lo, hi),
@@ -183,29 +183,11 @@ export class SqlMetricsStore implements MetricsStore {
       this.db
         .selectFrom('metric_latency')
         .select((eb) => ['bin', eb.fn.sum<number | string>('count').as('count')])
-        .where('prompt', '=', prompt)
-        .where('version', '=', version)
-        .where('bucket', '>=', lo)
-        .where('bucket', '<', hi)
+        .where(inRange(lo, hi))
         .groupBy('bin')
         .execute(),
-      this.db
-        .selectFrom('metric_buckets_1m')
-        .select('latency_hist')
-        .where('prompt', '=', prompt)
-        .where('version', '=', version)
-        .where('bucket', '>=', loMinute)
-        .where('bucket', '<', hiMinute)
-        .execute(),
-      this.db
-        .selectFrom('metric_buckets')
-        .select('latency_bins')
-        .where('prompt', '=', prompt)
-        .where('version', '=', version)
-        .where('bucket', '>=', lo)
-        .where('bucket', '<', hi)
-        .where('latency_bins', 'is not', null)
-        .execute(),
+      this.db.selectFrom('metric_buckets_1m').select('latency_hist').where(inRange(loMinute, hiMinute)).execute(),
+      this.db.selectFrom('metric_buckets').select('latency_bins').where(inRange(lo, hi)).where('latency_bins', 'is not', null).execute(),
     ]);
     const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
     // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.

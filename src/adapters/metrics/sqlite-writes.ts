@@ -1,18 +1,9 @@
 import type SQLite from 'better-sqlite3';
+import type { Database } from '../sql/schema';
 import { appendBins } from './packed-bins';
 
-/** A batch's bucket row, merged into the stored one (counts and sums add). */
-export interface BucketRow {
-  prompt: string;
-  version: string;
-  bucket: number;
-  requests: number;
-  errors: number;
-  quality_sum: number;
-  quality_count: number;
-  /** The second's latency histogram, packed (./packed-bins). */
-  latency_bins?: Buffer | null;
-}
+/** A batch's bucket row, merged into the stored one (counts and sums add, latency pairs append). */
+export type BucketRow = Database['metric_buckets'];
 
 /** Rows per prepared multi-row statement; a batch's remainder goes one row a statement. */
 export const ROWS_PER_STATEMENT = 50;
