@@ -28,11 +28,16 @@ export const appendBins = (dialect: 'sqlite' | 'postgres'): string => {
   return `CASE WHEN length(metric_buckets.latency_bins) >= ${COMPACT_AT_BYTES} THEN hist_compact(${append}) ELSE ${append} END`;
 };
 
+/** The pairs of packed values added up by bin. */
+export function sumBins(values: Iterable<unknown>): Map<number, number> {
+  const bins = new Map<number, number>();
+  for (const packed of values) forEachBin(packed, (bin, count) => bins.set(bin, (bins.get(bin) ?? 0) + count));
+  return bins;
+}
+
 /** A packed value's pairs merged by bin, ascending (null for none). */
 export function compactPacked(packed: unknown): Buffer | null {
-  const bins = new Map<number, number>();
-  forEachBin(packed, (bin, count) => bins.set(bin, (bins.get(bin) ?? 0) + count));
-  return packBins(new Map([...bins].sort((a, b) => a[0] - b[0]))) ?? null;
+  return packBins(new Map([...sumBins([packed])].sort((a, b) => a[0] - b[0]))) ?? null;
 }
 
 /** A packed value's whole pairs, in bytes (0 when it is not a packed histogram). */

@@ -4,8 +4,8 @@ import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
 import type { Database } from '../sql/schema';
-import { appendBins, forEachBin, packPairs } from './packed-bins';
-import type { BucketRow, SqlitePreparedWrites } from './sqlite-writes';
+import { packPairs, sumBins } from './packed-bins';
+import { BUCKET_COLUMNS, mergeBucket, type BucketRow, type SqlitePreparedWrites } from './sqlite-writes';
 
 /** Width of one aggregation bucket. A window read touches window/BUCKET_S rows per version, never raw events. */
 export const BUCKET_S = 1;
@@ -86,44 +86,22 @@ export class SqlMetricsStore implements MetricsStore {
     if (this.arrays) {
       const col = <K extends keyof BucketRow>(k: K): BucketRow[K][] => bucketRows.map((r) => r[k]);
       await sql`
-        INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins)
+        INSERT INTO metric_buckets (${sql.raw(BUCKET_COLUMNS)})
         SELECT * FROM unnest(${col('prompt')}::text[], ${col('version')}::text[], ${col('bucket')}::bigint[],
           ${col('requests')}::integer[], ${col('errors')}::integer[], ${col('quality_sum')}::double precision[],
           ${col('quality_count')}::integer[], ${col('latency_bins')}::bytea[])
-        ON CONFLICT (prompt, version, bucket) DO UPDATE SET
-          requests = metric_buckets.requests + excluded.requests,
-          errors = metric_buckets.errors + excluded.errors,
-          quality_sum = metric_buckets.quality_sum + excluded.quality_sum,
-          quality_count = metric_buckets.quality_count + excluded.quality_count,
-          latency_bins = ${sql.raw(appendBins('postgres'))}`.execute(this.db);
+        ${sql.raw(mergeBucket('postgres'))}`.execute(this.db);
       return events.length;
     }
-    // kysely inserts every key it is given: the rows without their aggregation pairs.
-    const plain = bucketRows.map(({ prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins }) => ({
-      prompt,
-      version,
-      bucket,
-      requests,
-      errors,
-      quality_sum,
-      quality_count,
-      latency_bins: latency_bins ?? null,
-    }));
     await this.db.transaction().execute(async (tx) => {
-      for (const rows of chunks(plain, 8)) {
-        await tx
-          .insertInto('metric_buckets')
-          .values(rows)
-          .onConflict((oc) =>
-            oc.columns(['prompt', 'version', 'bucket']).doUpdateSet((eb) => ({
-              requests: eb('metric_buckets.requests', '+', eb.ref('excluded.requests')),
-              errors: eb('metric_buckets.errors', '+', eb.ref('excluded.errors')),
-              quality_sum: eb('metric_buckets.quality_sum', '+', eb.ref('excluded.quality_sum')),
-              quality_count: eb('metric_buckets.quality_count', '+', eb.ref('excluded.quality_count')),
-              latency_bins: sql<Buffer | null>`${sql.raw(appendBins('sqlite'))}`,
-            })),
-          )
-          .execute();
+      for (const rows of chunks(bucketRows, 8)) {
+        const values = rows.map(
+          (r) =>
+            sql`(${r.prompt}, ${r.version}, ${r.bucket}, ${r.requests}, ${r.errors}, ${r.quality_sum}, ${r.quality_count}, ${r.latency_bins ?? null})`,
+        );
+        await sql`INSERT INTO metric_buckets (${sql.raw(BUCKET_COLUMNS)}) VALUES ${sql.join(values)} ${sql.raw(mergeBucket('sqlite'))}`.execute(
+          tx,
+        );
       }
     });
     return events.length;
@@ -198,9 +176,7 @@ export class SqlMetricsStore implements MetricsStore {
     const h: hist.Histogram = {};
     for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
     // A busy prompt's 300 packed rows hold some 15,000 pairs: added up by number first, turned into keys once.
-    const fromPacked = new Map<number, number>();
-    for (const r of packed) forEachBin(r.latency_bins, (bin, count) => fromPacked.set(bin, (fromPacked.get(bin) ?? 0) + count));
-    for (const [bin, count] of fromPacked) h[String(bin)] = (h[String(bin)] ?? 0) + count;
+    for (const [bin, count] of sumBins(packed.map((r) => r.latency_bins))) h[String(bin)] = (h[String(bin)] ?? 0) + count;
     for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
     return {
       requests,

@@ -10,14 +10,17 @@ export const ROWS_PER_STATEMENT = 50;
 /** Values per row of metric_buckets' upsert. */
 const COLUMNS = 8;
 
+/** A bucket row's columns, in the order every writer sends them. */
+export const BUCKET_COLUMNS = 'prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins';
+
+/** How a batch's row merges into the stored one, for every writer: counts and sums add, latency pairs append. */
+export const mergeBucket = (dialect: 'sqlite' | 'postgres'): string =>
+  `ON CONFLICT (prompt, version, bucket) DO UPDATE SET requests = metric_buckets.requests + excluded.requests,
+    errors = metric_buckets.errors + excluded.errors, quality_sum = metric_buckets.quality_sum + excluded.quality_sum,
+    quality_count = metric_buckets.quality_count + excluded.quality_count, latency_bins = ${appendBins(dialect)}`;
+
 const BUCKETS_SQL = (rows: number) =>
-  `INSERT INTO metric_buckets (prompt, version, bucket, requests, errors, quality_sum, quality_count, latency_bins) VALUES ${Array<string>(
-    rows,
-  )
-    .fill('(?, ?, ?, ?, ?, ?, ?, ?)')
-    .join(', ')} ON CONFLICT (prompt, version, bucket) DO UPDATE SET requests = requests + excluded.requests,
-    errors = errors + excluded.errors, quality_sum = quality_sum + excluded.quality_sum, quality_count = quality_count + excluded.quality_count,
-    latency_bins = ${appendBins('sqlite')}`;
+  `INSERT INTO metric_buckets (${BUCKET_COLUMNS}) VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ${mergeBucket('sqlite')}`;
 
 /**
  * A batch's upserts on SQLite through statements prepared once: a 50-row statement for the bulk, a one-row one for
