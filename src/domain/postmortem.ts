@@ -1,4 +1,4 @@
-import { isEvent } from './timeline';
+import { isEvent, switchCommittedAt } from './timeline';
 import type { RollbackMode, RollbackStatus, RollbackView, Severity, TimelineEntry, Trigger } from './rollback';
 
 /**
@@ -551,10 +551,7 @@ export function buildPostMortem(view: RollbackView, ctx: PostMortemContext = {})
   const requested = first('requested');
   const detectedAt = first('detected')?.at ?? requested?.at ?? view.requested_at ?? null;
   const decision = decisionPoint(timeline, incident, requested?.at ?? view.requested_at ?? null, view.requested_by);
-  // The switch's own commit time (`detail.at`, also the audit row's): the entry is stamped when the workflow recorded it,
-  // which for a switch made inside the workflow task is that task's start, before the switch itself.
-  const switchEntry = first('switched');
-  const switchedAt = (typeof switchEntry?.detail.at === 'string' ? switchEntry.detail.at : switchEntry?.at) ?? null;
+  const switchedAt = switchCommittedAt(timeline) ?? null;
   const recoveredAt = first('recovered')?.at ?? null;
   let ending: TimelineEntry | undefined;
   for (const name of ENDING_EVENTS) {

@@ -81,3 +81,13 @@ export function isEvent<K extends TimelineEvent>(
 ): e is TimelineEntry & { event: K; detail: TimelineDetails[K] & Record<string, unknown> } {
   return (events as string[]).includes(e.event);
 }
+
+/**
+ * When the switch committed: the `switched` entry's `detail.at` (the audit row's time). The entry's own `at` is when
+ * the workflow recorded it: for a switch made inside the workflow task, that task's start, before the switch. Older
+ * entries without `detail.at` give their own `at`; undefined before a switch.
+ */
+export function switchCommittedAt(timeline: readonly TimelineEntry[]): string | undefined {
+  const e = timeline.find((t) => t.event === 'switched');
+  return typeof e?.detail.at === 'string' ? e.detail.at : e?.at;
+}

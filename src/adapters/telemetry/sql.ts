@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { RollbackView } from '../../domain/rollback';
+import { switchCommittedAt } from '../../domain/timeline';
 import type { VerdictKind } from '../../domain/verdict';
 import { parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
@@ -101,7 +102,7 @@ export class SqlTelemetryReader {
       const auditAt = new Map(audit.map((a) => [a.rollback_id, String(a.at)]));
       for (const r of views) {
         const v = parseJson<RollbackView>(r.view, undefined as unknown as RollbackView);
-        const switched = auditAt.get(r.rollback_id) ?? v.timeline.find((e) => e.event === 'switched')?.at;
+        const switched = auditAt.get(r.rollback_id) ?? switchCommittedAt(v.timeline);
         if (switched === undefined) continue;
         // A monitor's incident is requested the moment it detects the breach; the `detected` entry follows it.
         const detection = v.timeline.find((e) => e.event === 'detected');
