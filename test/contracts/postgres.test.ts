@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import pg from 'pg';
+import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
@@ -75,6 +77,59 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
         { relname: 'metric_latency', reloptions: ['fillfactor=50'] },
       ]);
     } finally {
+      await db.close();
+    }
+  });
+
+  it('a roll-up and an ingest that each hold a second the other wants both finish: the roll-up moves only the seconds it locked', async () => {
+    const url = await instance.newDatabase();
+    const db = await openDb(url);
+    const store = new SqlMetricsStore(db.kysely);
+    const storage = new SqlStorage(db.kysely, db.dialect);
+    const T = 1_800_000_000 - (1_800_000_000 % 60);
+    const ev = (s: number) => ({ prompt: 'cs', version: 'v1', ok: true, latency_ms: 100, at: new Date((T + s) * 1000) });
+    // One connection holds a row lock in a transaction; another watches (outside a transaction, whose view of
+    // pg_stat_activity would stay as it was at its first read).
+    const holder = new pg.Client({ connectionString: url });
+    const watcher = new pg.Client({ connectionString: url });
+    await holder.connect();
+    await watcher.connect();
+    /** Waits until a backend waits for a row lock while running `like`. */
+    const waitingOn = async (like: string) => {
+      for (let i = 0; i < 200; i++) {
+        const r = await watcher.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1 AND pid <> pg_backend_pid()`,
+          [like],
+        );
+        if (Number(r.rows[0]!.n) > 0) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`nothing waits on a lock running ${like}`);
+    };
+    try {
+      await store.ingest([ev(20), ev(30)]);
+      // Someone holds second 30: the roll-up's ordered lock takes second 20 and waits there.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM metric_buckets WHERE bucket = $1 FOR UPDATE', [T + 30]);
+      const rolling = storage.rollUpMetrics(T + 60, DEFAULT_STORAGE_BUDGET);
+      await waitingOn('%FOR UPDATE%');
+      // Meanwhile a new second is written (the roll-up's lock never saw it), then a batch that updates it and waits for
+      // second 20, which the roll-up holds.
+      await store.ingest([ev(10)]);
+      const ingesting = store.ingest([ev(10), ev(20)]);
+      await waitingOn('%insert into%metric_buckets%');
+      await holder.query('COMMIT');
+      // Before: the roll-up's delete of the whole minute took second 10 too, behind the batch: deadlock, one of them failed.
+      await expect(rolling).resolves.toMatchObject({ more: false });
+      await expect(ingesting).resolves.toBe(2);
+      const w = await store.window('cs', 'v1', new Date(T * 1000), new Date((T + 60) * 1000));
+      expect(w.requests).toBe(5);
+      await storage.rollUpMetrics(T + 60, DEFAULT_STORAGE_BUDGET);
+      const after = await store.window('cs', 'v1', new Date(T * 1000), new Date((T + 60) * 1000));
+      expect(after).toEqual(w);
+    } finally {
+      await holder.end();
+      await watcher.end();
       await db.close();
     }
   });

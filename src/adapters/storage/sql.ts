@@ -143,14 +143,26 @@ export class SqlStorage implements StorageMaintenance {
     let moved = 0;
     // Lock in ingest's order (prompt, version, bucket) before deleting, so the two never wait on each other in a cycle.
     // Ingest sorts by code unit: byte order, COLLATE "C" (a locale's order puts 'B' after 'a', '-' nearly nowhere).
-    const locked = await sql<Pair>`SELECT prompt, version FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
+    const locked = await sql<
+      Pair & { bucket: string }
+    >`SELECT prompt, version, bucket FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
         ORDER BY prompt COLLATE "C", version COLLATE "C", bucket FOR UPDATE`.execute(tx);
+    const buckets = new Map<string, number[]>();
+    for (const row of locked.rows) {
+      const k = `${row.prompt}\u0000${row.version}`;
+      const list = buckets.get(k) ?? [];
+      list.push(Number(row.bucket));
+      buckets.set(k, list);
+    }
     for (const p of distinctPairs(locked.rows)) {
-      // Both deletes run on one snapshot and add exactly the rows they deleted: a concurrent ingest's rows are either
-      // in it (moved) or not (left at 1-s for the next pass).
+      // Both deletes run on one snapshot and add exactly the rows they deleted. The 1-s rows deleted are the ones
+      // locked above and no others: a row an ingest committed since (a new second) is left for the next pass. Deleting
+      // it too would take its lock out of order, behind an ingest that holds it and waits for a row locked here: a
+      // deadlock, and one of the two would fail.
+      const own = buckets.get(`${p.prompt}\u0000${p.version}`)!;
       const r = await sql<{ n: string }>`
           WITH mb AS (
-            DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
+            DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket = ANY(${own}::bigint[])
             RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count, latency_bins
           ), ml AS (
             DELETE FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
