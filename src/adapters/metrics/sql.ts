@@ -19,6 +19,19 @@ const chunks = <T>(rows: T[], columns: number): T[][] => {
   return out;
 };
 
+/** What each branch of the window's one statement reads; its rows carry the number as `part`. */
+const PART = { fine: 0, coarse: 1, fineBin: 2, coarseHist: 3, packed: 4 } as const;
+interface WindowPart {
+  part: number;
+  requests: number | string | null;
+  errors: number | string | null;
+  quality_sum: number | string | null;
+  quality_count: number | string | null;
+  bin: number | null;
+  hist: string | null;
+  bins: Uint8Array | null;
+}
+
 /** One order for every writer, so that concurrent batches lock the same rows in the same order (no deadlock). */
 const byKey = (a: { prompt: string; version: string; bucket: number }, b: typeof a): number =>
   a.prompt < b.prompt ? -1 : a.prompt > b.prompt ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : a.bucket - b.bucket;
@@ -141,43 +154,41 @@ export class SqlMetricsStore implements MetricsStore {
     const hi = Math.ceil(to.getTime() / 1000 / BUCKET_S) * BUCKET_S;
     const loMinute = Math.ceil(from.getTime() / 1000);
     const hiMinute = Math.ceil(to.getTime() / 1000);
-    /** This prompt and version's rows with a bucket in [a, b), in any of the metric tables. */
-    const inRange = (a: number, b: number) =>
-      sql<boolean>`prompt = ${prompt} AND version = ${version} AND bucket >= ${a} AND bucket < ${b}`;
-    const totalsOf = (table: 'metric_buckets' | 'metric_buckets_1m', a: number, b: number) =>
-      this.db
-        .selectFrom(table)
-        .select((eb) => [
-          eb.fn.sum<number | string | null>('requests').as('requests'),
-          eb.fn.sum<number | string | null>('errors').as('errors'),
-          eb.fn.sum<number | string | null>('quality_sum').as('quality_sum'),
-          eb.fn.sum<number | string | null>('quality_count').as('quality_count'),
-        ])
-        .where(inRange(a, b))
-        .executeTakeFirst();
-    const [fine, coarse, fineBins, coarseHists, packed] = await Promise.all([
-      totalsOf('metric_buckets', lo, hi),
-      totalsOf('metric_buckets_1m', loMinute, hiMinute),
-      this.db
-        .selectFrom('metric_latency')
-        .select((eb) => ['bin', eb.fn.sum<number | string>('count').as('count')])
-        .where(inRange(lo, hi))
-        .groupBy('bin')
-        .execute(),
-      this.db.selectFrom('metric_buckets_1m').select('latency_hist').where(inRange(loMinute, hiMinute)).execute(),
-      this.db.selectFrom('metric_buckets').select('latency_bins').where(inRange(lo, hi)).where('latency_bins', 'is not', null).execute(),
-    ]);
-    const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => Number(fine?.[k] ?? 0) + Number(coarse?.[k] ?? 0);
-    // Postgres returns sums of integers as strings (bigint), SQLite as numbers; an empty window sums to null.
+    // One statement: one round trip (and one pool connection) a window, and one snapshot of all three tables, so a
+    // roll-up that commits meanwhile cannot move a minute from under the read (counted twice, or not at all). Each
+    // branch tags its rows with `part`; the typed nulls let Postgres line the branches' columns up.
+    const blob = this.arrays ? sql.raw('bytea') : sql.raw('blob');
+    const inRange = (a: number, b: number) => sql`prompt = ${prompt} AND version = ${version} AND bucket >= ${a} AND bucket < ${b}`;
+    const totalsOf = (part: number, table: 'metric_buckets' | 'metric_buckets_1m', a: number, b: number) =>
+      sql`SELECT ${sql.lit(part)} AS part, sum(requests) AS requests, sum(errors) AS errors, sum(quality_sum) AS quality_sum,
+        sum(quality_count) AS quality_count, CAST(NULL AS integer) AS bin, CAST(NULL AS text) AS hist, CAST(NULL AS ${blob}) AS bins
+        FROM ${sql.table(table)} WHERE ${inRange(a, b)}`;
+    const { rows } = await sql<WindowPart>`
+      ${totalsOf(PART.fine, 'metric_buckets', lo, hi)}
+      UNION ALL ${totalsOf(PART.coarse, 'metric_buckets_1m', loMinute, hiMinute)}
+      UNION ALL SELECT ${sql.lit(PART.fineBin)}, sum(count), NULL, NULL, NULL, bin, NULL, NULL
+        FROM metric_latency WHERE ${inRange(lo, hi)} GROUP BY bin
+      UNION ALL SELECT ${sql.lit(PART.coarseHist)}, NULL, NULL, NULL, NULL, NULL, latency_hist, NULL
+        FROM metric_buckets_1m WHERE ${inRange(loMinute, hiMinute)}
+      UNION ALL SELECT ${sql.lit(PART.packed)}, NULL, NULL, NULL, NULL, NULL, NULL, latency_bins
+        FROM metric_buckets WHERE ${inRange(lo, hi)} AND latency_bins IS NOT NULL`.execute(this.db);
+    const totals = rows.filter((r) => r.part === PART.fine || r.part === PART.coarse);
+    // Postgres returns sums of integers as strings (bigint, numeric), SQLite as numbers; an empty range sums to null.
+    const sum = (k: 'requests' | 'errors' | 'quality_sum' | 'quality_count') => totals.reduce((n, r) => n + Number(r[k] ?? 0), 0);
     const requests = sum('requests');
     const errors = sum('errors');
     const qSum = sum('quality_sum');
     const qCount = sum('quality_count');
     const h: hist.Histogram = {};
-    for (const b of fineBins) h[String(b.bin)] = (h[String(b.bin)] ?? 0) + Number(b.count);
+    const packed: Uint8Array[] = [];
+    for (const r of rows) {
+      // Rows written before migration 0015: a row per latency bin, summed by the branch (its count in `requests`).
+      if (r.part === PART.fineBin) h[String(r.bin)] = (h[String(r.bin)] ?? 0) + Number(r.requests);
+      else if (r.part === PART.packed && r.bins) packed.push(r.bins);
+    }
     // A busy prompt's 300 packed rows hold some 15,000 pairs: added up by number first, turned into keys once.
-    for (const [bin, count] of sumBins(packed.map((r) => r.latency_bins))) h[String(bin)] = (h[String(bin)] ?? 0) + count;
-    for (const r of coarseHists) hist.merge(h, JSON.parse(r.latency_hist) as hist.Histogram);
+    for (const [bin, count] of sumBins(packed)) h[String(bin)] = (h[String(bin)] ?? 0) + count;
+    for (const r of rows) if (r.part === PART.coarseHist && r.hist) hist.merge(h, JSON.parse(r.hist) as hist.Histogram);
     return {
       requests,
       errors,
