@@ -49,6 +49,9 @@ export interface Adapters {
   log: Logger;
 }
 
+/** Postgres connections a process opens at most for metrics reads (beside the registry's 10 and the ingest thread's). */
+export const METRICS_READ_POOL = 5;
+
 export async function openAdapters(
   config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest' | 'prometheus' | 'storage'>>,
   log: Logger,
@@ -57,7 +60,10 @@ export async function openAdapters(
   const registryDb = await openDb(config.databaseUrl);
   const metricsUrl = config.metricsDatabaseUrl ?? metricsUrlFor(config.databaseUrl);
   const split = metricsUrl !== config.databaseUrl;
-  const metricsDb = split ? await openDb(metricsUrl) : registryDb;
+  // On Postgres the metrics reads get connections of their own, even in the same database: a switch, a claim or an
+  // audit row never queues for a connection behind the monitors' and verifications' window reads.
+  const ownPool = split || registryDb.dialect === 'postgres';
+  const metricsDb = split ? await openDb(metricsUrl) : ownPool ? await openDb(metricsUrl, { poolMax: METRICS_READ_POOL }) : registryDb;
   const registryFile = sqliteFile(config.databaseUrl);
   if (split && registryFile && metricsDb.dialect === 'sqlite') await importMetricsOnce(metricsDb, registryFile);
   // Store and maintenance agree on the rolled-up bucket width.
@@ -72,7 +78,7 @@ export async function openAdapters(
     close: () =>
       (closing ??= (async () => {
         if (metrics instanceof ThreadedMetricsStore) await metrics.close();
-        if (split) await metricsDb.close();
+        if (ownPool) await metricsDb.close();
         await registryDb.close();
       })()),
   };

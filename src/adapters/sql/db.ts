@@ -13,6 +13,7 @@ import {
   type DatabaseConnection,
   type Driver,
   type MigrationProvider,
+  type Selectable,
   type SqliteDialectConfig,
 } from 'kysely';
 import pg from 'pg';
@@ -36,14 +37,15 @@ export interface Db {
 /**
  * Opens the store named by `url`: `postgres://…` / `postgresql://…` for Postgres, anything else is a SQLite
  * file path (`sqlite:` prefix optional; `:memory:` for an in-memory database). Applies pending migrations.
+ * `poolMax`: Postgres connections this handle opens at most (10).
  */
-export async function openDb(url: string): Promise<Db> {
+export async function openDb(url: string, opts: { poolMax?: number } = {}): Promise<Db> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let kysely: Kysely<Database>;
   let dataVersion: () => number | Promise<number>;
   let raw: SQLite.Database | undefined;
   if (dialect === 'postgres') {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10 });
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
   } else {
@@ -190,6 +192,12 @@ export const isUniqueViolation = (e: unknown): boolean => {
 export async function lockPrompt(tx: Kysely<Database>, prompt: string): Promise<void> {
   if (!(tx.getExecutor().adapter instanceof PostgresAdapter)) return;
   await sql`select name from prompts where name = ${prompt} for update`.execute(tx);
+}
+
+/** The prompt's row, read under the lock lockPrompt takes (one statement for both); undefined if there is none. */
+export async function lockedPrompt(tx: Kysely<Database>, prompt: string): Promise<Selectable<Database['prompts']> | undefined> {
+  const q = tx.selectFrom('prompts').selectAll().where('name', '=', prompt);
+  return (tx.getExecutor().adapter instanceof PostgresAdapter ? q.forUpdate() : q).executeTakeFirst();
 }
 
 /** Terminal deployment statuses: a deployment in one of them never changes status again. */
