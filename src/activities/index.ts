@@ -318,9 +318,9 @@ export function createActivities(deps: ActivityDeps) {
       const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
         deps.evaluator && v.known_good !== true ? evaluateSafely(prompt, v, budgetMs) : Promise.resolve(undefined);
       return domain(async () => {
-        const prompt = await registry.getPrompt(input.prompt);
+        // Read together: the target waits for one round trip to the store, not two.
+        const [prompt, versions] = await Promise.all([registry.getPrompt(input.prompt), registry.listVersions(input.prompt)]);
         if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${input.prompt}`, { prompt: input.prompt });
-        const versions = await registry.listVersions(input.prompt);
         if (input.target_version !== undefined) {
           if (!versions.some((v) => v.version === input.target_version)) {
             throw new DomainError('UnknownVersion', `prompt ${input.prompt} has no version ${input.target_version}`, {

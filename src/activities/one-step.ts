@@ -103,25 +103,27 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     if (!holds && !keepCritical) return { kind: 'cleared', reconfirmed };
   }
   const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
+  // The target and the group plan read different rows and neither waits for the other: asked together, the switch
+  // waits for the slower of the two reads, not for both one after the other.
+  const choosing = parts.chooseTarget({
+    prompt: input.prompt,
+    ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+    ...(input.critical ? { critical: true } : {}),
+  });
+  const planning: Promise<{ group: GroupPlan; group_error?: string }> = parts.planGroup({ prompt: input.prompt }).then(
+    (group) => ({ group }),
+    (e: unknown) => ({ group: { members: [], not_joining: [] }, group_error: e instanceof Error ? e.message : String(e) }),
+  );
   let target: TargetChoice;
   try {
-    target = await parts.chooseTarget({
-      prompt: input.prompt,
-      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-      ...(input.critical ? { critical: true } : {}),
-    });
+    target = await choosing;
   } catch (e) {
+    await planning;
     const r = refusal(e);
     if (r) return with_({ kind: 'no_target' as const, ...r });
     throw e;
   }
-  let group: GroupPlan = { members: [], not_joining: [] };
-  let group_error: string | undefined;
-  try {
-    group = await parts.planGroup({ prompt: input.prompt });
-  } catch (e) {
-    group_error = e instanceof Error ? e.message : String(e);
-  }
+  const { group, group_error } = await planning;
   const mark_from = marksFromVersion(input.incident, target.from_version);
   const decided = async (): Promise<Decided> =>
     with_({

@@ -608,12 +608,23 @@ export class PromptbackService {
     input: { prompt: string; target_version?: string; reason?: string; mode: RollbackMode },
     actor: string,
   ): Promise<{ rollback_id: string; status: RollbackStatus; status_url: string; workflow_id: string; web_ui_url: string }> {
-    const p = await this.requirePrompt(input.prompt);
+    // The prompt, its versions and its traffic are read together (one round trip to the store, not three); a missing
+    // prompt is said before a missing version.
+    const [pRead, named, versions, trafficRead] = await Promise.allSettled([
+      this.requirePrompt(input.prompt),
+      input.target_version !== undefined ? this.requireVersion(input.prompt, input.target_version) : undefined,
+      input.target_version === undefined ? this.d.registry.listVersions(input.prompt) : undefined,
+      this.d.registry.getTraffic(input.prompt),
+    ]);
+    const settled = <T>(r: PromiseSettledResult<T>): T => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    };
+    const p = settled(pRead);
+    settled(named);
     let target = input.target_version;
-    if (target !== undefined) {
-      await this.requireVersion(input.prompt, target);
-    } else {
-      const choice = knownGoodTarget(await this.d.registry.listVersions(input.prompt), p.active_version);
+    if (target === undefined) {
+      const choice = knownGoodTarget(settled(versions) ?? [], p.active_version);
       if (!choice.target) {
         throw new DomainError(
           'NoKnownGoodVersion',
@@ -627,7 +638,7 @@ export class PromptbackService {
     }
     // Nothing to roll back: the target already serves every request. (During a canary it serves only part of
     // the traffic: the rollback goes ahead and aborts the canary.)
-    const traffic = await this.d.registry.getTraffic(input.prompt);
+    const traffic = settled(trafficRead);
     if (traffic.length === 1 && traffic[0]!.version === target && traffic[0]!.percent >= 100) {
       throw new DomainError('AlreadyActive', `${target} already serves all traffic of ${input.prompt}; there is nothing to roll back`, {
         prompt: input.prompt,

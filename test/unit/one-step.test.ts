@@ -83,4 +83,36 @@ describe('switchInOneStep', () => {
     expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch']);
     expect(r).not.toHaveProperty('before');
   });
+
+  it('asks for the target and the group plan together: the switch waits for the slower read, not for both in turn', async () => {
+    const { p, calls } = parts();
+    let releaseTarget!: () => void;
+    const choose = p.chooseTarget.bind(p);
+    p.chooseTarget = async (input) => {
+      calls.push('chooseTarget:start');
+      await new Promise<void>((r) => (releaseTarget = r));
+      return choose(input);
+    };
+    const step = switchInOneStep(p, { ...operator, read_before: undefined });
+    await new Promise((r) => setTimeout(r, 20));
+    // The target is not chosen yet, and the group plan is already asked for.
+    expect(calls).toEqual(['chooseTarget:start', 'planGroup']);
+    releaseTarget();
+    expect(await step).toMatchObject({ kind: 'switched' });
+    expect(calls).toEqual(['chooseTarget:start', 'planGroup', 'chooseTarget', 'switch']);
+  });
+
+  it('a group plan that fails does not hold up the switch, and says why; no target still wins over it', async () => {
+    const { p } = parts();
+    p.planGroup = () => Promise.reject(new Error('related prompt unreadable'));
+    expect(await switchInOneStep(p, { ...operator, read_before: undefined })).toMatchObject({
+      kind: 'switched',
+      group_error: 'related prompt unreadable',
+    });
+    p.chooseTarget = () => Promise.reject(ApplicationFailure.nonRetryable('no known-good version', 'NoKnownGoodVersion'));
+    expect(await switchInOneStep(p, { ...operator, read_before: undefined })).toMatchObject({
+      kind: 'no_target',
+      type: 'NoKnownGoodVersion',
+    });
+  });
 });

@@ -17,7 +17,7 @@ import type {
   VersionRecord,
   VersionRef,
 } from '../../ports/registry';
-import { DEPLOYMENT_DONE, isUniqueViolation, json, lockPrompt, parseJson } from '../sql/db';
+import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 type Tx = Kysely<Database>;
@@ -279,20 +279,26 @@ export class SqlRegistry implements Registry {
     return this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
-      await lockPrompt(tx, req.prompt);
+      // Locked and read in one statement: a switch is as few round trips to the store as it can be.
+      const prompt = await lockedPrompt(tx, req.prompt);
+      if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${req.prompt}`, { prompt: req.prompt });
       if (req.action === 'deploy') {
         // A canary's promotion carries its deployment id as the key; an immediate deploy has no row yet.
         const own = await tx.selectFrom('deployments').selectAll().where('deployment_id', '=', req.key).executeTakeFirst();
         if (own) this.refuseIfAborted(own);
         await this.refuseIfChangeInFlight(tx, req.prompt, req.key);
       }
-      const prompt = await this.requirePrompt(tx, req.prompt);
-      const version = await this.findVersion(tx, req.prompt, req.to);
+      // Switching to an archived version restores it: it is hot again (and a version that is not there updates nothing).
+      const version = await tx
+        .updateTable('versions')
+        .set({ state: 'hot' })
+        .where('prompt', '=', req.prompt)
+        .where('version', '=', req.to)
+        .returning('version')
+        .executeTakeFirst();
       if (!version) {
         throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
       }
-      // Switching to an archived version restores it: it is hot again.
-      await tx.updateTable('versions').set({ state: 'hot' }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
       const at = this.now();
       const from = prompt.active_version;
       await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
-import { isUniqueViolation, json, lockPrompt, parseJson } from '../sql/db';
+import { isUniqueViolation, json, lockedPrompt, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 const row = (v: RollbackView) => ({
@@ -26,9 +26,9 @@ export class SqlRollbackStore implements RollbackStore {
   async claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult> {
     try {
       await this.db.transaction().execute(async (tx) => {
-        await lockPrompt(tx, view.prompt);
-        // The version it rolls back from is the one serving as it opens (a deploy may have landed just before).
-        const prompt = await tx.selectFrom('prompts').select('active_version').where('name', '=', view.prompt).executeTakeFirst();
+        // The version it rolls back from is the one serving as it opens (a deploy may have landed just before): read
+        // under the prompt's lock, in the statement that takes it.
+        const prompt = await lockedPrompt(tx, view.prompt);
         const opened = prompt?.active_version ? { ...view, from_version: prompt.active_version } : view;
         await tx
           .insertInto('rollbacks')
