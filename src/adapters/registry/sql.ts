@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { PostgresAdapter, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { DomainError } from '../../domain/errors';
 import { BUILTIN_METRICS, type PromptMetrics } from '../../domain/metrics-provider';
 import { isValidSplit, type TrafficShare } from '../../domain/traffic';
@@ -301,21 +301,8 @@ export class SqlRegistry implements Registry {
       }
       const at = this.now();
       const from = prompt.active_version;
-      await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
-      await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
-      await tx.insertInto('traffic').values({ prompt: req.prompt, version: req.to, percent: 100 }).execute();
-      if (req.action === 'deploy') {
-        await tx.updateTable('versions').set({ deployed_at: at }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
-      }
-      if (req.action === 'rollback' && req.mark_from_rolled_back !== false && from !== null && from !== req.to) {
-        await tx
-          .updateTable('versions')
-          .set({ rolled_back_from: 1 })
-          .where('prompt', '=', req.prompt)
-          .where('version', '=', from)
-          .execute();
-      }
-      await this.insertAudit(tx, {
+      const mark = req.action === 'rollback' && req.mark_from_rolled_back !== false && from !== null && from !== req.to;
+      const audit = auditValues({
         at,
         actor: req.actor,
         action: req.action,
@@ -327,6 +314,60 @@ export class SqlRegistry implements Registry {
         switch_key: req.key,
         detail: req.detail ?? {},
       });
+      if (tx.getExecutor().adapter instanceof PostgresAdapter) {
+        // Postgres: the rest of the switch is one statement (each part touches other rows), not five round trips.
+        await tx
+          .with('active', (q) =>
+            q.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).returning('name'),
+          )
+          .with('others', (q) =>
+            q.deleteFrom('traffic').where('prompt', '=', req.prompt).where('version', '<>', req.to).returning('version'),
+          )
+          .with('all_traffic', (q) =>
+            q
+              .insertInto('traffic')
+              .values({ prompt: req.prompt, version: req.to, percent: 100 })
+              .onConflict((oc) => oc.columns(['prompt', 'version']).doUpdateSet({ percent: 100 }))
+              .returning('version'),
+          )
+          .with('deployed', (q) =>
+            q
+              .updateTable('versions')
+              .set({ deployed_at: at })
+              .where('prompt', '=', req.prompt)
+              .where('version', '=', req.to)
+              .where(sql<boolean>`${sql.lit(req.action === 'deploy')}`)
+              .returning('version'),
+          )
+          .with('marked', (q) =>
+            q
+              .updateTable('versions')
+              .set({ rolled_back_from: 1 })
+              .where('prompt', '=', req.prompt)
+              .where('version', '=', from ?? '')
+              .where(sql<boolean>`${sql.lit(mark)}`)
+              .returning('version'),
+          )
+          .insertInto('audit_log')
+          .values(audit)
+          .execute();
+        return { switched: true, from, to: req.to, at };
+      }
+      await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
+      await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
+      await tx.insertInto('traffic').values({ prompt: req.prompt, version: req.to, percent: 100 }).execute();
+      if (req.action === 'deploy') {
+        await tx.updateTable('versions').set({ deployed_at: at }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
+      }
+      if (mark) {
+        await tx
+          .updateTable('versions')
+          .set({ rolled_back_from: 1 })
+          .where('prompt', '=', req.prompt)
+          .where('version', '=', from)
+          .execute();
+      }
+      await tx.insertInto('audit_log').values(audit).execute();
       return { switched: true, from, to: req.to, at };
     });
   }
@@ -539,24 +580,29 @@ export class SqlRegistry implements Registry {
     return row;
   }
 
-  private async insertAudit(
-    tx: Tx,
-    row: Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & { rollback_id?: string | null; switch_key?: string | null; detail: unknown },
-  ): Promise<void> {
-    await tx
-      .insertInto('audit_log')
-      .values({
-        at: row.at,
-        actor: row.actor,
-        action: row.action,
-        prompt: row.prompt,
-        from_version: row.from_version,
-        to_version: row.to_version,
-        reason: row.reason,
-        rollback_id: row.rollback_id ?? null,
-        switch_key: row.switch_key ?? null,
-        detail: json(row.detail),
-      })
-      .execute();
+  private async insertAudit(tx: Tx, row: AuditInput): Promise<void> {
+    await tx.insertInto('audit_log').values(auditValues(row)).execute();
   }
+}
+
+type AuditInput = Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & {
+  rollback_id?: string | null;
+  switch_key?: string | null;
+  detail: unknown;
+};
+
+/** An audit row as stored. */
+function auditValues(row: AuditInput): Insertable<Database['audit_log']> {
+  return {
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    prompt: row.prompt,
+    from_version: row.from_version,
+    to_version: row.to_version,
+    reason: row.reason,
+    rollback_id: row.rollback_id ?? null,
+    switch_key: row.switch_key ?? null,
+    detail: json(row.detail),
+  };
 }
