@@ -170,7 +170,10 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     s.deployments_failed.push({ deployment_id: d.deployment_id, why });
   };
 
-  const guardPrompt = async (prompt: string, s: ReconcileSummary): Promise<void> => {
+  const guardPrompt = async (prompt: string, s: ReconcileSummary, listed: Set<string> | undefined): Promise<void> => {
+    // Listed as running: nothing to do, and no describe (a thousand prompts were a thousand calls to the engine every
+    // pass). One that stopped a moment ago and is still listed is seen by the next pass.
+    if (listed?.has(monitorWorkflowId(prompt))) return;
     const m = await monitors.get(prompt);
     if (m?.status === 'stopped') return; // someone stopped it on purpose
     const state = await engine.describe(monitorWorkflowId(prompt));
@@ -217,8 +220,19 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       };
       for (const view of await rollbacks.listOpen()) await attempt(`rollback ${view.rollback_id}`, () => reconcileRollback(view, s));
       for (const d of await registry.rollingOut()) await attempt(`deployment ${d.deployment_id}`, () => reconcileCanary(d, s));
+      // The monitors the engine lists as running, in one listing; without it (an engine that cannot list, or a listing
+      // that failed) every prompt's monitor is described, one by one.
+      let listed: Set<string> | undefined;
+      if (engine.runningMonitors) {
+        try {
+          listed = await engine.runningMonitors();
+        } catch (e) {
+          if (isDomainError(e) && e.type === 'EngineUnavailable') throw ApplicationFailure.retryable(e.message, e.type);
+          s.errors.push(`listing the running monitors: ${(e as Error).message}`);
+        }
+      }
       for (const p of await registry.listPrompts()) {
-        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s));
+        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s, listed));
       }
       return s;
     },

@@ -39,6 +39,11 @@ export interface Workflows {
   ping(): Promise<void>;
   describe(workflowId: string): Promise<WorkflowRunState>;
   /**
+   * The workflow ids of every monitor the engine lists as running (its visibility store, which may lag a moment
+   * behind): one listing instead of a describe per prompt. Absent where the engine cannot list.
+   */
+  runningMonitors?(): Promise<Set<string>>;
+  /**
    * A running rollback's view as its workflow holds it now (its `state` query): between saves the store lags (checks
    * are saved on state changes, not one by one). Undefined when the workflow does not answer within `withinMs`.
    */

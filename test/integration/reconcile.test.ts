@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialView, type RollbackInput } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
+import { TemporalWorkflows } from '../../src/adapters/workflows/temporal';
 import { http, seedTwoVersions, startStack, waitFor, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -159,6 +160,30 @@ describe('reconciler', () => {
     expect(m.status).toBe('running');
     const row = (await stack.adapters.registry.audit({ prompt: 'rc-monitor' })).find((a) => a.action === 'monitor.start');
     expect(row).toMatchObject({ actor: 'system:reconciler' });
+  });
+
+  it("lists the running monitors in one call to the engine's visibility store, as the reconciler's pass reads them", async () => {
+    await seed('rc-listed');
+    const engine = new TemporalWorkflows(stack.api.client, stack.config.temporal.taskQueue, 'http://web-ui.invalid', 10_000);
+    // Visibility follows the engine by a moment: a started monitor is listed, a terminated one no longer is.
+    await waitFor('the monitor listed as running', async () =>
+      (await engine.runningMonitors()).has('monitor/rc-listed') ? true : undefined,
+    );
+    await stack.api.client.workflow.getHandle('monitor/rc-listed').terminate('killed');
+    await waitFor('the killed monitor no longer listed (or already restarted)', async () => {
+      const d = await stack.api.client.workflow.getHandle('monitor/rc-listed').describe();
+      const listed = (await engine.runningMonitors()).has('monitor/rc-listed');
+      return listed === (d.status.name === 'RUNNING') ? true : undefined;
+    });
+    // A pass did not find the listing refused: its summary has no listing error.
+    const passes = stack.api.client.workflow.list({ query: `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'` });
+    let seen = 0;
+    for await (const w of passes) {
+      const result = (await stack.api.client.workflow.getHandle(w.workflowId, w.runId).result()) as { errors: string[] };
+      expect(result.errors.filter((e) => e.startsWith('listing the running monitors'))).toEqual([]);
+      if (++seen >= 3) break;
+    }
+    expect(seen).toBeGreaterThan(0);
   });
 
   it('leaves a monitor that was stopped on purpose stopped', async () => {

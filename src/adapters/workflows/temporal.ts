@@ -84,6 +84,9 @@ function unreachable(e: unknown): boolean {
   return false;
 }
 
+/** How long listing the running monitors may take (pages of the visibility store) before the engine is called away. */
+const LIST_TIMEOUT_MS = 30_000;
+
 export class TemporalWorkflows implements Workflows {
   constructor(
     private readonly client: Client,
@@ -96,9 +99,9 @@ export class TemporalWorkflows implements Workflows {
   ) {}
 
   /** One engine call within the time budget (`within`); no answer becomes EngineUnavailable (503), never a hang. */
-  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async bounded<T>(what: string, fn: () => Promise<T>, ms = this.timeoutMs): Promise<T> {
     try {
-      return await this.within(this.timeoutMs, fn);
+      return await this.within(ms, fn);
     } catch (e) {
       if (unreachable(e)) {
         const message = e instanceof Error ? e.message : String(e);
@@ -129,6 +132,20 @@ export class TemporalWorkflows implements Workflows {
       if (e instanceof WorkflowNotFoundError) return 'not_found';
       throw e;
     }
+  }
+
+  async runningMonitors(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    // A thousand monitors are a page or two of the visibility store: a longer bound than one call's.
+    await this.bounded(
+      'list the running monitors',
+      async () => {
+        const query = `WorkflowType = '${monitorWorkflow.name}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue}'`;
+        for await (const w of this.client.workflow.list({ query })) ids.add(w.workflowId);
+      },
+      LIST_TIMEOUT_MS,
+    );
+    return ids;
   }
 
   async startRollback(input: RollbackInput): Promise<{ workflow_id: string }> {
