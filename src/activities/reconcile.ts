@@ -227,7 +227,8 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         try {
           listed = await engine.runningMonitors();
         } catch (e) {
-          if (isDomainError(e) && e.type === 'EngineUnavailable') throw ApplicationFailure.retryable(e.message, e.type);
+          // Whatever the reason (the visibility store down while the engine runs, a listing too slow), the describes
+          // decide: an engine that is really away fails them, and the pass is retried.
           s.errors.push(`listing the running monitors: ${(e as Error).message}`);
         }
       }

@@ -493,6 +493,8 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         // The canary's own stages and promotion go on.
         expect(await stage('dep-c', 0, 1)).toEqual({ changed: true });
         expect((await deploy('v2.1.0', 'dep-c')).switched).toBe(true);
+        // The promoted version already had a share: it now has all of it, and the other version none.
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v2.1.0', percent: 100 }]);
         await s.registry.recordDeployment({ ...canary('dep-c'), status: 'completed', updated_at: at(9) });
         expect(await s.registry.rollingOut()).toEqual([]);
       });
@@ -520,6 +522,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
           (await s.registry.switchActive({ prompt: 'cs', to: 'v1.9.0', action: 'rollback', key: 'rb-1', actor: 'oncall', reason: 'r' }))
             .switched,
         ).toBe(true);
+        expect(await s.registry.getTraffic('cs')).toEqual([{ version: 'v1.9.0', percent: 100 }]);
       });
 
       it('racing deploys and rollback claims (20 trials): never a deploy that lands after the claim', async () => {

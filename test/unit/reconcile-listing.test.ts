@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createReconcileActivities, type ReconcileDeps } from '../../src/activities/reconcile';
+import { DomainError } from '../../src/domain/errors';
 
 function deps(listing: (() => Promise<Set<string>>) | undefined) {
   const described: string[] = [];
@@ -53,6 +54,14 @@ describe('reconciler: monitors of deployed prompts', () => {
     expect(r.described).toEqual(['monitor/alpha', 'monitor/beta', 'monitor/gamma']);
     expect(r.started).toEqual(['gamma']);
     expect(summary.errors).toEqual(['listing the running monitors: visibility query refused']);
+  });
+
+  it('a listing the engine does not answer (visibility down) still lets the describes decide', async () => {
+    const r = deps(() => Promise.reject(new DomainError('EngineUnavailable', 'the workflow engine (Temporal) did not answer')));
+    const summary = await r.reconcile();
+    expect(r.described).toEqual(['monitor/alpha', 'monitor/beta', 'monitor/gamma']);
+    expect(r.started).toEqual(['gamma']);
+    expect(summary.errors).toEqual(['listing the running monitors: the workflow engine (Temporal) did not answer']);
   });
 
   it('an engine that cannot list: every monitor is described', async () => {

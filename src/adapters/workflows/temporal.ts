@@ -135,6 +135,8 @@ export class TemporalWorkflows implements Workflows {
   }
 
   async runningMonitors(): Promise<Set<string>> {
+    // A name the query cannot quote is not listed (the reconciler then describes each monitor).
+    if (!/^[\w.:/-]+$/.test(this.taskQueue)) throw new Error(`task queue ${this.taskQueue} cannot be named in a visibility query`);
     const ids = new Set<string>();
     // A thousand monitors are a page or two of the visibility store: a longer bound than one call's.
     await this.bounded(
