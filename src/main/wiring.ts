@@ -63,7 +63,7 @@ export async function openAdapters(
   // On Postgres the metrics reads get connections of their own, even in the same database: a switch, a claim or an
   // audit row never queues for a connection behind the monitors' and verifications' window reads.
   const ownPool = split || registryDb.dialect === 'postgres';
-  const metricsDb = split ? await openDb(metricsUrl) : ownPool ? await openDb(metricsUrl, { poolMax: METRICS_READ_POOL }) : registryDb;
+  const metricsDb = ownPool ? await openDb(metricsUrl, split ? {} : { poolMax: METRICS_READ_POOL }) : registryDb;
   const registryFile = sqliteFile(config.databaseUrl);
   if (split && registryFile && metricsDb.dialect === 'sqlite') await importMetricsOnce(metricsDb, registryFile);
   // Store and maintenance agree on the rolled-up bucket width.

@@ -280,8 +280,7 @@ export class SqlRegistry implements Registry {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
       // Locked and read in one statement: a switch is as few round trips to the store as it can be.
-      const prompt = await lockedPrompt(tx, req.prompt);
-      if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${req.prompt}`, { prompt: req.prompt });
+      const prompt = await this.requirePrompt(tx, req.prompt, { lock: true });
       if (req.action === 'deploy') {
         // A canary's promotion carries its deployment id as the key; an immediate deploy has no row yet.
         const own = await tx.selectFrom('deployments').selectAll().where('deployment_id', '=', req.key).executeTakeFirst();
@@ -385,13 +384,12 @@ export class SqlRegistry implements Registry {
     const result = await this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').select('id').where('switch_key', '=', req.key).executeTakeFirst();
       if (done) return { changed: false };
-      await lockPrompt(tx, req.prompt);
+      const prompt = await this.requirePrompt(tx, req.prompt, { lock: true });
       const deploymentId = req.deployment_id ?? (req.action === 'canary' ? req.key.split('/')[0] : undefined);
       if (deploymentId !== undefined) {
         const own = await tx.selectFrom('deployments').selectAll().where('deployment_id', '=', deploymentId).executeTakeFirst();
         if (own) this.refuseIfAborted(own);
       }
-      const prompt = await this.requirePrompt(tx, req.prompt);
       for (const s of req.split) {
         const v = await this.findVersion(tx, req.prompt, s.version);
         if (!v)
@@ -574,8 +572,11 @@ export class SqlRegistry implements Registry {
     return tx.selectFrom('versions').select('version').where('prompt', '=', prompt).where('version', '=', version).executeTakeFirst();
   }
 
-  private async requirePrompt(tx: Tx, name: string): Promise<Selectable<Database['prompts']>> {
-    const row = await tx.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
+  /** The prompt's row, or UnknownPrompt; with `lock`, read under the prompt's lock, taken by the same statement. */
+  private async requirePrompt(tx: Tx, name: string, opts: { lock?: boolean } = {}): Promise<Selectable<Database['prompts']>> {
+    const row = opts.lock
+      ? await lockedPrompt(tx, name)
+      : await tx.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw new DomainError('UnknownPrompt', `no prompt named ${name}`, { prompt: name });
     return row;
   }

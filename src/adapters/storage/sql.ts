@@ -16,15 +16,6 @@ export interface MetricsDatabase {
 }
 
 type Pair = { prompt: string; version: string };
-const distinctPairs = (rows: readonly Pair[]): Pair[] => {
-  const seen = new Set<string>();
-  return rows.filter((r) => {
-    const k = `${r.prompt}\u0000${r.version}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-};
 
 /**
  * Storage maintenance over the SQL store. Every step works in batches (one transaction each, oldest data first)
@@ -147,22 +138,22 @@ export class SqlStorage implements StorageMaintenance {
       Pair & { bucket: string }
     >`SELECT prompt, version, bucket FROM metric_buckets WHERE bucket >= ${lo} AND bucket < ${hi}
         ORDER BY prompt COLLATE "C", version COLLATE "C", bucket FOR UPDATE`.execute(tx);
-    const buckets = new Map<string, number[]>();
+    // The locked seconds of each (prompt, version), the pairs in lock order.
+    const pairs = new Map<string, Pair & { own: number[] }>();
     for (const row of locked.rows) {
       const k = `${row.prompt}\u0000${row.version}`;
-      const list = buckets.get(k) ?? [];
-      list.push(Number(row.bucket));
-      buckets.set(k, list);
+      const pair = pairs.get(k) ?? { prompt: row.prompt, version: row.version, own: [] };
+      pair.own.push(Number(row.bucket));
+      pairs.set(k, pair);
     }
-    for (const p of distinctPairs(locked.rows)) {
+    for (const p of pairs.values()) {
       // Both deletes run on one snapshot and add exactly the rows they deleted. The 1-s rows deleted are the ones
       // locked above and no others: a row an ingest committed since (a new second) is left for the next pass. Deleting
       // it too would take its lock out of order, behind an ingest that holds it and waits for a row locked here: a
       // deadlock, and one of the two would fail.
-      const own = buckets.get(`${p.prompt}\u0000${p.version}`)!;
       const r = await sql<{ n: string }>`
           WITH mb AS (
-            DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket = ANY(${own}::bigint[])
+            DELETE FROM metric_buckets WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket = ANY(${p.own}::bigint[])
             RETURNING bucket - bucket % ${w} AS m, requests, errors, quality_sum, quality_count, latency_bins
           ), ml AS (
             DELETE FROM metric_latency WHERE prompt = ${p.prompt} AND version = ${p.version} AND bucket >= ${lo} AND bucket < ${hi}
