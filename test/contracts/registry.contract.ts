@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDomainError, type DomainError, type DomainErrorType } from '../../src/domain/errors';
-import { ROLLBACK_STATUSES, isTerminal, type RollbackStatus, type RollbackView } from '../../src/domain/rollback';
+import { ROLLBACK_STATUSES, isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../src/domain/rollback';
 import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
 import type { Deployment, Registry } from '../../src/ports/registry';
 import type { RollbackStore } from '../../src/ports/rollbacks';
@@ -502,10 +502,28 @@ export function registryContract(name: string, open: () => Promise<ContractStore
       it("a rollback claim aborts the rolling-out canary at once, naming the rollback; the canary's next stage and promotion are refused and traffic stays", async () => {
         await s.registry.beginDeployment(canary('dep-c'));
         await stage('dep-c', 0, 1);
-        expect(await s.rollbacks.claim({ ...view('rb-1', 'cs', 0), reason: 'error rate 30 %' })).toEqual({ ok: true });
+        // The claim's view names another from_version: the one serving under the prompt's lock is stored.
+        const input: RollbackInput = {
+          rollback_id: 'rb-1',
+          prompt: 'cs',
+          target_version: 'v1.9.0',
+          reason: 'error rate 30 %',
+          severity: 'high',
+          mode: 'immediate',
+          requested_by: 'alice',
+          requested_at: at(0),
+          verification: { interval_s: 5, duration_s: 60, max_error_rate: 0.01, min_samples: 10 },
+        };
+        expect(await s.rollbacks.claim({ ...view('rb-1', 'cs', 0), from_version: 'v1.0.0' }, input)).toEqual({ ok: true });
+        expect((await s.rollbacks.get('rb-1'))?.from_version).toBe('v2.0.0');
+        expect(await s.rollbacks.startInput('rb-1')).toEqual(input);
         const d = await s.registry.getDeployment('dep-c');
         expect(d?.status).toBe('aborted');
+        expect(d?.updated_at).toBe(at(0));
+        // The canary's own detail is kept; the abort adds why and by which rollback.
+        expect(d?.detail).toMatchObject({ plan: { stages: [1, 5, 25, 100] }, aborted_by_rollback: 'rb-1' });
         expect(String(d?.detail?.reason)).toContain('rb-1');
+        expect(String(d?.detail?.reason)).toContain('requested by alice');
 
         const refused = await rejection(stage('dep-c', 1, 5), 'DeploymentAborted');
         expect(refused.message).toContain('rb-1');

@@ -1,8 +1,11 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
 import { isUniqueViolation, json, lockedPrompt, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
+
+const abortReason = (view: RollbackView): string =>
+  `aborted by rollback ${view.rollback_id} (${view.reason}, requested by ${view.requested_by})`;
 
 const row = (v: RollbackView) => ({
   rollback_id: v.rollback_id,
@@ -25,34 +28,9 @@ export class SqlRollbackStore implements RollbackStore {
    */
   async claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult> {
     try {
-      await this.db.transaction().execute(async (tx) => {
-        // The version it rolls back from is the one serving as it opens (a deploy may have landed just before): read
-        // under the prompt's lock, in the statement that takes it.
-        const prompt = await lockedPrompt(tx, view.prompt);
-        const opened = prompt?.active_version ? { ...view, from_version: prompt.active_version } : view;
-        await tx
-          .insertInto('rollbacks')
-          .values({ ...row(opened), input: input ? json(input) : null })
-          .execute();
-        const canaries = await tx
-          .selectFrom('deployments')
-          .select(['deployment_id', 'detail'])
-          .where('prompt', '=', view.prompt)
-          .where('status', '=', 'rolling_out')
-          .execute();
-        for (const c of canaries) {
-          const reason = `aborted by rollback ${view.rollback_id} (${view.reason}, requested by ${view.requested_by})`;
-          await tx
-            .updateTable('deployments')
-            .set({
-              status: 'aborted',
-              updated_at: view.updated_at,
-              detail: json({ ...parseJson<Record<string, unknown>>(c.detail, {}), reason, aborted_by_rollback: view.rollback_id }),
-            })
-            .where('deployment_id', '=', c.deployment_id)
-            .execute();
-        }
-      });
+      await (this.db.getExecutor().adapter instanceof PostgresAdapter
+        ? this.claimInOneStatement(view, input)
+        : this.claimInTransaction(view, input));
       return { ok: true };
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
@@ -63,6 +41,63 @@ export class SqlRollbackStore implements RollbackStore {
       if (open === undefined) return this.claim(view, input);
       return { ok: false, open_rollback_id: open };
     }
+  }
+
+  private async claimInTransaction(view: RollbackView, input?: RollbackInput): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      // The version it rolls back from is the one serving as it opens (a deploy may have landed just before): read
+      // under the prompt's lock, in the statement that takes it.
+      const prompt = await lockedPrompt(tx, view.prompt);
+      const opened = prompt?.active_version ? { ...view, from_version: prompt.active_version } : view;
+      await tx
+        .insertInto('rollbacks')
+        .values({ ...row(opened), input: input ? json(input) : null })
+        .execute();
+      const canaries = await tx
+        .selectFrom('deployments')
+        .select(['deployment_id', 'detail'])
+        .where('prompt', '=', view.prompt)
+        .where('status', '=', 'rolling_out')
+        .execute();
+      for (const c of canaries) {
+        const reason = abortReason(view);
+        await tx
+          .updateTable('deployments')
+          .set({
+            status: 'aborted',
+            updated_at: view.updated_at,
+            detail: json({ ...parseJson<Record<string, unknown>>(c.detail, {}), reason, aborted_by_rollback: view.rollback_id }),
+          })
+          .where('deployment_id', '=', c.deployment_id)
+          .execute();
+      }
+    });
+  }
+
+  /**
+   * Postgres: the claim in one statement (one round trip, not five). The prompt's row lock is taken first — the
+   * canaries' abort waits for it (`exists (select 1 from locked)`) — in the order a canary's stage takes it; the
+   * rollback's from_version is the version serving under that lock. A second open rollback for the prompt (or this
+   * one again) fails the statement on the unique index, and nothing of it is written.
+   */
+  private async claimInOneStatement(view: RollbackView, input?: RollbackInput): Promise<void> {
+    const r = row(view);
+    const note = json({ reason: abortReason(view), aborted_by_rollback: view.rollback_id });
+    await sql`
+      with locked as (select active_version from prompts where name = ${view.prompt} for update),
+      aborted as (
+        update deployments
+        set status = 'aborted', updated_at = ${view.updated_at},
+          detail = (coalesce(nullif(detail, '')::jsonb, '{}'::jsonb) || ${note}::jsonb)::text
+        where prompt = ${view.prompt} and status = 'rolling_out' and exists (select 1 from locked)
+        returning deployment_id
+      )
+      insert into rollbacks (rollback_id, prompt, status, severity, open, created_at, updated_at, view, input)
+      select ${r.rollback_id}, ${r.prompt}, ${r.status}, ${r.severity}, ${r.open}, ${r.created_at}, ${r.updated_at},
+        case when coalesce(locked.active_version, '') = '' then ${r.view}
+          else jsonb_set(${r.view}::jsonb, '{from_version}', to_jsonb(locked.active_version))::text end,
+        ${input ? json(input) : null}
+      from (select 1) as one left join locked on true`.execute(this.db);
   }
 
   async save(view: RollbackView): Promise<void> {
