@@ -133,4 +133,63 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       await db.close();
     }
   });
+  it("a rollback claim waiting for the prompt's lock sees the canary that started meanwhile, and aborts it", async () => {
+    const url = await instance.newDatabase();
+    const db = await openDb(url);
+    const registry = new SqlRegistry(db.kysely, advancingClock());
+    const rollbacks = new SqlRollbackStore(db.kysely);
+    const holder = new pg.Client({ connectionString: url });
+    const watcher = new pg.Client({ connectionString: url });
+    await holder.connect();
+    await watcher.connect();
+    try {
+      await registry.upsertPrompt({ name: 'cs' }, 'alice');
+      for (const version of ['v1', 'v2']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
+      await registry.switchActive({ prompt: 'cs', to: 'v1', action: 'deploy', key: 'dep-0', actor: 'alice', reason: '' });
+      // A canary's start holds the prompt's lock (as beginDeployment does) while the claim arrives and waits for it.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM prompts WHERE name = 'cs' FOR UPDATE`);
+      const at = new Date().toISOString();
+      const claim = rollbacks.claim({
+        rollback_id: 'rb-1',
+        workflow_id: 'rollback/cs/rb-1',
+        prompt: 'cs',
+        from_version: 'v1',
+        to_version: 'v1',
+        reason: 'error rate 30 %',
+        severity: 'high',
+        mode: 'immediate',
+        status: 'rolling_back',
+        requested_by: 'oncall',
+        requested_at: at,
+        timeline: [],
+        updated_at: at,
+      });
+      for (let i = 0; ; i++) {
+        const r = await watcher.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%prompts%for update%' AND pid <> $1`,
+          [(await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid],
+        );
+        if (Number(r.rows[0]!.n) > 0) break;
+        if (i > 200) throw new Error('the claim never waited for the prompt lock');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // The canary starts and commits while the claim waits.
+      await holder.query(
+        `INSERT INTO deployments (deployment_id, prompt, version, strategy, status, requested_by, from_version, created_at, updated_at, detail)
+         VALUES ('can-1', 'cs', 'v2', 'canary', 'rolling_out', 'deployer', 'v1', $1, $1, '{"plan":{"stages":[1,5]}}')`,
+        [at],
+      );
+      await holder.query('COMMIT');
+      await expect(claim).resolves.toEqual({ ok: true });
+      // Before: the claim was one statement whose snapshot predated the wait; it missed the canary, which rolled on.
+      const d = await registry.getDeployment('can-1');
+      expect(d?.status).toBe('aborted');
+      expect(d?.detail).toMatchObject({ plan: { stages: [1, 5] }, aborted_by_rollback: 'rb-1' });
+    } finally {
+      await holder.end();
+      await watcher.end();
+      await db.close();
+    }
+  });
 });

@@ -1,7 +1,7 @@
-import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, PostgresAdapter } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
-import { isUniqueViolation, json, lockedPrompt, parseJson } from '../sql/db';
+import { isUniqueViolation, json, lockedPrompt, parseJson, pgLiteral, pgScript } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 const abortReason = (view: RollbackView): string =>
@@ -29,7 +29,7 @@ export class SqlRollbackStore implements RollbackStore {
   async claim(view: RollbackView, input?: RollbackInput): Promise<ClaimResult> {
     try {
       await (this.db.getExecutor().adapter instanceof PostgresAdapter
-        ? this.claimInOneStatement(view, input)
+        ? this.claimInOneRoundTrip(view, input)
         : this.claimInTransaction(view, input));
       return { ok: true };
     } catch (e) {
@@ -75,29 +75,35 @@ export class SqlRollbackStore implements RollbackStore {
   }
 
   /**
-   * Postgres: the claim in one statement (one round trip, not five). The prompt's row lock is taken first — the
-   * canaries' abort waits for it (`exists (select 1 from locked)`) — in the order a canary's stage takes it; the
-   * rollback's from_version is the version serving under that lock. A second open rollback for the prompt (or this
-   * one again) fails the statement on the unique index, and nothing of it is written.
+   * Postgres: the claim in one round trip (not five), as two statements in one message — one implicit transaction.
+   * The first takes the prompt's row lock, in the order a canary's start and stages take it; the second, with a
+   * snapshot taken once the lock is granted, sees any canary that committed before, writes the rollback row with the
+   * version serving under the lock as its from_version, and aborts the rolling-out canary (its detail kept). One
+   * statement could not do it: its snapshot predates the lock wait, and a canary started meanwhile would be missed.
+   * A second open rollback for the prompt (or this one again) fails the transaction on the unique index, and nothing
+   * of it is written.
    */
-  private async claimInOneStatement(view: RollbackView, input?: RollbackInput): Promise<void> {
+  private async claimInOneRoundTrip(view: RollbackView, input?: RollbackInput): Promise<void> {
     const r = row(view);
     const note = json({ reason: abortReason(view), aborted_by_rollback: view.rollback_id });
-    await sql`
-      with locked as (select active_version from prompts where name = ${view.prompt} for update),
+    const v = pgLiteral;
+    await pgScript(this.db, [
+      `select 1 from prompts where name = ${v(view.prompt)} for update`,
+      `with locked as (select active_version from prompts where name = ${v(view.prompt)}),
       aborted as (
         update deployments
-        set status = 'aborted', updated_at = ${view.updated_at},
-          detail = (coalesce(nullif(detail, '')::jsonb, '{}'::jsonb) || ${note}::jsonb)::text
-        where prompt = ${view.prompt} and status = 'rolling_out' and exists (select 1 from locked)
+        set status = 'aborted', updated_at = ${v(view.updated_at)},
+          detail = (coalesce(nullif(detail, ''), '{}')::jsonb || ${v(note)}::jsonb)::text
+        where prompt = ${v(view.prompt)} and status = 'rolling_out'
         returning deployment_id
       )
       insert into rollbacks (rollback_id, prompt, status, severity, open, created_at, updated_at, view, input)
-      select ${r.rollback_id}, ${r.prompt}, ${r.status}, ${r.severity}, ${r.open}, ${r.created_at}, ${r.updated_at},
-        case when coalesce(locked.active_version, '') = '' then ${r.view}
-          else jsonb_set(${r.view}::jsonb, '{from_version}', to_jsonb(locked.active_version))::text end,
-        ${input ? json(input) : null}
-      from (select 1) as one left join locked on true`.execute(this.db);
+      select ${v(r.rollback_id)}, ${v(r.prompt)}, ${v(r.status)}, ${v(r.severity)}, ${v(r.open)}, ${v(r.created_at)}, ${v(r.updated_at)},
+        case when coalesce(locked.active_version, '') = '' then ${v(r.view)}
+          else jsonb_set(${v(r.view)}::jsonb, '{from_version}', to_jsonb(locked.active_version))::text end,
+        ${v(input ? json(input) : null)}
+      from (select 1) as one left join locked on true`,
+    ]);
   }
 
   async save(view: RollbackView): Promise<void> {

@@ -200,5 +200,28 @@ export async function lockedPrompt(tx: Kysely<Database>, prompt: string): Promis
   return (tx.getExecutor().adapter instanceof PostgresAdapter ? q.forUpdate() : q).executeTakeFirst();
 }
 
+/**
+ * Postgres: SQL text with a value as a literal, for pgScript (whose protocol takes no parameters). Strings go through
+ * pg's escapeLiteral (quotes doubled; backslashes in an E'' string), numbers must be finite, null is NULL.
+ */
+export function pgLiteral(value: string | number | null): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`);
+    return String(value);
+  }
+  return pg.escapeLiteral(value);
+}
+
+/**
+ * Postgres: statements sent as one message (the simple query protocol) run in one implicit transaction — all commit,
+ * or none — and each takes its own snapshot (READ COMMITTED): a row lock the first takes is held to the end, and a
+ * later statement sees what committed before that lock was granted. One round trip for what a transaction does in
+ * several. Values must be written with pgLiteral.
+ */
+export async function pgScript(db: Kysely<Database>, statements: readonly string[]): Promise<void> {
+  await sql.raw(statements.join(';\n')).execute(db);
+}
+
 /** Terminal deployment statuses: a deployment in one of them never changes status again. */
 export const DEPLOYMENT_DONE = ['completed', 'aborted', 'failed'] as const;
