@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import { isDomainError, type DomainErrorType } from '../domain/errors';
+import { BatchRefused, type RefusalBody } from '../ports/metrics';
 
 export interface FieldError {
   field: string;
@@ -58,18 +59,29 @@ const fieldPath = (path: (string | number)[]): string =>
 
 export const zodFieldErrors = (e: ZodError): FieldError[] => e.issues.map((i) => ({ field: fieldPath(i.path), message: i.message }));
 
+/** A problem+json answer's members: what a route, the service or the ingest thread answers for a refusal. */
+export type ProblemBody = RefusalBody;
+
+/** The answer for an expected refusal (a Problem, invalid input, a domain error); undefined for anything else. */
+export function problemOf(err: unknown): ProblemBody | undefined {
+  if (err instanceof Problem) return { status: err.status, title: err.title, detail: err.detail, extra: err.extra };
+  if (err instanceof BatchRefused) return err.problem;
+  if (err instanceof ZodError) {
+    const errors = zodFieldErrors(err);
+    return { status: 400, title: 'Invalid request', detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), extra: { errors } };
+  }
+  if (isDomainError(err)) {
+    const [status, title] = DOMAIN_STATUS[err.type];
+    return { status, title, detail: err.message, extra: err.details };
+  }
+  return undefined;
+}
+
 /** Maps everything thrown by a route to problem+json; only unexpected failures are 5xx. */
 export function problemHandler(log: { error(obj: unknown, msg: string): void }): ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
-    if (err instanceof Problem) return sendProblem(res, err.status, err.title, err.detail, err.extra);
-    if (err instanceof ZodError) {
-      const errors = zodFieldErrors(err);
-      return sendProblem(res, 400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
-    }
-    if (isDomainError(err)) {
-      const [status, title] = DOMAIN_STATUS[err.type];
-      return sendProblem(res, status, title, err.message, err.details);
-    }
+    const p = problemOf(err);
+    if (p) return sendProblem(res, p.status, p.title, p.detail, p.extra);
     const bodyErr = err as { type?: string; status?: number; limit?: number };
     if (bodyErr.type === 'entity.parse.failed') {
       return sendProblem(res, 400, 'Malformed JSON', `the request body is not valid JSON: ${(err as Error).message}`);

@@ -17,6 +17,7 @@ import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
 import { SqlRollbackStore } from '../adapters/rollbacks/sql';
 import { ThreadedMetricsStore } from '../adapters/metrics/ingest-thread';
+import { INGEST_DECODER_MODULE } from './ingest-decoder';
 import { SqlStorage } from '../adapters/storage/sql';
 import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, type Db } from '../adapters/sql/db';
 import { createActivities } from '../activities';
@@ -70,7 +71,10 @@ export async function openAdapters(
   const sqlMetrics = new SqlMetricsStore(metricsDb.kysely, config.storage?.rollup_s);
   const metrics =
     (config.metricsIngest ?? 'thread') === 'thread' && (metricsDb.dialect === 'postgres' || sqliteFile(metricsUrl) !== undefined)
-      ? new ThreadedMetricsStore(sqlMetrics, metricsUrl, log)
+      ? new ThreadedMetricsStore(sqlMetrics, metricsUrl, log, {
+          module: INGEST_DECODER_MODULE,
+          options: { registryUrl: config.databaseUrl },
+        })
       : sqlMetrics;
   let closing: Promise<void> | undefined;
   const db: Db = {

@@ -26,4 +26,33 @@ export interface MetricsSource {
 export interface MetricsStore extends MetricsSource {
   /** All or nothing: the batch is stored in one transaction. */
   ingest(events: readonly MetricEvent[]): Promise<number>;
+  /**
+   * A batch as it arrived (the JSON body of `POST /api/metrics`), decoded, checked and stored off the caller's event
+   * loop, all or nothing; throws BatchRefused when it is refused before anything is stored. Undefined when this store
+   * cannot take encoded batches (no ingest thread, or it is down): the caller decodes the batch itself and calls
+   * `ingest`.
+   */
+  ingestEncoded?(body: Uint8Array, receivedAt: Date): Promise<EncodedIngest | undefined>;
+}
+
+/** An encoded batch stored: its events, and the prompts it reports failed requests for (the ingest fast path's). */
+export interface EncodedIngest {
+  accepted: number;
+  prompts_with_errors: string[];
+}
+
+/** A problem+json answer's members. */
+export interface RefusalBody {
+  status: number;
+  title: string;
+  detail: string;
+  extra: Record<string, unknown>;
+}
+
+/** An encoded batch refused before anything of it was stored (malformed, invalid, unknown versions): the answer. */
+export class BatchRefused extends Error {
+  constructor(readonly problem: RefusalBody) {
+    super(problem.detail);
+    this.name = 'BatchRefused';
+  }
 }

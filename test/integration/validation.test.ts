@@ -26,7 +26,7 @@ async function snapshot() {
  * A request whose path is sent byte for byte: fetch resolves `.` and `..` segments (even `%2e`) before sending,
  * a hand-written client or a proxy does not.
  */
-function verbatim(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
+function verbatim(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
   const url = new URL(stack.url);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
@@ -326,6 +326,48 @@ describe('bad input → 4xx problem+json naming the field, and nothing stored ch
     expect(m).toMatchObject({ requests: 2, errors: 1, error_rate: 0.5 });
     expect(m.quality_mean).toBeCloseTo(0.7);
     expect(m.baseline).toMatchObject({ version: 'v1.9.0', requests: 1, errors: 0, quality_mean: 0.95 });
+  });
+});
+
+describe('metric batches arrive as bytes (decoded off the event loop) and are answered as any body', () => {
+  const event = '{"prompt": "customer-support", "version": "v2.0.0", "ok": false, "latency_ms": 40}';
+
+  it('malformed JSON, a lone surrogate and deep nesting are 400s naming what is wrong; nothing stored', async () => {
+    const before = await snapshot();
+    const malformed = await verbatim('POST', '/api/metrics', `{"events": [${event},`);
+    expect(malformed).toMatchObject({ status: 400, type: expect.stringContaining('problem+json'), body: { title: 'Malformed JSON' } });
+    expect(malformed.body.detail).toMatch(/not valid JSON/);
+    const lone = await verbatim(
+      'POST',
+      '/api/metrics',
+      '{"events": [{"prompt": "customer-support\\ud800", "version": "v2.0.0", "ok": true, "latency_ms": 1}]}',
+    );
+    expect(lone.status).toBe(400);
+    expect(lone.body.errors).toEqual([{ field: 'events[0].prompt', message: expect.stringMatching(/surrogate/) }]);
+    const deep = await verbatim('POST', '/api/metrics', JSON.stringify({ events: [nested(40)] }), { 'content-type': 'application/json' });
+    expect(deep.status).toBe(400);
+    expect(deep.body.detail).toMatch(/nested deeper/);
+    // No body at all: the batch lacks its events.
+    const empty = await verbatim('POST', '/api/metrics', '');
+    expect(empty.status).toBe(400);
+    expect(empty.body.errors).toEqual([{ field: 'events', message: expect.any(String) }]);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('a batch in UTF-8 with a BOM, or in UTF-16 (decoded by the JSON parser), is stored like any other', async () => {
+    const read = async () => (await http(stack.url, 'GET', '/api/prompts/customer-support/metrics?version=v2.0.0&window_s=60')).body;
+    const before = await read();
+    const body = `{"events": [${event}]}`;
+    const bom = await verbatim('POST', '/api/metrics', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]), {
+      'content-type': 'application/json; charset=utf-8',
+    });
+    expect(bom).toMatchObject({ status: 202, body: { accepted: 1 } });
+    const utf16 = await verbatim('POST', '/api/metrics', Buffer.from(body, 'utf16le'), {
+      'content-type': 'application/json; charset=utf-16le',
+    });
+    expect(utf16).toMatchObject({ status: 202, body: { accepted: 1 } });
+    const after = await read();
+    expect({ requests: after.requests - before.requests, errors: after.errors - before.errors }).toEqual({ requests: 2, errors: 2 });
   });
 });
 

@@ -1,17 +1,44 @@
 import { receiveMessageOnPort, Worker as Thread, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { WindowStats } from '../../domain/verdict';
-import type { MetricEvent, MetricsStore } from '../../ports/metrics';
+import { BatchRefused, type EncodedIngest, type MetricEvent, type MetricsStore, type RefusalBody } from '../../ports/metrics';
 import { openDb } from '../sql/db';
 import { ROLLUP_S } from '../../domain/storage';
 import { SqlMetricsStore } from './sql';
 import { SqlitePreparedWrites } from './sqlite-writes';
 
-interface Request {
+/** A batch to write: decoded by the caller, or encoded (the body as it arrived) for this thread's decoder. */
+type Request = { id: number; events: readonly MetricEvent[] } | { id: number; body: Uint8Array; at: number };
+/** A batch decoded and checked, waiting for its write. */
+interface Batch {
   id: number;
   events: readonly MetricEvent[];
+  prompts_with_errors?: string[];
 }
-type Reply = { id: number; n: number } | { id: number; error: string };
+type Written = { n: number; prompts_with_errors?: string[] };
+type Reply = ({ id: number } & Written) | { id: number; error: string } | { id: number; refused: RefusalBody };
+
+/** What decodes encoded batches in the thread: decoded events, or the answer refusing the batch. */
+export type BatchDecoder = (
+  body: Uint8Array,
+  receivedAtMs: number,
+) => Promise<{ events: MetricEvent[]; prompts_with_errors: string[] } | { refused: RefusalBody }>;
+
+/**
+ * The module a thread loads to decode encoded batches (the composition root names it: decoding HTTP bodies and
+ * checking them against the registry is not this adapter's business). Its `createBatchDecoder(options)` is called
+ * once in the thread.
+ */
+export interface DecoderModule {
+  module: string;
+  options: Record<string, unknown>;
+}
+
+/** A DecoderModule as the thread loaded it. */
+interface LoadedDecoder {
+  createBatchDecoder(options: Record<string, unknown>): Promise<{ decode: BatchDecoder; close(): Promise<void> }>;
+  options: Record<string, unknown>;
+}
 
 /**
  * A thread's entry: the batch is written by the same SqlMetricsStore.ingest, over the thread's own connection.
@@ -19,18 +46,48 @@ type Reply = { id: number; n: number } | { id: number; error: string };
  * in-process worker's activities) for its duration; here it stalls only this thread. On Postgres the thread has its
  * own pool, and aggregating and encoding the batch's upserts leaves the API's event loop too.
  */
-export async function serveIngest(port: MessagePort, url: string): Promise<void> {
+export async function serveIngest(port: MessagePort, url: string, loaded?: LoadedDecoder): Promise<void> {
   const db = await openDb(url);
   // Nothing else runs on this thread's connection: SQLite's upserts go through statements prepared once.
   const store = new SqlMetricsStore(db.kysely, ROLLUP_S, db.sqlite && new SqlitePreparedWrites(db.sqlite));
-  const queue: Request[] = [];
+  const decoder = loaded ? await loaded.createBatchDecoder(loaded.options) : undefined;
+  const queue: Batch[] = [];
   let writing = false;
   let closing = false;
+  let decoding = 0;
   const reply = (r: Reply) => port.postMessage(r);
   const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  const written = (b: Batch, n: number): Reply => ({
+    id: b.id,
+    n,
+    ...(b.prompts_with_errors ? { prompts_with_errors: b.prompts_with_errors } : {}),
+  });
+  const closeWhenIdle = () => {
+    if (closing && !writing && decoding === 0 && queue.length === 0)
+      void Promise.all([db.close(), decoder?.close()]).finally(() => port.close());
+  };
   const take = (m: Request | 'close') => {
     if (m === 'close') closing = true;
-    else queue.push(m);
+    else if (!('body' in m)) queue.push(m);
+    else if (!decoder) reply({ id: m.id, error: 'this ingest thread has no decoder for encoded batches' });
+    else {
+      // Decoded (and checked against the registry) while earlier batches are written; queued for the next group.
+      decoding++;
+      decoder
+        .decode(m.body, m.at)
+        .then(
+          (r) => {
+            if ('refused' in r) return reply({ id: m.id, refused: r.refused });
+            queue.push({ id: m.id, events: r.events, prompts_with_errors: r.prompts_with_errors });
+            if (!writing) void drain();
+          },
+          (e: unknown) => reply({ id: m.id, error: messageOf(e) }),
+        )
+        .finally(() => {
+          decoding--;
+          closeWhenIdle();
+        });
+    }
   };
   /**
    * Group commit: the batches that arrived while the last write ran are written together, in one transaction whose
@@ -45,7 +102,7 @@ export async function serveIngest(port: MessagePort, url: string): Promise<void>
       // A SQLite write blocks this thread: what arrived meanwhile waits on the port, not yet dispatched.
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) take(m.message as Request | 'close');
       if (queue.length === 0) break;
-      const group: Request[] = [];
+      const group: Batch[] = [];
       let size = 0;
       while (queue.length > 0 && (group.length === 0 || size + queue[0]!.events.length <= GROUP_MAX_EVENTS)) {
         const r = queue.shift()!;
@@ -54,19 +111,19 @@ export async function serveIngest(port: MessagePort, url: string): Promise<void>
       }
       try {
         await store.ingest(group.length === 1 ? group[0]!.events : group.flatMap((r) => r.events));
-        for (const r of group) reply({ id: r.id, n: r.events.length });
+        for (const r of group) reply(written(r, r.events.length));
       } catch (e) {
         if (group.length === 1) reply({ id: group[0]!.id, error: messageOf(e) });
         else
           for (const r of group)
             await store.ingest(r.events).then(
-              (n) => reply({ id: r.id, n }),
+              (n) => reply(written(r, n)),
               (e2: unknown) => reply({ id: r.id, error: messageOf(e2) }),
             );
       }
     }
     writing = false;
-    if (closing) void db.close().finally(() => port.close());
+    closeWhenIdle();
   };
   port.on('message', (m: Request | 'close') => {
     take(m);
@@ -82,7 +139,9 @@ export const GROUP_MAX_EVENTS = 20_000;
 const BOOT = `
 const { parentPort, workerData } = require('node:worker_threads');
 if (workerData.module.endsWith('.ts')) require(workerData.tsx).register();
-require(workerData.module).serveIngest(parentPort, workerData.url).catch((e) => parentPort.postMessage({ fatal: String(e && e.stack || e) }));
+const d = workerData.decoder;
+const decoder = d && { createBatchDecoder: require(d.module).createBatchDecoder, options: d.options };
+require(workerData.module).serveIngest(parentPort, workerData.url, decoder).catch((e) => parentPort.postMessage({ fatal: String(e && e.stack || e) }));
 `;
 
 /**
@@ -93,7 +152,7 @@ require(workerData.module).serveIngest(parentPort, workerData.url).catch((e) => 
 export class ThreadedMetricsStore implements MetricsStore {
   private thread: Thread | undefined;
   private ready: Promise<boolean> | undefined;
-  private readonly pending = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (w: Written) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private closed = false;
 
@@ -101,17 +160,38 @@ export class ThreadedMetricsStore implements MetricsStore {
     private readonly inline: SqlMetricsStore,
     private readonly url: string,
     private readonly log?: Logger,
+    /** Decodes encoded batches in the thread (ingestEncoded); without it, the caller decodes every batch. */
+    private readonly decoder?: DecoderModule,
   ) {}
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
     if (this.closed || !(await this.start())) return this.inline.ingest(events);
-    const id = this.nextId++;
-    return new Promise<number>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    return (await this.send({ id: this.nextId++, events })).n;
+  }
+
+  /**
+   * The body handed over as it arrived: parsed, validated, checked against the registry and written on the thread,
+   * so that a batch costs the caller's event loop (which serves switches and resolves) next to nothing. The body's
+   * memory moves to the thread when the Uint8Array views all of it (it is unusable here afterwards); else it is copied.
+   */
+  async ingestEncoded(body: Uint8Array, receivedAt: Date): Promise<EncodedIngest | undefined> {
+    if (!this.decoder || this.closed || !(await this.start())) return undefined;
+    // A body already handed over (detached: no bytes) is not transferred again: a message that transfers a detached
+    // buffer is dropped without a word, and its batch would never be answered.
+    const whole =
+      body.byteLength > 0 && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    const owned = whole ? body : body.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(body);
+    const w = await this.send({ id: this.nextId++, body: owned, at: receivedAt.getTime() }, [owned.buffer]);
+    return { accepted: w.n, prompts_with_errors: w.prompts_with_errors ?? [] };
+  }
+
+  private send(r: Request, transfer: ArrayBuffer[] = []): Promise<Written> {
+    return new Promise<Written>((resolve, reject) => {
+      this.pending.set(r.id, { resolve, reject });
       // Held while batches are in flight, so that a script awaiting one is not ended under it.
       this.thread!.ref();
-      this.thread!.postMessage({ id, events } satisfies Request);
+      this.thread!.postMessage(r, transfer);
     });
   }
 
@@ -157,7 +237,12 @@ export class ThreadedMetricsStore implements MetricsStore {
       const ext = __filename.endsWith('.ts') ? '.ts' : '.js';
       const t = new Thread(BOOT, {
         eval: true,
-        workerData: { module: __filename.replace(/\.[jt]s$/, ext), tsx: require.resolve('tsx/cjs/api'), url: this.url },
+        workerData: {
+          module: __filename.replace(/\.[jt]s$/, ext),
+          tsx: require.resolve('tsx/cjs/api'),
+          url: this.url,
+          decoder: this.decoder,
+        },
       });
       t.unref();
       const fail = (why: string) => {
@@ -180,7 +265,8 @@ export class ThreadedMetricsStore implements MetricsStore {
         this.pending.delete(m.id);
         if (this.pending.size === 0) t.unref();
         if ('error' in m) p.reject(new Error(m.error));
-        else p.resolve(m.n);
+        else if ('refused' in m) p.reject(new BatchRefused(m.refused));
+        else p.resolve(m);
       });
       t.on('error', (e) => fail(e.message));
       t.on('exit', (code) => {
