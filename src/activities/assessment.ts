@@ -49,12 +49,14 @@ export async function assessPrompt(
 
   const now = deps.clock.now();
   const versions = await deps.registry.listVersions(promptName);
+  // The provider the record just read names: no second look-up of the prompt for each window.
+  const metrics = deps.metrics.forPrompt?.(promptName, prompt.metrics) ?? deps.metrics;
   const baselineVersion = knownGoodTarget(versions, active).target ?? null;
   let current: WindowStats;
   let baseline: WindowStats | null;
   try {
-    current = await deps.metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
-    baseline = baselineVersion === null ? null : ((await deps.metrics.lastWindow(promptName, baselineVersion, policy.window_s)) ?? null);
+    current = await metrics.window(promptName, active, new Date(now.getTime() - policy.window_s * 1000), now);
+    baseline = baselineVersion === null ? null : ((await metrics.lastWindow(promptName, baselineVersion, policy.window_s)) ?? null);
   } catch (e) {
     // A provider that cannot answer is `error`: no action, shown to the operator; the monitor asks again on its
     // next tick instead of this activity retrying against a provider that is down.

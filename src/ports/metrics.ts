@@ -1,3 +1,4 @@
+import type { PromptMetrics } from '../domain/metrics-provider';
 import type { WindowStats } from '../domain/verdict';
 
 export interface MetricEvent {
@@ -21,6 +22,11 @@ export interface MetricsSource {
    * longer serves. Undefined when it never had traffic.
    */
   lastWindow(prompt: string, version: string, window_s: number): Promise<WindowStats | undefined>;
+  /**
+   * The source for a prompt whose record the caller has just read (`metrics` is the record's choice of provider):
+   * a source that routes by that choice answers without looking it up again. Absent: this source serves every prompt.
+   */
+  forPrompt?(prompt: string, metrics: PromptMetrics | undefined): MetricsSource;
 }
 
 export interface MetricsStore extends MetricsSource {

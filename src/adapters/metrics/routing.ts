@@ -66,8 +66,26 @@ export class RoutingMetricsSource implements MetricsSource {
     return this.sourceFor(prompt).then((s) => s.lastWindow(prompt, version, window_s));
   }
 
+  /**
+   * The provider `metrics` names, without the cache or a registry read: a monitor's check has just read the prompt's
+   * record, which is as fresh as this source could be. A source that cannot serve (Prometheus not configured here)
+   * answers every read with that refusal.
+   */
+  forPrompt(prompt: string, metrics: PromptMetrics | undefined): MetricsSource {
+    try {
+      return this.sourceOf(prompt, metrics ?? BUILTIN_METRICS);
+    } catch (e) {
+      const refusal = e instanceof Error ? e : new Error(String(e));
+      const refuse = () => Promise.reject(refusal);
+      return { window: refuse, lastSeen: refuse, lastWindow: refuse };
+    }
+  }
+
   private async sourceFor(prompt: string): Promise<MetricsSource> {
-    const m = await this.configOf(prompt);
+    return this.sourceOf(prompt, await this.configOf(prompt));
+  }
+
+  private sourceOf(prompt: string, m: PromptMetrics): MetricsSource {
     if (m.provider === 'builtin') return this.opts.builtin;
     if (!this.prometheus)
       throw new DomainError(

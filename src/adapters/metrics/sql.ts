@@ -121,21 +121,16 @@ export class SqlMetricsStore implements MetricsStore {
   }
 
   async lastSeen(prompt: string, version: string): Promise<Date | undefined> {
-    // The end of the latest bucket at either resolution (a late 1-s row can sit inside a rolled-up minute).
-    const [fine, coarse] = await Promise.all(
-      (['metric_buckets', 'metric_buckets_1m'] as const).map((table) =>
-        this.db
-          .selectFrom(table)
-          .select((eb) => eb.fn.max('bucket').as('last'))
-          .where('prompt', '=', prompt)
-          .where('version', '=', version)
-          .executeTakeFirst(),
-      ),
+    // The end of the latest bucket at either resolution (a late 1-s row can sit inside a rolled-up minute): both in one
+    // statement, one round trip.
+    const latest = (table: 'metric_buckets' | 'metric_buckets_1m') =>
+      sql<number | string | null>`(SELECT max(bucket) FROM ${sql.table(table)} WHERE prompt = ${prompt} AND version = ${version})`;
+    const { rows } = await sql<{ fine: number | string | null; coarse: number | string | null }>`
+      SELECT ${latest('metric_buckets')} AS fine, ${latest('metric_buckets_1m')} AS coarse`.execute(this.db);
+    const { fine, coarse } = rows[0] ?? { fine: null, coarse: null };
+    const ends = [fine === null ? undefined : Number(fine) + BUCKET_S, coarse === null ? undefined : Number(coarse) + this.rollup_s].filter(
+      (x): x is number => x !== undefined,
     );
-    const ends = [
-      fine?.last === null || fine?.last === undefined ? undefined : Number(fine.last) + BUCKET_S,
-      coarse?.last === null || coarse?.last === undefined ? undefined : Number(coarse.last) + this.rollup_s,
-    ].filter((x): x is number => x !== undefined);
     return ends.length === 0 ? undefined : new Date(Math.max(...ends) * 1000);
   }
 
