@@ -8,23 +8,33 @@ import type { Registry } from '../ports/registry';
  * per batch for its distinct pairs, so the ingest path stays fast.
  */
 export async function requireKnownVersions(registry: Registry, events: readonly MetricEvent[], known?: KnownVersions): Promise<void> {
-  const first = new Map<string, { prompt: string; version: string; index: number }>();
+  // Each pair not confirmed a moment ago, with its first event: looked up by prompt, then version (no key string built
+  // per event: a 1,000-event batch is checked in a thousand map reads).
+  const first = new Map<string, Map<string, number>>();
   const now = Date.now();
-  events.forEach((e, index) => {
-    const k = `${e.prompt}\u0000${e.version}`;
-    if (!first.has(k) && !known?.has(k, now)) first.set(k, { prompt: e.prompt, version: e.version, index });
-  });
-  if (first.size === 0) return;
-  const missing = await registry.missingVersions([...first.values()]);
+  let unconfirmed = 0;
+  for (let index = 0; index < events.length; index++) {
+    const { prompt, version } = events[index]!;
+    if (known?.has(prompt, version, now)) continue;
+    let versions = first.get(prompt);
+    if (!versions) first.set(prompt, (versions = new Map<string, number>()));
+    if (!versions.has(version)) {
+      versions.set(version, index);
+      unconfirmed++;
+    }
+  }
+  if (unconfirmed === 0) return;
+  const pairs = [...first].flatMap(([prompt, versions]) => [...versions.keys()].map((version) => ({ prompt, version })));
+  const missing = await registry.missingVersions(pairs);
   if (known) {
     const absent = new Set(missing.map((m) => `${m.prompt}\u0000${m.version}`));
-    for (const k of first.keys()) if (!absent.has(k)) known.add(k, now);
+    for (const p of pairs) if (!absent.has(`${p.prompt}\u0000${p.version}`)) known.add(p.prompt, p.version, now);
   }
   if (missing.length === 0) return;
   const what = (m: (typeof missing)[number]): string =>
     m.prompt_exists ? `prompt ${m.prompt} has no version ${m.version}` : `no prompt named ${m.prompt} (version ${m.version})`;
   const errors = missing
-    .map((m) => ({ index: first.get(`${m.prompt}\u0000${m.version}`)!.index, message: what(m) }))
+    .map((m) => ({ index: first.get(m.prompt)!.get(m.version)!, message: what(m) }))
     .sort((a, b) => a.index - b.index)
     .map((e) => ({ field: `events[${e.index}]`, message: e.message }));
   throw new DomainError(
@@ -41,20 +51,28 @@ export async function requireKnownVersions(registry: Registry, events: readonly 
  * that serves switches and resolves.
  */
 export class KnownVersions {
-  private readonly seen = new Map<string, number>();
+  /** prompt → version → when the registry confirmed it. */
+  private readonly seen = new Map<string, Map<string, number>>();
+  private size = 0;
 
   constructor(
     private readonly ttlMs = 5_000,
     private readonly max = 100_000,
   ) {}
 
-  has(key: string, now: number): boolean {
-    const at = this.seen.get(key);
+  has(prompt: string, version: string, now: number): boolean {
+    const at = this.seen.get(prompt)?.get(version);
     return at !== undefined && now - at < this.ttlMs;
   }
 
-  add(key: string, now: number): void {
-    if (this.seen.size >= this.max) this.seen.clear();
-    this.seen.set(key, now);
+  add(prompt: string, version: string, now: number): void {
+    if (this.size >= this.max) {
+      this.seen.clear();
+      this.size = 0;
+    }
+    let versions = this.seen.get(prompt);
+    if (!versions) this.seen.set(prompt, (versions = new Map<string, number>()));
+    if (!versions.has(version)) this.size++;
+    versions.set(version, now);
   }
 }

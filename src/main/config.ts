@@ -26,6 +26,7 @@ const schema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
   METRICS_DATABASE_URL: z.string().min(1).optional(),
   METRICS_INGEST: z.enum(['thread', 'inline']).default('thread'),
+  METRICS_DECODE: z.enum(['auto', 'thread', 'main']).default('auto'),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('promptback'),
@@ -216,6 +217,12 @@ export interface Config {
   metricsDatabaseUrl: string;
   /** Metrics batches written on a thread of their own (`thread`; SQLite file or Postgres) or on the API's event loop (`inline`). */
   metricsIngest: 'thread' | 'inline';
+  /**
+   * Where a metrics batch's JSON is parsed and checked with the ingest thread on: in that thread (`thread`), or on the
+   * API's event loop (`main`). `auto`: the thread on Postgres (it parses the next batch while Postgres writes the
+   * last), the event loop on SQLite (whose writes hold the thread: parsing there queued the batches behind them).
+   */
+  metricsDecode: 'auto' | 'thread' | 'main';
   temporal: {
     /** Undefined: start a local dev server. */
     address: string | undefined;
@@ -297,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     databaseUrl,
     metricsDatabaseUrl: e.METRICS_DATABASE_URL ?? metricsUrlFor(databaseUrl),
     metricsIngest: e.METRICS_INGEST,
+    metricsDecode: e.METRICS_DECODE,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

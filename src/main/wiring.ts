@@ -53,8 +53,13 @@ export interface Adapters {
 /** Postgres connections a process opens at most for metrics reads (beside the registry's 10 and the ingest thread's). */
 export const METRICS_READ_POOL = 5;
 
+/** METRICS_DECODE: whether the ingest thread parses and checks the batches it writes (see Config.metricsDecode). */
+const decodeInThread = (mode: Config['metricsDecode'], dialect: 'postgres' | 'sqlite'): boolean =>
+  mode === 'thread' || (mode === 'auto' && dialect === 'postgres');
+
 export async function openAdapters(
-  config: Pick<Config, 'databaseUrl'> & Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest' | 'prometheus' | 'storage'>>,
+  config: Pick<Config, 'databaseUrl'> &
+    Partial<Pick<Config, 'metricsDatabaseUrl' | 'metricsIngest' | 'metricsDecode' | 'prometheus' | 'storage'>>,
   log: Logger,
   clock: Clock = systemClock,
 ): Promise<Adapters> {
@@ -71,10 +76,14 @@ export async function openAdapters(
   const sqlMetrics = new SqlMetricsStore(metricsDb.kysely, config.storage?.rollup_s);
   const metrics =
     (config.metricsIngest ?? 'thread') === 'thread' && (metricsDb.dialect === 'postgres' || sqliteFile(metricsUrl) !== undefined)
-      ? new ThreadedMetricsStore(sqlMetrics, metricsUrl, log, {
-          module: INGEST_DECODER_MODULE,
-          options: { registryUrl: config.databaseUrl },
-        })
+      ? new ThreadedMetricsStore(
+          sqlMetrics,
+          metricsUrl,
+          log,
+          decodeInThread(config.metricsDecode ?? 'auto', metricsDb.dialect)
+            ? { module: INGEST_DECODER_MODULE, options: { registryUrl: config.databaseUrl } }
+            : undefined,
+        )
       : sqlMetrics;
   let closing: Promise<void> | undefined;
   const db: Db = {

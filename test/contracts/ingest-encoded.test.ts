@@ -33,7 +33,7 @@ function encodedIngestContract(name: string, open: () => Promise<{ url: string; 
     beforeAll(async () => {
       const db = await open();
       stop = () => db.stop();
-      a = await openAdapters({ databaseUrl: db.url }, createLogger('silent'));
+      a = await openAdapters({ databaseUrl: db.url, metricsDecode: 'thread' }, createLogger('silent'));
       await a.registry.upsertPrompt({ name: 'cs' }, 'test');
       await a.registry.addVersion({ prompt: 'cs', version: 'v1', template: 't' }, 'test');
     }, 60_000);
@@ -113,6 +113,20 @@ function encodedIngestContract(name: string, open: () => Promise<{ url: string; 
     });
   });
 }
+
+describe('where batches are decoded by default (METRICS_DECODE=auto)', () => {
+  it('SQLite files: on the event loop — the ingest thread takes no encoded batches', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
+    const a = await openAdapters({ databaseUrl: path.join(dir, 'promptback.db') }, createLogger('silent'));
+    try {
+      expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
+      expect(await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date())).toBeUndefined();
+    } finally {
+      await a.db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 encodedIngestContract('SQLite files', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));

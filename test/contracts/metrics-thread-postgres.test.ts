@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
+import type { MetricsStore } from '../../src/ports/metrics';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 
 const available = findPostgres() !== undefined || process.env.CI === 'true';
@@ -34,6 +35,11 @@ describe.runIf(available)('metrics ingest on Postgres', () => {
     expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
     const w = await a.metrics.window('cs', 'v1', new Date(at.getTime() - 1000), new Date(at.getTime() + 1000));
     expect({ requests: w.requests, errors: w.errors }).toEqual({ requests: 2000, errors: 200 });
+  });
+
+  it('decodes batches as they arrived in the thread by default on Postgres (METRICS_DECODE=auto)', async () => {
+    const body = new TextEncoder().encode(JSON.stringify({ events: [{ prompt: 'cs', version: 'v1', ok: false, latency_ms: 5 }] }));
+    expect(await (a.metrics as MetricsStore).ingestEncoded!(body, new Date())).toEqual({ accepted: 1, prompts_with_errors: ['cs'] });
   });
 
   it('closes twice without waiting on the thread', async () => {
