@@ -14,7 +14,7 @@
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
  * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
- * METRICS_INGEST=inline, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off),
+ * METRICS_INGEST=inline, METRICS_DECODE=thread|main, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off),
  * TEMPORAL_CALL_TIMEOUT_MS (a busy machine). Runs slower than BENCH_TRACE_MS (1000; rollbacks BENCH_TRACE_ROLLBACK_MS, 900)
  * print their incident's Temporal history on the request's time axis. Prints a table, then one `RESULT {json}` line.
  *
@@ -1065,6 +1065,7 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
     DATABASE_URL: databaseUrl,
     ...(process.env.METRICS_DATABASE_URL === 'same' ? { METRICS_DATABASE_URL: databaseUrl } : pass('METRICS_DATABASE_URL')),
     ...pass('METRICS_INGEST'),
+    ...pass('METRICS_DECODE'),
     // A busy shared machine: engine calls may need longer than the default bound to start the fleet's monitors.
     ...pass('TEMPORAL_CALL_TIMEOUT_MS'),
     // Any free port for the worker's /metrics: two benches (or a bench beside a running worker) must not collide.
@@ -1588,6 +1589,7 @@ async function mainTargets(): Promise<void> {
       naive_period_s: NAIVE_PERIOD_MS / 1000,
       poll: POLL_DESC,
       metrics_ingest: process.env.METRICS_INGEST ?? 'thread',
+      metrics_decode: process.env.METRICS_DECODE ?? 'auto',
       monitor_checks: MONITOR_CHECKS,
       verification: { interval_s: Number(VERIFY_INTERVAL), duration_s: Number(VERIFY_DURATION) },
       metrics_database_url: process.env.METRICS_DATABASE_URL ?? 'default (sqlite: sibling file)',
