@@ -7,6 +7,16 @@ export const MAX_JSON_DEPTH = 16;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const ANY_SURROGATE = /[\ud800-\udfff]/;
 const lone = (s: string): boolean => ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s);
+/** U+0000: JSON allows "\u0000", but Postgres stores no NUL in text (nor in jsonb): refused on every store alike. */
+const NUL = '\u0000';
+const unstorable = (s: string): boolean => s.includes(NUL) || lone(s);
+/** Why a string (a value or a member name) cannot be stored; undefined when it can. */
+const whyUnstorable = (s: string): string | undefined =>
+  s.includes(NUL)
+    ? 'contains a NUL character (U+0000), which cannot be stored'
+    : LONE_SURROGATE.test(s)
+      ? 'contains a lone UTF-16 surrogate (not valid Unicode)'
+      : undefined;
 
 /** The common case, kept cheap for 10,000-event metric batches: no paths built, nothing allocated per value. */
 function isClean(body: unknown, maxDepth: number): boolean {
@@ -16,7 +26,7 @@ function isClean(body: unknown, maxDepth: number): boolean {
     const value = values.pop();
     const depth = depths.pop()!;
     if (typeof value === 'string') {
-      if (lone(value)) return false;
+      if (unstorable(value)) return false;
     } else if (value !== null && typeof value === 'object') {
       if (depth >= maxDepth) return false;
       if (Array.isArray(value)) {
@@ -26,7 +36,7 @@ function isClean(body: unknown, maxDepth: number): boolean {
         }
       } else {
         for (const k in value) {
-          if (lone(k)) return false;
+          if (unstorable(k)) return false;
           values.push((value as Record<string, unknown>)[k]);
           depths.push(depth + 1);
         }
@@ -41,7 +51,7 @@ const child = (path: string, key: string | number): string =>
 
 /**
  * What no field of any route may hold, checked once on the parsed body: strings (values or keys) with lone
- * surrogates, and nesting deeper than MAX_JSON_DEPTH (which would otherwise exhaust the stack of whatever
+ * surrogates or a NUL character, and nesting deeper than MAX_JSON_DEPTH (which would otherwise exhaust the stack of whatever
  * serialises it later). Iterative, so a body nested 500,000 deep is refused rather than crashing the check.
  */
 export function jsonBodyErrors(body: unknown, maxDepth = MAX_JSON_DEPTH): FieldError[] {
@@ -51,8 +61,8 @@ export function jsonBodyErrors(body: unknown, maxDepth = MAX_JSON_DEPTH): FieldE
   while (stack.length > 0 && errors.length < 20) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (LONE_SURROGATE.test(value))
-        errors.push({ field: path || '(body)', message: 'contains a lone UTF-16 surrogate (not valid Unicode)' });
+      const why = whyUnstorable(value);
+      if (why) errors.push({ field: path || '(body)', message: why });
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -65,8 +75,9 @@ export function jsonBodyErrors(body: unknown, maxDepth = MAX_JSON_DEPTH): FieldE
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, v] = entries[i]!;
       const at = child(path, key);
-      if (typeof key === 'string' && lone(key)) {
-        errors.push({ field: at, message: 'the member name contains a lone UTF-16 surrogate (not valid Unicode)' });
+      const why = typeof key === 'string' ? whyUnstorable(key) : undefined;
+      if (why) {
+        errors.push({ field: at, message: `the member name ${why}` });
         continue;
       }
       stack.push({ value: v, path: at, depth: depth + 1 });

@@ -80,7 +80,10 @@ export async function openAdapters(
           sqlMetrics,
           metricsUrl,
           log,
-          decodeInThread(config.metricsDecode ?? 'auto', metricsDb.dialect)
+          // The thread reads the registry over a connection of its own: a database only this process has in memory is
+          // not one it can open.
+          decodeInThread(config.metricsDecode ?? 'auto', metricsDb.dialect) &&
+            (registryDb.dialect === 'postgres' || registryFile !== undefined)
             ? { module: INGEST_DECODER_MODULE, options: { registryUrl: config.databaseUrl } }
             : undefined,
         )

@@ -6,7 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ThreadedMetricsStore } from '../../src/adapters/metrics/ingest-thread';
+import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
+import { openDb } from '../../src/adapters/sql/db';
+import { INGEST_DECODER_MODULE } from '../../src/main/ingest-decoder';
 import { createLogger } from '../../src/main/logger';
 import { openAdapters, type Adapters } from '../../src/main/wiring';
 import { BatchRefused, type MetricsStore } from '../../src/ports/metrics';
@@ -123,6 +128,50 @@ describe('where batches are decoded by default (METRICS_DECODE=auto)', () => {
       expect(await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date())).toBeUndefined();
     } finally {
       await a.db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a registry only this process has (in memory), with metrics in a file', () => {
+  it('is never read by the thread: batches are decoded on the event loop even with METRICS_DECODE=thread', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
+    const a = await openAdapters(
+      { databaseUrl: ':memory:', metricsDatabaseUrl: path.join(dir, 'metrics.db'), metricsDecode: 'thread' },
+      createLogger('silent'),
+    );
+    try {
+      expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
+      expect(await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date())).toBeUndefined();
+    } finally {
+      await a.db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('an ingest thread whose decoder cannot start', () => {
+  it('still writes batches; encoded ones are left to the caller, and the log says why', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
+    const file = path.join(dir, 'metrics.db');
+    const db = await openDb(file);
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    // Nothing listens on port 1: the decoder's registry connection is refused.
+    const store = new ThreadedMetricsStore(new SqlMetricsStore(db.kysely), file, log, {
+      module: INGEST_DECODER_MODULE,
+      options: { registryUrl: 'postgres://promptback@127.0.0.1:1/none' },
+    });
+    try {
+      expect(
+        await store.ingestEncoded(bytes({ events: [{ prompt: 'cs', version: 'v1', ok: true, latency_ms: 1 }] }), new Date()),
+      ).toBeUndefined();
+      expect(await store.ingest([{ prompt: 'cs', version: 'v1', ok: true, latency_ms: 1, at: new Date() }])).toBe(1);
+      expect(lines.join('')).toMatch(/decoder did not start/);
+      expect(lines.join('')).not.toMatch(/ingest thread unavailable/);
+    } finally {
+      await store.close();
+      await db.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -108,6 +108,31 @@ const cases: Case[] = [
     400,
     /"field":"reason"/,
   ],
+  // A NUL character: JSON allows it, Postgres stores it in no text column (a rollback's reason went into jsonb: a 500).
+  [
+    'NUL in a rollback reason',
+    'POST',
+    '/api/rollback',
+    { prompt: 'customer-support', target_version: 'v1.9.0', reason: 'bad \u0000 version' },
+    400,
+    /"field":"reason","message":"contains a NUL character/,
+  ],
+  [
+    'NUL in a template',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 'hi \u0000' },
+    400,
+    /"field":"template"/,
+  ],
+  [
+    'NUL in a metadata key',
+    'POST',
+    '/api/prompts/customer-support/versions',
+    { version: 'v3', template: 't', metadata: { 'k\u0000': 1 } },
+    400,
+    /the member name contains a NUL/,
+  ],
   ['lone surrogate in a comment', 'POST', '/api/rollbacks/does-not-exist/approve', { comment: '\ud800' }, 400, /"field":"comment"/],
   [
     'lone surrogate in metadata',

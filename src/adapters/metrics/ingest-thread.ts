@@ -50,7 +50,15 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
   const db = await openDb(url);
   // Nothing else runs on this thread's connection: SQLite's upserts go through statements prepared once.
   const store = new SqlMetricsStore(db.kysely, ROLLUP_S, db.sqlite && new SqlitePreparedWrites(db.sqlite));
-  const decoder = loaded ? await loaded.createBatchDecoder(loaded.options) : undefined;
+  // A decoder that cannot start (its registry connection refused, say) leaves the writes to this thread all the same:
+  // the caller is told, and decodes every batch itself.
+  let decoderProblem: string | undefined;
+  const decoder = loaded
+    ? await loaded.createBatchDecoder(loaded.options).catch((e: unknown) => {
+        decoderProblem = e instanceof Error ? e.message : String(e);
+        return undefined;
+      })
+    : undefined;
   const queue: Batch[] = [];
   let writing = false;
   let closing = false;
@@ -64,7 +72,7 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
   });
   const closeWhenIdle = () => {
     if (closing && !writing && decoding === 0 && queue.length === 0)
-      void Promise.all([db.close(), decoder?.close()]).finally(() => port.close());
+      void Promise.allSettled([db.close(), decoder?.close()]).then(() => port.close());
   };
   const take = (m: Request | 'close') => {
     if (m === 'close') closing = true;
@@ -129,7 +137,13 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
     take(m);
     if (!writing) void drain();
   });
-  port.postMessage('ready');
+  port.postMessage(decoderProblem === undefined ? 'ready' : ({ ready: 'without decoder', why: decoderProblem } satisfies Ready));
+}
+
+/** The thread is up, but its decoder is not: encoded batches are decoded by the caller. */
+interface Ready {
+  ready: 'without decoder';
+  why: string;
 }
 
 /** The most events one group commit writes (the batches beyond wait for the next). */
@@ -161,7 +175,7 @@ export class ThreadedMetricsStore implements MetricsStore {
     private readonly url: string,
     private readonly log?: Logger,
     /** Decodes encoded batches in the thread (ingestEncoded); without it, the caller decodes every batch. */
-    private readonly decoder?: DecoderModule,
+    private decoder?: DecoderModule,
   ) {}
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
@@ -177,6 +191,8 @@ export class ThreadedMetricsStore implements MetricsStore {
    */
   async ingestEncoded(body: Uint8Array, receivedAt: Date): Promise<EncodedIngest | undefined> {
     if (!this.decoder || this.closed || !(await this.start())) return undefined;
+    // The thread says at its start whether its decoder runs: without it, the caller decodes.
+    if (!this.decoder) return undefined;
     // A body already handed over (detached: no bytes) is not transferred again: a message that transfers a detached
     // buffer is dropped without a word, and its batch would never be answered.
     const whole =
@@ -253,7 +269,15 @@ export class ThreadedMetricsStore implements MetricsStore {
         this.ready = Promise.resolve(false);
         resolve(false);
       };
-      t.on('message', (m: Reply | 'ready' | { fatal: string }) => {
+      t.on('message', (m: Reply | 'ready' | Ready | { fatal: string }) => {
+        if (m !== 'ready' && 'ready' in m) {
+          this.log?.warn(
+            { why: m.why },
+            "metrics ingest thread: its decoder did not start; metric batches are decoded on the API's event loop",
+          );
+          this.decoder = undefined;
+          m = 'ready';
+        }
         if (m === 'ready') {
           this.thread = t;
           resolve(true);
@@ -270,7 +294,10 @@ export class ThreadedMetricsStore implements MetricsStore {
       });
       t.on('error', (e) => fail(e.message));
       t.on('exit', (code) => {
-        if (!this.closed) fail(`exited with code ${code}`);
+        if (!this.closed) return fail(`exited with code ${code}`);
+        // Stopped by close() with batches still unanswered (it waited 5 s): they fail now rather than hang.
+        for (const p of this.pending.values()) p.reject(new Error('metrics ingest thread stopped (closing) before writing this batch'));
+        this.pending.clear();
       });
     });
     return this.ready;
