@@ -46,9 +46,10 @@ export interface AppDeps {
   live?: LiveFeed;
 }
 
-/** A body with no charset or UTF-8 (JSON's own encoding). */
+/** A body with no charset or UTF-8 (JSON's own encoding); of several charset parameters the last counts, as for the JSON parser. */
 const utf8Body = (req: IncomingMessage): boolean => {
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1];
+  const charsets = [...(req.headers['content-type'] ?? '').matchAll(/;\s*charset\s*=\s*"?([^";\s]+)/gi)];
+  const charset = charsets.at(-1)?.[1];
   return charset === undefined || /^utf-?8$/i.test(charset);
 };
 

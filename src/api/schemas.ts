@@ -183,6 +183,15 @@ export const metricsQuery = z.object({
 
 export const MAX_EVENTS = 10_000;
 
+/**
+ * An ISO 8601 time with an offset that is also a time JavaScript can read: zod's pattern lets offsets through that
+ * Date cannot (`+24:00`, `+99:99`), which became an Invalid Date and a 500 further on.
+ */
+const instant = z
+  .string()
+  .datetime({ offset: true })
+  .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid time (an offset is at most ±23:59)');
+
 export const metricEvent = z
   .object({
     prompt: promptName,
@@ -190,7 +199,7 @@ export const metricEvent = z
     ok: z.boolean(),
     latency_ms: z.number().finite().min(0).max(3_600_000),
     quality: z.number().min(0).max(1).optional(),
-    at: z.string().datetime({ offset: true }).optional(),
+    at: instant.optional(),
   })
   .strict();
 
@@ -239,8 +248,8 @@ export const MAX_SERIES_POINTS = 500;
 /** `GET /api/prompts/{prompt}/metrics/series`: `to` defaults to now, `from` to 30 min before `to`. */
 export const seriesQuery = z
   .object({
-    from: z.string().datetime({ offset: true }).optional(),
-    to: z.string().datetime({ offset: true }).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
     step_s: z.coerce.number().int().min(1).max(86_400).default(30),
     version: versionName.optional(),
   })

@@ -63,13 +63,14 @@ export async function openAdapters(
   log: Logger,
   clock: Clock = systemClock,
 ): Promise<Adapters> {
-  const registryDb = await openDb(config.databaseUrl);
+  const onPoolError = (err: Error) => log.warn({ err }, 'a Postgres connection was lost; the next query opens another');
+  const registryDb = await openDb(config.databaseUrl, { onPoolError });
   const metricsUrl = config.metricsDatabaseUrl ?? metricsUrlFor(config.databaseUrl);
   const split = metricsUrl !== config.databaseUrl;
   // On Postgres the metrics reads get connections of their own, even in the same database: a switch, a claim or an
   // audit row never queues for a connection behind the monitors' and verifications' window reads.
   const ownPool = split || registryDb.dialect === 'postgres';
-  const metricsDb = ownPool ? await openDb(metricsUrl, split ? {} : { poolMax: METRICS_READ_POOL }) : registryDb;
+  const metricsDb = ownPool ? await openDb(metricsUrl, split ? { onPoolError } : { poolMax: METRICS_READ_POOL, onPoolError }) : registryDb;
   const registryFile = sqliteFile(config.databaseUrl);
   if (split && registryFile && metricsDb.dialect === 'sqlite') await importMetricsOnce(metricsDb, registryFile);
   // Store and maintenance agree on the rolled-up bucket width.

@@ -192,4 +192,27 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       await db.close();
     }
   });
+  it('a connection Postgres ends while idle (a restart, a failover) costs nothing: the process lives, the next query reconnects', async () => {
+    const url = await instance.newDatabase();
+    const lost: Error[] = [];
+    const heard = await openDb(url, { onPoolError: (e) => lost.push(e) });
+    // The default: no listener given, and the process must live all the same.
+    const quiet = await openDb(url);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      for (const db of [heard, quiet]) await sql`select 1`.execute(db.kysely);
+      await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      for (let i = 0; lost.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(lost[0]?.message).toMatch(/terminat/);
+      // Before: the pool's 'error' event had no listener, and the process ended here.
+      for (const db of [heard, quiet]) expect((await sql<{ one: number }>`select 1 as one`.execute(db.kysely)).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await admin.end();
+      await heard.close();
+      await quiet.close();
+    }
+  });
 });

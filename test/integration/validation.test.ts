@@ -108,6 +108,28 @@ const cases: Case[] = [
     400,
     /"field":"reason"/,
   ],
+  // zod's pattern lets an offset through that Date cannot read: it was an Invalid Date, then a 500.
+  [
+    'metric event at an offset of +24:00',
+    'POST',
+    '/api/metrics',
+    {
+      events: [
+        { prompt: 'customer-support', version: 'v2.0.0', ok: true, latency_ms: 1 },
+        { prompt: 'customer-support', version: 'v2.0.0', ok: false, latency_ms: 1, at: '2026-01-01T00:00:00+24:00' },
+      ],
+    },
+    400,
+    /"field":"events\[1\]\.at","message":"not a valid time/,
+  ],
+  [
+    'series from an offset of +99:99',
+    'GET',
+    '/api/prompts/customer-support/metrics/series?from=2026-01-01T00:00:00%2B99:99',
+    undefined,
+    400,
+    /"field":"from"/,
+  ],
   // A NUL character: JSON allows it, Postgres stores it in no text column (a rollback's reason went into jsonb: a 500).
   [
     'NUL in a rollback reason',
@@ -387,6 +409,9 @@ describe('metric batches arrive as bytes (decoded off the event loop) and are an
       'content-type': 'application/json; charset=utf-8',
     });
     expect(bom).toMatchObject({ status: 202, body: { accepted: 1 } });
+    // Of two charsets the last counts, on this route as on every other (the JSON parser refuses latin1).
+    const twice = await verbatim('POST', '/api/metrics', body, { 'content-type': 'application/json; charset=utf-8; charset=latin1' });
+    expect(twice.status).toBe(415);
     const utf16 = await verbatim('POST', '/api/metrics', Buffer.from(body, 'utf16le'), {
       'content-type': 'application/json; charset=utf-16le',
     });

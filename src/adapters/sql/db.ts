@@ -39,13 +39,16 @@ export interface Db {
  * file path (`sqlite:` prefix optional; `:memory:` for an in-memory database). Applies pending migrations.
  * `poolMax`: Postgres connections this handle opens at most (10).
  */
-export async function openDb(url: string, opts: { poolMax?: number } = {}): Promise<Db> {
+export async function openDb(url: string, opts: { poolMax?: number; onPoolError?: (err: Error) => void } = {}): Promise<Db> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let kysely: Kysely<Database>;
   let dataVersion: () => number | Promise<number>;
   let raw: SQLite.Database | undefined;
   if (dialect === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10 });
+    // An idle connection Postgres ended (a restart, a failover, pg_terminate_backend) is dropped by the pool, and the
+    // next query opens another. Unheard, the pool's 'error' event would end the process.
+    pool.on('error', opts.onPoolError ?? (() => undefined));
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
   } else {
