@@ -220,7 +220,7 @@ export interface Config {
   /**
    * Where a metrics batch's JSON is parsed and checked with the ingest thread on: in that thread (`thread`), or on the
    * API's event loop (`main`). `auto`: the thread on Postgres (it parses the next batch while Postgres writes the
-   * last), the event loop on SQLite (whose writes hold the thread: parsing there queued the batches behind them).
+   * last), the event loop on SQLite (whose synchronous writes hold the thread: parsing there did not help).
    */
   metricsDecode: 'auto' | 'thread' | 'main';
   temporal: {
