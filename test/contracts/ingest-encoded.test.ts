@@ -119,34 +119,42 @@ function encodedIngestContract(name: string, open: () => Promise<{ url: string; 
   });
 }
 
-describe('where batches are decoded by default (METRICS_DECODE=auto)', () => {
-  it('SQLite files: on the event loop — the ingest thread takes no encoded batches', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
-    const a = await openAdapters({ databaseUrl: path.join(dir, 'promptback.db') }, createLogger('silent'));
-    try {
-      expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
-      expect(await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date())).toBeUndefined();
-    } finally {
-      await a.db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('a registry only this process has (in memory), with metrics in a file', () => {
-  it('is never read by the thread: batches are decoded on the event loop even with METRICS_DECODE=thread', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
-    const a = await openAdapters(
-      { databaseUrl: ':memory:', metricsDatabaseUrl: path.join(dir, 'metrics.db'), metricsDecode: 'thread' },
-      createLogger('silent'),
+/** Whether adapters opened with `config` (in a fresh folder: `dir`) leave encoded batches to the caller. */
+async function decodesOnTheEventLoop(config: (dir: string) => Parameters<typeof openAdapters>[0]): Promise<boolean> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-encoded-'));
+  const a = await openAdapters(config(dir), createLogger('silent'));
+  try {
+    expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
+    // A batch without events: left to the caller (undefined), or refused by the thread's decoder.
+    return await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date()).then(
+      (r) => r === undefined,
+      (e: unknown) => {
+        if (e instanceof BatchRefused) return false;
+        throw e;
+      },
     );
-    try {
-      expect(a.metrics.constructor.name).toBe('ThreadedMetricsStore');
-      expect(await (a.metrics as MetricsStore).ingestEncoded!(bytes({ events: [] }), new Date())).toBeUndefined();
-    } finally {
-      await a.db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  } finally {
+    await a.db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('where batches are decoded', () => {
+  it('SQLite files, by default (METRICS_DECODE=auto): on the event loop — the ingest thread takes no encoded batches', async () => {
+    expect(await decodesOnTheEventLoop((dir) => ({ databaseUrl: path.join(dir, 'promptback.db') }))).toBe(true);
+  });
+
+  it('a registry only this process has (in memory), metrics in a file: on the event loop even with METRICS_DECODE=thread', async () => {
+    const config = (dir: string) => ({
+      databaseUrl: ':memory:',
+      metricsDatabaseUrl: path.join(dir, 'metrics.db'),
+      metricsDecode: 'thread' as const,
+    });
+    expect(await decodesOnTheEventLoop(config)).toBe(true);
+  });
+
+  it('SQLite files with METRICS_DECODE=thread: in the thread', async () => {
+    expect(await decodesOnTheEventLoop((dir) => ({ databaseUrl: path.join(dir, 'promptback.db'), metricsDecode: 'thread' }))).toBe(false);
   });
 });
 

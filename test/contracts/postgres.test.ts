@@ -88,24 +88,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     const storage = new SqlStorage(db.kysely, db.dialect);
     const T = 1_800_000_000 - (1_800_000_000 % 60);
     const ev = (s: number) => ({ prompt: 'cs', version: 'v1', ok: true, latency_ms: 100, at: new Date((T + s) * 1000) });
-    // One connection holds a row lock in a transaction; another watches (outside a transaction, whose view of
-    // pg_stat_activity would stay as it was at its first read).
-    const holder = new pg.Client({ connectionString: url });
-    const watcher = new pg.Client({ connectionString: url });
-    await holder.connect();
-    await watcher.connect();
-    /** Waits until a backend waits for a row lock while running `like`. */
-    const waitingOn = async (like: string) => {
-      for (let i = 0; i < 200; i++) {
-        const r = await watcher.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1 AND pid <> pg_backend_pid()`,
-          [like],
-        );
-        if (Number(r.rows[0]!.n) > 0) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`nothing waits on a lock running ${like}`);
-    };
+    const { holder, waitingOn, end } = await lockScene(url);
     try {
       await store.ingest([ev(20), ev(30)]);
       // Someone holds second 30: the roll-up's ordered lock takes second 20 and waits there.
@@ -128,8 +111,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       const after = await store.window('cs', 'v1', new Date(T * 1000), new Date((T + 60) * 1000));
       expect(after).toEqual(w);
     } finally {
-      await holder.end();
-      await watcher.end();
+      await end();
       await db.close();
     }
   });
@@ -138,10 +120,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     const db = await openDb(url);
     const registry = new SqlRegistry(db.kysely, advancingClock());
     const rollbacks = new SqlRollbackStore(db.kysely);
-    const holder = new pg.Client({ connectionString: url });
-    const watcher = new pg.Client({ connectionString: url });
-    await holder.connect();
-    await watcher.connect();
+    const { holder, waitingOn, end } = await lockScene(url);
     try {
       await registry.upsertPrompt({ name: 'cs' }, 'alice');
       for (const version of ['v1', 'v2']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
@@ -165,15 +144,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
         timeline: [],
         updated_at: at,
       });
-      for (let i = 0; ; i++) {
-        const r = await watcher.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%prompts%for update%' AND pid <> $1`,
-          [(await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid],
-        );
-        if (Number(r.rows[0]!.n) > 0) break;
-        if (i > 200) throw new Error('the claim never waited for the prompt lock');
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitingOn('%prompts%for update%');
       // The canary starts and commits while the claim waits.
       await holder.query(
         `INSERT INTO deployments (deployment_id, prompt, version, strategy, status, requested_by, from_version, created_at, updated_at, detail)
@@ -187,8 +158,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       expect(d?.status).toBe('aborted');
       expect(d?.detail).toMatchObject({ plan: { stages: [1, 5] }, aborted_by_rollback: 'rb-1' });
     } finally {
-      await holder.end();
-      await watcher.end();
+      await end();
       await db.close();
     }
   });
@@ -216,3 +186,31 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     }
   });
 });
+
+/**
+ * Two more connections to `url`: one holds row locks in a transaction, the other watches pg_stat_activity (outside a
+ * transaction, whose view of it would stay as it was at its first read).
+ */
+async function lockScene(url: string) {
+  const holder = new pg.Client({ connectionString: url });
+  const watcher = new pg.Client({ connectionString: url });
+  await holder.connect();
+  await watcher.connect();
+  /** Waits until a backend waits for a row lock while running `like`. */
+  const waitingOn = async (like: string) => {
+    for (let i = 0; i < 200; i++) {
+      const r = await watcher.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1 AND pid <> pg_backend_pid()`,
+        [like],
+      );
+      if (Number(r.rows[0]!.n) > 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`nothing waits on a lock running ${like}`);
+  };
+  const end = async () => {
+    await holder.end();
+    await watcher.end();
+  };
+  return { holder, waitingOn, end };
+}
