@@ -13,7 +13,7 @@
  * thread. `npm run bench:detect`. BENCH_WORKER_CPU_PROF=<dir> writes the worker process's CPU profile there.
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
- * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
+ * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|resolve|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
  * METRICS_INGEST=inline, METRICS_DECODE=thread|main, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off),
  * TEMPORAL_CALL_TIMEOUT_MS (a busy machine). Runs slower than BENCH_TRACE_MS (1000; rollbacks BENCH_TRACE_ROLLBACK_MS, 900)
  * print their incident's Temporal history on the request's time axis. Prints a table, then one `RESULT {json}` line.
@@ -63,8 +63,18 @@ const TEMPORAL_DB = process.env.BENCH_TEMPORAL_DB === 'memory' ? 'memory' : 'fil
 /** BENCH_TEMPORAL_PRAGMAS=none: the state file with SQLite's defaults (rollback journal, full sync), for comparison. */
 const TEMPORAL_PRAGMAS = process.env.BENCH_TEMPORAL_PRAGMAS === 'none' ? { sqlitePragmas: {} } : {};
 /** How t1 is observed: `http` = GET /api/prompts/{p} (default), `registry` = the registry adapter, in-process. */
-const POLL = process.env.BENCH_POLL === 'registry' ? 'registry' : 'http';
-const POLL_DESC = POLL === 'http' ? 'GET /api/prompts/{p} over HTTP, every 10 ms' : 'registry.getPrompt() in-process, every 10 ms';
+const POLL = process.env.BENCH_POLL === 'registry' ? 'registry' : process.env.BENCH_POLL === 'resolve' ? 'resolve' : 'http';
+const POLL_DESC = {
+  http: 'GET /api/prompts/{p} over HTTP, every 10 ms',
+  resolve: 'GET /api/prompts/{p}/resolve over HTTP (what an application is served), every 10 ms',
+  registry: 'registry.getPrompt() in-process, every 10 ms',
+}[POLL];
+/** The version serving the prompt now, read as BENCH_POLL says. */
+async function servingVersion(prompt: string): Promise<string | null | undefined> {
+  if (POLL === 'resolve') return ((await must('GET', `/api/prompts/${prompt}/resolve?key=bench`)) as { version: string }).version;
+  const p = POLL === 'http' ? await must('GET', `/api/prompts/${prompt}`) : await running.adapters!.registry.getPrompt(prompt);
+  return p?.active_version;
+}
 
 const benchStart = performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -559,9 +569,9 @@ async function detectRun(prompt: string, naive: NaiveBaseline | undefined): Prom
   let polls = 0;
   let t1: number | undefined;
   for (let k = 1; ; k++) {
-    const p = POLL === 'http' ? await must('GET', `/api/prompts/${prompt}`) : await running.adapters!.registry.getPrompt(prompt);
+    const serving = await servingVersion(prompt);
     polls += 1;
-    if (p.active_version === 'v1') {
+    if (serving === 'v1') {
       t1 = performance.now();
       break;
     }
@@ -1146,8 +1156,7 @@ async function pool<T>(items: readonly T[], width: number, fn: (x: T) => Promise
 /** Polls GET /api/prompts/{p} every 10 ms until v1 serves; ms since t0 (performance.now()), or NaN after 60 s. */
 async function untilV1(prompt: string, t0: number): Promise<number> {
   for (let k = 1; ; k++) {
-    const p = POLL === 'http' ? await must('GET', `/api/prompts/${prompt}`) : await running.adapters!.registry.getPrompt(prompt);
-    if (p.active_version === 'v1') return performance.now() - t0;
+    if ((await servingVersion(prompt)) === 'v1') return performance.now() - t0;
     if (performance.now() - t0 > 60_000) return NaN;
     const wait = t0 + k * 10 - performance.now();
     if (wait > 0) await sleep(wait);

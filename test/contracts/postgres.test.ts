@@ -5,7 +5,7 @@ import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
-import { openDb } from '../../src/adapters/sql/db';
+import { openDb, pgArray } from '../../src/adapters/sql/db';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 import { advancingClock } from '../support/clock';
 import { metricsMigrationContract } from './metrics-migration';
@@ -76,6 +76,62 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
         { relname: 'metric_buckets', reloptions: ['fillfactor=50'] },
         { relname: 'metric_latency', reloptions: ['fillfactor=50'] },
       ]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('an array literal (pgArray) reads back as the values it was built from: quotes, backslashes, NULL as text, bytes, null', async () => {
+    const db = await openDb(await instance.newDatabase());
+    try {
+      const texts = [
+        'plain',
+        'NULL',
+        'null',
+        '',
+        ' padded ',
+        'a,b',
+        '{braces}',
+        'quo"te',
+        'back\\slash',
+        '\\"both',
+        'ümlaut ✓',
+        'new\nline',
+      ];
+      const numbers = [0, -1, 1.5, 1e-7, 2 ** 40, 1_795_664_545];
+      const bytes = [
+        Buffer.from([0, 1, 254, 255]),
+        Buffer.alloc(0),
+        null,
+        new Uint8Array(new Uint8Array([120, 121, 122, 119]).buffer, 1, 2),
+      ];
+      const { rows } = await sql<{ t: string[]; n: number[]; b: (Buffer | null)[] }>`
+        SELECT ${pgArray(texts)}::text[] AS t, ${pgArray(numbers)}::double precision[] AS n, ${pgArray(bytes)}::bytea[] AS b`.execute(
+        db.kysely,
+      );
+      expect(rows[0]!.t).toEqual(texts);
+      expect(rows[0]!.n).toEqual(numbers);
+      expect(rows[0]!.b.map((x) => (x === null ? null : [...x]))).toEqual([[0, 1, 254, 255], [], null, [121, 122]]);
+      expect(() => pgArray([Number.NaN])).toThrow(/finite/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a batch for prompts and versions whose names read as SQL words (null, NULL) is stored under those names', async () => {
+    const db = await openDb(await instance.newDatabase());
+    try {
+      const metrics = new SqlMetricsStore(db.kysely);
+      const at = new Date('2025-03-01T12:00:00.437Z');
+      await metrics.ingest([
+        { prompt: 'null', version: 'NULL', ok: false, latency_ms: 120, quality: 0.5, at },
+        { prompt: 'null', version: 'NULL', ok: true, latency_ms: 80, at },
+        { prompt: 'NULL', version: 'v1', ok: true, latency_ms: 80, at },
+      ]);
+      const from = new Date(at.getTime() - 10_000);
+      const to = new Date(at.getTime() + 10_000);
+      expect(await metrics.window('null', 'NULL', from, to)).toMatchObject({ requests: 2, errors: 1, quality_mean: 0.5 });
+      expect(await metrics.window('NULL', 'v1', from, to)).toMatchObject({ requests: 1, errors: 0 });
     } finally {
       await db.close();
     }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { metricEvent, plainMetricEvent } from '../../src/api/schemas';
+import { decodeMetricBatchBytes } from '../../src/api/metric-batch';
+import { problemOf } from '../../src/api/problem';
+import type { MetricEvent } from '../../src/ports/metrics';
 
 /** Events of every shape ingest sees: valid, and wrong in each field in each way. */
 function cases(): unknown[] {
@@ -37,5 +40,59 @@ describe('plainMetricEvent (ingest without zod for the common shape)', () => {
       }
     }
     expect(accepted).toBeGreaterThan(10);
+  });
+});
+
+describe('decodeMetricBatchBytes: the common batch decoded without zod gives the answers zod gives', () => {
+  const now = new Date('2026-11-26T10:00:00.000Z');
+  const bytes = (body: unknown) => new TextEncoder().encode(JSON.stringify(body));
+  const outcome = (body: unknown): { events: MetricEvent[] } | { status: number; fields: string[] } => {
+    try {
+      return { events: decodeMetricBatchBytes(bytes(body), now) };
+    } catch (e) {
+      // As the API answers it (problem+json).
+      const p = problemOf(e);
+      if (!p) throw e;
+      const errors = (p.extra as { errors?: { field: string }[] }).errors ?? [];
+      return { status: p.status, fields: errors.map((x) => x.field) };
+    }
+  };
+
+  it('every event shape beside a valid one: stored as zod parses it, or refused naming that event', () => {
+    const base = { prompt: 'customer-support', version: 'v2.0.0', ok: true, latency_ms: 120 };
+    for (const raw of cases()) {
+      // As it arrives: what JSON can carry of it.
+      const sent = JSON.parse(JSON.stringify({ events: [base, raw] }) ?? '{}') as { events: unknown[] };
+      const z = sent.events.map((e) => metricEvent.safeParse(e));
+      const got = outcome(sent);
+      if (z.every((r) => r.success)) {
+        const want = z.map((r) => {
+          const { at, ...rest } = r.data;
+          return { ...rest, at: at ? new Date(at) : now };
+        });
+        expect(got, JSON.stringify(raw)).toEqual({ events: want });
+      } else {
+        expect(got, JSON.stringify(raw)).toMatchObject({ status: 400 });
+        expect(
+          (got as { fields: string[] }).fields.every((f) => f.startsWith('events[1]')),
+          JSON.stringify(raw),
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('bodies that are not exactly { events: [1 to 10,000 events] } are refused as before, naming what is wrong', () => {
+    const e = { prompt: 'cs', version: 'v1', ok: true, latency_ms: 1 };
+    expect(outcome({ events: [e], extra: 1 })).toMatchObject({ status: 400 });
+    expect(outcome({ events: [] })).toMatchObject({ status: 400, fields: ['events'] });
+    expect(outcome({ events: Array.from({ length: 10_001 }, () => e) })).toMatchObject({ status: 400, fields: ['events'] });
+    expect(outcome([e])).toMatchObject({ status: 400 });
+    expect(outcome({ events: e })).toMatchObject({ status: 400, fields: ['events'] });
+    expect(outcome(JSON.parse('{"__proto__": 1, "events": [{"prompt":"cs","version":"v1","ok":true,"latency_ms":1}]}'))).toMatchObject({
+      status: 400,
+    });
+    // A NUL in a name: the body guard's answer, not the name's pattern.
+    expect(outcome({ events: [e, { ...e, prompt: 'c\u0000s' }] })).toMatchObject({ status: 400, fields: ['events[1].prompt'] });
+    expect(outcome({ events: Array.from({ length: 10_000 }, () => e) })).toMatchObject({ events: { length: 10_000 } });
   });
 });

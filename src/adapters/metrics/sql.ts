@@ -3,6 +3,7 @@ import * as hist from '../../domain/histogram';
 import { ROLLUP_S } from '../../domain/storage';
 import type { WindowStats } from '../../domain/verdict';
 import type { MetricEvent, MetricsStore } from '../../ports/metrics';
+import { pgArray } from '../sql/db';
 import type { Database } from '../sql/schema';
 import { packPairs, sumBins } from './packed-bins';
 import { BUCKET_COLUMNS, mergeBucket, type BucketRow, type SqlitePreparedWrites } from './sqlite-writes';
@@ -60,21 +61,32 @@ export class SqlMetricsStore implements MetricsStore {
 
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
-    // (prompt → version → second) → row: no key string built per event. The second's latency histogram goes in its row
-    // (flat [bin, count, …] pairs while aggregating, packed to write).
+    // prompt → its rows (one per version and second: nearly always one): one map read per event, no key string built.
+    // A batch's events nearly all carry the same moment (the time it arrived): its second is computed once.
     type Row = BucketRow & { pairs: number[] };
-    const byPrompt = new Map<string, Map<string, Map<number, Row>>>();
+    const byPrompt = new Map<string, Row[]>();
     const all: Row[] = [];
+    let lastAt: Date | undefined;
+    let bucket = 0;
     for (const e of events) {
-      const bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
-      let byVersion = byPrompt.get(e.prompt);
-      if (!byVersion) byPrompt.set(e.prompt, (byVersion = new Map<string, Map<number, Row>>()));
-      let byBucket = byVersion.get(e.version);
-      if (!byBucket) byVersion.set(e.version, (byBucket = new Map<number, Row>()));
-      let g = byBucket.get(bucket);
+      if (e.at !== lastAt) {
+        lastAt = e.at;
+        bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
+      }
+      let rows = byPrompt.get(e.prompt);
+      if (!rows) byPrompt.set(e.prompt, (rows = []));
+      // From the newest: events in time order find their row first.
+      let g: Row | undefined;
+      for (let i = rows.length - 1; i >= 0; i--) {
+        const r = rows[i]!;
+        if (r.bucket === bucket && r.version === e.version) {
+          g = r;
+          break;
+        }
+      }
       if (!g) {
         g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0, pairs: [] };
-        byBucket.set(bucket, g);
+        rows.push(g);
         all.push(g);
       }
       g.requests += 1;
@@ -97,7 +109,8 @@ export class SqlMetricsStore implements MetricsStore {
       return events.length;
     }
     if (this.arrays) {
-      const col = <K extends keyof BucketRow>(k: K): BucketRow[K][] => bucketRows.map((r) => r[k]);
+      // Each column as one array literal (pgArray): pg's own serialisation of 8,000 values cost more than the aggregation.
+      const col = <K extends keyof BucketRow>(k: K): string => pgArray(bucketRows.map((r) => r[k] ?? null));
       await sql`
         INSERT INTO metric_buckets (${sql.raw(BUCKET_COLUMNS)})
         SELECT * FROM unnest(${col('prompt')}::text[], ${col('version')}::text[], ${col('bucket')}::bigint[],

@@ -216,6 +216,28 @@ export function pgLiteral(value: string | number | null): string {
   return pg.escapeLiteral(value);
 }
 
+/** A quote or backslash: an array element holding one is escaped. */
+const ARRAY_SPECIAL = /["\\]/;
+/**
+ * Postgres: an array literal (`'{"a","b"}'`) for a `$1::text[]` (or `::bytea[]`, `::integer[]`…) parameter, built in one
+ * pass. pg serialises a JavaScript array element by element (a regular-expression escape per element, twice): for
+ * a metrics batch's 1,000-row columns that was a quarter of the ingest thread's work. Every string is quoted (so
+ * `NULL` stays a string), a quote or backslash escaped; bytes go as `\x` hex; null is NULL; numbers must be finite.
+ */
+export function pgArray(values: readonly (string | number | Uint8Array | null)[]): string {
+  const out: string[] = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === null) out[i] = 'NULL';
+    else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new Error(`not a finite number: ${v}`);
+      out[i] = String(v);
+    } else if (typeof v === 'string') out[i] = ARRAY_SPECIAL.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
+    else out[i] = `"\\\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}"`;
+  }
+  return `{${out.join(',')}}`;
+}
+
 /**
  * Postgres: statements sent as one message (the simple query protocol) run in one implicit transaction — all commit,
  * or none — and each takes its own snapshot (READ COMMITTED): a row lock the first takes is held to the end, and a
