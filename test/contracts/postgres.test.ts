@@ -171,6 +171,44 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       await db.close();
     }
   });
+  it("a rollback's switch waiting for the prompt's lock sees what committed meanwhile: a canary's stage, a deploy", async () => {
+    const url = await instance.newDatabase();
+    const db = await openDb(url);
+    const registry = new SqlRegistry(db.kysely, advancingClock());
+    const { holder, waitingOn, end } = await lockScene(url);
+    try {
+      await registry.upsertPrompt({ name: 'cs' }, 'alice');
+      for (const version of ['v1', 'v2', 'v3']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
+      await registry.switchActive({ prompt: 'cs', to: 'v1', action: 'deploy', key: 'dep-1', actor: 'alice', reason: '' });
+      // A change of the prompt holds its lock while the rollback's switch arrives and waits for it.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM prompts WHERE name = 'cs' FOR UPDATE`);
+      const switching = registry.switchActive({
+        prompt: 'cs',
+        to: 'v1',
+        action: 'rollback',
+        key: 'rb-1',
+        actor: 'oncall',
+        reason: 'errors',
+      });
+      await waitingOn('%audit_log%');
+      // Meanwhile v2 becomes active, and a canary's stage gives v3 a share: both commit while the switch waits.
+      await holder.query(`UPDATE prompts SET active_version = 'v2' WHERE name = 'cs'`);
+      await holder.query(`DELETE FROM traffic WHERE prompt = 'cs'`);
+      await holder.query(`INSERT INTO traffic (prompt, version, percent) VALUES ('cs', 'v2', 95), ('cs', 'v3', 5)`);
+      await holder.query('COMMIT');
+      // The switch is from v2 (what served under the lock), and v1 has all the traffic: nothing of v3's share is left.
+      await expect(switching).resolves.toMatchObject({ switched: true, from: 'v2', to: 'v1' });
+      expect(await registry.getTraffic('cs')).toEqual([{ version: 'v1', percent: 100 }]);
+      expect((await registry.getPrompt('cs'))?.active_version).toBe('v1');
+      expect(await registry.audit({ rollback_id: 'rb-1' })).toMatchObject([{ from_version: 'v2', to_version: 'v1' }]);
+      expect((await registry.listVersions('cs')).find((v) => v.version === 'v2')?.rolled_back_from).toBe(true);
+    } finally {
+      await end();
+      await db.close();
+    }
+  });
+
   it("a rollback claim waiting for the prompt's lock sees the canary that started meanwhile, and aborts it", async () => {
     const url = await instance.newDatabase();
     const db = await openDb(url);

@@ -17,7 +17,7 @@ import type {
   VersionRecord,
   VersionRef,
 } from '../../ports/registry';
-import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson } from '../sql/db';
+import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson, pgLiteral, pgScriptResults } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 type Tx = Kysely<Database>;
@@ -263,7 +263,7 @@ export class SqlRegistry implements Registry {
 
   async switchActive(req: SwitchRequest): Promise<SwitchResult> {
     try {
-      const r = await this.switchOnce(req);
+      const r = (req.action === 'rollback' ? await this.rollbackInOneRoundTrip(req) : undefined) ?? (await this.switchOnce(req));
       this.routesChanged();
       return r;
     } catch (e) {
@@ -273,6 +273,74 @@ export class SqlRegistry implements Registry {
       if (!done) throw e;
       return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
     }
+  }
+
+  /**
+   * Postgres: a rollback's switch in one round trip (not six), as three statements in one message: one implicit
+   * transaction, all or nothing. The first takes the prompt's lock, in the order every change of a prompt takes it. The
+   * second, with a snapshot taken once the lock is granted (it sees every change that committed before), does the
+   * switch unless this key's switch is already written: the version hot again, active, all traffic, the version it
+   * replaces marked rolled back from, and the audit row with that version as from_version. The third reads this key's
+   * audit row and whether the prompt and version exist, for the answer. The same rows and the same answers as
+   * switchOnce (the registry contract runs both). Undefined where there is no such round trip (SQLite, or a handle
+   * openDb did not make).
+   */
+  private async rollbackInOneRoundTrip(req: SwitchRequest): Promise<SwitchResult | undefined> {
+    if (!(this.db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
+    const v = pgLiteral;
+    const now = this.now();
+    const [p, to, key, at] = [v(req.prompt), v(req.to), v(req.key), v(now)];
+    const mark = req.mark_from_rolled_back !== false;
+    const audit = auditValues({
+      at: now,
+      actor: req.actor,
+      action: req.action,
+      prompt: req.prompt,
+      from_version: null,
+      to_version: req.to,
+      reason: req.reason,
+      rollback_id: req.key,
+      switch_key: req.key,
+      detail: req.detail ?? {},
+    });
+    const results = await pgScriptResults(this.db, [
+      `select 1 from prompts where name = ${p} for update`,
+      `with locked as (select active_version from prompts where name = ${p}),
+      target as (
+        update versions set state = 'hot'
+        where prompt = ${p} and version = ${to} and not exists (select 1 from audit_log where switch_key = ${key})
+        returning version
+      ),
+      active as (update prompts set active_version = ${to}, updated_at = ${at} where name = ${p} and exists (select 1 from target) returning name),
+      others as (delete from traffic where prompt = ${p} and version <> ${to} and exists (select 1 from target) returning version),
+      all_traffic as (
+        insert into traffic (prompt, version, percent) select ${p}, ${to}, 100 where exists (select 1 from target)
+        on conflict (prompt, version) do update set percent = 100 returning version
+      ),
+      marked as (
+        update versions set rolled_back_from = 1
+        where prompt = ${p} and ${mark ? 'true' : 'false'} and version = (select active_version from locked)
+          and version <> ${to} and exists (select 1 from target)
+        returning version
+      )
+      insert into audit_log (at, actor, action, prompt, from_version, to_version, reason, rollback_id, switch_key, detail)
+      select ${at}, ${v(audit.actor)}, ${v(audit.action)}, ${p}, (select active_version from locked), ${to}, ${v(audit.reason)},
+        ${v(audit.rollback_id ?? null)}, ${key}, ${v(audit.detail)}
+      where exists (select 1 from target)
+      returning from_version, at`,
+      `select (select json_build_object('from_version', from_version, 'to_version', to_version, 'at', at) from audit_log where switch_key = ${key}) as done,
+        exists (select 1 from prompts where name = ${p}) as prompt_exists`,
+    ]);
+    if (!results) return undefined;
+    const made = results[1]?.[0] as { from_version: string | null; at: string } | undefined;
+    if (made) return { switched: true, from: made.from_version, to: req.to, at: made.at };
+    const { done, prompt_exists } = results[2]![0] as {
+      done: { from_version: string | null; to_version: string | null; at: string } | null;
+      prompt_exists: boolean;
+    };
+    if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+    if (!prompt_exists) throw new DomainError('UnknownPrompt', `no prompt named ${req.prompt}`, { prompt: req.prompt });
+    throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
   }
 
   private async switchOnce(req: SwitchRequest): Promise<SwitchResult> {

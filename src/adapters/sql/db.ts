@@ -50,6 +50,7 @@ export async function openDb(url: string, opts: { poolMax?: number; onPoolError?
     // next query opens another. Unheard, the pool's 'error' event would end the process.
     pool.on('error', opts.onPoolError ?? (() => undefined));
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    pools.set(kysely, pool);
     dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
@@ -246,6 +247,23 @@ export function pgArray(values: readonly (string | number | Uint8Array | null)[]
  */
 export async function pgScript(db: Kysely<Database>, statements: readonly string[]): Promise<void> {
   await sql.raw(statements.join(';\n')).execute(db);
+}
+
+/** The pool under each Postgres handle openDb made: pgScriptResults reads what kysely does not return. */
+const pools = new WeakMap<Kysely<Database>, pg.Pool>();
+
+/**
+ * pgScript, answering every statement's rows (in order): kysely returns no rows for a message of several statements.
+ * Undefined when `db` is not a Postgres handle openDb made (the caller then takes its transaction path).
+ */
+export async function pgScriptResults(
+  db: Kysely<Database>,
+  statements: readonly string[],
+): Promise<Record<string, unknown>[][] | undefined> {
+  const pool = pools.get(db);
+  if (!pool) return undefined;
+  const r = (await pool.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+  return (Array.isArray(r) ? r : [r]).map((x) => x.rows as Record<string, unknown>[]);
 }
 
 /** Terminal deployment statuses: a deployment in one of them never changes status again. */
