@@ -13,7 +13,7 @@
  * thread. `npm run bench:detect`. BENCH_WORKER_CPU_PROF=<dir> writes the worker process's CPU profile there.
  * Quick mode: BENCH_QUICK=1 (200 prompts, 8 + 8 runs per condition: a few minutes). Knobs: BENCH_STORES
  * (sqlite,postgres), BENCH_FLEET, BENCH_RATE, BENCH_BATCH, BENCH_LOAD_CLIENTS, BENCH_LOAD_ERROR_PCT, BENCH_RUNS,
- * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|resolve|registry), BENCH_WATCHDOG_MIN (30); stack settings for A/B runs:
+ * BENCH_ROLLBACK_RUNS, BENCH_NAIVE_PERIOD_S (30), BENCH_POLL (http|resolve|registry), BENCH_WATCHDOG_MIN (30), BENCH_SETTLE_BETWEEN=0 (the next condition starts while the previous one's incidents still verify); stack settings for A/B runs:
  * METRICS_INGEST=inline, METRICS_DECODE=thread|main, METRICS_DATABASE_URL=same (one SQLite file), BENCH_EAGER_ACTIVITIES=0 (dev server default off),
  * TEMPORAL_CALL_TIMEOUT_MS (a busy machine). Runs slower than BENCH_TRACE_MS (1000; rollbacks BENCH_TRACE_ROLLBACK_MS, 900)
  * print their incident's Temporal history on the request's time axis. Prints a table, then one `RESULT {json}` line.
@@ -1127,6 +1127,24 @@ async function startStoreStack(dev: DevServer, dir: string, store: string, datab
   };
 }
 
+/** BENCH_SETTLE_BETWEEN=0: the next condition starts while the previous one's incidents still verify. */
+const SETTLE_BETWEEN = process.env.BENCH_SETTLE_BETWEEN !== '0';
+/** How long each condition waited for the previous one's incidents to close (RESULT's config). */
+const settled_between: { before: string; waited_s: number; still_open: number }[] = [];
+
+/** Waits until none of `prompts` has an open rollback (verified and closed), up to `maxMs`. */
+async function untilClosed(prompts: readonly string[], maxMs: number): Promise<{ s: number; open: number }> {
+  const t0 = performance.now();
+  const wanted = new Set(prompts);
+  for (;;) {
+    const { prompts: all } = (await must('GET', '/api/prompts')) as { prompts: { name: string; open_rollback_id: string | null }[] };
+    const open = all.filter((p) => wanted.has(p.name) && p.open_rollback_id !== null).length;
+    const s = Math.round((performance.now() - t0) / 100) / 10;
+    if (open === 0 || performance.now() - t0 > maxMs) return { s, open };
+    await sleep(1000);
+  }
+}
+
 /** v1 (healthy, the baseline) then v2 active, monitored; no background traffic of its own. */
 async function registerTwoVersions(prompt: string, naive: NaiveBaseline | undefined): Promise<void> {
   await must('PUT', `/api/prompts/${prompt}`, { description: 'bench: targets', owner: 'bench' });
@@ -1356,7 +1374,19 @@ async function measureStore(dev: DevServer, dir: string, store: string, database
     const conditions: Record<'idle' | 'load', Condition> = {} as any;
     naive.start(Math.random() * NAIVE_PERIOD_MS);
     let lastBreachWall = Date.now();
+    let previous: string[] = [];
     for (const cond of T_CONDITIONS) {
+      // Each condition starts from a quiet stack: the previous condition's 60 incidents (verifying for
+      // VERIFY_DURATION_S after their switch) are closed first, so that "under load" means the ingest load and this
+      // condition's own incidents, not also the last condition's. BENCH_SETTLE_BETWEEN=0 skips the wait.
+      if (previous.length > 0 && SETTLE_BETWEEN) {
+        const w = await untilClosed(previous, (Number(VERIFY_DURATION) + 60) * 1000);
+        settled_between.push({ before: cond, waited_s: w.s, still_open: w.open });
+        progress(
+          `[${store}] before ${cond}: the previous condition's ${previous.length} incidents ${w.open ? `(${w.open} still open)` : 'closed'} after ${w.s} s`,
+        );
+      }
+      previous = cond === 'idle' ? [...breachIdle, ...rbIdle] : [...breachLoad, ...rbLoad];
       const load = cond === 'load' ? startPacedLoad(bodies, T_CLIENTS, T_RATE / T_BATCH) : undefined;
       if (load) await sleep(3000); // the load settles
       const probe = loadProbe(devPid, stack.workerPids);
@@ -1557,7 +1587,7 @@ async function mainTargets(): Promise<void> {
     }
   }
   table(
-    `Targets (${T_FLEET} monitored prompts carry the load: ${fmtInt(T_BATCH)}-event batches, ${T_ERR_PCT} % errors, ${T_CLIENTS} paced clients; breaches and rollbacks on their own two-version prompts; t0 = request sent, t1 = first ${POLL_DESC} showing v1)`,
+    `Targets (${T_FLEET} monitored prompts carry the load: ${fmtInt(T_BATCH)}-event batches, ${T_ERR_PCT} % errors, ${T_CLIENTS} paced clients; breaches and rollbacks on their own two-version prompts${SETTLE_BETWEEN && T_CONDITIONS.length > 1 ? ", each condition once the previous one's incidents closed" : ''}; t0 = request sent, t1 = first ${POLL_DESC} showing v1)`,
     [
       'store',
       'condition',
@@ -1605,6 +1635,8 @@ async function mainTargets(): Promise<void> {
       postgres_fsync: PG_DURABLE ? 'on' : 'off',
       worker: WORKER_MODE,
       workflow_deadlock_watchdog: process.env.WORKFLOW_DEADLOCK_WATCHDOG === 'on' ? 'on (per call)' : 'off',
+      between_conditions: SETTLE_BETWEEN ? "each condition waits for the previous one's incidents to close" : 'no wait',
+      settled_between,
     },
     targets: TARGETS,
     figures,
