@@ -54,8 +54,7 @@ export interface Adapters {
 export const METRICS_READ_POOL = 5;
 
 /** METRICS_DECODE: whether the ingest thread parses and checks the batches it writes (see Config.metricsDecode). */
-const decodeInThread = (mode: Config['metricsDecode'], dialect: 'postgres' | 'sqlite'): boolean =>
-  mode === 'thread' || (mode === 'auto' && dialect === 'postgres');
+const decodeInThread = (mode: Config['metricsDecode']): boolean => mode !== 'main';
 
 export async function openAdapters(
   config: Pick<Config, 'databaseUrl'> &
@@ -83,8 +82,7 @@ export async function openAdapters(
           log,
           // The thread reads the registry over a connection of its own: a database only this process has in memory is
           // not one it can open.
-          decodeInThread(config.metricsDecode ?? 'auto', metricsDb.dialect) &&
-            (registryDb.dialect === 'postgres' || registryFile !== undefined)
+          decodeInThread(config.metricsDecode ?? 'auto') && (registryDb.dialect === 'postgres' || registryFile !== undefined)
             ? { module: INGEST_DECODER_MODULE, options: { registryUrl: config.databaseUrl } }
             : undefined,
         )

@@ -140,8 +140,12 @@ async function decodesOnTheEventLoop(config: (dir: string) => Parameters<typeof 
 }
 
 describe('where batches are decoded', () => {
-  it('SQLite files, by default (METRICS_DECODE=auto): on the event loop — the ingest thread takes no encoded batches', async () => {
-    expect(await decodesOnTheEventLoop((dir) => ({ databaseUrl: path.join(dir, 'promptback.db') }))).toBe(true);
+  it('SQLite files, by default (METRICS_DECODE=auto): in the thread', async () => {
+    expect(await decodesOnTheEventLoop((dir) => ({ databaseUrl: path.join(dir, 'promptback.db') }))).toBe(false);
+  });
+
+  it('SQLite files with METRICS_DECODE=main: on the event loop — the ingest thread takes no encoded batches', async () => {
+    expect(await decodesOnTheEventLoop((dir) => ({ databaseUrl: path.join(dir, 'promptback.db'), metricsDecode: 'main' }))).toBe(true);
   });
 
   it('a registry only this process has (in memory), metrics in a file: on the event loop even with METRICS_DECODE=thread', async () => {
