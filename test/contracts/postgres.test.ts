@@ -171,7 +171,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       await db.close();
     }
   });
-  it("a rollback's switch waiting for the prompt's lock sees what committed meanwhile: a canary's stage, a deploy", async () => {
+  it("a rollback's switch waiting for the prompt's lock sees what committed meanwhile (a canary's stage, a deploy), and is timed after it", async () => {
     const url = await instance.newDatabase();
     const db = await openDb(url);
     const registry = new SqlRegistry(db.kysely, advancingClock());
@@ -193,15 +193,19 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       });
       await waitingOn('%audit_log%');
       // Meanwhile v2 becomes active, and a canary's stage gives v3 a share: both commit while the switch waits.
-      await holder.query(`UPDATE prompts SET active_version = 'v2' WHERE name = 'cs'`);
+      // (Its time is later than the switch's clock read, taken before the switch waited.)
+      await holder.query(`UPDATE prompts SET active_version = 'v2', updated_at = '2099-01-01T00:00:00.000Z' WHERE name = 'cs'`);
       await holder.query(`DELETE FROM traffic WHERE prompt = 'cs'`);
       await holder.query(`INSERT INTO traffic (prompt, version, percent) VALUES ('cs', 'v2', 95), ('cs', 'v3', 5)`);
       await holder.query('COMMIT');
       // The switch is from v2 (what served under the lock), and v1 has all the traffic: nothing of v3's share is left.
-      await expect(switching).resolves.toMatchObject({ switched: true, from: 'v2', to: 'v1' });
+      // Its time is never before the change it waited for: the audit trail stays in order.
+      await expect(switching).resolves.toMatchObject({ switched: true, from: 'v2', to: 'v1', at: '2099-01-01T00:00:00.000Z' });
       expect(await registry.getTraffic('cs')).toEqual([{ version: 'v1', percent: 100 }]);
       expect((await registry.getPrompt('cs'))?.active_version).toBe('v1');
-      expect(await registry.audit({ rollback_id: 'rb-1' })).toMatchObject([{ from_version: 'v2', to_version: 'v1' }]);
+      expect(await registry.audit({ rollback_id: 'rb-1' })).toMatchObject([
+        { from_version: 'v2', to_version: 'v1', at: '2099-01-01T00:00:00.000Z' },
+      ]);
       expect((await registry.listVersions('cs')).find((v) => v.version === 'v2')?.rolled_back_from).toBe(true);
     } finally {
       await end();

@@ -20,6 +20,9 @@ const chunks = <T>(rows: T[], columns: number): T[][] => {
   return out;
 };
 
+/** A batch's rows for one prompt beyond which they are looked up by key rather than scanned. */
+const INDEX_PROMPT_ROWS = 8;
+
 /** What each branch of the window's one statement reads; its rows carry the number as `part`. */
 const PART = { fine: 0, coarse: 1, fineBin: 2, coarseHist: 3, packed: 4 } as const;
 interface WindowPart {
@@ -62,9 +65,16 @@ export class SqlMetricsStore implements MetricsStore {
   async ingest(events: readonly MetricEvent[]): Promise<number> {
     if (events.length === 0) return 0;
     // prompt → its rows (one per version and second: nearly always one): one map read per event, no key string built.
-    // A batch's events nearly all carry the same moment (the time it arrived): its second is computed once.
+    // A prompt with many rows (a batch spread over many seconds or versions) gets an index of its own, so that finding a
+    // row never scans them all. A batch's events nearly all carry the same moment (the time it arrived): its second is
+    // computed once.
     type Row = BucketRow & { pairs: number[] };
-    const byPrompt = new Map<string, Row[]>();
+    interface PromptRows {
+      rows: Row[];
+      index?: Map<string, Row>;
+    }
+    const byPrompt = new Map<string, PromptRows>();
+    const keyOf = (version: string, bucket: number) => `${version}\u0000${bucket}`;
     const all: Row[] = [];
     let lastAt: Date | undefined;
     let bucket = 0;
@@ -73,21 +83,22 @@ export class SqlMetricsStore implements MetricsStore {
         lastAt = e.at;
         bucket = Math.floor(e.at.getTime() / 1000 / BUCKET_S) * BUCKET_S;
       }
-      let rows = byPrompt.get(e.prompt);
-      if (!rows) byPrompt.set(e.prompt, (rows = []));
-      // From the newest: events in time order find their row first.
+      let pr = byPrompt.get(e.prompt);
+      if (!pr) byPrompt.set(e.prompt, (pr = { rows: [] }));
       let g: Row | undefined;
-      for (let i = rows.length - 1; i >= 0; i--) {
-        const r = rows[i]!;
-        if (r.bucket === bucket && r.version === e.version) {
-          g = r;
-          break;
-        }
-      }
+      if (pr.index) g = pr.index.get(keyOf(e.version, bucket));
+      else
+        for (const r of pr.rows)
+          if (r.bucket === bucket && r.version === e.version) {
+            g = r;
+            break;
+          }
       if (!g) {
         g = { prompt: e.prompt, version: e.version, bucket, requests: 0, errors: 0, quality_sum: 0, quality_count: 0, pairs: [] };
-        rows.push(g);
+        pr.rows.push(g);
         all.push(g);
+        if (pr.index) pr.index.set(keyOf(g.version, bucket), g);
+        else if (pr.rows.length > INDEX_PROMPT_ROWS) pr.index = new Map(pr.rows.map((r) => [keyOf(r.version, r.bucket), r]));
       }
       g.requests += 1;
       if (!e.ok) g.errors += 1;

@@ -281,9 +281,13 @@ export class SqlRegistry implements Registry {
    * second, with a snapshot taken once the lock is granted (it sees every change that committed before), does the
    * switch unless this key's switch is already written: the version hot again, active, all traffic, the version it
    * replaces marked rolled back from, and the audit row with that version as from_version. The third reads this key's
-   * audit row and whether the prompt and version exist, for the answer. The same rows and the same answers as
-   * switchOnce (the registry contract runs both). Undefined where there is no such round trip (SQLite, or a handle
-   * openDb did not make).
+   * audit row and whether the prompt exists, for the answer. The same rows and answers as switchOnce (the registry
+   * contract runs this on Postgres, switchOnce on SQLite), with two differences. The switch's time is read from the
+   * clock before the message is sent, not once the lock is granted; so that a wait for the lock never puts it before
+   * the prompt's last change, it is the latest of that time, the prompt's updated_at and its last audit row's.
+   * And a rollback that switches nothing (its key's switch written, an unknown prompt or version) still commits its
+   * statements with no row changed, whose statement triggers move route_version: replicas then re-read their
+   * routes once. Undefined where there is no such round trip (SQLite, or a handle openDb did not make).
    */
   private async rollbackInOneRoundTrip(req: SwitchRequest): Promise<SwitchResult | undefined> {
     if (!(this.db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
@@ -305,13 +309,20 @@ export class SqlRegistry implements Registry {
     });
     const results = await pgScriptResults(this.db, [
       `select 1 from prompts where name = ${p} for update`,
-      `with locked as (select active_version from prompts where name = ${p}),
+      `with locked as (select active_version, updated_at from prompts where name = ${p}),
+      stamp as (
+        select greatest(${at} collate "C", coalesce((select updated_at from locked), ''),
+          coalesce((select at from audit_log where prompt = ${p} order by id desc limit 1), '')) as at
+      ),
       target as (
         update versions set state = 'hot'
         where prompt = ${p} and version = ${to} and not exists (select 1 from audit_log where switch_key = ${key})
         returning version
       ),
-      active as (update prompts set active_version = ${to}, updated_at = ${at} where name = ${p} and exists (select 1 from target) returning name),
+      active as (
+        update prompts set active_version = ${to}, updated_at = (select at from stamp) where name = ${p} and exists (select 1 from target)
+        returning name
+      ),
       others as (delete from traffic where prompt = ${p} and version <> ${to} and exists (select 1 from target) returning version),
       all_traffic as (
         insert into traffic (prompt, version, percent) select ${p}, ${to}, 100 where exists (select 1 from target)
@@ -324,7 +335,7 @@ export class SqlRegistry implements Registry {
         returning version
       )
       insert into audit_log (at, actor, action, prompt, from_version, to_version, reason, rollback_id, switch_key, detail)
-      select ${at}, ${v(audit.actor)}, ${v(audit.action)}, ${p}, (select active_version from locked), ${to}, ${v(audit.reason)},
+      select (select at from stamp), ${v(audit.actor)}, ${v(audit.action)}, ${p}, (select active_version from locked), ${to}, ${v(audit.reason)},
         ${v(audit.rollback_id ?? null)}, ${key}, ${v(audit.detail)}
       where exists (select 1 from target)
       returning from_version, at`,
