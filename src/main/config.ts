@@ -221,7 +221,7 @@ export interface Config {
    * Where a metrics batch's JSON is parsed and checked with the ingest thread on: in that thread (`thread`), or on the
    * API's event loop (`main`). `auto` (the default): the thread, on both stores. On SQLite the thread's synchronous
    * writes hold the next batch's parsing, which did not pay while a batch cost 1.3-1.6 ms to decode; at 0.5-0.7 ms
-   * (stop 20) the event loop's share is worth more: batch p50 9-14 ms against 12-20 ms, rollback → switched p50 52-85
+   * the event loop's share is worth more: batch p50 9-14 ms against 12-20 ms, rollback → switched p50 52-85
    * against 71-99 ms under load (bench/detect, 2-core box).
    */
   metricsDecode: 'auto' | 'thread' | 'main';
