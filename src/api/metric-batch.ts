@@ -9,8 +9,11 @@ import { ingestBody, MAX_EVENTS, metricEvent, plainMetricEvent } from './schemas
  * the API's event loop and in the metrics ingest thread (which parses the raw body there: see decodeMetricBatchBytes).
  */
 export function decodeMetricBatch(body: unknown, now: Date): MetricEvent[] {
-  const plain = plainBatch(body, now);
-  if (plain) return plain;
+  return plainBatch(body, now) ?? decodeFieldByField(body, now);
+}
+
+/** Any batch, checked field by field: its events, or a 400 naming every bad field. */
+function decodeFieldByField(body: unknown, now: Date): MetricEvent[] {
   const { events } = ingestBody.parse(body ?? {});
   const errors: { field: string; message: string }[] = [];
   const parsed: MetricEvent[] = [];
@@ -76,7 +79,7 @@ export function decodeMetricBatchBytes(bytes: Uint8Array, now: Date): MetricEven
   if (plain) return plain;
   const errors = jsonBodyErrors(body);
   if (errors.length > 0) throw new Problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
-  return decodeMetricBatch(body, now);
+  return decodeFieldByField(body, now);
 }
 
 /** The prompts a batch reports failed requests for: the ones the ingest fast path looks at. */

@@ -171,18 +171,36 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       await db.close();
     }
   });
-  it("a rollback's switch waiting for the prompt's lock sees what committed meanwhile (a canary's stage, a deploy), and is timed after it", async () => {
+  /**
+   * A prompt `cs` with `versions`, the first serving, and another connection (`holder`) in a transaction holding the
+   * prompt's row lock; `end` closes both connections.
+   */
+  async function lockedPrompt(versions: string[]) {
     const url = await instance.newDatabase();
     const db = await openDb(url);
-    const registry = new SqlRegistry(db.kysely, advancingClock());
-    const { holder, waitingOn, end } = await lockScene(url);
+    const scene = await lockScene(url);
+    const end = async () => {
+      await scene.end();
+      await db.close();
+    };
     try {
+      const registry = new SqlRegistry(db.kysely, advancingClock());
       await registry.upsertPrompt({ name: 'cs' }, 'alice');
-      for (const version of ['v1', 'v2', 'v3']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
-      await registry.switchActive({ prompt: 'cs', to: 'v1', action: 'deploy', key: 'dep-1', actor: 'alice', reason: '' });
-      // A change of the prompt holds its lock while the rollback's switch arrives and waits for it.
-      await holder.query('BEGIN');
-      await holder.query(`SELECT 1 FROM prompts WHERE name = 'cs' FOR UPDATE`);
+      for (const version of versions) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
+      await registry.switchActive({ prompt: 'cs', to: versions[0]!, action: 'deploy', key: 'dep-0', actor: 'alice', reason: '' });
+      await scene.holder.query('BEGIN');
+      await scene.holder.query(`SELECT 1 FROM prompts WHERE name = 'cs' FOR UPDATE`);
+      return { db, registry, holder: scene.holder, waitingOn: scene.waitingOn, end };
+    } catch (e) {
+      await end();
+      throw e;
+    }
+  }
+
+  it("a rollback's switch waiting for the prompt's lock sees what committed meanwhile (a canary's stage, a deploy), and is timed after it", async () => {
+    // A change of the prompt holds its lock while the rollback's switch arrives and waits for it.
+    const { registry, holder, waitingOn, end } = await lockedPrompt(['v1', 'v2', 'v3']);
+    try {
       const switching = registry.switchActive({
         prompt: 'cs',
         to: 'v1',
@@ -209,23 +227,14 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       expect((await registry.listVersions('cs')).find((v) => v.version === 'v2')?.rolled_back_from).toBe(true);
     } finally {
       await end();
-      await db.close();
     }
   });
 
   it("a rollback claim waiting for the prompt's lock sees the canary that started meanwhile, and aborts it", async () => {
-    const url = await instance.newDatabase();
-    const db = await openDb(url);
-    const registry = new SqlRegistry(db.kysely, advancingClock());
+    // A canary's start holds the prompt's lock (as beginDeployment does) while the claim arrives and waits for it.
+    const { db, registry, holder, waitingOn, end } = await lockedPrompt(['v1', 'v2']);
     const rollbacks = new SqlRollbackStore(db.kysely);
-    const { holder, waitingOn, end } = await lockScene(url);
     try {
-      await registry.upsertPrompt({ name: 'cs' }, 'alice');
-      for (const version of ['v1', 'v2']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
-      await registry.switchActive({ prompt: 'cs', to: 'v1', action: 'deploy', key: 'dep-0', actor: 'alice', reason: '' });
-      // A canary's start holds the prompt's lock (as beginDeployment does) while the claim arrives and waits for it.
-      await holder.query('BEGIN');
-      await holder.query(`SELECT 1 FROM prompts WHERE name = 'cs' FOR UPDATE`);
       const at = new Date().toISOString();
       const claim = rollbacks.claim({
         rollback_id: 'rb-1',
@@ -257,7 +266,6 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       expect(d?.detail).toMatchObject({ plan: { stages: [1, 5] }, aborted_by_rollback: 'rb-1' });
     } finally {
       await end();
-      await db.close();
     }
   });
   it('a connection Postgres ends while idle (a restart, a failover) costs nothing: the process lives, the next query reconnects', async () => {

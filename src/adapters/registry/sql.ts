@@ -271,7 +271,7 @@ export class SqlRegistry implements Registry {
       if (!isUniqueViolation(e)) throw e;
       const done = await this.db.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
       if (!done) throw e;
-      return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+      return alreadySwitched(done, req.to);
     }
   }
 
@@ -336,7 +336,7 @@ export class SqlRegistry implements Registry {
       )
       insert into audit_log (at, actor, action, prompt, from_version, to_version, reason, rollback_id, switch_key, detail)
       select (select at from stamp), ${v(audit.actor)}, ${v(audit.action)}, ${p}, (select active_version from locked), ${to}, ${v(audit.reason)},
-        ${v(audit.rollback_id ?? null)}, ${key}, ${v(audit.detail)}
+        ${key}, ${key}, ${v(audit.detail)}
       where exists (select 1 from target)
       returning from_version, at`,
       `select (select json_build_object('from_version', from_version, 'to_version', to_version, 'at', at) from audit_log where switch_key = ${key}) as done,
@@ -349,15 +349,14 @@ export class SqlRegistry implements Registry {
       done: { from_version: string | null; to_version: string | null; at: string } | null;
       prompt_exists: boolean;
     };
-    if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
-    if (!prompt_exists) throw new DomainError('UnknownPrompt', `no prompt named ${req.prompt}`, { prompt: req.prompt });
-    throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
+    if (done) return alreadySwitched(done, req.to);
+    throw prompt_exists ? unknownVersion(req.prompt, req.to) : unknownPrompt(req.prompt);
   }
 
   private async switchOnce(req: SwitchRequest): Promise<SwitchResult> {
     return this.db.transaction().execute(async (tx) => {
       const done = await tx.selectFrom('audit_log').selectAll().where('switch_key', '=', req.key).executeTakeFirst();
-      if (done) return { switched: false, from: done.from_version, to: done.to_version ?? req.to, at: done.at };
+      if (done) return alreadySwitched(done, req.to);
       // Locked and read in one statement: a switch is as few round trips to the store as it can be.
       const prompt = await this.requirePrompt(tx, req.prompt, { lock: true });
       if (req.action === 'deploy') {
@@ -375,7 +374,7 @@ export class SqlRegistry implements Registry {
         .returning('version')
         .executeTakeFirst();
       if (!version) {
-        throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${req.to}`, { prompt: req.prompt, version: req.to });
+        throw unknownVersion(req.prompt, req.to);
       }
       const at = this.now();
       const from = prompt.active_version;
@@ -471,11 +470,7 @@ export class SqlRegistry implements Registry {
       }
       for (const s of req.split) {
         const v = await this.findVersion(tx, req.prompt, s.version);
-        if (!v)
-          throw new DomainError('UnknownVersion', `prompt ${req.prompt} has no version ${s.version}`, {
-            prompt: req.prompt,
-            version: s.version,
-          });
+        if (!v) throw unknownVersion(req.prompt, s.version);
       }
       const before = await tx.selectFrom('traffic').select(['version', 'percent']).where('prompt', '=', req.prompt).execute();
       const at = this.now();
@@ -656,7 +651,7 @@ export class SqlRegistry implements Registry {
     const row = opts.lock
       ? await lockedPrompt(tx, name)
       : await tx.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
-    if (!row) throw new DomainError('UnknownPrompt', `no prompt named ${name}`, { prompt: name });
+    if (!row) throw unknownPrompt(name);
     return row;
   }
 
@@ -672,6 +667,18 @@ type AuditInput = Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & {
 };
 
 /** An audit row as stored. */
+/** The answer to a switch whose key's audit row is already written: nothing changes, and that switch is the result. */
+const alreadySwitched = (done: Pick<AuditRow, 'from_version' | 'to_version' | 'at'>, to: string): SwitchResult => ({
+  switched: false,
+  from: done.from_version,
+  to: done.to_version ?? to,
+  at: done.at,
+});
+
+const unknownPrompt = (prompt: string) => new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
+const unknownVersion = (prompt: string, version: string) =>
+  new DomainError('UnknownVersion', `prompt ${prompt} has no version ${version}`, { prompt, version });
+
 function auditValues(row: AuditInput): Insertable<Database['audit_log']> {
   return {
     at: row.at,
