@@ -4,6 +4,7 @@
  * on the very next request — no request sent after the commit was acknowledged gets the old version.
  */
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CachedRoutes } from '../../src/adapters/registry/cached-routes';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
@@ -20,10 +21,11 @@ describe.runIf(available)('route cache on Postgres (replicas on any host)', () =
   let reader: Db;
   let registry: SqlRegistry;
   let routes: CachedRoutes;
+  let url: string;
 
   beforeAll(async () => {
     instance = await startPostgres();
-    const url = await instance.newDatabase();
+    url = await instance.newDatabase();
     writer = await openDb(url);
     reader = await openDb(url);
     registry = new SqlRegistry(writer.kysely, systemClock);
@@ -93,5 +95,70 @@ describe.runIf(available)('route cache on Postgres (replicas on any host)', () =
       { version: 'v1', percent: 50 },
       { version: 'v2', percent: 50 },
     ]);
+  });
+
+  it('a change to one prompt never waits for another prompt’s change in flight', async () => {
+    // A prompt whose changes move another counter than cs's (as most prompts' do).
+    const { rows } = await sql<{ name: string }>`
+      SELECT name FROM (SELECT 'other-' || i AS name FROM generate_series(1, 100) i) n
+      WHERE promptback_route_shard(name) <> promptback_route_shard('cs') LIMIT 1`.execute(writer.kysely);
+    const other = rows[0]!.name;
+    await registry.upsertPrompt({ name: other }, 'test');
+    const held = new pg.Client({ connectionString: url });
+    await held.connect();
+    let switching: Promise<unknown> | undefined;
+    try {
+      await held.query('BEGIN');
+      await held.query(`UPDATE prompts SET description = 'held' WHERE name = $1`, [other]);
+      // cs is rolled back and deployed again while the other prompt's change is uncommitted: neither waits for it.
+      const to = (await served()) === 'v1' ? 'v2' : 'v1';
+      switching = (async () => {
+        await registry.switchActive({
+          prompt: 'cs',
+          to,
+          action: 'rollback',
+          key: 'beside-held-1',
+          actor: 'test',
+          reason: 'beside a held change',
+        });
+        await registry.addVersion({ prompt: 'cs', version: 'v3', template: 'template v3' }, 'test');
+        await registry.switchActive({
+          prompt: 'cs',
+          to: 'v3',
+          action: 'deploy',
+          key: 'beside-held-2',
+          actor: 'test',
+          reason: 'beside a held change',
+        });
+        return 'done';
+      })();
+      const outcome = await Promise.race([switching, new Promise((r) => setTimeout(() => r('waited 3 s'), 3000))]);
+      expect(outcome).toBe('done');
+      expect(await served()).toBe('v3');
+    } finally {
+      await held.query('ROLLBACK');
+      await held.end();
+      await switching;
+    }
+  });
+
+  it('a switch that changes nothing moves no counter: replicas keep their routes', async () => {
+    const current = (await served()) ?? 'v1';
+    const to = current === 'v1' ? 'v2' : 'v1';
+    const first = await registry.switchActive({ prompt: 'cs', to, action: 'rollback', key: 'noop-1', actor: 'test', reason: 'once' });
+    expect(first.switched).toBe(true);
+    const before = await reader.dataVersion();
+    // The same key again (a retried activity), on either path; an unknown prompt; an unknown version.
+    const again = await registry.switchActive({ prompt: 'cs', to, action: 'rollback', key: 'noop-1', actor: 'test', reason: 'retried' });
+    expect(again.switched).toBe(false);
+    await registry.switchActive({ prompt: 'cs', to, action: 'deploy', key: 'noop-1', actor: 'test', reason: 'retried' });
+    await expect(
+      registry.switchActive({ prompt: 'no-such-prompt', to: 'v1', action: 'rollback', key: 'noop-2', actor: 'test', reason: 'unknown' }),
+    ).rejects.toThrow();
+    await expect(
+      registry.switchActive({ prompt: 'cs', to: 'v99', action: 'rollback', key: 'noop-3', actor: 'test', reason: 'unknown' }),
+    ).rejects.toThrow();
+    expect(await reader.dataVersion()).toBe(before);
+    expect(await served()).toBe(to);
   });
 });

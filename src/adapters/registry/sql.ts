@@ -286,8 +286,8 @@ export class SqlRegistry implements Registry {
    * clock before the message is sent, not once the lock is granted; so that a wait for the lock never puts it before
    * the prompt's last change, it is the latest of that time, the prompt's updated_at and its last audit row's.
    * And a rollback that switches nothing (its key's switch written, an unknown prompt or version) still commits its
-   * statements with no row changed, whose statement triggers move route_version: replicas then re-read their
-   * routes once. Undefined where there is no such round trip (SQLite, or a handle openDb did not make).
+   * statements, with no row changed (which move no route_version counter). Undefined where there is no such round trip
+   * (SQLite, or a handle openDb did not make).
    */
   private async rollbackInOneRoundTrip(req: SwitchRequest): Promise<SwitchResult | undefined> {
     if (!(this.db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;

@@ -3,6 +3,12 @@ import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from '
 export type Dialect = 'sqlite' | 'postgres';
 
 /**
+ * Postgres: how many route_version counters the prompts' changes are spread over (a power of two). Two prompts share
+ * one with a chance of 1 in this: their changes then wait for each other's commit, as every change did with one.
+ */
+export const ROUTE_COUNTERS = 64;
+
+/**
  * Versioned schema migrations, applied in name order at start-up by kysely's Migrator. Never edit one that has
  * shipped: add the next. Written with kysely's schema builder so SQLite and Postgres share them.
  */
@@ -371,6 +377,53 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
             RETURN CASE WHEN length(merged) = 0 THEN NULL ELSE merged END;
           END
           $$`.execute(db);
+      },
+    },
+    '0017_route_version_per_prompt': {
+      async up(db: Kysely<unknown>) {
+        // route_version as ROUTE_COUNTERS counters, a prompt's changes bumping the one its name hashes to, and readers
+        // probing their sum (it only grows). With one row, every change of every prompt took that row's lock until it
+        // committed: a rollback waited for any other prompt's deploy, stage or registration in flight (on a busy box,
+        // tens of ms each, in a queue), and registering prompts in parallel ran one at a time. And a statement that
+        // changes no row (a retried switch, an unknown version) bumps nothing now: it changed no route.
+        if (dialect !== 'postgres') return;
+        await sql`INSERT INTO route_version (id, v) SELECT g, 0 FROM generate_series(0, ${sql.lit(ROUTE_COUNTERS - 1)}) g WHERE g <> 1`.execute(
+          db,
+        );
+        await sql`CREATE FUNCTION promptback_route_shard(prompt text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+          AS ${sql.lit(`SELECT hashtext(prompt) & ${ROUTE_COUNTERS - 1}`)}`.execute(db);
+        // The counters of the prompts a statement changed, bumped in ascending order (two statements that change
+        // several prompts never wait for each other in a cycle); none when it changed no row.
+        for (const [table, key] of [
+          ['prompts', 'name'],
+          ['versions', 'prompt'],
+          ['traffic', 'prompt'],
+        ] as const) {
+          await sql`DROP TRIGGER ${sql.raw(`${table}_route_version`)} ON ${sql.table(table)}`.execute(db);
+          for (const [op, rows] of [
+            ['INSERT', `SELECT ${key} FROM new_rows`],
+            ['UPDATE', `SELECT ${key} FROM new_rows UNION ALL SELECT ${key} FROM old_rows`],
+            ['DELETE', `SELECT ${key} FROM old_rows`],
+          ] as const) {
+            const fn = `promptback_bump_routes_${table}_${op.toLowerCase()}`;
+            await sql`CREATE FUNCTION ${sql.raw(fn)}() RETURNS trigger LANGUAGE plpgsql AS ${sql.lit(`
+              DECLARE s integer;
+              BEGIN
+                FOR s IN SELECT DISTINCT promptback_route_shard(k) FROM (${rows}) changed(k) ORDER BY 1 LOOP
+                  UPDATE route_version SET v = v + 1 WHERE id = s;
+                END LOOP;
+                RETURN NULL;
+              END`)}`.execute(db);
+            const transition = {
+              INSERT: 'NEW TABLE AS new_rows',
+              UPDATE: 'OLD TABLE AS old_rows NEW TABLE AS new_rows',
+              DELETE: 'OLD TABLE AS old_rows',
+            }[op];
+            await sql`CREATE TRIGGER ${sql.raw(`${table}_routes_${op.toLowerCase()}`)} AFTER ${sql.raw(op)} ON ${sql.table(table)}
+              REFERENCING ${sql.raw(transition)} FOR EACH STATEMENT EXECUTE FUNCTION ${sql.raw(fn)}()`.execute(db);
+          }
+        }
+        await sql`DROP FUNCTION promptback_bump_route_version()`.execute(db);
       },
     },
     '0013_prompt_notify': {
