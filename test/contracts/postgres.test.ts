@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
 import { openDb, pgArray } from '../../src/adapters/sql/db';
+import type { Database } from '../../src/adapters/sql/schema';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 import { advancingClock } from '../support/clock';
 import { metricsMigrationContract } from './metrics-migration';
@@ -44,6 +45,23 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
       rollbacks: new SqlRollbackStore(db.kysely),
       metrics: new SqlMetricsStore(db.kysely),
       close: () => db.close(),
+    };
+  });
+
+  // A kysely handle openDb did not make (an embedding application's own): a rollback's switch takes the transaction
+  // path (switchOnce) there, which must keep the same contract on Postgres, concurrent calls with one key included.
+  registryContract('postgres, through a handle of its own (the transaction path)', async () => {
+    const url = await instance.newDatabase();
+    const migrated = await openDb(url);
+    await migrated.close();
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const clock = advancingClock();
+    return {
+      registry: new SqlRegistry(kysely, clock),
+      rollbacks: new SqlRollbackStore(kysely),
+      metrics: new SqlMetricsStore(kysely),
+      close: () => kysely.destroy(),
     };
   });
 
