@@ -63,6 +63,18 @@ export type OneStepResult =
   | ({ kind: 'switched'; switched: SwitchResult } & Decided)
   | ({ kind: 'switch_failed'; type: string; error: string } & Decided);
 
+/** A read's answer or its failure, kept until the step decides whether it needs it (never an unheard rejection). */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+const unwrap = <T>(s: Settled<T>): T => {
+  if (!s.ok) throw s.error;
+  return s.value;
+};
+
 const refusal = (e: unknown): { type: string; error: string } | undefined =>
   e instanceof ApplicationFailure && e.nonRetryable ? { type: e.type ?? 'Error', error: e.message } : undefined;
 
@@ -78,11 +90,36 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   // the same a moment later, and the switch waits for no window query (nor for a slow provider).
   const readBefore = async (from: string | null): Promise<{ before?: TrafficReading }> =>
     input.read_before && from !== null ? { before: await parts.readTraffic({ prompt: input.prompt, version: from, window_s: 300 }) } : {};
+  // Every read the switch needs is asked for at once, so that the switch waits for the slowest of them rather than for
+  // each in turn (on a busy store every round trip counts): whether this rollback already switched, the re-check, the
+  // target and the group plan. All are reads; the answers that are not needed are dropped.
+  const made$ = parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
+  const reconfirming = input.reconfirm ? settled(parts.assessNow({ prompt: input.prompt })) : undefined;
+  const choosing = settled(
+    parts.chooseTarget({
+      prompt: input.prompt,
+      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      ...(input.critical ? { critical: true } : {}),
+    }),
+  );
+  const planning: Promise<{ group: GroupPlan; group_error?: string }> = parts.planGroup({ prompt: input.prompt }).then(
+    (group) => ({ group }),
+    (e: unknown) => ({ group: { members: [], not_joining: [] }, group_error: e instanceof Error ? e.message : String(e) }),
+  );
   // Run again after this rollback already switched (the workflow task that ran the step was lost: a worker crash, a
   // task timeout), the step must not judge the state it created: a re-check of the rolled-back version reads healthy
   // and would clear the incident, a new target choice would start from the new version. The switch made is the result.
-  const made = await parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
+  // The reads whose answers are dropped are not left running past the step: it ends when they have.
+  const drain = () => Promise.all([reconfirming, choosing, planning]);
+  let made: SwitchResult | undefined;
+  try {
+    made = await made$;
+  } catch (e) {
+    await drain();
+    throw e;
+  }
   if (made) {
+    await drain();
     const target: TargetChoice = { from_version: made.from, to_version: made.to, skipped: [] };
     const group: GroupPlan = { members: [], not_joining: [] };
     return {
@@ -95,28 +132,25 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     };
   }
   let reconfirmed: Verdict | undefined;
-  if (input.reconfirm) {
-    reconfirmed = await parts.assessNow({ prompt: input.prompt });
-    const holds = reconfirmed.kind === 'breached' && reconfirmed.severity !== 'low';
-    const keepCritical = input.reconfirm.critical && reconfirmed.kind !== 'healthy';
-    if (!holds && !input.reconfirm.critical) return { kind: 'unconfirmed', reconfirmed };
-    if (!holds && !keepCritical) return { kind: 'cleared', reconfirmed };
+  if (input.reconfirm && reconfirming) {
+    const r = await reconfirming;
+    if (!r.ok) {
+      await drain();
+      throw r.error;
+    }
+    const verdict = r.value;
+    reconfirmed = verdict;
+    const holds = verdict.kind === 'breached' && verdict.severity !== 'low';
+    const keepCritical = input.reconfirm.critical && verdict.kind !== 'healthy';
+    if (!holds && (!input.reconfirm.critical || !keepCritical)) {
+      await drain();
+      return { kind: input.reconfirm.critical ? 'cleared' : 'unconfirmed', reconfirmed: verdict };
+    }
   }
   const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
-  // The target and the group plan read different rows and neither waits for the other: asked together, the switch
-  // waits for the slower of the two reads, not for both one after the other.
-  const choosing = parts.chooseTarget({
-    prompt: input.prompt,
-    ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-    ...(input.critical ? { critical: true } : {}),
-  });
-  const planning: Promise<{ group: GroupPlan; group_error?: string }> = parts.planGroup({ prompt: input.prompt }).then(
-    (group) => ({ group }),
-    (e: unknown) => ({ group: { members: [], not_joining: [] }, group_error: e instanceof Error ? e.message : String(e) }),
-  );
   let target: TargetChoice;
   try {
-    target = await choosing;
+    target = unwrap(await choosing);
   } catch (e) {
     await planning;
     const r = refusal(e);

@@ -63,18 +63,69 @@ describe('switchInOneStep', () => {
     expect(r).toMatchObject({ kind: 'switch_failed', type: 'UnknownVersion', before: { kind: 'read' } });
   });
 
-  it('run again after it switched (its workflow task was lost), it neither re-judges nor re-chooses: the switch made is the result', async () => {
+  it('run again after it switched (its workflow task was lost), the switch made is the result: no re-judging, no new target, no second switch', async () => {
     const made = { switched: false as const, from: 'v2', to: 'v1', at: '2026-01-01T00:00:01.000Z' };
     const { p, calls } = parts({ made });
-    p.assessNow = () => Promise.reject(new Error('must not re-judge the rolled-back version'));
+    // What a re-check and a new choice would answer now, after the switch: neither may reach the result.
+    p.assessNow = () => Promise.resolve({ kind: 'healthy', rule: 'error_rate', summary: 'the rolled-back version reads healthy' } as never);
+    p.chooseTarget = () =>
+      Promise.reject(ApplicationFailure.nonRetryable('v1 is active: no other known-good version', 'NoKnownGoodVersion'));
     const r = await switchInOneStep(p, {
       ...operator,
       read_before: undefined,
       reconfirm: { critical: false },
       incident: { version: 'v2' },
     });
-    expect(calls).toEqual([]);
-    expect(r).toMatchObject({ kind: 'switched', switched: made, target: { from_version: 'v2', to_version: 'v1' }, mark_from: true });
+    expect(calls).not.toContain('switch');
+    expect(r).toEqual({
+      kind: 'switched',
+      switched: made,
+      target: { from_version: 'v2', to_version: 'v1', skipped: [] },
+      group: { members: [], not_joining: [] },
+      mark_from: true,
+    });
+  });
+
+  it('asks whether it already switched together with the re-check, the target and the group plan: one wait, not four in turn', async () => {
+    const { p, calls } = parts();
+    let releaseMade!: () => void;
+    p.switchMade = async () => {
+      calls.push('switchMade:start');
+      await new Promise<void>((r) => (releaseMade = r));
+      return undefined;
+    };
+    p.assessNow = () => {
+      calls.push('assessNow');
+      return Promise.resolve({ kind: 'breached', severity: 'critical', rule: 'error_rate', summary: 'still breached' } as never);
+    };
+    const step = switchInOneStep(p, { ...operator, read_before: undefined, reconfirm: { critical: true }, incident: { version: 'v2' } });
+    await new Promise((r) => setTimeout(r, 20));
+    // Nothing is switched before the answer on a switch already made; every read is already asked for.
+    expect(calls).toEqual(['switchMade:start', 'assessNow', 'chooseTarget', 'planGroup']);
+    releaseMade();
+    expect(await step).toMatchObject({ kind: 'switched', reconfirmed: { kind: 'breached' } });
+    expect(calls).toEqual(['switchMade:start', 'assessNow', 'chooseTarget', 'planGroup', 'switch']);
+  });
+
+  it('a re-check that no longer holds switches nothing, whatever the target read said', async () => {
+    const { p, calls } = parts();
+    p.assessNow = () => Promise.resolve({ kind: 'healthy', rule: 'error_rate', summary: 'recovered' } as never);
+    const input = { ...operator, read_before: undefined, incident: { version: 'v2' } };
+    expect(await switchInOneStep(p, { ...input, reconfirm: { critical: false } })).toMatchObject({ kind: 'unconfirmed' });
+    expect(await switchInOneStep(p, { ...input, reconfirm: { critical: true } })).toMatchObject({ kind: 'cleared' });
+    expect(calls).not.toContain('switch');
+  });
+
+  it('when the look-up of a switch already made fails, the step fails (and is retried) once its other reads are done', async () => {
+    const { p, calls } = parts();
+    p.switchMade = () => Promise.reject(new Error('connection reset'));
+    p.chooseTarget = async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      calls.push('chooseTarget:end');
+      throw new Error('also failed');
+    };
+    await expect(switchInOneStep(p, { ...operator, read_before: undefined })).rejects.toThrow('connection reset');
+    expect(calls).toEqual(['planGroup', 'chooseTarget:end']);
   });
 
   it('an incident reads no metrics before', async () => {
