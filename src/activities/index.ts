@@ -500,7 +500,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...activities,
     /** Re-confirmation, target, group plan and switch in one activity (see one-step.ts): the switch path's shortcut. */
-    switchInOneStep: (input: OneStepInput): Promise<OneStepResult> => switchInOneStep(activities, input),
+    switchInOneStep: (input: OneStepInput): Promise<OneStepResult> =>
+      switchInOneStep({ ...activities, targetChoiceOnlyReads: deps.evaluator === undefined }, input),
   };
 }
 

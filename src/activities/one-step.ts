@@ -12,6 +12,12 @@ export interface OneStepParts {
   chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice>;
   readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
   planGroup(input: { prompt: string }): Promise<GroupPlan>;
+  /**
+   * Whether chooseTarget only reads (no baseline evaluator): it then starts with the step's other reads. With an
+   * evaluator it tests candidates (for up to a minute) and marks versions known-good or failed, so it runs only once
+   * the step knows it switches: not after a switch already made, nor for a re-check that no longer holds.
+   */
+  targetChoiceOnlyReads?: boolean;
   /** The switch this rollback already made (its audit row), if any. */
   switchMade(input: { prompt: string; rollback_id: string }): Promise<SwitchResult | undefined>;
   switchActiveVersion(input: {
@@ -92,16 +98,18 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
     input.read_before && from !== null ? { before: await parts.readTraffic({ prompt: input.prompt, version: from, window_s: 300 }) } : {};
   // Every read the switch needs is asked for at once, so that the switch waits for the slowest of them rather than for
   // each in turn (on a busy store every round trip counts): whether this rollback already switched, the re-check, the
-  // target and the group plan. All are reads; the answers that are not needed are dropped.
+  // group plan, and the target when choosing it only reads. The answers that are not needed are dropped.
   const made$ = parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
   const reconfirming = input.reconfirm ? settled(parts.assessNow({ prompt: input.prompt })) : undefined;
-  const choosing = settled(
-    parts.chooseTarget({
-      prompt: input.prompt,
-      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-      ...(input.critical ? { critical: true } : {}),
-    }),
-  );
+  const choose = () =>
+    settled(
+      parts.chooseTarget({
+        prompt: input.prompt,
+        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+        ...(input.critical ? { critical: true } : {}),
+      }),
+    );
+  const chosenEarly = parts.targetChoiceOnlyReads ? choose() : undefined;
   const planning: Promise<{ group: GroupPlan; group_error?: string }> = parts.planGroup({ prompt: input.prompt }).then(
     (group) => ({ group }),
     (e: unknown) => ({ group: { members: [], not_joining: [] }, group_error: e instanceof Error ? e.message : String(e) }),
@@ -110,7 +118,7 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   // task timeout), the step must not judge the state it created: a re-check of the rolled-back version reads healthy
   // and would clear the incident, a new target choice would start from the new version. The switch made is the result.
   // The reads whose answers are dropped are not left running past the step: it ends when they have.
-  const drain = () => Promise.all([reconfirming, choosing, planning]);
+  const drain = () => Promise.all([reconfirming, chosenEarly, planning]);
   let made: SwitchResult | undefined;
   try {
     made = await made$;
@@ -150,7 +158,7 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
   let target: TargetChoice;
   try {
-    target = unwrap(await choosing);
+    target = unwrap(await (chosenEarly ?? choose()));
   } catch (e) {
     await planning;
     const r = refusal(e);

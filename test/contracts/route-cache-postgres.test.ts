@@ -3,12 +3,14 @@
  * Answers come from memory while nothing changes, and a switch committed through one replica is seen by the other
  * on the very next request — no request sent after the commit was acknowledged gets the old version.
  */
-import { sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CachedRoutes } from '../../src/adapters/registry/cached-routes';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { openDb, type Db } from '../../src/adapters/sql/db';
+import { migrationsFor } from '../../src/adapters/sql/migrations';
+import type { Database } from '../../src/adapters/sql/schema';
 import { pickVersion } from '../../src/domain/traffic';
 import { systemClock } from '../../src/ports/clock';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
@@ -101,7 +103,7 @@ describe.runIf(available)('route cache on Postgres (replicas on any host)', () =
     // A prompt whose changes move another counter than cs's (as most prompts' do).
     const { rows } = await sql<{ name: string }>`
       SELECT name FROM (SELECT 'other-' || i AS name FROM generate_series(1, 100) i) n
-      WHERE promptback_route_shard(name) <> promptback_route_shard('cs') LIMIT 1`.execute(writer.kysely);
+      WHERE promptback_route_counter(name) <> promptback_route_counter('cs') LIMIT 1`.execute(writer.kysely);
     const other = rows[0]!.name;
     await registry.upsertPrompt({ name: other }, 'test');
     const held = new pg.Client({ connectionString: url });
@@ -160,5 +162,46 @@ describe.runIf(available)('route cache on Postgres (replicas on any host)', () =
     ).rejects.toThrow();
     expect(await reader.dataVersion()).toBe(before);
     expect(await served()).toBe(to);
+  });
+
+  it('upgrading a store with data: a replica still probing as before sees every prompt’s changes, and the version never goes back', async () => {
+    const url2 = await instance.newDatabase();
+    const old = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url2, max: 2 }) }) });
+    const legacyProbe = async () => Number((await sql<{ v: string }>`SELECT v FROM route_version WHERE id = 1`.execute(old)).rows[0]?.v);
+    try {
+      const provider = { getMigrations: () => Promise.resolve(migrationsFor('postgres')) };
+      const { error } = await new Migrator({ db: old, provider }).migrateTo('0016_metric_latency_compact');
+      expect(error).toBeUndefined();
+      const before = new SqlRegistry(old, systemClock);
+      for (const name of ['up-1', 'up-2', 'up-3']) {
+        await before.upsertPrompt({ name }, 'test');
+        for (const v of ['v1', 'v2']) await before.addVersion({ prompt: name, version: v, template: `template ${v}` }, 'test');
+        await before.switchActive({ prompt: name, to: 'v1', action: 'deploy', key: `${name}-d1`, actor: 'test', reason: 'first' });
+      }
+      const beforeUpgrade = await legacyProbe();
+      expect(beforeUpgrade).toBeGreaterThan(0);
+
+      const upgraded = await openDb(url2);
+      try {
+        expect(await legacyProbe()).toBe(beforeUpgrade);
+        const after = new SqlRegistry(upgraded.kysely, systemClock);
+        // Each prompt's switch moves the version an old replica reads, whichever counter the prompt's name hashes to.
+        const { rows } = await sql<{ name: string; counter: number }>`
+          SELECT name, promptback_route_counter(name) AS counter FROM prompts ORDER BY name`.execute(upgraded.kysely);
+        expect(new Set(rows.map((r) => r.counter)).size).toBeGreaterThan(1);
+        let last = beforeUpgrade;
+        for (const { name } of rows) {
+          await after.switchActive({ prompt: name, to: 'v2', action: 'rollback', key: `${name}-r1`, actor: 'test', reason: 'upgrade' });
+          const now = await legacyProbe();
+          expect(now).toBeGreaterThan(last);
+          expect(await upgraded.dataVersion()).toBe(now);
+          last = now;
+        }
+      } finally {
+        await upgraded.close();
+      }
+    } finally {
+      await old.destroy();
+    }
   });
 });

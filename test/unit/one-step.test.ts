@@ -9,6 +9,8 @@ import { switchInOneStep, type OneStepParts } from '../../src/activities/one-ste
 function parts(opts: { refuseSwitch?: boolean; made?: { switched: false; from: string | null; to: string; at: string } } = {}) {
   const calls: string[] = [];
   const p: OneStepParts = {
+    // No baseline evaluator: choosing the target only reads, and starts with the other reads.
+    targetChoiceOnlyReads: true,
     assessNow: () => Promise.reject(new Error('not an incident')),
     chooseTarget: () => {
       calls.push('chooseTarget');
@@ -84,6 +86,30 @@ describe('switchInOneStep', () => {
       group: { members: [], not_joining: [] },
       mark_from: true,
     });
+  });
+
+  it('with a baseline evaluator (choosing tests and marks versions), a step that does not switch never chooses a target', async () => {
+    const made = { switched: false as const, from: 'v2', to: 'v1', at: '2026-01-01T00:00:01.000Z' };
+    const input = { ...operator, read_before: undefined, incident: { version: 'v2' } };
+    // Run again after its switch.
+    const again = parts({ made });
+    again.p.targetChoiceOnlyReads = false;
+    expect(await switchInOneStep(again.p, { ...input, reconfirm: { critical: false } })).toMatchObject({
+      kind: 'switched',
+      switched: made,
+    });
+    expect(again.calls).not.toContain('chooseTarget');
+    // A re-check that no longer holds.
+    const recovered = parts();
+    recovered.p.targetChoiceOnlyReads = false;
+    recovered.p.assessNow = () => Promise.resolve({ kind: 'healthy', rule: 'error_rate', summary: 'recovered' } as never);
+    expect(await switchInOneStep(recovered.p, { ...input, reconfirm: { critical: true } })).toMatchObject({ kind: 'cleared' });
+    expect(recovered.calls).not.toContain('chooseTarget');
+    // A step that switches chooses once it knows it does.
+    const switching = parts();
+    switching.p.targetChoiceOnlyReads = false;
+    expect(await switchInOneStep(switching.p, input)).toMatchObject({ kind: 'switched' });
+    expect(switching.calls).toEqual(['planGroup', 'chooseTarget', 'switch']);
   });
 
   it('asks whether it already switched together with the re-check, the target and the group plan: one wait, not four in turn', async () => {

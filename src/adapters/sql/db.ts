@@ -26,7 +26,7 @@ export interface Db {
   dialect: Dialect;
   /**
    * Moves whenever another connection committed a change to what `resolve` answers: SQLite's PRAGMA data_version
-   * (any commit, same host), the sum of Postgres' route_version counters (bumped by triggers, per prompt; any host).
+   * (any commit, same host), Postgres' route_version (the sum of counters that triggers bump per prompt; any host).
    */
   dataVersion: () => number | Promise<number>;
   /** SQLite: the connection kysely runs on, for a caller that is its only user (the ingest thread). */
@@ -51,8 +51,7 @@ export async function openDb(url: string, opts: { poolMax?: number; onPoolError?
     pool.on('error', opts.onPoolError ?? (() => undefined));
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     pools.set(kysely, pool);
-    // The counters only grow: their sum moves with every committed change of a route (migration 0017).
-    dataVersion = async () => Number((await pool.query<{ v: string | null }>('SELECT sum(v) AS v FROM route_version')).rows[0]?.v ?? 0);
+    dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });

@@ -3,12 +3,6 @@ import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from '
 export type Dialect = 'sqlite' | 'postgres';
 
 /**
- * Postgres: how many route_version counters the prompts' changes are spread over (a power of two). Two prompts share
- * one with a chance of 1 in this: their changes then wait for each other's commit, as every change did with one.
- */
-export const ROUTE_COUNTERS = 64;
-
-/**
  * Versioned schema migrations, applied in name order at start-up by kysely's Migrator. Never edit one that has
  * shipped: add the next. Written with kysely's schema builder so SQLite and Postgres share them.
  */
@@ -381,19 +375,26 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     },
     '0017_route_version_per_prompt': {
       async up(db: Kysely<unknown>) {
-        // route_version as ROUTE_COUNTERS counters, a prompt's changes bumping the one its name hashes to, and readers
-        // probing their sum (it only grows). With one row, every change of every prompt took that row's lock until it
-        // committed: a rollback waited for any other prompt's deploy, stage or registration in flight (on a busy box,
-        // tens of ms each, in a queue), and registering prompts in parallel ran one at a time. And a statement that
-        // changes no row (a retried switch, an unknown version) bumps nothing now: it changed no route.
+        // route_version becomes 64 counters (route_counters), a prompt's changes bumping the one its name hashes to, and
+        // route_version a view of their sum (it only grows), which every probe reads as before: replicas not yet
+        // upgraded see every prompt's changes too. With one row, every change of every prompt held that row's lock until
+        // it committed: a rollback queued behind any other prompt's deploy, stage or registration in flight (on a busy
+        // box tens of ms each), and registering prompts in parallel ran one at a time. Now two prompts wait for each
+        // other only when they share a counter (1 in 64). A statement that changes no row (a retried switch, an unknown
+        // version) bumps nothing: it changed no route.
         if (dialect !== 'postgres') return;
-        await sql`INSERT INTO route_version (id, v) SELECT g, 0 FROM generate_series(0, ${sql.lit(ROUTE_COUNTERS - 1)}) g WHERE g <> 1`.execute(
-          db,
-        );
-        await sql`CREATE FUNCTION promptback_route_shard(prompt text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
-          AS ${sql.lit(`SELECT hashtext(prompt) & ${ROUTE_COUNTERS - 1}`)}`.execute(db);
-        // The counters of the prompts a statement changed, bumped in ascending order (two statements that change
-        // several prompts never wait for each other in a cycle); none when it changed no row.
+        // A session holding these tables (idle in a transaction, say) fails the start-up with this error rather than
+        // queueing every read of them behind the migration.
+        await sql`SET LOCAL lock_timeout = '10s'`.execute(db);
+        await sql`ALTER TABLE route_version RENAME TO route_counters`.execute(db);
+        await sql`INSERT INTO route_counters (id, v) SELECT g, 0 FROM generate_series(0, 63) g WHERE g <> 1`.execute(db);
+        await sql`CREATE VIEW route_version AS SELECT 1 AS id, CAST(sum(v) AS bigint) AS v FROM route_counters`.execute(db);
+        await sql`CREATE FUNCTION promptback_route_counter(prompt text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+          AS 'SELECT hashtext(prompt) & 63'`.execute(db);
+        // The counters of the prompts a statement changed, bumped in ascending order; none when it changed no row. Every
+        // transaction changes one prompt (src/adapters/registry/sql.ts): one counter, so no two wait for each other in a
+        // cycle. One that changed several prompts in several statements could, with one that changed them in the other
+        // order: change them in one statement, or in name order. A counter that is not there fails the statement.
         for (const [table, key] of [
           ['prompts', 'name'],
           ['versions', 'prompt'],
@@ -407,10 +408,11 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           ] as const) {
             const fn = `promptback_bump_routes_${table}_${op.toLowerCase()}`;
             await sql`CREATE FUNCTION ${sql.raw(fn)}() RETURNS trigger LANGUAGE plpgsql AS ${sql.lit(`
-              DECLARE s integer;
+              DECLARE c integer;
               BEGIN
-                FOR s IN SELECT DISTINCT promptback_route_shard(k) FROM (${rows}) changed(k) ORDER BY 1 LOOP
-                  UPDATE route_version SET v = v + 1 WHERE id = s;
+                FOR c IN SELECT DISTINCT promptback_route_counter(k) FROM (${rows}) changed(k) ORDER BY 1 LOOP
+                  UPDATE route_counters SET v = v + 1 WHERE id = c;
+                  IF NOT FOUND THEN RAISE EXCEPTION 'route counter % is missing from route_counters', c; END IF;
                 END LOOP;
                 RETURN NULL;
               END`)}`.execute(db);
