@@ -25,7 +25,7 @@ import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
 import { knownGoodTarget } from '../domain/known-good';
 import { switchInOneStep, type OneStepInput, type OneStepResult } from './one-step';
-import type { TargetChoice } from './target-choice';
+import type { TargetChoice, TargetState } from './target-choice';
 
 export type { TargetChoice };
 
@@ -274,6 +274,10 @@ export function createActivities(deps: ActivityDeps) {
     return result;
   };
   const budget = deps.evaluationBudgetMs ?? DEFAULT_EVALUATION_BUDGET;
+  const readTargetState = async (name: string): Promise<TargetState> => {
+    const [prompt, versions] = await Promise.all([registry.getPrompt(name), registry.listVersions(name)]);
+    return { prompt, versions };
+  };
   const activities = {
     /** Re-judges a prompt's active version now: the incident's re-confirmation before an automatic switch. */
     async assessNow(input: { prompt: string }): Promise<Verdict> {
@@ -311,15 +315,22 @@ export function createActivities(deps: ActivityDeps) {
       return checkMonitor(input, checkIdentity());
     },
 
-    /** Validates the requested target, or picks the last known-good version when none was named. */
-    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice> {
+    /** What choosing a rollback's target reads: the prompt and its versions, together (one round trip, not two). */
+    readTargetState(input: { prompt: string }): Promise<TargetState> {
+      return readTargetState(input.prompt);
+    },
+
+    /**
+     * Validates the requested target, or picks the last known-good version when none was named. From `state` when the
+     * caller read it already (readTargetState, the one step: with its other reads), else read now.
+     */
+    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice> {
       const budgetMs = input.critical ? budget.critical : budget.other;
       // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
       const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
         deps.evaluator && v.known_good !== true ? evaluateSafely(prompt, v, budgetMs) : Promise.resolve(undefined);
       return domain(async () => {
-        // Read together: the target waits for one round trip to the store, not two.
-        const [prompt, versions] = await Promise.all([registry.getPrompt(input.prompt), registry.listVersions(input.prompt)]);
+        const { prompt, versions } = state ?? (await readTargetState(input.prompt));
         if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${input.prompt}`, { prompt: input.prompt });
         if (input.target_version !== undefined) {
           if (!versions.some((v) => v.version === input.target_version)) {
@@ -500,8 +511,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...activities,
     /** Re-confirmation, target, group plan and switch in one activity (see one-step.ts): the switch path's shortcut. */
-    switchInOneStep: (input: OneStepInput): Promise<OneStepResult> =>
-      switchInOneStep({ ...activities, targetChoiceOnlyReads: deps.evaluator === undefined }, input),
+    switchInOneStep: (input: OneStepInput): Promise<OneStepResult> => switchInOneStep(activities, input),
   };
 }
 

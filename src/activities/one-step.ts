@@ -4,20 +4,17 @@ import { marksFromVersion } from '../domain/rollback';
 import type { SwitchResult } from '../ports/registry';
 import type { GroupPlan } from './group';
 import type { TrafficReading } from './staged';
-import type { TargetChoice } from './target-choice';
+import type { TargetChoice, TargetState } from './target-choice';
 
 /** The steps a rollback takes before its switch, each the activity of the same name. */
 export interface OneStepParts {
   assessNow(input: { prompt: string }): Promise<Verdict>;
-  chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }): Promise<TargetChoice>;
+  /** What choosing the target reads (the prompt and its versions): read with the step's other reads. */
+  readTargetState(input: { prompt: string }): Promise<TargetState>;
+  /** The target, chosen from that state: with a baseline evaluator it tests candidates and marks versions. */
+  chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice>;
   readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
   planGroup(input: { prompt: string }): Promise<GroupPlan>;
-  /**
-   * Whether chooseTarget only reads (no baseline evaluator): it then starts with the step's other reads. With an
-   * evaluator it tests candidates (for up to a minute) and marks versions known-good or failed, so it runs only once
-   * the step knows it switches: not after a switch already made, nor for a re-check that no longer holds.
-   */
-  targetChoiceOnlyReads?: boolean;
   /** The switch this rollback already made (its audit row), if any. */
   switchMade(input: { prompt: string; rollback_id: string }): Promise<SwitchResult | undefined>;
   switchActiveVersion(input: {
@@ -97,19 +94,13 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   const readBefore = async (from: string | null): Promise<{ before?: TrafficReading }> =>
     input.read_before && from !== null ? { before: await parts.readTraffic({ prompt: input.prompt, version: from, window_s: 300 }) } : {};
   // Every read the switch needs is asked for at once, so that the switch waits for the slowest of them rather than for
-  // each in turn (on a busy store every round trip counts): whether this rollback already switched, the re-check, the
-  // group plan, and the target when choosing it only reads. The answers that are not needed are dropped.
+  // each in turn (on a busy store every round trip counts): whether this rollback already switched, the re-check, what
+  // the target is chosen from, and the group plan. The answers that are not needed are dropped. The choice itself
+  // (with a baseline evaluator it tests candidates, for up to a minute, and marks versions known-good or failed) waits
+  // until the step knows it switches: never after a switch already made, nor for a re-check that no longer holds.
   const made$ = parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
   const reconfirming = input.reconfirm ? settled(parts.assessNow({ prompt: input.prompt })) : undefined;
-  const choose = () =>
-    settled(
-      parts.chooseTarget({
-        prompt: input.prompt,
-        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-        ...(input.critical ? { critical: true } : {}),
-      }),
-    );
-  const chosenEarly = parts.targetChoiceOnlyReads ? choose() : undefined;
+  const reading = settled(parts.readTargetState({ prompt: input.prompt }));
   const planning: Promise<{ group: GroupPlan; group_error?: string }> = parts.planGroup({ prompt: input.prompt }).then(
     (group) => ({ group }),
     (e: unknown) => ({ group: { members: [], not_joining: [] }, group_error: e instanceof Error ? e.message : String(e) }),
@@ -118,7 +109,7 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   // task timeout), the step must not judge the state it created: a re-check of the rolled-back version reads healthy
   // and would clear the incident, a new target choice would start from the new version. The switch made is the result.
   // The reads whose answers are dropped are not left running past the step: it ends when they have.
-  const drain = () => Promise.all([reconfirming, chosenEarly, planning]);
+  const drain = () => Promise.all([reconfirming, reading, planning]);
   let made: SwitchResult | undefined;
   try {
     made = await made$;
@@ -158,7 +149,15 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
   let target: TargetChoice;
   try {
-    target = unwrap(await (chosenEarly ?? choose()));
+    const state = unwrap(await reading);
+    target = await parts.chooseTarget(
+      {
+        prompt: input.prompt,
+        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+        ...(input.critical ? { critical: true } : {}),
+      },
+      state,
+    );
   } catch (e) {
     await planning;
     const r = refusal(e);

@@ -219,6 +219,10 @@ export function fakeActivities(world: FakeWorld): Activities {
       world.stoppedBy = input.by;
       return Promise.resolve();
     },
+    // The world is the fake's registry: the state read for the choice carries nothing the choice needs.
+    readTargetState() {
+      return Promise.resolve({ prompt: undefined, versions: [] });
+    },
     chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }) {
       (world.targetCalls ??= []).push({ ...(input.critical !== undefined ? { critical: input.critical } : {}) });
       if (input.target_version !== undefined && !world.versions.includes(input.target_version)) {

@@ -9,11 +9,13 @@ import { switchInOneStep, type OneStepParts } from '../../src/activities/one-ste
 function parts(opts: { refuseSwitch?: boolean; made?: { switched: false; from: string | null; to: string; at: string } } = {}) {
   const calls: string[] = [];
   const p: OneStepParts = {
-    // No baseline evaluator: choosing the target only reads, and starts with the other reads.
-    targetChoiceOnlyReads: true,
     assessNow: () => Promise.reject(new Error('not an incident')),
-    chooseTarget: () => {
-      calls.push('chooseTarget');
+    readTargetState: () => {
+      calls.push('readTargetState');
+      return Promise.resolve({ prompt: { name: 'customer-support', active_version: 'v2' } as never, versions: [] });
+    },
+    chooseTarget: (_input, state) => {
+      calls.push(state ? 'chooseTarget(from the state read)' : 'chooseTarget(reads)');
       return Promise.resolve({ from_version: 'v2', to_version: 'v1', skipped: [] });
     },
     readTraffic: async () => {
@@ -54,14 +56,28 @@ describe('switchInOneStep', () => {
   it("an operator's rollback switches before its metrics-before read starts; the reading is in the result", async () => {
     const { p, calls } = parts();
     const r = await switchInOneStep(p, operator);
-    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch', 'readTraffic:start', 'readTraffic:end']);
+    expect(calls).toEqual([
+      'readTargetState',
+      'planGroup',
+      'chooseTarget(from the state read)',
+      'switch',
+      'readTraffic:start',
+      'readTraffic:end',
+    ]);
     expect(r).toMatchObject({ kind: 'switched', target: { to_version: 'v1' }, before: { kind: 'read', window: { requests: 120 } } });
   });
 
   it('a refused switch still carries the metrics before, read after the refusal', async () => {
     const { p, calls } = parts({ refuseSwitch: true });
     const r = await switchInOneStep(p, operator);
-    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch', 'readTraffic:start', 'readTraffic:end']);
+    expect(calls).toEqual([
+      'readTargetState',
+      'planGroup',
+      'chooseTarget(from the state read)',
+      'switch',
+      'readTraffic:start',
+      'readTraffic:end',
+    ]);
     expect(r).toMatchObject({ kind: 'switch_failed', type: 'UnknownVersion', before: { kind: 'read' } });
   });
 
@@ -78,7 +94,8 @@ describe('switchInOneStep', () => {
       reconfirm: { critical: false },
       incident: { version: 'v2' },
     });
-    expect(calls).not.toContain('switch');
+    // Read, and not used: no choice (with an evaluator it tests and marks versions), no switch.
+    expect(calls).toEqual(['readTargetState', 'planGroup']);
     expect(r).toEqual({
       kind: 'switched',
       switched: made,
@@ -88,31 +105,28 @@ describe('switchInOneStep', () => {
     });
   });
 
-  it('with a baseline evaluator (choosing tests and marks versions), a step that does not switch never chooses a target', async () => {
+  it('a step that does not switch never chooses a target (with a baseline evaluator, choosing tests and marks versions)', async () => {
     const made = { switched: false as const, from: 'v2', to: 'v1', at: '2026-01-01T00:00:01.000Z' };
     const input = { ...operator, read_before: undefined, incident: { version: 'v2' } };
     // Run again after its switch.
     const again = parts({ made });
-    again.p.targetChoiceOnlyReads = false;
     expect(await switchInOneStep(again.p, { ...input, reconfirm: { critical: false } })).toMatchObject({
       kind: 'switched',
       switched: made,
     });
-    expect(again.calls).not.toContain('chooseTarget');
+    expect(again.calls).not.toContain('chooseTarget(from the state read)');
     // A re-check that no longer holds.
     const recovered = parts();
-    recovered.p.targetChoiceOnlyReads = false;
     recovered.p.assessNow = () => Promise.resolve({ kind: 'healthy', rule: 'error_rate', summary: 'recovered' } as never);
     expect(await switchInOneStep(recovered.p, { ...input, reconfirm: { critical: true } })).toMatchObject({ kind: 'cleared' });
-    expect(recovered.calls).not.toContain('chooseTarget');
+    expect(recovered.calls).not.toContain('chooseTarget(from the state read)');
     // A step that switches chooses once it knows it does.
     const switching = parts();
-    switching.p.targetChoiceOnlyReads = false;
     expect(await switchInOneStep(switching.p, input)).toMatchObject({ kind: 'switched' });
-    expect(switching.calls).toEqual(['planGroup', 'chooseTarget', 'switch']);
+    expect(switching.calls).toEqual(['readTargetState', 'planGroup', 'chooseTarget(from the state read)', 'switch']);
   });
 
-  it('asks whether it already switched together with the re-check, the target and the group plan: one wait, not four in turn', async () => {
+  it('asks whether it already switched together with the re-check, what the target is chosen from and the group plan: one wait, not four in turn', async () => {
     const { p, calls } = parts();
     let releaseMade!: () => void;
     p.switchMade = async () => {
@@ -127,10 +141,10 @@ describe('switchInOneStep', () => {
     const step = switchInOneStep(p, { ...operator, read_before: undefined, reconfirm: { critical: true }, incident: { version: 'v2' } });
     await new Promise((r) => setTimeout(r, 20));
     // Nothing is switched before the answer on a switch already made; every read is already asked for.
-    expect(calls).toEqual(['switchMade:start', 'assessNow', 'chooseTarget', 'planGroup']);
+    expect(calls).toEqual(['switchMade:start', 'assessNow', 'readTargetState', 'planGroup']);
     releaseMade();
     expect(await step).toMatchObject({ kind: 'switched', reconfirmed: { kind: 'breached' } });
-    expect(calls).toEqual(['switchMade:start', 'assessNow', 'chooseTarget', 'planGroup', 'switch']);
+    expect(calls).toEqual(['switchMade:start', 'assessNow', 'readTargetState', 'planGroup', 'chooseTarget(from the state read)', 'switch']);
   });
 
   it('a re-check that no longer holds switches nothing, whatever the target read said', async () => {
@@ -145,38 +159,38 @@ describe('switchInOneStep', () => {
   it('when the look-up of a switch already made fails, the step fails (and is retried) once its other reads are done', async () => {
     const { p, calls } = parts();
     p.switchMade = () => Promise.reject(new Error('connection reset'));
-    p.chooseTarget = async () => {
+    p.readTargetState = async () => {
       await new Promise((r) => setTimeout(r, 30));
-      calls.push('chooseTarget:end');
+      calls.push('readTargetState:end');
       throw new Error('also failed');
     };
     await expect(switchInOneStep(p, { ...operator, read_before: undefined })).rejects.toThrow('connection reset');
-    expect(calls).toEqual(['planGroup', 'chooseTarget:end']);
+    expect(calls).toEqual(['planGroup', 'readTargetState:end']);
   });
 
   it('an incident reads no metrics before', async () => {
     const { p, calls } = parts();
     const r = await switchInOneStep(p, { ...operator, read_before: undefined, incident: { version: 'v2' } });
-    expect(calls).toEqual(['chooseTarget', 'planGroup', 'switch']);
+    expect(calls).toEqual(['readTargetState', 'planGroup', 'chooseTarget(from the state read)', 'switch']);
     expect(r).not.toHaveProperty('before');
   });
 
-  it('asks for the target and the group plan together: the switch waits for the slower read, not for both in turn', async () => {
+  it('reads what the target is chosen from and the group plan together: the switch waits for the slower read, not for both in turn', async () => {
     const { p, calls } = parts();
     let releaseTarget!: () => void;
-    const choose = p.chooseTarget.bind(p);
-    p.chooseTarget = async (input) => {
-      calls.push('chooseTarget:start');
+    const read = p.readTargetState.bind(p);
+    p.readTargetState = async (input) => {
+      calls.push('readTargetState:start');
       await new Promise<void>((r) => (releaseTarget = r));
-      return choose(input);
+      return read(input);
     };
     const step = switchInOneStep(p, { ...operator, read_before: undefined });
     await new Promise((r) => setTimeout(r, 20));
     // The target is not chosen yet, and the group plan is already asked for.
-    expect(calls).toEqual(['chooseTarget:start', 'planGroup']);
+    expect(calls).toEqual(['readTargetState:start', 'planGroup']);
     releaseTarget();
     expect(await step).toMatchObject({ kind: 'switched' });
-    expect(calls).toEqual(['chooseTarget:start', 'planGroup', 'chooseTarget', 'switch']);
+    expect(calls).toEqual(['readTargetState:start', 'planGroup', 'readTargetState', 'chooseTarget(from the state read)', 'switch']);
   });
 
   it('a group plan that fails does not hold up the switch, and says why; no target still wins over it', async () => {
