@@ -315,20 +315,6 @@ export function createActivities(deps: ActivityDeps) {
       return checkMonitor(input, checkIdentity());
     },
 
-    /**
-     * A named target's baseline test, for the timeline (a named target is never refused): none when no evaluator is
-     * configured or the version already passed one. Bounded by the same budget as the choice's tests.
-     */
-    async testNamedTarget(
-      input: { prompt: string; version: string; critical?: boolean },
-      state?: TargetState,
-    ): Promise<Evaluation | undefined> {
-      if (!deps.evaluator) return undefined;
-      const { versions } = state ?? (await readTargetState(input.prompt));
-      const v = versions.find((x) => x.version === input.version);
-      return v && v.known_good !== true ? evaluateSafely(input.prompt, v, input.critical ? budget.critical : budget.other) : undefined;
-    },
-
     /** What choosing a rollback's target reads: the prompt and its versions, together (one round trip, not two). */
     readTargetState(input: { prompt: string }): Promise<TargetState> {
       return readTargetState(input.prompt);
@@ -338,16 +324,7 @@ export function createActivities(deps: ActivityDeps) {
      * Validates the requested target, or picks the last known-good version when none was named. From `state` when the
      * caller read it already (readTargetState, the one step: with its other reads), else read now.
      */
-    async chooseTarget(
-      input: {
-        prompt: string;
-        target_version?: string;
-        critical?: boolean;
-        /** A named target's baseline test is left to the caller (testNamedTarget, once it switched): it never refuses one. */
-        named_test_later?: boolean;
-      },
-      state?: TargetState,
-    ): Promise<TargetChoice> {
+    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice> {
       const budgetMs = input.critical ? budget.critical : budget.other;
       // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
       const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
@@ -364,7 +341,7 @@ export function createActivities(deps: ActivityDeps) {
           }
           // An operator's named target is not refused: its test result goes into the timeline.
           const named = versions.find((v) => v.version === input.target_version)!;
-          const evaluation = input.named_test_later ? undefined : await evaluate(input.prompt, named);
+          const evaluation = await evaluate(input.prompt, named);
           return {
             from_version: prompt.active_version,
             to_version: input.target_version,

@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Verdict } from '../domain/verdict';
-import type { Evaluation } from '../ports/evaluator';
 import { marksFromVersion } from '../domain/rollback';
 import type { SwitchResult } from '../ports/registry';
 import type { GroupPlan } from './group';
@@ -13,12 +12,7 @@ export interface OneStepParts {
   /** What choosing the target reads (the prompt and its versions): read with the step's other reads. */
   readTargetState(input: { prompt: string }): Promise<TargetState>;
   /** The target, chosen from that state: with a baseline evaluator it tests candidates and marks versions. */
-  chooseTarget(
-    input: { prompt: string; target_version?: string; critical?: boolean; named_test_later?: boolean },
-    state?: TargetState,
-  ): Promise<TargetChoice>;
-  /** A named target's baseline test (for the timeline: it never refuses a named target), if one runs. */
-  testNamedTarget(input: { prompt: string; version: string; critical?: boolean }, state?: TargetState): Promise<Evaluation | undefined>;
+  chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice>;
   readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
   planGroup(input: { prompt: string }): Promise<GroupPlan>;
   /** The switch this rollback already made (its audit row), if any. */
@@ -154,15 +148,12 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   }
   const with_ = <T extends object>(o: T) => (reconfirmed ? { ...o, reconfirmed } : o);
   let target: TargetChoice;
-  let state: TargetState | undefined;
   try {
-    state = unwrap(await reading);
-    // A named target is never refused for its baseline test: the test runs once the switch is made (or refused), for
-    // the timeline, and the switch does not wait for it (an evaluator's suite may take up to its budget, a minute).
+    const state = unwrap(await reading);
     target = await parts.chooseTarget(
       {
         prompt: input.prompt,
-        ...(input.target_version !== undefined ? { target_version: input.target_version, named_test_later: true } : {}),
+        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
         ...(input.critical ? { critical: true } : {}),
       },
       state,
@@ -175,24 +166,14 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   }
   const { group, group_error } = await planning;
   const mark_from = marksFromVersion(input.incident, target.from_version);
-  const testNamed = async (): Promise<TargetChoice> => {
-    if (input.target_version === undefined) return target;
-    const evaluation = await parts.testNamedTarget(
-      { prompt: input.prompt, version: target.to_version, ...(input.critical ? { critical: true } : {}) },
-      state,
-    );
-    return evaluation ? { ...target, evaluation } : target;
-  };
-  const decided = async (): Promise<Decided> => {
-    const [tested, before] = await Promise.all([testNamed(), readBefore(target.from_version)]);
-    return with_({
-      target: tested,
+  const decided = async (): Promise<Decided> =>
+    with_({
+      target,
       group,
       mark_from,
-      ...before,
+      ...(await readBefore(target.from_version)),
       ...(group_error !== undefined ? { group_error } : {}),
     });
-  };
   if (group.members.length > 0) return { kind: 'planned', ...(await decided()) };
   let switched: SwitchResult;
   try {

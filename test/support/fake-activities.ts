@@ -219,10 +219,6 @@ export function fakeActivities(world: FakeWorld): Activities {
       world.stoppedBy = input.by;
       return Promise.resolve();
     },
-    // No baseline evaluator in this world.
-    testNamedTarget() {
-      return Promise.resolve(undefined);
-    },
     // The world is the fake's registry: the state read for the choice carries nothing the choice needs.
     readTargetState() {
       return Promise.resolve({ prompt: undefined, versions: [] });

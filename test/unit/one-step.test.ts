@@ -10,12 +10,6 @@ function parts(opts: { refuseSwitch?: boolean; made?: { switched: false; from: s
   const calls: string[] = [];
   const p: OneStepParts = {
     assessNow: () => Promise.reject(new Error('not an incident')),
-    testNamedTarget: async () => {
-      calls.push('testNamedTarget:start');
-      await new Promise((r) => setTimeout(r, 50)); // an evaluator's suite
-      calls.push('testNamedTarget:end');
-      return { evaluator: 'metrics-history', passed: false, score: 0.4, detail: 'error rate 4 % over its last active hour' };
-    },
     readTargetState: () => {
       calls.push('readTargetState');
       return Promise.resolve({ prompt: { name: 'customer-support', active_version: 'v2' } as never, versions: [] });
@@ -71,22 +65,6 @@ describe('switchInOneStep', () => {
       'readTraffic:end',
     ]);
     expect(r).toMatchObject({ kind: 'switched', target: { to_version: 'v1' }, before: { kind: 'read', window: { requests: 120 } } });
-  });
-
-  it("an operator's named target is switched to before its baseline test runs (it never refuses one); the test result is in the result", async () => {
-    const { p, calls } = parts();
-    const r = await switchInOneStep(p, { ...operator, target_version: 'v1' });
-    expect(calls.slice(0, 4)).toEqual(['readTargetState', 'planGroup', 'chooseTarget(from the state read)', 'switch']);
-    expect(calls.slice(4).sort()).toEqual(['readTraffic:end', 'readTraffic:start', 'testNamedTarget:end', 'testNamedTarget:start']);
-    expect(r).toMatchObject({
-      kind: 'switched',
-      target: { to_version: 'v1', evaluation: { passed: false, detail: 'error rate 4 % over its last active hour' } },
-      before: { kind: 'read' },
-    });
-    // A target the monitor's incident picks is tested by the choice itself, before the switch: no test after it.
-    const incident = parts();
-    await switchInOneStep(incident.p, { ...operator, read_before: undefined, incident: { version: 'v2' } });
-    expect(incident.calls).not.toContain('testNamedTarget:start');
   });
 
   it('a refused switch still carries the metrics before, read after the refusal', async () => {

@@ -81,39 +81,6 @@ describe('target choice within the critical budget', () => {
   });
 });
 
-describe("an operator's named target", () => {
-  it('is switched to without waiting for its baseline test; the answer comes with the step and marks nothing', async () => {
-    await seed();
-    let answer!: (e: Evaluation) => void;
-    let calls = 0;
-    const evaluator: Evaluator = {
-      evaluate: () => {
-        calls += 1;
-        return new Promise<Evaluation>((r) => (answer = r));
-      },
-    };
-    const step = activities(evaluator).switchInOneStep({
-      prompt: 'customer-support',
-      rollback_id: 'r-named-1',
-      actor: 'alice',
-      reason: 'runbook',
-      target_version: 'v1.9.0',
-    });
-    // Switched while the test suite has not answered.
-    for (let i = 0; i < 100 && (await a.registry.getPrompt('customer-support'))?.active_version !== 'v1.9.0'; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    expect((await a.registry.getPrompt('customer-support'))?.active_version).toBe('v1.9.0');
-    expect(calls).toBe(1);
-    answer({ evaluator: 'suite', passed: false, score: 0.5, detail: 'accuracy 50 %' });
-    expect(await step).toMatchObject({
-      kind: 'switched',
-      target: { to_version: 'v1.9.0', evaluation: { evaluator: 'suite', passed: false, detail: 'accuracy 50 %' } },
-    });
-    // A named target's test is for the timeline: it does not mark the version.
-    expect((await a.registry.listVersions('customer-support')).find((v) => v.version === 'v1.9.0')?.known_good).not.toBe(false);
-  });
-});
-
 describe('one meaning of "enough samples"', () => {
   it("verification judges enough samples by the prompt's policy, as its monitor does", async () => {
     await seed({ min_samples: 50 });
