@@ -97,7 +97,9 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
   // each in turn (on a busy store every round trip counts): whether this rollback already switched, the re-check, what
   // the target is chosen from, and the group plan. The answers that are not needed are dropped. The choice itself
   // (with a baseline evaluator it tests candidates, for up to a minute, and marks versions known-good or failed) waits
-  // until the step knows it switches: never after a switch already made, nor for a re-check that no longer holds.
+  // until the step knows it switches: never after a switch already made, nor for a re-check that no longer holds. The
+  // state is as old as the re-check's read (milliseconds): the switch takes the prompt's lock, refuses a version that
+  // is gone, and audits the version serving under the lock as the one it replaced.
   const made$ = parts.switchMade({ prompt: input.prompt, rollback_id: input.rollback_id });
   const reconfirming = input.reconfirm ? settled(parts.assessNow({ prompt: input.prompt })) : undefined;
   const reading = settled(parts.readTargetState({ prompt: input.prompt }));
