@@ -52,32 +52,28 @@ function parts(opts: { refuseSwitch?: boolean; made?: { switched: false; from: s
 
 const operator = { prompt: 'customer-support', rollback_id: 'r-1', actor: 'alice', reason: 'drill', read_before: true } as const;
 
+/** An operator's step: the reads together, the choice from the state read, the switch, then the metrics before. */
+const SWITCH_THEN_METRICS_BEFORE = [
+  'readTargetState',
+  'planGroup',
+  'chooseTarget(from the state read)',
+  'switch',
+  'readTraffic:start',
+  'readTraffic:end',
+];
+
 describe('switchInOneStep', () => {
   it("an operator's rollback switches before its metrics-before read starts; the reading is in the result", async () => {
     const { p, calls } = parts();
     const r = await switchInOneStep(p, operator);
-    expect(calls).toEqual([
-      'readTargetState',
-      'planGroup',
-      'chooseTarget(from the state read)',
-      'switch',
-      'readTraffic:start',
-      'readTraffic:end',
-    ]);
+    expect(calls).toEqual(SWITCH_THEN_METRICS_BEFORE);
     expect(r).toMatchObject({ kind: 'switched', target: { to_version: 'v1' }, before: { kind: 'read', window: { requests: 120 } } });
   });
 
   it('a refused switch still carries the metrics before, read after the refusal', async () => {
     const { p, calls } = parts({ refuseSwitch: true });
     const r = await switchInOneStep(p, operator);
-    expect(calls).toEqual([
-      'readTargetState',
-      'planGroup',
-      'chooseTarget(from the state read)',
-      'switch',
-      'readTraffic:start',
-      'readTraffic:end',
-    ]);
+    expect(calls).toEqual(SWITCH_THEN_METRICS_BEFORE);
     expect(r).toMatchObject({ kind: 'switch_failed', type: 'UnknownVersion', before: { kind: 'read' } });
   });
 
