@@ -666,7 +666,6 @@ type AuditInput = Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & {
   detail: unknown;
 };
 
-/** An audit row as stored. */
 /** The answer to a switch whose key's audit row is already written: nothing changes, and that switch is the result. */
 const alreadySwitched = (done: Pick<AuditRow, 'from_version' | 'to_version' | 'at'>, to: string): SwitchResult => ({
   switched: false,
@@ -679,6 +678,7 @@ const unknownPrompt = (prompt: string) => new DomainError('UnknownPrompt', `no p
 const unknownVersion = (prompt: string, version: string) =>
   new DomainError('UnknownVersion', `prompt ${prompt} has no version ${version}`, { prompt, version });
 
+/** An audit row as stored. */
 function auditValues(row: AuditInput): Insertable<Database['audit_log']> {
   return {
     at: row.at,
