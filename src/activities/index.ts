@@ -25,7 +25,7 @@ import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
 import { knownGoodTarget } from '../domain/known-good';
 import { switchInOneStep, type OneStepInput, type OneStepResult } from './one-step';
-import type { TargetChoice, TargetState } from './target-choice';
+import type { ChooseTargetInput, TargetChoice, TargetState } from './target-choice';
 
 export type { TargetChoice };
 
@@ -324,11 +324,24 @@ export function createActivities(deps: ActivityDeps) {
      * Validates the requested target, or picks the last known-good version when none was named. From `state` when the
      * caller read it already (readTargetState, the one step: with its other reads), else read now.
      */
-    async chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice> {
-      const budgetMs = input.critical ? budget.critical : budget.other;
+    async chooseTarget(input: ChooseTargetInput, state?: TargetState): Promise<TargetChoice> {
+      // One budget for the whole choice, however many candidates fail their tests: once it is spent, the next
+      // candidate is chosen without its test (the activity's own timeout is well above the budget).
+      const deadline = Date.now() + (input.critical ? budget.critical : budget.other);
       // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
-      const evaluate = (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> =>
-        deps.evaluator && v.known_good !== true ? evaluateSafely(prompt, v, budgetMs) : Promise.resolve(undefined);
+      const evaluate = async (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> => {
+        if (!deps.evaluator || v.known_good === true) return undefined;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          return {
+            evaluator: 'timeout',
+            passed: null,
+            score: null,
+            detail: 'the baseline tests took the whole budget on earlier candidates; chosen without it',
+          };
+        }
+        return evaluateSafely(prompt, v, left);
+      };
       return domain(async () => {
         const { prompt, versions } = state ?? (await readTargetState(input.prompt));
         if (!prompt) throw new DomainError('UnknownPrompt', `no prompt named ${input.prompt}`, { prompt: input.prompt });
@@ -339,9 +352,10 @@ export function createActivities(deps: ActivityDeps) {
               version: input.target_version,
             });
           }
-          // An operator's named target is not refused: its test result goes into the timeline.
+          // An operator's named target is not refused: its test result goes into the timeline (after the switch, for
+          // workflows that ask so: testTarget).
           const named = versions.find((v) => v.version === input.target_version)!;
-          const evaluation = await evaluate(input.prompt, named);
+          const evaluation = input.named_test_after_switch ? undefined : await evaluate(input.prompt, named);
           return {
             from_version: prompt.active_version,
             to_version: input.target_version,
@@ -382,6 +396,18 @@ export function createActivities(deps: ActivityDeps) {
           return { from_version: prompt.active_version, to_version: candidate.version, skipped, ...(evaluation ? { evaluation } : {}) };
         }
       });
+    },
+
+    /**
+     * A named target's baseline test, after the switch: its result for the timeline (null when no evaluator is
+     * configured, or the version already passed one). Never throws for the evaluator: a broken or slow one is "not
+     * judged", within the budget.
+     */
+    async testTarget(input: { prompt: string; version: string }): Promise<Evaluation | null> {
+      if (!deps.evaluator) return null;
+      const v = await registry.getVersion(input.prompt, input.version);
+      if (!v || v.known_good === true) return null;
+      return evaluateSafely(input.prompt, v, budget.other);
     },
 
     /** Metrics of one version over the last `window_s` seconds. */

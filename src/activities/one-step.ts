@@ -4,7 +4,7 @@ import { marksFromVersion } from '../domain/rollback';
 import type { SwitchResult } from '../ports/registry';
 import type { GroupPlan } from './group';
 import type { TrafficReading } from './staged';
-import type { TargetChoice, TargetState } from './target-choice';
+import type { ChooseTargetInput, TargetChoice, TargetState } from './target-choice';
 
 /** The steps a rollback takes before its switch, each the activity of the same name. */
 export interface OneStepParts {
@@ -12,7 +12,7 @@ export interface OneStepParts {
   /** What choosing the target reads (the prompt and its versions): read with the step's other reads. */
   readTargetState(input: { prompt: string }): Promise<TargetState>;
   /** The target, chosen from that state: with a baseline evaluator it tests candidates and marks versions. */
-  chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }, state?: TargetState): Promise<TargetChoice>;
+  chooseTarget(input: ChooseTargetInput, state?: TargetState): Promise<TargetChoice>;
   readTraffic(input: { prompt: string; version: string; window_s: number }): Promise<TrafficReading>;
   planGroup(input: { prompt: string }): Promise<GroupPlan>;
   /** The switch this rollback already made (its audit row), if any. */
@@ -36,6 +36,8 @@ export interface OneStepInput {
   reconfirm?: { critical: boolean };
   critical?: boolean;
   target_version?: string;
+  /** The named target's baseline test runs after the switch, not in this step (see ChooseTargetInput). */
+  named_test_after_switch?: boolean;
   /** An operator's rollback: the from-version's last 5 minutes go into the timeline. */
   read_before?: boolean;
   /** The incident's version (monitor incidents); absent for an operator's rollback. */
@@ -157,6 +159,7 @@ export async function switchInOneStep(parts: OneStepParts, input: OneStepInput):
         prompt: input.prompt,
         ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
         ...(input.critical ? { critical: true } : {}),
+        ...(input.named_test_after_switch ? { named_test_after_switch: true } : {}),
       },
       state,
     );

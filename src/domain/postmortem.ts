@@ -438,7 +438,9 @@ function questionsOf(
 
   const tested: string[] = [];
   const target = timeline.find((e) => e.event === 'target_selected');
-  const targetTest = target ? obj(target.detail, 'baseline_test') : null;
+  // A named target is tested after the switch (its own event); before that change, with the choice.
+  const testedAfter = timeline.find((e) => e.event === 'baseline_tested');
+  const targetTest = testedAfter ? testedAfter.detail : target ? obj(target.detail, 'baseline_test') : null;
   if (targetTest) {
     const passed = targetTest.passed;
     tested.push(

@@ -30,6 +30,8 @@ export interface TimelineDetails {
   rolling_back: { decided_by: string; mode: RollbackMode };
   target_selected: { from_version: string | null; to_version: string; skipped: { version: string; why: string }[]; baseline_test: unknown };
   target_rejected: { type: string; error: string };
+  /** A named target's baseline test, run after the switch (its result never changes the target). */
+  baseline_tested: { version: string; evaluator: string; passed: boolean | null; score: number | null; detail: string };
   /** `error`: the metrics provider could not answer (the switch went ahead). */
   metrics_before: (WindowStats & { version: string }) | { version: string; error: string };
   gradual_started: { stages: unknown; check_interval_s: number; max_error_rate: number };

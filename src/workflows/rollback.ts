@@ -19,6 +19,7 @@ import {
   targetRejected,
 } from './rollback/switch';
 import { incidentTrigger, verify } from './rollback/verify';
+import { failureMessage } from './rollback/context';
 
 export type { RollbackInput };
 
@@ -48,6 +49,14 @@ const { switchInOneStep: switchInOneStepInTask } = proxyLocalActivities<Activiti
 });
 /** Runs (and parts of runs) from before it replay the one step as an activity task. */
 export const SWITCH_IN_TASK = 'switch-in-task';
+
+/** Rollbacks to a named target started with this change test it after the switch (testTarget), not before. */
+export const NAMED_TEST_AFTER_SWITCH = 'named-test-after-switch';
+// The test is bounded by the activity (60 s, then "not judged"); the timeout is above that bound.
+const { testTarget } = proxyActivities<Activities>({
+  startToCloseTimeout: '90 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
 
 /**
  * One rollback, or one incident that may become one, read as its phases: decide (a monitor's incident, by the
@@ -80,6 +89,8 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   // Rollbacks started before the one-step switch replay the step-by-step path: their histories hold no marker.
   // Decided in the first workflow task, after lean-history and metrics-unreadable (RollbackRun): always this order.
   const oneStep = patched(ONE_STEP);
+  // Only runs with a named target carry its marker.
+  run.namedTestAfterSwitch = input.target_version !== undefined && patched(NAMED_TEST_AFTER_SWITCH);
   // An incident's detection follows at once: saved together (lean runs). One-step: the store already holds the
   // claimed rollback, so this save goes with the next state change and does not hold up the switch.
   await run.enter(
@@ -194,6 +205,7 @@ async function oneStepAttempt(run: RollbackRun, o: { critical: boolean; automati
       ...(input.incident && o.automatic ? { reconfirm: { critical: o.critical } } : {}),
       ...(o.critical ? { critical: true } : {}),
       ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+      ...(run.namedTestAfterSwitch ? { named_test_after_switch: true } : {}),
       ...(input.incident
         ? { incident: input.incident.version !== undefined ? { version: input.incident.version } : {} }
         : { read_before: true }),
@@ -249,6 +261,7 @@ async function oneStepRecorded(run: RollbackRun, r: Exclude<OneStepResult, { kin
 /** Verification of the switched traffic, and the run's end by its outcome. */
 async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promise<RollbackView> {
   const { view, input } = run;
+  if (run.namedTestAfterSwitch) testAfterSwitch(run, switched.to);
   const checked = await verify(run, switched, incidentTrigger(run));
   view.outcome = checked.outcome;
   const summary = checked.last?.summary;
@@ -303,4 +316,43 @@ async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promis
       );
       return run.finish('escalated', 'not_recovered', { summary });
   }
+}
+
+/**
+ * The named target's baseline test, beside verification: the operator chose the version, so the test never held up
+ * the switch. Its result goes into the timeline; a failed test alerts (the version serving now failed it). The run
+ * ends once it is recorded.
+ */
+function testAfterSwitch(run: RollbackRun, version: string): void {
+  const { view, input } = run;
+  const tested = testTarget({ prompt: input.prompt, version }).then(
+    (evaluation) => evaluation,
+    (e: unknown) =>
+      isCancellation(e)
+        ? null // the run is being cancelled: its own path says so
+        : {
+            evaluator: 'unavailable',
+            passed: null,
+            score: null,
+            detail: `baseline test could not run: ${failureMessage(e)}`,
+          },
+  );
+  run.alongside(
+    tested.then(async (evaluation) => {
+      if (!evaluation) return; // no evaluator, or the version already passed its test
+      run.event('baseline_tested', { version, ...evaluation });
+      if (evaluation.passed === false) {
+        run.send(
+          'alert',
+          'high',
+          `ROLLED BACK TO A VERSION THAT FAILED ITS BASELINE TEST: ${input.prompt}`,
+          `${version}, the version ${view.decided_by ?? input.requested_by} rolled back to, is serving and failed its baseline test: ${evaluation.detail}. Verification goes on; consider another target.`,
+          { version, evaluation },
+        );
+      }
+      // During verification the next check saves it; otherwise at once.
+      if (run.lean && view.status === 'verifying') run.unsavedNotice = true;
+      else await run.save();
+    }),
+  );
 }

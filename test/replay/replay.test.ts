@@ -42,6 +42,7 @@ const REQUIRED = {
     'monitor-local-check',
     'switch-in-task',
     'monitor-check-loop',
+    'named-test-after-switch',
   ],
 };
 

@@ -65,8 +65,12 @@ export interface FakeWorld {
   incidentMetric?: Array<Verdict & { same_breach: boolean }>;
   /** `mark_from_rolled_back` of each main switch, in order. */
   marks?: (boolean | undefined)[];
-  /** `critical` of each chooseTarget call. */
-  targetCalls?: { critical?: boolean }[];
+  /** `critical` (and a test deferred past the switch) of each chooseTarget call. */
+  targetCalls?: { critical?: boolean; named_test_after_switch?: boolean }[];
+  /** What `testTarget` (a named target's test after the switch) answers; default null (no evaluator). 'fails': it throws. */
+  targetTest?: { evaluator: string; passed: boolean | null; score: number | null; detail: string } | null | 'fails';
+  /** The versions `testTarget` was asked about, in order. */
+  targetTests?: string[];
   /** Fail this many revertSwitch calls (retryably) before undoing (a registry briefly down). */
   revertFailures?: number;
   /** planGroup fails (retryably) every time. */
@@ -223,12 +227,20 @@ export function fakeActivities(world: FakeWorld): Activities {
     readTargetState() {
       return Promise.resolve({ prompt: undefined, versions: [] });
     },
-    chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean }) {
-      (world.targetCalls ??= []).push({ ...(input.critical !== undefined ? { critical: input.critical } : {}) });
+    chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean; named_test_after_switch?: boolean }) {
+      (world.targetCalls ??= []).push({
+        ...(input.critical !== undefined ? { critical: input.critical } : {}),
+        ...(input.named_test_after_switch !== undefined ? { named_test_after_switch: input.named_test_after_switch } : {}),
+      });
       if (input.target_version !== undefined && !world.versions.includes(input.target_version)) {
         throw ApplicationFailure.nonRetryable(`no version ${input.target_version}`, 'UnknownVersion');
       }
       return Promise.resolve({ from_version: world.active, to_version: input.target_version ?? world.versions[0]!, skipped: [] });
+    },
+    testTarget(input: { prompt: string; version: string }) {
+      (world.targetTests ??= []).push(input.version);
+      if (world.targetTest === 'fails') return Promise.reject(ApplicationFailure.nonRetryable('registry unreachable', 'Error'));
+      return Promise.resolve(world.targetTest ?? null);
     },
     readWindow(input: { version: string; window_s: number }) {
       const w = nextWindow(input.version);

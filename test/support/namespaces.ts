@@ -28,5 +28,6 @@ export const TEST_NAMESPACES = [
   'it-logs',
   'it-dedicated',
   'it-monitor-checks',
+  'it-named-target',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

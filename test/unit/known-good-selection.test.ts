@@ -56,6 +56,61 @@ async function seed(): Promise<void> {
 }
 
 describe('known-good selection with a baseline test', () => {
+  it('one budget for the whole choice: once failing tests have spent it, the next candidate is chosen without its test', async () => {
+    await seed();
+    // Every test fails, after 300 ms; the budget is 500 ms. v1.9.0 fails its test (300 ms); v1.8.0's test gets the
+    // 200 ms left and is cut short: chosen, "not judged". Before, each candidate had a budget of its own: three
+    // tests, 900 ms, and then no target at all — or, with a minute each, a choice past its activity's timeout.
+    const asked: string[] = [];
+    const slowFail: Evaluator = {
+      evaluate: async (_p, v) => {
+        asked.push(v.version);
+        await new Promise((r) => setTimeout(r, 300));
+        return { evaluator: 'slow', passed: false, score: 0, detail: 'failed' };
+      },
+    };
+    const acts = createActivities({ ...activityDeps(a), evaluator: slowFail, evaluationBudgetMs: { critical: 500, other: 500 } });
+    const t0 = Date.now();
+    const choice = await acts.chooseTarget({ prompt: 'customer-support' });
+    const took = Date.now() - t0;
+    expect(asked).toEqual(['v1.9.0', 'v1.8.0']);
+    expect(choice.to_version).toBe('v1.8.0');
+    expect(choice.evaluation).toMatchObject({ evaluator: 'timeout', passed: null });
+    expect(choice.skipped).toEqual([{ version: 'v1.9.0', why: 'failed its baseline test: failed' }]);
+    expect(took).toBeGreaterThanOrEqual(480);
+    expect(took).toBeLessThan(2_000);
+  });
+
+  it('a named target asked to be tested after the switch is chosen without a test; testTarget runs it (and not for a version that passed one)', async () => {
+    await seed();
+    const asked: string[] = [];
+    const evaluator: Evaluator = {
+      evaluate: (_p, v) => {
+        asked.push(v.version);
+        return Promise.resolve({ evaluator: 'suite', passed: false, score: 0.25, detail: 'failed: accuracy 25.0 %' });
+      },
+    };
+    const acts = createActivities({ ...activityDeps(a), evaluator });
+    const choice = await acts.chooseTarget({ prompt: 'customer-support', target_version: 'v1.9.0', named_test_after_switch: true });
+    expect(choice).toEqual({ from_version: 'v2.0.0', to_version: 'v1.9.0', skipped: [] });
+    expect(asked).toEqual([]);
+    expect(await acts.testTarget({ prompt: 'customer-support', version: 'v1.9.0' })).toEqual({
+      evaluator: 'suite',
+      passed: false,
+      score: 0.25,
+      detail: 'failed: accuracy 25.0 %',
+    });
+    expect(asked).toEqual(['v1.9.0']);
+    // A named target is not marked by its test (the operator chose it); a version that passed one is not tested again.
+    expect((await a.registry.getVersion('customer-support', 'v1.9.0'))?.known_good).toBeNull();
+    await a.registry.setKnownGood('customer-support', 'v1.8.0', true, 'evaluator:suite', 'passed');
+    expect(await acts.testTarget({ prompt: 'customer-support', version: 'v1.8.0' })).toBeNull();
+    expect(await createActivities(activityDeps(a)).testTarget({ prompt: 'customer-support', version: 'v1.9.0' })).toBeNull();
+    expect(asked).toEqual(['v1.9.0']);
+    // Without the flag (workflows from before it), the named target is tested with the choice, as before.
+    expect((await acts.chooseTarget({ prompt: 'customer-support', target_version: 'v1.9.0' })).evaluation).toMatchObject({ passed: false });
+  });
+
   it('skips the newest earlier version when it fails its test, says why, marks it, and picks the one before', async () => {
     await seed();
     const evaluator = new MetricsHistoryEvaluator(a.metrics, { window_s: 300, min_samples: 20, min_accuracy: 0.75 });

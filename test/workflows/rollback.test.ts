@@ -211,4 +211,71 @@ describe('rollback workflow (time-skipping)', () => {
       expect(state).toMatchObject({ rollback_id: 'q1', status: 'completed', requested_by: 'bob', to_version: 'v1.9.0' });
     });
   });
+
+  describe("a named target's baseline test runs after the switch", () => {
+    const failed = { evaluator: 'http-suite', passed: false, score: 0.5, detail: 'failed: accuracy 50.0 % (1/2) < 75 %' };
+
+    it('the target is chosen without it; it is asked about the version switched to, after the switch; a failure is in the timeline and alerted', async () => {
+      const w = world({ targetTest: failed });
+      const { view } = await run(w);
+      expect(w.targetCalls).toEqual([{ named_test_after_switch: true }]);
+      expect(w.targetTests).toEqual(['v1.9.0']);
+      expect(view.status).toBe('completed');
+      const names = events(view);
+      expect(names.indexOf('baseline_tested')).toBeGreaterThan(names.indexOf('switched'));
+      expect(view.timeline.find((e) => e.event === 'baseline_tested')?.detail).toEqual({ version: 'v1.9.0', ...failed });
+      const alert = w.notifications.find((n) => n.title.startsWith('ROLLED BACK TO A VERSION THAT FAILED'));
+      expect(alert).toMatchObject({
+        kind: 'alert',
+        severity: 'high',
+        title: 'ROLLED BACK TO A VERSION THAT FAILED ITS BASELINE TEST: customer-support',
+      });
+      expect(alert?.message).toContain(
+        'v1.9.0, the version alice rolled back to, is serving and failed its baseline test: failed: accuracy 50.0 %',
+      );
+      // The stored record has it too (saved with a later check or the end).
+      expect(w.saved.at(-1)?.timeline.some((e) => e.event === 'baseline_tested')).toBe(true);
+    });
+
+    it('a passed test is recorded without an alert; no evaluator (null) records nothing', async () => {
+      const passed = { ...failed, passed: true, score: 1, detail: 'passed: accuracy 100.0 % (2/2) ≥ 75 %' };
+      const w1 = world({ targetTest: passed });
+      const r1 = await run(w1);
+      expect(r1.view.timeline.find((e) => e.event === 'baseline_tested')?.detail).toMatchObject({ passed: true });
+      expect(w1.notifications.filter((n) => n.kind === 'alert' && n.title.includes('BASELINE'))).toEqual([]);
+      const w2 = world();
+      const r2 = await run(w2);
+      expect(w2.targetTests).toEqual(['v1.9.0']);
+      expect(events(r2.view)).not.toContain('baseline_tested');
+      expect(r2.view.status).toBe('completed');
+    });
+
+    it('a test that cannot run is "not judged" in the timeline and the rollback completes as it would', async () => {
+      const w = world({ targetTest: 'fails' });
+      const { view } = await run(w);
+      expect(view.status).toBe('completed');
+      expect(view.timeline.find((e) => e.event === 'baseline_tested')?.detail).toMatchObject({
+        version: 'v1.9.0',
+        evaluator: 'unavailable',
+        passed: null,
+        detail: expect.stringContaining('baseline test could not run: registry unreachable'),
+      });
+    });
+
+    it('a rollback with no named target chooses (and tests) its target first, as before: no test after the switch', async () => {
+      const w = world({ targetTest: failed });
+      const { view } = await run(w, { target_version: undefined });
+      expect(view.status).toBe('completed');
+      expect(w.targetCalls).toEqual([{}]);
+      expect(w.targetTests ?? []).toEqual([]);
+      expect(events(view)).not.toContain('baseline_tested');
+    });
+
+    it('a switch that fails runs no test', async () => {
+      const w = world({ targetTest: failed, switchFails: true });
+      const { view } = await run(w);
+      expect(view.status).toBe('escalated');
+      expect(w.targetTests ?? []).toEqual([]);
+    });
+  });
 });

@@ -24,6 +24,8 @@ function describe(e) {
       return `decided by ${d.decided_by} (${d.mode})`;
     case 'deadline_passed':
       return `no decision; default action: ${d.default_action}`;
+    case 'baseline_tested':
+      return `${d.version}: ${d.detail}`;
     case 'metrics_before':
       return `${d.version}: error rate ${f.percent(d.error_rate)}, p99 ${f.millis(d.latency_ms?.p99)}, ${d.requests} requests`;
     case 'verification_check':

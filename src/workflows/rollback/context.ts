@@ -54,6 +54,11 @@ export class RollbackRun {
    * wait between them are saved once, and what happens during verification is saved with its next check.
    */
   readonly lean: boolean;
+  /**
+   * A named target's baseline test runs after the switch, beside verification (versioned: runs before it tested the
+   * named target before switching). Decided in the first workflow task.
+   */
+  namedTestAfterSwitch = false;
   /** A notification queued during verification that the store does not show yet (lean runs). */
   unsavedNotice = false;
   private notifications = 0;
@@ -169,6 +174,14 @@ export class RollbackRun {
       .finally(() => {
         this.inFlight -= 1;
       });
+  }
+
+  /** Work beside the run's phases (a named target's test after the switch): the run ends once it has. */
+  alongside(work: Promise<unknown>): void {
+    this.inFlight += 1;
+    void work.finally(() => {
+      this.inFlight -= 1;
+    });
   }
 
   /** Ends the run where it stands (its last state change already recorded), once every notification is queued. */

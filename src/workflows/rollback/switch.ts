@@ -4,9 +4,10 @@ import type { GroupPlan } from '../../activities/group';
 import type { SwitchResult } from '../../ports/registry';
 import { failureMessage, failureType, type RollbackRun } from './context';
 
-// Target choice has the critical rule's 2-min budget: the activity bounds the baseline test itself.
+// Target choice has the critical rule's 2-min budget: the activity bounds the baseline tests itself (10 s critical,
+// 60 s otherwise, for the whole choice), and its timeout is above that bound.
 const { chooseTarget } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '90 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 4 },
 });
 // The switch has a budget (critical: within 2 min of the breach): a few fast retries, then escalate.
@@ -33,6 +34,7 @@ export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Pr
       prompt: input.prompt,
       ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
       ...(critical ? { critical: true } : {}),
+      ...(run.namedTestAfterSwitch ? { named_test_after_switch: true } : {}),
     });
     recordTarget(run, target);
     return target;

@@ -611,6 +611,31 @@ describe('buildPostMortem (seed runbook step 5: document what happened, plan pre
     expect(pm.questions[1]!.known).toEqual(['Rollback target v1.9.0 baseline test: passed (accuracy 81 % ≥ 75 %).']);
   });
 
+  it('a named target tested after the switch: the test is read from its own event', () => {
+    const pm = buildPostMortem(
+      view({
+        timeline: [
+          ev(0, 'requested', { by: 'alice', reason: 'r', mode: 'immediate' }),
+          ev(0.1, 'target_selected', { from_version: 'v2.0.0', to_version: 'v1.9.0', skipped: [], baseline_test: null }),
+          ev(0.2, 'switched', {
+            from_version: 'v2.0.0',
+            to_version: 'v1.9.0',
+            at: '2026-06-01T10:00:00.200Z',
+            marked_rolled_back_from: true,
+          }),
+          ev(3, 'baseline_tested', {
+            version: 'v1.9.0',
+            evaluator: 'http-suite',
+            passed: false,
+            score: 0,
+            detail: 'failed: accuracy 0.0 % (0/1) < 75 %',
+          }),
+        ],
+      }),
+    );
+    expect(pm.questions[1]!.known).toEqual(['Rollback target v1.9.0 baseline test: failed (failed: accuracy 0.0 % (0/1) < 75 %).']);
+  });
+
   it('an incident recorded without `trigger` takes it from its detection verdict', () => {
     const pm = buildPostMortem(
       view({
