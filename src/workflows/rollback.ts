@@ -27,9 +27,10 @@ const { readWindow, readTraffic } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
-// The switch path in one activity: the switch's own retry budget (it bounds the baseline test like chooseTarget).
+// The switch path in one activity: the switch's own retry budget. It bounds the baseline tests like chooseTarget (60 s
+// at most for the whole choice), and its timeout is above that bound.
 const { switchInOneStep } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '90 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
 });
 
@@ -43,7 +44,7 @@ const ONE_STEP = 'switch-in-one-step';
  * that dies within the task runs it again from the replacement task (the switch is keyed by the rollback id).
  */
 const { switchInOneStep: switchInOneStepInTask } = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '90 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
   localRetryThreshold: '10 seconds',
 });
