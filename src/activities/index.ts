@@ -115,19 +115,10 @@ export function createActivities(deps: ActivityDeps) {
    * A broken or slow evaluator must not block a rollback: its failure, or no answer within the budget, is
    * reported as "not judged".
    */
-  const evaluateSafely = async (prompt: string, v: VersionRecord, budgetMs: number): Promise<Evaluation> => {
+  const evaluateSafely = async (prompt: string, v: VersionRecord, waitMs: number, late$: string): Promise<Evaluation> => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Evaluation>((resolve) => {
-      timer = setTimeout(
-        () =>
-          resolve({
-            evaluator: 'timeout',
-            passed: null,
-            score: null,
-            detail: `baseline test gave no answer within ${Math.round(budgetMs / 1000)} s; chosen without it`,
-          }),
-        budgetMs,
-      );
+      timer = setTimeout(() => resolve({ evaluator: 'timeout', passed: null, score: null, detail: late$ }), waitMs);
     });
     try {
       return await Promise.race([deps.evaluator!.evaluate(prompt, v), late]);
@@ -327,20 +318,15 @@ export function createActivities(deps: ActivityDeps) {
     async chooseTarget(input: ChooseTargetInput, state?: TargetState): Promise<TargetChoice> {
       // One budget for the whole choice, however many candidates fail their tests: once it is spent, the next
       // candidate is chosen without its test (the activity's own timeout is well above the budget).
-      const deadline = Date.now() + (input.critical ? budget.critical : budget.other);
+      const budgetMs = input.critical ? budget.critical : budget.other;
+      const deadline = Date.now() + budgetMs;
+      const late = `the baseline tests gave no answer within their budget (${Math.round(budgetMs / 1000)} s); chosen without it`;
       // A version whose baseline test already passed is not tested again: a critical rollback cannot wait for it.
       const evaluate = async (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> => {
         if (!deps.evaluator || v.known_good === true) return undefined;
         const left = deadline - Date.now();
-        if (left <= 0) {
-          return {
-            evaluator: 'timeout',
-            passed: null,
-            score: null,
-            detail: 'the baseline tests took the whole budget on earlier candidates; chosen without it',
-          };
-        }
-        return evaluateSafely(prompt, v, left);
+        if (left <= 0) return { evaluator: 'timeout', passed: null, score: null, detail: late };
+        return evaluateSafely(prompt, v, left, late);
       };
       return domain(async () => {
         const { prompt, versions } = state ?? (await readTargetState(input.prompt));
@@ -407,7 +393,12 @@ export function createActivities(deps: ActivityDeps) {
       if (!deps.evaluator) return null;
       const v = await registry.getVersion(input.prompt, input.version);
       if (!v || v.known_good === true) return null;
-      return evaluateSafely(input.prompt, v, budget.other);
+      return evaluateSafely(
+        input.prompt,
+        v,
+        budget.other,
+        `baseline test gave no answer within ${Math.round(budget.other / 1000)} s; not judged`,
+      );
     },
 
     /** Metrics of one version over the last `window_s` seconds. */

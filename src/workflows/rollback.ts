@@ -28,10 +28,13 @@ const { readWindow, readTraffic } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
 // The switch path in one activity: the switch's own retry budget. It bounds the baseline tests like chooseTarget (60 s
-// at most for the whole choice), and its timeout is above that bound.
-const { switchInOneStep } = proxyActivities<Activities>({
-  startToCloseTimeout: '90 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
+// for the whole choice; 10 s for a critical incident), and its timeout is above that bound: a critical incident's
+// keeps a short one (the critical rule's 2-min budget).
+const ONE_STEP_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 } as const;
+const { switchInOneStep } = proxyActivities<Activities>({ startToCloseTimeout: '90 seconds', retry: ONE_STEP_RETRY });
+const { switchInOneStep: switchInOneStepCritical } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: ONE_STEP_RETRY,
 });
 
 /** Immediate rollbacks started with this change switch in one activity (re-check, target, group, switch). */
@@ -45,7 +48,12 @@ const ONE_STEP = 'switch-in-one-step';
  */
 const { switchInOneStep: switchInOneStepInTask } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '90 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 6 },
+  retry: ONE_STEP_RETRY,
+  localRetryThreshold: '10 seconds',
+});
+const { switchInOneStep: switchInOneStepInTaskCritical } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: ONE_STEP_RETRY,
   localRetryThreshold: '10 seconds',
 });
 /** Runs (and parts of runs) from before it replay the one step as an activity task. */
@@ -53,10 +61,11 @@ export const SWITCH_IN_TASK = 'switch-in-task';
 
 /** Rollbacks to a named target started with this change test it after the switch (testTarget), not before. */
 export const NAMED_TEST_AFTER_SWITCH = 'named-test-after-switch';
-// The test is bounded by the activity (60 s, then "not judged"); the timeout is above that bound.
+// The test is bounded by the activity (60 s, then "not judged"); the timeout is above that bound. The run ends once it
+// is recorded, so it is tried twice, not until it answers.
 const { testTarget } = proxyActivities<Activities>({
-  startToCloseTimeout: '90 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+  startToCloseTimeout: '75 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 2 },
 });
 
 /**
@@ -156,6 +165,9 @@ async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): 
 
   const target = await chooseTargetPhase(run, critical);
   if (!target) return run.end();
+  // A gradual rollback's named target is tested as its stages begin: the result comes while the rollback can still be
+  // aborted, not once all traffic is on it.
+  if (run.namedTestAfterSwitch && view.mode === 'gradual') testAfterSwitch(run, target.to_version);
 
   // An operator's rollback is never refused for looking healthy: the metrics at this moment go into the timeline.
   if (target.from_version !== null && !input.incident) {
@@ -196,7 +208,13 @@ async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): 
  */
 async function oneStepAttempt(run: RollbackRun, o: { critical: boolean; automatic: boolean }): Promise<OneStepResult | undefined> {
   const { view, input } = run;
-  const step = patched(SWITCH_IN_TASK) ? switchInOneStepInTask : switchInOneStep;
+  const step = patched(SWITCH_IN_TASK)
+    ? o.critical
+      ? switchInOneStepInTaskCritical
+      : switchInOneStepInTask
+    : o.critical
+      ? switchInOneStepCritical
+      : switchInOneStep;
   try {
     return await step({
       prompt: input.prompt,
@@ -262,7 +280,7 @@ async function oneStepRecorded(run: RollbackRun, r: Exclude<OneStepResult, { kin
 /** Verification of the switched traffic, and the run's end by its outcome. */
 async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promise<RollbackView> {
   const { view, input } = run;
-  if (run.namedTestAfterSwitch) testAfterSwitch(run, switched.to);
+  if (run.namedTestAfterSwitch && !run.targetTestStarted) testAfterSwitch(run, switched.to);
   const checked = await verify(run, switched, incidentTrigger(run));
   view.outcome = checked.outcome;
   const summary = checked.last?.summary;
@@ -326,6 +344,7 @@ async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promis
  */
 function testAfterSwitch(run: RollbackRun, version: string): void {
   const { view, input } = run;
+  run.targetTestStarted = true;
   const tested = testTarget({ prompt: input.prompt, version }).then(
     (evaluation) => evaluation,
     (e: unknown) =>
@@ -347,7 +366,11 @@ function testAfterSwitch(run: RollbackRun, version: string): void {
           'alert',
           'high',
           `ROLLED BACK TO A VERSION THAT FAILED ITS BASELINE TEST: ${input.prompt}`,
-          `${version}, the version ${view.decided_by ?? input.requested_by} rolled back to, is serving and failed its baseline test: ${evaluation.detail}. Verification goes on; consider another target.`,
+          `${version}, the version ${view.decided_by ?? input.requested_by} rolled back to, failed its baseline test: ${evaluation.detail}. ${
+            view.mode === 'gradual' && view.status !== 'verifying'
+              ? 'Traffic is moving to it in stages: abort the gradual rollback to keep it off, or let it go on.'
+              : 'It is serving; consider another target.'
+          }`,
           { version, evaluation },
         );
       }

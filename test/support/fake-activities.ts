@@ -71,6 +71,8 @@ export interface FakeWorld {
   targetTest?: { evaluator: string; passed: boolean | null; score: number | null; detail: string } | null | 'fails';
   /** The versions `testTarget` was asked about, in order. */
   targetTests?: string[];
+  /** How long (wall clock) `testTarget` takes to answer. */
+  targetTestDelayMs?: number;
   /** Fail this many revertSwitch calls (retryably) before undoing (a registry briefly down). */
   revertFailures?: number;
   /** planGroup fails (retryably) every time. */
@@ -237,10 +239,11 @@ export function fakeActivities(world: FakeWorld): Activities {
       }
       return Promise.resolve({ from_version: world.active, to_version: input.target_version ?? world.versions[0]!, skipped: [] });
     },
-    testTarget(input: { prompt: string; version: string }) {
+    async testTarget(input: { prompt: string; version: string }) {
       (world.targetTests ??= []).push(input.version);
-      if (world.targetTest === 'fails') return Promise.reject(ApplicationFailure.nonRetryable('registry unreachable', 'Error'));
-      return Promise.resolve(world.targetTest ?? null);
+      if (world.targetTestDelayMs) await new Promise((r) => setTimeout(r, world.targetTestDelayMs));
+      if (world.targetTest === 'fails') throw ApplicationFailure.nonRetryable('registry unreachable', 'Error');
+      return world.targetTest ?? null;
     },
     readWindow(input: { version: string; window_s: number }) {
       const w = nextWindow(input.version);

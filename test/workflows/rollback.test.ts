@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { randomUUID } from 'node:crypto';
 import type { RollbackView } from '../../src/domain/rollback';
+import { DEFAULT_GRADUAL } from '../../src/domain/stages';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
 import type { RollbackInput } from '../../src/workflows/rollback';
 import { fakeActivities, fakeWorld, UNREADABLE, type FakeWorld } from '../support/fake-activities';
@@ -230,8 +231,8 @@ describe('rollback workflow (time-skipping)', () => {
         severity: 'high',
         title: 'ROLLED BACK TO A VERSION THAT FAILED ITS BASELINE TEST: customer-support',
       });
-      expect(alert?.message).toContain(
-        'v1.9.0, the version alice rolled back to, is serving and failed its baseline test: failed: accuracy 50.0 %',
+      expect(alert?.message).toBe(
+        'v1.9.0, the version alice rolled back to, failed its baseline test: failed: accuracy 50.0 % (1/2) < 75 %. It is serving; consider another target.',
       );
       // The stored record has it too (saved with a later check or the end).
       expect(w.saved.at(-1)?.timeline.some((e) => e.event === 'baseline_tested')).toBe(true);
@@ -269,6 +270,32 @@ describe('rollback workflow (time-skipping)', () => {
       expect(w.targetCalls).toEqual([{}]);
       expect(w.targetTests ?? []).toEqual([]);
       expect(events(view)).not.toContain('baseline_tested');
+    });
+
+    it('a test that answers after verification ended: the run waits for it, then ends with it stored', async () => {
+      // Time does not skip while an activity runs: a verification of 1 s in wall time ends before a 3-s test answers.
+      const w = world({ targetTest: failed, targetTestDelayMs: 3_000 });
+      const { view } = await run(w, { verification: { ...DEFAULT_VERIFICATION, interval_s: 1, duration_s: 1 } });
+      expect(view.status).toBe('completed');
+      // Recorded after verification's last check: the run waited for it before its final status.
+      const names = events(view);
+      expect(names.indexOf('baseline_tested')).toBeGreaterThan(names.lastIndexOf('verification_check'));
+      const last = w.saved.at(-1)!;
+      expect(last.status).toBe('completed');
+      expect(last.timeline.find((e) => e.event === 'baseline_tested')?.detail).toMatchObject({ passed: false });
+      expect(w.notifications.some((n) => n.title.startsWith('ROLLED BACK TO A VERSION THAT FAILED'))).toBe(true);
+    });
+
+    it('a gradual rollback tests its named target as the stages begin: the result comes while it can still be aborted', async () => {
+      const w = world({ targetTest: failed });
+      const { view } = await run(w, { mode: 'gradual', gradual_plan: { ...DEFAULT_GRADUAL } });
+      expect(view.status).toBe('completed');
+      expect(w.targetTests).toEqual(['v1.9.0']);
+      const names = events(view);
+      expect(names.indexOf('baseline_tested')).toBeGreaterThan(names.indexOf('target_selected'));
+      expect(names.indexOf('baseline_tested')).toBeLessThan(names.indexOf('switched'));
+      const alert = w.notifications.find((n) => n.title.startsWith('ROLLED BACK TO A VERSION THAT FAILED'));
+      expect(alert?.message).toContain('Traffic is moving to it in stages: abort the gradual rollback to keep it off');
     });
 
     it('a switch that fails runs no test', async () => {

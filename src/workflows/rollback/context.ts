@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
+  log,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -59,6 +60,8 @@ export class RollbackRun {
    * named target before switching). Decided in the first workflow task.
    */
   namedTestAfterSwitch = false;
+  /** That test has started (a gradual rollback starts it with its stages, before the switch). */
+  targetTestStarted = false;
   /** A notification queued during verification that the store does not show yet (lean runs). */
   unsavedNotice = false;
   private notifications = 0;
@@ -179,9 +182,14 @@ export class RollbackRun {
   /** Work beside the run's phases (a named target's test after the switch): the run ends once it has. */
   alongside(work: Promise<unknown>): void {
     this.inFlight += 1;
-    void work.finally(() => {
-      this.inFlight -= 1;
-    });
+    void work
+      .catch((e: unknown) => {
+        // Never an unhandled rejection (it would fail the workflow task on every replay): the run goes on without it.
+        log.warn('work beside the rollback failed', { error: failureMessage(e) });
+      })
+      .finally(() => {
+        this.inFlight -= 1;
+      });
   }
 
   /** Ends the run where it stands (its last state change already recorded), once every notification is queued. */

@@ -4,12 +4,11 @@ import type { GroupPlan } from '../../activities/group';
 import type { SwitchResult } from '../../ports/registry';
 import { failureMessage, failureType, type RollbackRun } from './context';
 
-// Target choice has the critical rule's 2-min budget: the activity bounds the baseline tests itself (10 s critical,
-// 60 s otherwise, for the whole choice), and its timeout is above that bound.
-const { chooseTarget } = proxyActivities<Activities>({
-  startToCloseTimeout: '90 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 4 },
-});
+// The activity bounds the baseline tests of one choice itself (60 s; 10 s for a critical incident), and its timeout is
+// above that bound. A critical incident's choice keeps a short timeout: the critical rule's 2-min budget.
+const TARGET_RETRY = { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 4 } as const;
+const { chooseTarget } = proxyActivities<Activities>({ startToCloseTimeout: '90 seconds', retry: TARGET_RETRY });
+const { chooseTarget: chooseTargetCritical } = proxyActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: TARGET_RETRY });
 // The switch has a budget (critical: within 2 min of the breach): a few fast retries, then escalate.
 const { switchActiveVersion } = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
@@ -30,7 +29,7 @@ const { revertSwitch } = proxyActivities<Activities>({
 export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Promise<TargetChoice | undefined> {
   const { input } = run;
   try {
-    const target = await chooseTarget({
+    const target = await (critical ? chooseTargetCritical : chooseTarget)({
       prompt: input.prompt,
       ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
       ...(critical ? { critical: true } : {}),
