@@ -393,12 +393,7 @@ export function createActivities(deps: ActivityDeps) {
       if (!deps.evaluator) return null;
       const v = await registry.getVersion(input.prompt, input.version);
       if (!v || v.known_good === true) return null;
-      return evaluateSafely(
-        input.prompt,
-        v,
-        budget.other,
-        `baseline test gave no answer within ${Math.round(budget.other / 1000)} s; not judged`,
-      );
+      return evaluateSafely(input.prompt, v, budget.other, `baseline test gave no answer within ${Math.round(budget.other / 1000)} s`);
     },
 
     /** Metrics of one version over the last `window_s` seconds. */

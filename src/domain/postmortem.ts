@@ -438,7 +438,7 @@ function questionsOf(
 
   const tested: string[] = [];
   const target = timeline.find((e) => e.event === 'target_selected');
-  // A named target is tested after the switch (its own event); before that change, with the choice.
+  // An immediate rollback's named target is tested after the switch (its own event); otherwise with the choice.
   const testedAfter = timeline.find((e) => e.event === 'baseline_tested');
   const targetTest = testedAfter ? testedAfter.detail : target ? obj(target.detail, 'baseline_test') : null;
   if (targetTest) {

@@ -100,7 +100,9 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   // Decided in the first workflow task, after lean-history and metrics-unreadable (RollbackRun): always this order.
   const oneStep = patched(ONE_STEP);
   // Only runs with a named target carry its marker.
-  run.namedTestAfterSwitch = input.target_version !== undefined && patched(NAMED_TEST_AFTER_SWITCH);
+  // A gradual rollback still tests its target first: its stages take minutes, the result is known before traffic starts
+  // to move, and an abort never waits for a test.
+  run.namedTestAfterSwitch = input.target_version !== undefined && view.mode !== 'gradual' && patched(NAMED_TEST_AFTER_SWITCH);
   // An incident's detection follows at once: saved together (lean runs). One-step: the store already holds the
   // claimed rollback, so this save goes with the next state change and does not hold up the switch.
   await run.enter(
@@ -165,9 +167,6 @@ async function stepByStep(run: RollbackRun, stages: Stages, critical: boolean): 
 
   const target = await chooseTargetPhase(run, critical);
   if (!target) return run.end();
-  // A gradual rollback's named target is tested as its stages begin: the result comes while the rollback can still be
-  // aborted, not once all traffic is on it.
-  if (run.namedTestAfterSwitch && view.mode === 'gradual') testAfterSwitch(run, target.to_version);
 
   // An operator's rollback is never refused for looking healthy: the metrics at this moment go into the timeline.
   if (target.from_version !== null && !input.incident) {
@@ -280,7 +279,7 @@ async function oneStepRecorded(run: RollbackRun, r: Exclude<OneStepResult, { kin
 /** Verification of the switched traffic, and the run's end by its outcome. */
 async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promise<RollbackView> {
   const { view, input } = run;
-  if (run.namedTestAfterSwitch && !run.targetTestStarted) testAfterSwitch(run, switched.to);
+  if (run.namedTestAfterSwitch) testAfterSwitch(run, switched.to);
   const checked = await verify(run, switched, incidentTrigger(run));
   view.outcome = checked.outcome;
   const summary = checked.last?.summary;
@@ -344,7 +343,6 @@ async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promis
  */
 function testAfterSwitch(run: RollbackRun, version: string): void {
   const { view, input } = run;
-  run.targetTestStarted = true;
   const tested = testTarget({ prompt: input.prompt, version }).then(
     (evaluation) => evaluation,
     (e: unknown) =>
@@ -366,11 +364,7 @@ function testAfterSwitch(run: RollbackRun, version: string): void {
           'alert',
           'high',
           `ROLLED BACK TO A VERSION THAT FAILED ITS BASELINE TEST: ${input.prompt}`,
-          `${version}, the version ${view.decided_by ?? input.requested_by} rolled back to, failed its baseline test: ${evaluation.detail}. ${
-            view.mode === 'gradual' && view.status !== 'verifying'
-              ? 'Traffic is moving to it in stages: abort the gradual rollback to keep it off, or let it go on.'
-              : 'It is serving; consider another target.'
-          }`,
+          `${version}, the version ${view.decided_by ?? input.requested_by} rolled back to, failed its baseline test: ${evaluation.detail}. It is serving; consider another target.`,
           { version, evaluation },
         );
       }

@@ -56,12 +56,10 @@ export class RollbackRun {
    */
   readonly lean: boolean;
   /**
-   * A named target's baseline test runs after the switch, beside verification (versioned: runs before it tested the
-   * named target before switching). Decided in the first workflow task.
+   * An immediate rollback's named target is tested after the switch, beside verification (versioned: runs before it
+   * tested it before switching, as gradual rollbacks still do). Decided in the first workflow task.
    */
   namedTestAfterSwitch = false;
-  /** That test has started (a gradual rollback starts it with its stages, before the switch). */
-  targetTestStarted = false;
   /** A notification queued during verification that the store does not show yet (lean runs). */
   unsavedNotice = false;
   private notifications = 0;
