@@ -37,6 +37,8 @@ afterAll(async () => {
   if (suiteDir) fs.rmSync(suiteDir, { recursive: true, force: true });
 });
 
+/** The operator's request: roll back to v1.9.0, by name. */
+const ROLLBACK = { prompt: 'customer-support', target_version: 'v1.9.0', reason: 'bad answers' };
 const rollback = (id: string) => http(stack.url, 'GET', `/api/rollbacks/${id}`).then((r) => r.body);
 const served = async (): Promise<string> =>
   (await http(stack.url, 'GET', '/api/prompts/customer-support/resolve?key=user-1')).body.version as string;
@@ -44,11 +46,7 @@ const served = async (): Promise<string> =>
 describe("an operator's rollback to a named version, with a baseline test suite configured", () => {
   it('switches without waiting for the suite; the suite runs after the switch, its failure is in the timeline and alerted', async () => {
     const t0 = Date.now();
-    const r = await http(stack.url, 'POST', '/api/rollback', {
-      prompt: 'customer-support',
-      target_version: 'v1.9.0',
-      reason: 'bad answers',
-    });
+    const r = await http(stack.url, 'POST', '/api/rollback', ROLLBACK);
     expect(r.status).toBe(202);
     // Served well before the suite could have answered its one case.
     const switchedAfter = await waitFor('v1.9.0 served', async () => ((await served()) === 'v1.9.0' ? Date.now() - t0 : undefined), 20_000);
