@@ -59,8 +59,8 @@ describe('known-good selection with a baseline test', () => {
   it('one budget for the whole choice: once failing tests have spent it, the next candidate is chosen without its test', async () => {
     await seed();
     // Every test fails, after 300 ms; the budget is 500 ms. v1.9.0 fails its test (300 ms); v1.8.0's test gets the
-    // 200 ms left and is cut short: chosen, "not judged". Before, each candidate had a budget of its own: three
-    // tests, 900 ms, and then no target at all — or, with a minute each, a choice past its activity's timeout.
+    // 200 ms left and is cut short: chosen, "not judged". Before, each candidate had a budget of its own: two
+    // tests, 600 ms, and then no target at all — or, with a minute each, a choice past its activity's timeout.
     const asked: string[] = [];
     const slowFail: Evaluator = {
       evaluate: async (_p, v) => {
