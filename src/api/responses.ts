@@ -523,7 +523,14 @@ export const health = z
   .strict()
   .openapi('Health');
 export const readiness = z
-  .object({ status: z.enum(['ready', 'not ready']), checks: z.record(z.string()).describe('per dependency: "ok" or "down: …"') })
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    checks: z
+      .record(z.string())
+      .describe(
+        'per dependency: "ok" or "down: …"; `worker` (API and worker in one process, `npm start`): "ok" once it runs, else why not',
+      ),
+  })
   .strict()
   .openapi('Readiness');
 

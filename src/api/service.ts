@@ -63,6 +63,11 @@ export interface ServiceDeps {
    * incident it opens is started from the API at once instead of after the monitor's next workflow task.
    */
   judge?: (input: { prompt: string; source: 'fast_path'; unstarted_after_ms: number }) => Promise<MonitorCheck>;
+  /**
+   * The state of the worker this process runs (`npm start`: API and worker in one process): 'ok' once it polls, else
+   * why not. Ready (GET /readyz) only then: a rollback accepted at ready is run at once. Absent for an API alone.
+   */
+  workerStatus?: () => string;
 }
 
 /** The monitor a deploy starts: running, or pending (engine unreachable; the reconciler starts it). */
@@ -791,6 +796,7 @@ export class PromptbackService {
         (e: Error) => (checks.temporal = `down: ${e.message}`),
       ),
     ]);
+    if (this.d.workerStatus) checks.worker = this.d.workerStatus();
     return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
   }
 

@@ -37,6 +37,7 @@ export async function startApi(
   address: string,
   log: Logger,
   telemetry: Telemetry = new Telemetry(),
+  opts: { workerStatus?: () => string } = {},
 ): Promise<ApiHandle> {
   // The ingest thread is up before the API answers, so the first batch is as fast as the rest.
   if (adapters.metrics instanceof ThreadedMetricsStore) await adapters.metrics.warm();
@@ -74,6 +75,7 @@ export async function startApi(
     prometheusConfigured: config.prometheus.url !== undefined,
     promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),
     judge: (input) => judging.monitorCheck(input),
+    ...(opts.workerStatus ? { workerStatus: opts.workerStatus } : {}),
   });
   if (config.tokens.length === 0) log.warn('AUTH_TOKENS is empty: authentication is off and every request acts as "anonymous"');
   const metricsRegistry = telemetry.registry;

@@ -50,11 +50,15 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const adapters = await openAdapters(config, log);
     // One process, one scrape target: the API's /metrics shows the worker's and the Temporal SDK's metrics too.
     const telemetry = new Telemetry();
-    // The API first: it answers (503 for what needs the engine) even while Temporal is unreachable.
-    const api = await startApi(config, adapters, address, log, telemetry);
-    const engine = address;
     let worker: WorkerHandle | undefined;
+    let workerStatus = 'starting';
+    // The API first: it answers (503 for what needs the engine) even while Temporal is unreachable. It is ready
+    // (GET /readyz) once the worker below runs, so that a rollback accepted at ready is run at once.
+    const api = await startApi(config, adapters, address, log, telemetry, { workerStatus: () => workerStatus });
+    const engine = address;
     let stopping = false;
+    let firstAttempt: () => void = () => undefined;
+    const attempted = new Promise<void>((resolve) => (firstAttempt = resolve));
     // The worker needs the engine: keep trying until it answers; its first reconciler pass repairs the gap.
     const workerStarted = (async () => {
       for (let attempt = 0; !stopping; attempt++) {
@@ -62,15 +66,23 @@ async function main(log: Logger): Promise<() => Promise<void>> {
           // A cluster may lack the search attributes the workflows write: register them, or say how.
           if (config.temporal.address) await registerSearchAttributes(config, engine, log);
           worker = await startWorker(config, adapters, engine, {}, { telemetry });
-          worker.run.catch((e: unknown) => log.fatal({ err: e }, 'worker stopped unexpectedly'));
+          worker.run.catch((e: unknown) => {
+            workerStatus = `stopped: ${e instanceof Error ? e.message : String(e)}`;
+            log.fatal({ err: e }, 'worker stopped unexpectedly');
+          });
+          workerStatus = 'ok';
           if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
           return;
         } catch (e) {
+          workerStatus = `not started: ${e instanceof Error ? e.message : String(e)}; retrying every 5 s`;
           if (attempt === 0) log.error({ err: e, temporal: engine }, 'worker cannot reach Temporal yet; retrying every 5 s');
+          firstAttempt();
           await new Promise((r) => setTimeout(r, 5000));
         }
       }
-    })();
+    })().finally(firstAttempt);
+    // "Up" once the worker runs (or its first attempt failed, said above): what the API accepts from then on is run.
+    await attempted;
     log.info(
       { api: api.url, temporal: address, webUi: config.temporal.uiUrl, database: config.databaseUrl, workflow_calls: workflowCallsMode() },
       `promptback is up: API ${api.url}, Temporal ${address}, Web UI ${config.temporal.uiUrl}`,

@@ -5,11 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports';
+import { http, steps, waitFor } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '../..');
 
 interface Started {
   child: ChildProcess;
+  url: string;
   temporalPort: number;
   exited: Promise<void>;
   output: () => string;
@@ -41,7 +43,7 @@ async function npmStart(): Promise<Started> {
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const started: Started = { child, temporalPort, exited, output: () => out.slice(-4000) };
+  const started: Started = { child, url: `http://127.0.0.1:${port}`, temporalPort, exited, output: () => out.slice(-4000) };
   running.push(started);
   const until = Date.now() + 90_000;
   for (;;) {
@@ -102,5 +104,32 @@ describe('npm start stops as a whole', () => {
     process.kill(-s.child.pid!, 'SIGKILL');
     await s.exited;
     await closedWithin(s.temporalPort, 10_000);
+  }, 150_000);
+});
+
+describe('npm start is ready when it can roll back', () => {
+  it('/readyz answers 200 once the worker runs, and says so: a rollback requested at once is served within seconds', async () => {
+    const s = await npmStart();
+    const ready = (await (await fetch(`${s.url}/readyz`)).json()) as { checks: Record<string, string> };
+    expect(ready.checks).toEqual({ store: 'ok', temporal: 'ok', worker: 'ok' });
+    await steps(s.url, [
+      ['PUT', '/api/prompts/customer-support', { description: 'Customer support assistant' }],
+      ['POST', '/api/prompts/customer-support/versions', { version: 'v1.9.0', template: 'You are a helpful support agent.' }],
+      ['POST', '/api/prompts/customer-support/deploy', { version: 'v1.9.0' }],
+      ['POST', '/api/prompts/customer-support/versions', { version: 'v2.0.0', template: 'You are a very concise support agent.' }],
+      ['POST', '/api/prompts/customer-support/deploy', { version: 'v2.0.0' }],
+    ]);
+    const t0 = Date.now();
+    const r = await http(s.url, 'POST', '/api/rollback', { prompt: 'customer-support', target_version: 'v1.9.0' });
+    expect(r.status).toBe(202);
+    const served = await waitFor(
+      'v1.9.0 served',
+      async () =>
+        (await http(s.url, 'GET', '/api/prompts/customer-support/resolve?key=user-42')).body.version === 'v1.9.0'
+          ? Date.now() - t0
+          : undefined,
+      30_000,
+    );
+    expect(served, s.output()).toBeLessThan(3_000);
   }, 150_000);
 });

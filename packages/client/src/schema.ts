@@ -846,7 +846,7 @@ export interface components {
     Readiness: {
       /** @enum {string} */
       status: 'ready' | 'not ready';
-      /** @description per dependency: "ok" or "down: …" */
+      /** @description per dependency: "ok" or "down: …"; `worker` (API and worker in one process, `npm start`): "ok" once it runs, else why not */
       checks: {
         [key: string]: string;
       };
