@@ -116,7 +116,7 @@ export function openApiDocument(): OpenApiDocument {
     path: '/readyz',
     tags: ['health'],
     operationId: 'readiness',
-    summary: 'Temporal and the store answer',
+    summary: 'Temporal and the store answer (and, under `npm start`, the worker runs)',
     responses: { 200: ok('Ready', r.readiness), 503: ok('Not ready: `checks` says what is down', r.readiness) },
   });
   route('viewer', {

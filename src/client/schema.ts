@@ -27,7 +27,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Temporal and the store answer */
+    /** Temporal and the store answer (and, under `npm start`, the worker runs) */
     get: operations['readiness'];
     put?: never;
     post?: never;

@@ -66,10 +66,16 @@ async function main(log: Logger): Promise<() => Promise<void>> {
           // A cluster may lack the search attributes the workflows write: register them, or say how.
           if (config.temporal.address) await registerSearchAttributes(config, engine, log);
           worker = await startWorker(config, adapters, engine, {}, { telemetry });
-          worker.run.catch((e: unknown) => {
-            workerStatus = `stopped: ${e instanceof Error ? e.message : String(e)}`;
-            log.fatal({ err: e }, 'worker stopped unexpectedly');
-          });
+          void worker.run.then(
+            () => {
+              // Stopped cleanly, but not by our shutdown (a signal the SDK handles itself): no longer ready.
+              if (!stopping) workerStatus = 'stopped';
+            },
+            (e: unknown) => {
+              workerStatus = `stopped: ${e instanceof Error ? e.message : String(e)}`;
+              log.fatal({ err: e }, 'worker stopped unexpectedly');
+            },
+          );
           workerStatus = 'ok';
           if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
           return;

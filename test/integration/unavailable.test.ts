@@ -135,9 +135,15 @@ describe('when the engine is back', () => {
         10_000,
       );
       expect(d.type).toBe('monitorWorkflow');
-      expect((await stack.adapters.monitors.get('customer-support'))?.status).toBe('running');
-      const row = (await stack.adapters.registry.audit({ prompt: 'customer-support' })).find((a) => a.action === 'monitor.start');
+      // The reconciler starts the workflow, then records the monitor and its audit row: wait for those writes rather
+      // than read them the moment the workflow runs (a loaded machine read the audit between the two).
+      const row = await waitFor(
+        'the audit row of the start',
+        async () => (await stack.adapters.registry.audit({ prompt: 'customer-support' })).find((a) => a.action === 'monitor.start'),
+        10_000,
+      );
       expect(row).toMatchObject({ actor: 'system:reconciler' });
+      expect((await stack.adapters.monitors.get('customer-support'))?.status).toBe('running');
     } finally {
       await connection.close();
     }
