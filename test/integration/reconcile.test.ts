@@ -68,6 +68,15 @@ async function strandedAfter(prompt: string, id: string, more: { to: string; act
   });
 }
 
+/**
+ * The audit row the reconciler writes right after the change it audits (a workflow started, a row released): waited
+ * for, not read the moment the change shows.
+ */
+const auditRow = (prompt: string, action: string) =>
+  waitFor(`the ${action} audit row of ${prompt}`, async () =>
+    (await stack.adapters.registry.audit({ prompt })).find((a) => a.action === action),
+  );
+
 describe('reconciler', () => {
   it('starts a claimed rollback whose workflow never started, from its stored input', async () => {
     await seed('rc-start');
@@ -76,12 +85,11 @@ describe('reconciler', () => {
       const p = (await http(stack.url, 'GET', '/api/prompts/rc-start')).body;
       return p.active_version === 'v1' ? p : undefined;
     });
-    const audit = await stack.adapters.registry.audit({ prompt: 'rc-start' });
-    expect(audit.find((a) => a.action === 'rollback.start')).toMatchObject({
+    expect(await auditRow('rc-start', 'rollback.start')).toMatchObject({
       actor: 'system:reconciler',
       detail: { rollback_id: '20260101-000000-rcstart1' },
     });
-    expect(audit.filter((a) => a.action === 'rollback')).toHaveLength(1);
+    expect((await stack.adapters.registry.audit({ prompt: 'rc-start' })).filter((a) => a.action === 'rollback')).toHaveLength(1);
     const described = await stack.api.client.workflow.getHandle('rollback/rc-start/20260101-000000-rcstart1').describe();
     expect(described.type).toBe('rollbackWorkflow');
   });
@@ -96,10 +104,9 @@ describe('reconciler', () => {
       return r.status === 'failed' ? r : undefined;
     });
     expect(v.timeline.at(-1)).toMatchObject({ event: 'released', detail: { by: 'system:reconciler' } });
-    const audit = await stack.adapters.registry.audit({ prompt: 'rc-noinput' });
-    const row = audit.find((a) => a.action === 'rollback.released');
+    const row = await auditRow('rc-noinput', 'rollback.released');
     expect(row).toMatchObject({ actor: 'system:reconciler', detail: { rollback_id: '20260101-000000-rcnoinp1' } });
-    expect(row!.reason).toContain('never started');
+    expect(row.reason).toContain('never started');
     expect((await http(stack.url, 'POST', '/api/prompts/rc-noinput/deploy', { version: 'v1' })).status).toBe(202);
   });
 
@@ -115,9 +122,9 @@ describe('reconciler', () => {
       return b.status === 'failed' ? b : undefined;
     });
     expect(v.timeline.at(-1)).toMatchObject({ event: 'released', detail: { by: 'system:reconciler', workflow: 'terminated' } });
-    const row = (await stack.adapters.registry.audit({ prompt: 'rc-term' })).find((a) => a.action === 'rollback.released');
+    const row = await auditRow('rc-term', 'rollback.released');
     expect(row).toMatchObject({ actor: 'system:reconciler', detail: { rollback_id: id } });
-    expect(row!.reason).toContain('terminated');
+    expect(row.reason).toContain('terminated');
     // Not blocked: a new rollback is accepted. (The terminated one may have switched to v1 before it was terminated,
     // inside its first workflow task: the new one goes to whichever version is not serving now.)
     const active = (await http(stack.url, 'GET', '/api/prompts/rc-term')).body.active_version;
@@ -158,7 +165,7 @@ describe('reconciler', () => {
     expect(restarted.type).toBe('monitorWorkflow');
     const m = (await http(stack.url, 'GET', '/api/monitors/rc-monitor')).body;
     expect(m.status).toBe('running');
-    const row = (await stack.adapters.registry.audit({ prompt: 'rc-monitor' })).find((a) => a.action === 'monitor.start');
+    const row = await auditRow('rc-monitor', 'monitor.start');
     expect(row).toMatchObject({ actor: 'system:reconciler' });
   });
 
@@ -212,7 +219,7 @@ describe('reconciler', () => {
       return b.status === 'failed' ? b : undefined;
     });
     expect(d.detail.reason).toContain('never started');
-    const row = (await stack.adapters.registry.audit({ prompt: 'rc-canary' })).find((a) => a.action === 'deployment.failed');
+    const row = await auditRow('rc-canary', 'deployment.failed');
     expect(row).toMatchObject({ actor: 'system:reconciler' });
     expect((await http(stack.url, 'POST', '/api/prompts/rc-canary/deploy', { version: 'v1' })).status).toBe(202);
   });
