@@ -106,6 +106,9 @@ function checkIdentity(): CheckIdentity | undefined {
 /** How long a monitor's claimed incident may go without its workflow saving anything before a check starts it. */
 export const UNSTARTED_AFTER_MS = 5_000;
 
+/** A baseline test that gave no answer in time: not judged, saying why. */
+const notJudged = (detail: string): Evaluation => ({ evaluator: 'timeout', passed: null, score: null, detail });
+
 const defaultRandomId = (): string => Math.random().toString(16).slice(2, 10).padEnd(8, '0');
 
 export function createActivities(deps: ActivityDeps) {
@@ -118,7 +121,7 @@ export function createActivities(deps: ActivityDeps) {
   const evaluateSafely = async (prompt: string, v: VersionRecord, waitMs: number, late$: string): Promise<Evaluation> => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Evaluation>((resolve) => {
-      timer = setTimeout(() => resolve({ evaluator: 'timeout', passed: null, score: null, detail: late$ }), waitMs);
+      timer = setTimeout(() => resolve(notJudged(late$)), waitMs);
     });
     try {
       return await Promise.race([deps.evaluator!.evaluate(prompt, v), late]);
@@ -325,7 +328,7 @@ export function createActivities(deps: ActivityDeps) {
       const evaluate = async (prompt: string, v: VersionRecord): Promise<Evaluation | undefined> => {
         if (!deps.evaluator || v.known_good === true) return undefined;
         const left = deadline - Date.now();
-        if (left <= 0) return { evaluator: 'timeout', passed: null, score: null, detail: late };
+        if (left <= 0) return notJudged(late);
         return evaluateSafely(prompt, v, left, late);
       };
       return domain(async () => {

@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import { marksFromVersion, type RollbackInput, type RollbackView } from '../domain/rollback';
 import { rollbackWorkflowV1 } from './legacy/rollback-v1';
 import { breachSignal, stateQuery } from './messages';
-import { RollbackRun } from './rollback/context';
+import { failureMessage, RollbackRun } from './rollback/context';
 import { DecisionDesk, IncidentDecision } from './rollback/decide';
 import { Stages } from './rollback/stages';
 import type { OneStepResult } from '../activities/one-step';
@@ -19,7 +19,6 @@ import {
   targetRejected,
 } from './rollback/switch';
 import { incidentTrigger, verify } from './rollback/verify';
-import { failureMessage } from './rollback/context';
 
 export type { RollbackInput };
 
@@ -99,9 +98,8 @@ async function rollbackWorkflowV2(input: RollbackInput): Promise<RollbackView> {
   // Rollbacks started before the one-step switch replay the step-by-step path: their histories hold no marker.
   // Decided in the first workflow task, after lean-history and metrics-unreadable (RollbackRun): always this order.
   const oneStep = patched(ONE_STEP);
-  // Only runs with a named target carry its marker.
-  // A gradual rollback still tests its target first: its stages take minutes, the result is known before traffic starts
-  // to move, and an abort never waits for a test.
+  // Only immediate runs with a named target carry its marker. A gradual rollback still tests its target first: its
+  // stages take minutes, the result is known before traffic starts to move, and an abort never waits for a test.
   run.namedTestAfterSwitch = input.target_version !== undefined && view.mode !== 'gradual' && patched(NAMED_TEST_AFTER_SWITCH);
   // An incident's detection follows at once: saved together (lean runs). One-step: the store already holds the
   // claimed rollback, so this save goes with the next state change and does not hold up the switch.
@@ -343,20 +341,13 @@ async function verifyAndFinish(run: RollbackRun, switched: SwitchResult): Promis
  */
 function testAfterSwitch(run: RollbackRun, version: string): void {
   const { view, input } = run;
-  const tested = testTarget({ prompt: input.prompt, version }).then(
-    (evaluation) => evaluation,
-    (e: unknown) =>
-      isCancellation(e)
-        ? null // the run is being cancelled: its own path says so
-        : {
-            evaluator: 'unavailable',
-            passed: null,
-            score: null,
-            detail: `baseline test could not run: ${failureMessage(e)}`,
-          },
+  const tested = testTarget({ prompt: input.prompt, version }).catch((e: unknown) =>
+    isCancellation(e)
+      ? null // the run is being cancelled: its own path says so
+      : { evaluator: 'unavailable', passed: null, score: null, detail: `baseline test could not run: ${failureMessage(e)}` },
   );
   run.alongside(
-    tested.then(async (evaluation) => {
+    tested.then((evaluation) => {
       if (!evaluation) return; // no evaluator, or the version already passed its test
       run.event('baseline_tested', { version, ...evaluation });
       if (evaluation.passed === false) {
@@ -368,9 +359,8 @@ function testAfterSwitch(run: RollbackRun, version: string): void {
           { version, evaluation },
         );
       }
-      // During verification the next check saves it; otherwise at once.
-      if (run.lean && view.status === 'verifying') run.unsavedNotice = true;
-      else await run.save();
+      // It answers during verification (the run's end waits for it): the next check, or the end, saves it.
+      run.unsavedNotice = true;
     }),
   );
 }
