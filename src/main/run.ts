@@ -3,8 +3,9 @@ import { ConfigError } from './config';
 import { createLogger, logFormat, type LogFormat } from './logger';
 
 /**
- * Runs an entry point: starts it, and on SIGINT/SIGTERM runs its shutdown once, then exits. A second signal
- * exits at once. A configuration error prints the message naming the variable and exits 2.
+ * Runs an entry point: starts it, and on SIGINT/SIGTERM runs its shutdown once, then exits; a signal during the start
+ * runs the shutdown as soon as the start returns. A second signal (2 s or more after the first) exits at once. A
+ * configuration error prints the message naming the variable and exits 2.
  */
 export function runMain(name: string, start: (log: Logger) => Promise<() => Promise<void>>): void {
   let format: LogFormat;
@@ -17,6 +18,18 @@ export function runMain(name: string, start: (log: Logger) => Promise<() => Prom
   const log = createLogger(process.env.LOG_LEVEL ?? 'info', `promptback-${name}`, { format });
   let stop: (() => Promise<void>) | undefined;
   let stoppingSince: number | undefined;
+  const runStop = (s: () => Promise<void>) => {
+    s().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
   const shutdown = (signal: string) => {
     if (stoppingSince !== undefined) {
       // Ctrl-C reaches us both from the terminal and relayed by tsx/npm: only a later, deliberate one forces exit.
@@ -25,14 +38,12 @@ export function runMain(name: string, start: (log: Logger) => Promise<() => Prom
       process.exit(1);
     }
     stoppingSince = Date.now();
-    log.info({ signal }, 'shutting down');
-    (stop ? stop() : Promise.resolve()).then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    // Still starting: what has started (the API, the store) is stopped once the start returns, not dropped.
+    if (!stop) log.info({ signal }, 'shutting down once the start in progress returns (another signal 2 s on exits at once)');
+    else {
+      log.info({ signal }, 'shutting down');
+      runStop(stop);
+    }
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -40,8 +51,8 @@ export function runMain(name: string, start: (log: Logger) => Promise<() => Prom
     (s) => {
       stop = s;
       if (stoppingSince !== undefined) {
-        stoppingSince = undefined;
-        shutdown('pending');
+        log.info('shutting down');
+        runStop(s);
       }
     },
     (e: unknown) => {
@@ -53,4 +64,15 @@ export function runMain(name: string, start: (log: Logger) => Promise<() => Prom
       process.exit(1);
     },
   );
+}
+
+/** An error's message and its causes' ("Failed to create schedule: 7 PERMISSION_DENIED: Schedules are disabled …"). */
+export function messageWithCauses(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c !== undefined && c !== null && parts.length < 5; c = (c as { cause?: unknown }).cause) {
+    const m = c instanceof Error ? c.message : typeof c === 'string' ? c : JSON.stringify(c);
+    if (!parts.some((p) => p.includes(m))) parts.push(m);
+    if (!(c instanceof Error)) break;
+  }
+  return parts.join(': ');
 }

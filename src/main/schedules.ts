@@ -4,6 +4,7 @@ import { reconcileWorkflow } from '../workflows/reconcile';
 import { retentionWorkflow } from '../workflows/retention';
 import { storageWorkflow } from '../workflows/storage';
 import type { StoragePolicy } from '../domain/storage';
+import { messageWithCauses } from './run';
 
 interface ScheduleSpec {
   id: string;
@@ -34,14 +35,22 @@ async function ensureSchedule(client: Client, taskQueue: string, s: ScheduleSpec
   };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP };
   try {
-    await client.schedule.create({ scheduleId: s.id, spec, action, policies, state: { note: s.note } });
-    return 'created';
+    try {
+      await client.schedule.create({ scheduleId: s.id, spec, action, policies, state: { note: s.note } });
+      return 'created';
+    } catch (e) {
+      if (!(e instanceof ScheduleAlreadyRunning)) throw e;
+      await client.schedule
+        .getHandle(s.id)
+        .update((prev) => ({ spec, action, policies, state: { paused: prev.state.paused, note: prev.state.note ?? s.note } }));
+      return 'updated';
+    }
   } catch (e) {
-    if (!(e instanceof ScheduleAlreadyRunning)) throw e;
-    await client.schedule
-      .getHandle(s.id)
-      .update((prev) => ({ spec, action, policies, state: { paused: prev.state.paused, note: prev.state.note ?? s.note } }));
-    return 'updated';
+    // The SDK says "Failed to create schedule" and keeps the server's reason (schedules disabled, permission denied) in
+    // the cause: the message names both, and the schedule.
+    throw new Error(`could not create or update the schedule ${s.id} in namespace ${client.options.namespace}: ${messageWithCauses(e)}`, {
+      cause: e,
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import { startApi } from './api';
 import { clientConnectionOptions, ensureSearchAttributes } from './temporal-connection';
 import { loadConfig } from './config';
 import { temporalSdkLogger } from './logger';
-import { runMain } from './run';
+import { messageWithCauses, runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
 import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
@@ -57,6 +57,8 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const api = await startApi(config, adapters, address, log, telemetry, { workerStatus: () => workerStatus });
     const engine = address;
     let stopping = false;
+    // The wait between two attempts, cut short by a shutdown.
+    let wake: () => void = () => undefined;
     let firstAttempt: () => void = () => undefined;
     const attempted = new Promise<void>((resolve) => (firstAttempt = resolve));
     // The worker needs the engine: keep trying until it answers; its first reconciler pass repairs the gap.
@@ -80,10 +82,16 @@ async function main(log: Logger): Promise<() => Promise<void>> {
           if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
           return;
         } catch (e) {
-          workerStatus = `not started: ${e instanceof Error ? e.message : String(e)}; retrying every 5 s`;
+          workerStatus = `not started: ${messageWithCauses(e)}; retrying every 5 s`;
           if (attempt === 0) log.error({ err: e, temporal: engine }, 'worker cannot reach Temporal yet; retrying every 5 s');
           firstAttempt();
-          await new Promise((r) => setTimeout(r, 5000));
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, 5000);
+            wake = () => {
+              clearTimeout(t);
+              r();
+            };
+          });
         }
       }
     })().finally(firstAttempt);
@@ -95,6 +103,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     );
     return async () => {
       stopping = true;
+      wake();
       await api.stop();
       await workerStarted;
       await worker?.stop();

@@ -47,6 +47,8 @@ export function freeLoopbackAddress(): Promise<string> {
 export class Telemetry {
   readonly registry = new Registry();
   private readonly sources: (() => Promise<string>)[] = [];
+  /** The SDK exporter's address already included: a worker that starts again (npm start's retries) includes it once. */
+  private sdkAddress: string | undefined;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     // Heap, event-loop lag, CPU, open handles: a stuck worker shows here before it shows in a workflow.
@@ -57,8 +59,13 @@ export class Telemetry {
     return this.registry.contentType;
   }
 
-  /** Includes the Temporal SDK's metrics served at `address` (host:port). Once per process. */
+  /** Includes the Temporal SDK's metrics served at `address` (host:port): the runtime's one exporter, so once. */
   includeTemporalSdk(address: string): void {
+    if (this.sdkAddress !== undefined) {
+      if (this.sdkAddress !== address) throw new Error(`Temporal SDK metrics already read from ${this.sdkAddress}, not ${address}`);
+      return;
+    }
+    this.sdkAddress = address;
     const up = new Gauge({
       name: 'promptback_temporal_sdk_metrics_up',
       help: "1 when the Temporal SDK's own metrics were read for this scrape, 0 when its exporter did not answer",

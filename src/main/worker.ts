@@ -76,17 +76,54 @@ async function runWorker(
   metrics: MetricsListener | undefined,
 ): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
+  // Whatever fails below leaves nothing running: no worker polls until every step that can fail has passed (a caller
+  // that retries, as npm start does, would otherwise add a set of polling workers each time), and the connections
+  // opened so far are closed.
+  let clientConnection: Connection | undefined;
+  try {
+    clientConnection = await Connection.connect(clientConnectionOptions(config, address));
+    return await startPolling(config, adapters, extra, metrics, connection, clientConnection);
+  } catch (e) {
+    await clientConnection?.close().catch(() => undefined);
+    // A worker created (not polling) holds the connection: it then goes with the process.
+    await connection.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function startPolling(
+  config: Config,
+  adapters: Adapters,
+  extra: Partial<WorkerOptions>,
+  metrics: MetricsListener | undefined,
+  connection: NativeConnection,
+  clientConnection: Connection,
+): Promise<WorkerHandle> {
   // The reconciler's activities see and start workflows through this client.
-  const client = new Client({
-    connection: await Connection.connect(clientConnectionOptions(config, address)),
-    namespace: config.temporal.namespace,
-  });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const engine = new TemporalWorkflows(
     client,
     config.temporal.taskQueue,
     config.temporal.uiUrl,
     config.temporal.callTimeoutMs,
     config.monitorChecks,
+  );
+  // The schedules belong with the worker that runs them; creating them is idempotent. Before any worker polls: a
+  // namespace that refuses them (schedules disabled, no permission) stops the start here, with nothing running.
+  const { every_s, ...policy } = config.retention;
+  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
+  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
+  const s = config.storage;
+  await ensureStorageSchedule(
+    client,
+    config.temporal.taskQueue,
+    {
+      metrics_1s_keep_s: s.metrics_1s_keep_s,
+      metrics_1m_keep_s: s.metrics_1m_keep_s,
+      outbox_keep_s: s.outbox_keep_s,
+      rollbacks_keep_s: s.rollbacks_keep_s,
+    },
+    s.every_s,
   );
   // One bundle for both workers (bundling takes seconds); a bundle built ahead comes in `extra`.
   const code = extra.workflowBundle
@@ -130,6 +167,9 @@ async function runWorker(
           activities: options.activities,
           maxConcurrentActivityTaskExecutions: config.monitorCheckSlots,
         });
+  // Nothing below fails: the workers poll from here on.
+  const dispatcher = deliveryDispatcherFor(adapters, config);
+  dispatcher.start();
   const both = [worker, rollbackWorker, checksWorker].filter((w): w is Worker => w !== undefined);
   const stopBoth = () => {
     for (const w of both) if (w.getState() === 'RUNNING') w.shutdown();
@@ -138,24 +178,6 @@ async function runWorker(
     const failed = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   });
-  // The schedules belong with the worker that runs them; creating them is idempotent.
-  const { every_s, ...policy } = config.retention;
-  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
-  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
-  const dispatcher = deliveryDispatcherFor(adapters, config);
-  dispatcher.start();
-  const s = config.storage;
-  await ensureStorageSchedule(
-    client,
-    config.temporal.taskQueue,
-    {
-      metrics_1s_keep_s: s.metrics_1s_keep_s,
-      metrics_1m_keep_s: s.metrics_1m_keep_s,
-      outbox_keep_s: s.outbox_keep_s,
-      rollbacks_keep_s: s.rollbacks_keep_s,
-    },
-    s.every_s,
-  );
   return {
     worker,
     rollbackWorker,
