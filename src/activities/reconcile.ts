@@ -49,22 +49,26 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
   const release = async (view: RollbackView, why: string, workflow: string): Promise<void> => {
     const at = clock.now().toISOString();
-    await rollbacks.save({
-      ...view,
-      status: 'failed',
-      updated_at: at,
-      timeline: [...view.timeline, { at, event: 'released', detail: { by: RECONCILER, why, workflow } }],
-    });
-    await registry.appendAudit({
-      at,
-      actor: RECONCILER,
-      action: 'rollback.released',
-      prompt: view.prompt,
-      from_version: view.from_version,
-      to_version: view.to_version,
-      reason: why,
-      detail: { rollback_id: view.rollback_id, workflow_id: view.workflow_id, workflow },
-    });
+    // The release and its audit row in one transaction: a crash between two writes would leave the rollback released
+    // by nobody on record (the next pass no longer sees it open).
+    await rollbacks.save(
+      {
+        ...view,
+        status: 'failed',
+        updated_at: at,
+        timeline: [...view.timeline, { at, event: 'released', detail: { by: RECONCILER, why, workflow } }],
+      },
+      {
+        at,
+        actor: RECONCILER,
+        action: 'rollback.released',
+        prompt: view.prompt,
+        from_version: view.from_version,
+        to_version: view.to_version,
+        reason: why,
+        detail: { rollback_id: view.rollback_id, workflow_id: view.workflow_id, workflow },
+      },
+    );
   };
 
   const reconcileRollback = async (view: RollbackView, s: ReconcileSummary): Promise<void> => {
@@ -151,22 +155,19 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       state === 'not_found'
         ? 'its canary workflow never started; the prompt is released for other deploys'
         : `its canary workflow is ${state.replace('_', ' ')} without having recorded an outcome; the prompt is released for other deploys (traffic is left as it is)`;
-    await registry.recordDeployment({
-      ...now,
-      status: 'failed',
-      updated_at: at,
-      detail: { ...(now.detail ?? {}), reason: why, workflow: state },
-    });
-    await registry.appendAudit({
-      at,
-      actor: RECONCILER,
-      action: 'deployment.failed',
-      prompt: d.prompt,
-      from_version: d.from_version,
-      to_version: d.version,
-      reason: why,
-      detail: { deployment_id: d.deployment_id, workflow_id: workflowId, workflow: state },
-    });
+    await registry.recordDeployment(
+      { ...now, status: 'failed', updated_at: at, detail: { ...(now.detail ?? {}), reason: why, workflow: state } },
+      {
+        at,
+        actor: RECONCILER,
+        action: 'deployment.failed',
+        prompt: d.prompt,
+        from_version: d.from_version,
+        to_version: d.version,
+        reason: why,
+        detail: { deployment_id: d.deployment_id, workflow_id: workflowId, workflow: state },
+      },
+    );
     s.deployments_failed.push({ deployment_id: d.deployment_id, why });
   };
 
@@ -181,28 +182,30 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     const interval_s = m?.interval_s ?? deps.monitorIntervalS;
     const started = await engine.startMonitor(prompt, interval_s, RECONCILER);
     const at = clock.now().toISOString();
-    await monitors.upsert({
-      prompt,
-      workflow_id: started.workflow_id,
-      status: 'running',
-      interval_s,
-      started_by: m?.started_by ?? RECONCILER,
-      started_at: at,
-      stopped_by: null,
-      updated_at: at,
-    });
-    await registry.appendAudit({
-      at,
-      actor: RECONCILER,
-      action: 'monitor.start',
-      prompt,
-      from_version: null,
-      to_version: null,
-      reason: m
-        ? `monitor recorded as ${m.status} but its workflow was ${state.replace('_', ' ')}; restarted`
-        : 'deployed without a running monitor; started one',
-      detail: { workflow_id: started.workflow_id, interval_s },
-    });
+    await monitors.upsert(
+      {
+        prompt,
+        workflow_id: started.workflow_id,
+        status: 'running',
+        interval_s,
+        started_by: m?.started_by ?? RECONCILER,
+        started_at: at,
+        stopped_by: null,
+        updated_at: at,
+      },
+      {
+        at,
+        actor: RECONCILER,
+        action: 'monitor.start',
+        prompt,
+        from_version: null,
+        to_version: null,
+        reason: m
+          ? `monitor recorded as ${m.status} but its workflow was ${state.replace('_', ' ')}; restarted`
+          : 'deployed without a running monitor; started one',
+        detail: { workflow_id: started.workflow_id, interval_s },
+      },
+    );
     s.monitors_started.push(prompt);
   };
 

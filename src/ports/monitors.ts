@@ -1,4 +1,5 @@
 import type { Verdict } from '../domain/verdict';
+import type { AuditEntry } from './registry';
 
 export interface MonitorRecord {
   prompt: string;
@@ -20,7 +21,11 @@ export interface MonitorRecord {
 
 /** Monitor state as the API shows it, written by the monitor's activities at every check. */
 export interface MonitorStore {
-  upsert(m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>): Promise<void>;
+  /** With `audit`, the audit row is written in the same transaction as the monitor's row. */
+  upsert(
+    m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>,
+    audit?: AuditEntry,
+  ): Promise<void>;
   recordCheck(prompt: string, check: { at: string; active_version: string | null; verdict: Verdict; action: string }): Promise<void>;
   get(prompt: string): Promise<MonitorRecord | undefined>;
   list(): Promise<MonitorRecord[]>;

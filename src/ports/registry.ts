@@ -47,6 +47,9 @@ export interface AuditRow {
   detail: Record<string, unknown>;
 }
 
+/** An attributable change to record (who, when, why): an audit row before the store numbers it. */
+export type AuditEntry = Omit<AuditRow, 'id' | 'rollback_id'>;
+
 export interface PromptInput {
   name: string;
   description?: string;
@@ -165,13 +168,16 @@ export interface Registry {
   /** Records a version's baseline-test result (audited). */
   setKnownGood(prompt: string, version: string, knownGood: boolean, actor: string, reason: string): Promise<void>;
 
-  /** Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. */
-  recordDeployment(d: Deployment): Promise<void>;
+  /**
+   * Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. With `audit`, the
+   * audit row is written in the same transaction, and only if the deployment row was.
+   */
+  recordDeployment(d: Deployment, audit?: AuditEntry): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;
   /** Canary deployments still rolling out, oldest first. */
   rollingOut(): Promise<Deployment[]>;
 
   audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
   /** Any other attributable change (who, when, why). */
-  appendAudit(row: Omit<AuditRow, 'id' | 'rollback_id'>): Promise<void>;
+  appendAudit(row: AuditEntry): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { DEFAULT_STORAGE_BUDGET } from '../../src/domain/storage';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
+import { SqlMonitorStore } from '../../src/adapters/monitors/sql';
 import { openDb, pgArray } from '../../src/adapters/sql/db';
 import type { Database } from '../../src/adapters/sql/schema';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
@@ -43,6 +44,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     return {
       registry: new SqlRegistry(db.kysely, clock),
       rollbacks: new SqlRollbackStore(db.kysely),
+      monitors: new SqlMonitorStore(db.kysely),
       metrics: new SqlMetricsStore(db.kysely),
       close: () => db.close(),
     };
@@ -60,6 +62,7 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     return {
       registry: new SqlRegistry(kysely, clock),
       rollbacks: new SqlRollbackStore(kysely),
+      monitors: new SqlMonitorStore(kysely),
       metrics: new SqlMetricsStore(kysely),
       close: () => kysely.destroy(),
     };

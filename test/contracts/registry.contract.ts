@@ -2,12 +2,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDomainError, type DomainError, type DomainErrorType } from '../../src/domain/errors';
 import { ROLLBACK_STATUSES, isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../src/domain/rollback';
 import type { MetricEvent, MetricsStore } from '../../src/ports/metrics';
-import type { Deployment, Registry } from '../../src/ports/registry';
+import type { MonitorStore } from '../../src/ports/monitors';
+import type { AuditEntry, Deployment, Registry } from '../../src/ports/registry';
 import type { RollbackStore } from '../../src/ports/rollbacks';
 
 export interface ContractStores {
   registry: Registry;
   rollbacks: RollbackStore;
+  monitors: MonitorStore;
   metrics: MetricsStore;
   close(): Promise<void>;
 }
@@ -595,6 +597,104 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         await deploy('v2.1.0', 'dep-2');
         await s.registry.switchActive({ prompt: 'cs', to: 'v1.9.0', action: 'rollback', key: 'rb-2', actor: 'oncall', reason: 'errors' });
         expect((await s.registry.getVersion('cs', 'v2.1.0'))?.rolled_back_from).toBe(true);
+      });
+    });
+
+    describe('A change and its audit row in one transaction (the reconciler writes them so)', () => {
+      const audit = (action: string, s2 = 10): AuditEntry => ({
+        at: at(s2),
+        actor: 'system:reconciler',
+        action,
+        prompt: 'cs',
+        from_version: 'v2.0.0',
+        to_version: 'v1.9.0',
+        reason: 'its workflow is terminated without having recorded an outcome',
+        detail: { n: 1 },
+      });
+      /** An audit row the store cannot write (a NOT NULL column left empty): the change must not be written either. */
+      const unwritable = (action: string): AuditEntry => ({ ...audit(action), at: null as unknown as string });
+      const actions = async () => (await s.registry.audit({ prompt: 'cs' })).map((r) => r.action);
+
+      it('rollbacks.save with an audit row writes both; if the row cannot be written, neither (the rollback stays open)', async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        const open = view('rb-a', 'cs', 0);
+        await s.rollbacks.claim(open);
+        const released: RollbackView = { ...open, status: 'failed', updated_at: at(10) };
+        await expect(s.rollbacks.save(released, unwritable('rollback.released'))).rejects.toThrow();
+        expect(await s.rollbacks.get('rb-a')).toEqual(open);
+        expect(await s.rollbacks.openFor('cs')).toBe('rb-a');
+        expect(await actions()).not.toContain('rollback.released');
+
+        await s.rollbacks.save(released, audit('rollback.released'));
+        expect(await s.rollbacks.get('rb-a')).toEqual(released);
+        expect(await s.rollbacks.openFor('cs')).toBeUndefined();
+        expect(await s.registry.audit({ prompt: 'cs' })).toContainEqual(expect.objectContaining({ ...audit('rollback.released') }));
+      });
+
+      it('rollbacks.save that writes nothing (older than the stored state) writes no audit row', async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        await s.rollbacks.claim(view('rb-a', 'cs', 0));
+        const newer: RollbackView = { ...view('rb-a', 'cs', 0, 'completed'), updated_at: at(20) };
+        await s.rollbacks.save(newer);
+        await s.rollbacks.save({ ...view('rb-a', 'cs', 0, 'failed'), updated_at: at(10) }, audit('rollback.released'));
+        expect(await s.rollbacks.get('rb-a')).toEqual(newer);
+        expect(await actions()).not.toContain('rollback.released');
+      });
+
+      it('recordDeployment with an audit row writes both, neither when the row cannot be written, and no row for an ended one', async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        const d: Deployment = {
+          deployment_id: 'dep-1',
+          prompt: 'cs',
+          version: 'v2.0.0',
+          strategy: 'canary',
+          status: 'rolling_out',
+          requested_by: 'alice',
+          created_at: at(0),
+          updated_at: at(0),
+          from_version: 'v1.9.0',
+          detail: { stage: 1 },
+        };
+        await s.registry.recordDeployment(d);
+        const failed: Deployment = {
+          ...d,
+          status: 'failed',
+          updated_at: at(10),
+          detail: { stage: 1, reason: 'its canary workflow is gone' },
+        };
+        await expect(s.registry.recordDeployment(failed, unwritable('deployment.failed'))).rejects.toThrow();
+        expect(await s.registry.getDeployment('dep-1')).toEqual(d);
+        expect(await actions()).not.toContain('deployment.failed');
+
+        await s.registry.recordDeployment(failed, audit('deployment.failed'));
+        expect(await s.registry.getDeployment('dep-1')).toEqual(failed);
+        expect((await actions()).filter((a) => a === 'deployment.failed')).toHaveLength(1);
+        // Ended: a later write of another status changes nothing, so it records nothing.
+        await s.registry.recordDeployment({ ...failed, status: 'completed', updated_at: at(20) }, audit('deployment.completed'));
+        expect(await s.registry.getDeployment('dep-1')).toEqual(failed);
+        expect(await actions()).not.toContain('deployment.completed');
+      });
+
+      it('monitors.upsert with an audit row writes both; if the row cannot be written, neither', async () => {
+        const m = {
+          prompt: 'cs',
+          workflow_id: 'monitor/cs',
+          status: 'pending' as const,
+          interval_s: 30,
+          started_by: 'alice',
+          started_at: at(0),
+          stopped_by: null,
+          updated_at: at(0),
+        };
+        await s.monitors.upsert(m);
+        const running = { ...m, status: 'running' as const, started_at: at(10), updated_at: at(10) };
+        await expect(s.monitors.upsert(running, unwritable('monitor.start'))).rejects.toThrow();
+        expect(await s.monitors.get('cs')).toMatchObject({ status: 'pending', started_at: at(0) });
+        expect(await actions()).not.toContain('monitor.start');
+
+        await s.monitors.upsert(running, audit('monitor.start'));
+        expect(await s.monitors.get('cs')).toMatchObject({ status: 'running', started_at: at(10) });
+        expect(await actions()).toContain('monitor.start');
       });
     });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { SqlMetricsStore } from '../../src/adapters/metrics/sql';
 import { SqlRegistry } from '../../src/adapters/registry/sql';
 import { SqlRollbackStore } from '../../src/adapters/rollbacks/sql';
+import { SqlMonitorStore } from '../../src/adapters/monitors/sql';
 import { metricsUrlFor, openDb } from '../../src/adapters/sql/db';
 import { ThreadedMetricsStore } from '../../src/adapters/metrics/ingest-thread';
 import { migrationsFor } from '../../src/adapters/sql/migrations';
@@ -32,6 +33,7 @@ async function openStores(file: string, clock: Clock = advancingClock()): Promis
   return {
     registry: new SqlRegistry(db.kysely, clock),
     rollbacks: new SqlRollbackStore(db.kysely),
+    monitors: new SqlMonitorStore(db.kysely),
     metrics: new SqlMetricsStore(db.kysely),
     close: () => db.close(),
   };

@@ -4,6 +4,7 @@
  * workflow was terminated is released, and a killed monitor is restarted — so no prompt stays blocked with
  * 409s, and every deployed prompt stays guarded.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialView, type RollbackInput } from '../../src/domain/rollback';
 import { DEFAULT_VERIFICATION } from '../../src/domain/verification';
@@ -130,6 +131,44 @@ describe('reconciler', () => {
     const active = (await http(stack.url, 'GET', '/api/prompts/rc-term')).body.active_version;
     const again = await http(stack.url, 'POST', '/api/rollback', { prompt: 'rc-term', target_version: active === 'v1' ? 'v2' : 'v1' });
     expect(again.status, JSON.stringify(again.body)).toBe(202);
+  });
+
+  it('a release whose audit row cannot be written is not made: the rollback stays open until both are written together', async () => {
+    await seed('rc-atomic');
+    const id = '20260101-000000-rcatomi1';
+    // The store refuses this prompt's release audit rows (as a full disk or a crash between two writes would).
+    const db = stack.adapters.db.kysely;
+    await sql`CREATE TRIGGER refuse_rc_atomic BEFORE INSERT ON audit_log
+      WHEN NEW.action = 'rollback.released' AND NEW.prompt = 'rc-atomic' BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END`.execute(
+      db,
+    );
+    try {
+      const since = new Date();
+      await claimWithoutWorkflow('rc-atomic', id, false);
+      // A pass that tried: its summary names the rollback and the store's refusal.
+      await waitFor('a reconciler pass that could not release it', async () => {
+        for await (const w of stack.api.client.workflow.list({
+          query: `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'`,
+        })) {
+          if (w.startTime < since) continue;
+          const summary = (await stack.api.client.workflow.getHandle(w.workflowId, w.runId).result()) as { errors: string[] };
+          if (summary.errors.some((e) => e.includes(id) && e.includes('audit log unavailable'))) return true;
+        }
+        return undefined;
+      });
+      expect((await rollback(id)).status).toBe('rolling_back');
+      expect((await stack.adapters.registry.audit({ prompt: 'rc-atomic' })).map((a) => a.action)).not.toContain('rollback.released');
+      expect((await http(stack.url, 'POST', '/api/prompts/rc-atomic/deploy', { version: 'v1' })).status).toBe(409);
+    } finally {
+      await sql`DROP TRIGGER refuse_rc_atomic`.execute(db);
+    }
+    // The store takes audit rows again: the next pass writes the release and its row.
+    const v = await waitFor('release', async () => {
+      const r = await rollback(id);
+      return r.status === 'failed' ? r : undefined;
+    });
+    expect(v.timeline.at(-1)).toMatchObject({ event: 'released', detail: { by: 'system:reconciler' } });
+    expect((await stack.adapters.registry.audit({ prompt: 'rc-atomic' })).filter((a) => a.action === 'rollback.released')).toHaveLength(1);
   });
 
   it('a rollback whose workflow ended right after its switch, before saving it: the release records the switch from the audit row', async () => {

@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Verdict } from '../../domain/verdict';
 import type { MonitorRecord, MonitorStore } from '../../ports/monitors';
+import type { AuditEntry } from '../../ports/registry';
+import { insertAudit } from '../sql/audit';
 import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
@@ -23,22 +25,34 @@ const toRecord = (r: Selectable<Database['monitors']>): MonitorRecord => ({
 export class SqlMonitorStore implements MonitorStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async upsert(m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>): Promise<void> {
-    await this.db
-      .insertInto('monitors')
-      .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null })
-      .onConflict((oc) =>
-        oc.column('prompt').doUpdateSet({
-          workflow_id: m.workflow_id,
-          status: m.status,
-          interval_s: m.interval_s,
-          started_by: m.started_by,
-          started_at: m.started_at,
-          stopped_by: m.stopped_by,
-          updated_at: m.updated_at,
-        }),
-      )
-      .execute();
+  async upsert(
+    m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>,
+    audit?: AuditEntry,
+  ): Promise<void> {
+    const upsert = (db: Kysely<Database>) =>
+      db
+        .insertInto('monitors')
+        .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null })
+        .onConflict((oc) =>
+          oc.column('prompt').doUpdateSet({
+            workflow_id: m.workflow_id,
+            status: m.status,
+            interval_s: m.interval_s,
+            started_by: m.started_by,
+            started_at: m.started_at,
+            stopped_by: m.stopped_by,
+            updated_at: m.updated_at,
+          }),
+        )
+        .execute();
+    if (!audit) {
+      await upsert(this.db);
+      return;
+    }
+    await this.db.transaction().execute(async (tx) => {
+      await upsert(tx);
+      await insertAudit(tx, audit);
+    });
   }
 
   async recordCheck(prompt: string, check: { at: string; active_version: string | null; verdict: Verdict; action: string }): Promise<void> {

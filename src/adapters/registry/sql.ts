@@ -1,10 +1,11 @@
-import { PostgresAdapter, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
 import { DomainError } from '../../domain/errors';
 import { BUILTIN_METRICS, type PromptMetrics } from '../../domain/metrics-provider';
 import { isValidSplit, type TrafficShare } from '../../domain/traffic';
 import type { Clock } from '../../ports/clock';
 import type { PromptNotify } from '../../ports/notifier';
 import type {
+  AuditEntry,
   AuditRow,
   Deployment,
   PromptInput,
@@ -19,6 +20,7 @@ import type {
 } from '../../ports/registry';
 import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson, pgLiteral, pgScriptResults } from '../sql/db';
 import type { Database } from '../sql/schema';
+import { auditValues, insertAudit, type AuditInput } from '../sql/audit';
 
 type Tx = Kysely<Database>;
 
@@ -552,19 +554,28 @@ export class SqlRegistry implements Registry {
     });
   }
 
-  async recordDeployment(d: Deployment): Promise<void> {
+  async recordDeployment(d: Deployment, audit?: AuditEntry): Promise<void> {
     const values = { ...d, detail: json(d.detail ?? {}) };
-    await this.db
-      .insertInto('deployments')
-      .values(values)
-      .onConflict((oc) =>
-        oc
-          .column('deployment_id')
-          .doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail })
-          // An ended deployment keeps its status: a canary's late progress write never revives one a rollback aborted.
-          .where((eb) => eb.or([eb('deployments.status', 'not in', [...DEPLOYMENT_DONE]), eb('deployments.status', '=', d.status)])),
-      )
-      .execute();
+    const upsert = (db: Tx) =>
+      db
+        .insertInto('deployments')
+        .values(values)
+        .onConflict((oc) =>
+          oc
+            .column('deployment_id')
+            .doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail })
+            // An ended deployment keeps its status: a canary's late progress write never revives one a rollback aborted.
+            .where((eb) => eb.or([eb('deployments.status', 'not in', [...DEPLOYMENT_DONE]), eb('deployments.status', '=', d.status)])),
+        )
+        .executeTakeFirst();
+    if (!audit) {
+      await upsert(this.db);
+      return;
+    }
+    await this.db.transaction().execute(async (tx) => {
+      const written = await upsert(tx);
+      if (Number(written.numInsertedOrUpdatedRows ?? 0) > 0) await insertAudit(tx, audit);
+    });
   }
 
   async beginDeployment(d: Deployment): Promise<void> {
@@ -638,7 +649,7 @@ export class SqlRegistry implements Registry {
     return rows.map(toAudit);
   }
 
-  async appendAudit(row: Omit<AuditRow, 'id' | 'rollback_id'>): Promise<void> {
+  async appendAudit(row: AuditEntry): Promise<void> {
     await this.insertAudit(this.db, row);
   }
 
@@ -656,15 +667,9 @@ export class SqlRegistry implements Registry {
   }
 
   private async insertAudit(tx: Tx, row: AuditInput): Promise<void> {
-    await tx.insertInto('audit_log').values(auditValues(row)).execute();
+    await insertAudit(tx, row);
   }
 }
-
-type AuditInput = Omit<AuditRow, 'id' | 'rollback_id' | 'detail'> & {
-  rollback_id?: string | null;
-  switch_key?: string | null;
-  detail: unknown;
-};
 
 /** The answer to a switch whose key's audit row is already written: nothing changes, and that switch is the result. */
 const alreadySwitched = (done: Pick<AuditRow, 'from_version' | 'to_version' | 'at'>, to: string): SwitchResult => ({
@@ -677,19 +682,3 @@ const alreadySwitched = (done: Pick<AuditRow, 'from_version' | 'to_version' | 'a
 const unknownPrompt = (prompt: string) => new DomainError('UnknownPrompt', `no prompt named ${prompt}`, { prompt });
 const unknownVersion = (prompt: string, version: string) =>
   new DomainError('UnknownVersion', `prompt ${prompt} has no version ${version}`, { prompt, version });
-
-/** An audit row as stored. */
-function auditValues(row: AuditInput): Insertable<Database['audit_log']> {
-  return {
-    at: row.at,
-    actor: row.actor,
-    action: row.action,
-    prompt: row.prompt,
-    from_version: row.from_version,
-    to_version: row.to_version,
-    reason: row.reason,
-    rollback_id: row.rollback_id ?? null,
-    switch_key: row.switch_key ?? null,
-    detail: json(row.detail),
-  };
-}

@@ -1,6 +1,8 @@
 import { type Kysely, PostgresAdapter } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
+import type { AuditEntry } from '../../ports/registry';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
+import { insertAudit } from '../sql/audit';
 import { isUniqueViolation, json, lockedPrompt, parseJson, pgLiteral, pgScript } from '../sql/db';
 import type { Database } from '../sql/schema';
 
@@ -106,19 +108,28 @@ export class SqlRollbackStore implements RollbackStore {
     ]);
   }
 
-  async save(view: RollbackView): Promise<void> {
+  async save(view: RollbackView, audit?: AuditEntry): Promise<void> {
     const r = row(view);
     // Only move forward: a retried, older write never overwrites a newer state.
-    await this.db
-      .insertInto('rollbacks')
-      .values(r)
-      .onConflict((oc) =>
-        oc
-          .column('rollback_id')
-          .doUpdateSet({ status: r.status, severity: r.severity, open: r.open, updated_at: r.updated_at, view: r.view })
-          .where('rollbacks.updated_at', '<=', r.updated_at),
-      )
-      .execute();
+    const upsert = (db: Kysely<Database>) =>
+      db
+        .insertInto('rollbacks')
+        .values(r)
+        .onConflict((oc) =>
+          oc
+            .column('rollback_id')
+            .doUpdateSet({ status: r.status, severity: r.severity, open: r.open, updated_at: r.updated_at, view: r.view })
+            .where('rollbacks.updated_at', '<=', r.updated_at),
+        )
+        .executeTakeFirst();
+    if (!audit) {
+      await upsert(this.db);
+      return;
+    }
+    await this.db.transaction().execute(async (tx) => {
+      const written = await upsert(tx);
+      if (Number(written.numInsertedOrUpdatedRows ?? 0) > 0) await insertAudit(tx, audit);
+    });
   }
 
   async startInput(id: string): Promise<RollbackInput | undefined> {
