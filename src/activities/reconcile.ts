@@ -3,7 +3,7 @@ import { isAlreadyStarted, isDomainError } from '../domain/errors';
 import { monitorWorkflowId } from '../domain/names';
 import type { RollbackView } from '../domain/rollback';
 import type { Clock } from '../ports/clock';
-import type { MonitorStore } from '../ports/monitors';
+import type { MonitorRecord, MonitorStore } from '../ports/monitors';
 import type { Deployment, Registry } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
@@ -34,6 +34,8 @@ export interface ReconcileSummary {
   deployments_failed: { deployment_id: string; why: string }[];
   /** Prompts whose monitor was not running and was (re)started. */
   monitors_started: string[];
+  /** Prompts whose monitor ran but whose row did not say so (missing, pending), recorded as running. */
+  monitors_recorded: string[];
   /** What could not be repaired this pass (retried at the next). */
   errors: string[];
 }
@@ -171,17 +173,53 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     s.deployments_failed.push({ deployment_id: d.deployment_id, why });
   };
 
-  const guardPrompt = async (prompt: string, s: ReconcileSummary, listed: Set<string> | undefined): Promise<void> => {
-    // Listed as running: nothing to do, and no describe (a thousand prompts were a thousand calls to the engine every
-    // pass). One that stopped a moment ago and is still listed is seen by the next pass.
-    if (listed?.has(monitorWorkflowId(prompt))) return;
-    const m = await monitors.get(prompt);
+  const guardPrompt = async (
+    prompt: string,
+    s: ReconcileSummary,
+    listed: Set<string> | undefined,
+    rows: Map<string, MonitorRecord>,
+  ): Promise<void> => {
+    const m = rows.get(prompt);
     if (m?.status === 'stopped') return; // someone stopped it on purpose
-    const state = await engine.describe(monitorWorkflowId(prompt));
-    if (state === 'running') return;
+    const id = monitorWorkflowId(prompt);
+    // Listed as running: no describe (a thousand prompts were a thousand calls to the engine every pass). One that
+    // stopped a moment ago and is still listed is seen by the next pass.
+    const state = listed?.has(id) ? 'running' : await engine.describe(id);
+    if (state === 'running') {
+      if (m?.status === 'running') return;
+      // Its workflow runs, its row does not say so: a start whose row was not written (the starter stopped between
+      // the two, or the row and its audit row were refused together). Recorded, so the API and /metrics show it.
+      const at = clock.now().toISOString();
+      await monitors.upsert(
+        {
+          prompt,
+          workflow_id: id,
+          status: 'running',
+          interval_s: m?.interval_s ?? deps.monitorIntervalS,
+          started_by: m?.started_by ?? RECONCILER,
+          started_at: m?.started_at ?? at,
+          stopped_by: null,
+          updated_at: at,
+        },
+        {
+          at,
+          actor: RECONCILER,
+          action: 'monitor.recorded',
+          prompt,
+          from_version: null,
+          to_version: null,
+          reason: `its monitor's workflow runs but was recorded as ${m ? m.status : 'missing'}; recorded as running`,
+          detail: { workflow_id: id },
+        },
+      );
+      s.monitors_recorded.push(prompt);
+      return;
+    }
     const interval_s = m?.interval_s ?? deps.monitorIntervalS;
     const started = await engine.startMonitor(prompt, interval_s, RECONCILER);
     const at = clock.now().toISOString();
+    // The row and its audit row together. If they are refused, the workflow runs all the same, and the next pass
+    // records it (above).
     await monitors.upsert(
       {
         prompt,
@@ -211,7 +249,14 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
   return {
     async reconcile(): Promise<ReconcileSummary> {
-      const s: ReconcileSummary = { started: [], released: [], deployments_failed: [], monitors_started: [], errors: [] };
+      const s: ReconcileSummary = {
+        started: [],
+        released: [],
+        deployments_failed: [],
+        monitors_started: [],
+        monitors_recorded: [],
+        errors: [],
+      };
       const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
         try {
           await fn();
@@ -235,8 +280,10 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           s.errors.push(`listing the running monitors: ${(e as Error).message}`);
         }
       }
+      // The monitors' rows, read once after the listing: a start that wrote its row before the listing is seen.
+      const rows = new Map((await monitors.list()).map((m) => [m.prompt, m]));
       for (const p of await registry.listPrompts()) {
-        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s, listed));
+        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s, listed, rows));
       }
       return s;
     },

@@ -69,10 +69,20 @@ export function runMain(name: string, start: (log: Logger) => Promise<() => Prom
 /** An error's message and its causes' ("Failed to create schedule: 7 PERMISSION_DENIED: Schedules are disabled …"). */
 export function messageWithCauses(e: unknown): string {
   const parts: string[] = [];
-  for (let c: unknown = e; c !== undefined && c !== null && parts.length < 5; c = (c as { cause?: unknown }).cause) {
-    const m = c instanceof Error ? c.message : typeof c === 'string' ? c : JSON.stringify(c);
+  const seen = new Set<unknown>();
+  for (let c: unknown = e; c !== undefined && c !== null && !seen.has(c) && seen.size < 5; c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    const m = c instanceof Error ? c.message : typeof c === 'string' ? c : describe(c);
     if (!parts.some((p) => p.includes(m))) parts.push(m);
     if (!(c instanceof Error)) break;
   }
   return parts.join(': ');
+}
+
+function describe(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? Object.prototype.toString.call(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
 }

@@ -90,7 +90,16 @@ export async function ensureReconcilerSchedule(client: Client, taskQueue: string
     note: 'promptback: open rollbacks have a running workflow; deployed prompts have a running monitor',
     summary: 'reconciler: open rollbacks have a running workflow, deployed prompts a running monitor',
   });
-  await client.schedule.getHandle(RECONCILER_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.SKIP);
+  try {
+    await client.schedule.getHandle(RECONCILER_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.SKIP);
+  } catch (e) {
+    throw new Error(
+      `could not trigger the schedule ${RECONCILER_SCHEDULE_ID} in namespace ${client.options.namespace}: ${messageWithCauses(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
   return result;
 }
 

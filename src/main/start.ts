@@ -82,9 +82,13 @@ async function main(log: Logger): Promise<() => Promise<void>> {
           if (attempt > 0) log.info({ temporal: engine }, 'worker connected to Temporal');
           return;
         } catch (e) {
-          workerStatus = `not started: ${messageWithCauses(e)}; retrying every 5 s`;
-          if (attempt === 0) log.error({ err: e, temporal: engine }, 'worker cannot reach Temporal yet; retrying every 5 s');
+          const why = messageWithCauses(e);
+          // Said once per reason, not every 5 s: the first failure, and each time the reason changes.
+          if (workerStatus !== `not started: ${why}; retrying every 5 s`)
+            log.error({ err: e, temporal: engine, attempt: attempt + 1 }, `worker not started: ${why}; retrying every 5 s`);
+          workerStatus = `not started: ${why}; retrying every 5 s`;
           firstAttempt();
+          if (stopping) return;
           await new Promise<void>((r) => {
             const t = setTimeout(r, 5000);
             wake = () => {

@@ -77,18 +77,30 @@ async function runWorker(
 ): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(workerConnectionOptions(config, address));
   // Whatever fails below leaves nothing running: no worker polls until every step that can fail has passed (a caller
-  // that retries, as npm start does, would otherwise add a set of polling workers each time), and the connections
-  // opened so far are closed.
+  // that retries, as npm start does, would otherwise add a set of polling workers each time), and what was opened so
+  // far is closed.
   let clientConnection: Connection | undefined;
+  const created: Worker[] = [];
   try {
     clientConnection = await Connection.connect(clientConnectionOptions(config, address));
-    return await startPolling(config, adapters, extra, metrics, connection, clientConnection);
+    return await startPolling(config, adapters, extra, metrics, connection, clientConnection, created);
   } catch (e) {
+    await Promise.all(created.map(dispose));
     await clientConnection?.close().catch(() => undefined);
-    // A worker created (not polling) holds the connection: it then goes with the process.
     await connection.close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Frees a worker that was created but never polled (its workflow threads, its hold on the connection). The SDK has no
+ * other way than to run it and shut it down at once: its pollers start on the first poll, which the shutdown cancels.
+ */
+async function dispose(w: Worker): Promise<void> {
+  if (w.getState() !== 'INITIALIZED') return;
+  const ran = w.run();
+  w.shutdown();
+  await ran.catch(() => undefined);
 }
 
 async function startPolling(
@@ -98,6 +110,8 @@ async function startPolling(
   metrics: MetricsListener | undefined,
   connection: NativeConnection,
   clientConnection: Connection,
+  /** Each worker as it is created, for the caller to dispose of if a later step fails. */
+  created: Worker[],
 ): Promise<WorkerHandle> {
   // The reconciler's activities see and start workflows through this client.
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
@@ -107,23 +121,6 @@ async function startPolling(
     config.temporal.uiUrl,
     config.temporal.callTimeoutMs,
     config.monitorChecks,
-  );
-  // The schedules belong with the worker that runs them; creating them is idempotent. Before any worker polls: a
-  // namespace that refuses them (schedules disabled, no permission) stops the start here, with nothing running.
-  const { every_s, ...policy } = config.retention;
-  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
-  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
-  const s = config.storage;
-  await ensureStorageSchedule(
-    client,
-    config.temporal.taskQueue,
-    {
-      metrics_1s_keep_s: s.metrics_1s_keep_s,
-      metrics_1m_keep_s: s.metrics_1m_keep_s,
-      outbox_keep_s: s.outbox_keep_s,
-      rollbacks_keep_s: s.rollbacks_keep_s,
-    },
-    s.every_s,
   );
   // One bundle for both workers (bundling takes seconds); a bundle built ahead comes in `extra`.
   const code = extra.workflowBundle
@@ -147,26 +144,50 @@ async function startPolling(
     },
     ...extra,
   };
+  const create = async (o: WorkerOptions): Promise<Worker> => {
+    const w = await Worker.create(o);
+    created.push(w);
+    return w;
+  };
   const polls = config.workerTaskQueues;
-  const worker = polls === 'rollbacks' ? undefined : await Worker.create({ ...options, taskQueue: config.temporal.taskQueue });
+  const worker = polls === 'rollbacks' ? undefined : await create({ ...options, taskQueue: config.temporal.taskQueue });
   // Rollbacks on their own queue and worker (own slots, own workflow thread): a switch never waits for the workflow
   // tasks of the monitors, canaries and schedules on the main queue. In a process of their own
   // (WORKER_TASK_QUEUES=rollbacks) their activities never wait behind a monitor's check on the event loop either.
   const rollbackWorker =
-    polls === 'main' ? undefined : await Worker.create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
+    polls === 'main' ? undefined : await create({ ...options, taskQueue: rollbackTaskQueue(config.temporal.taskQueue) });
   // One stops, both stop: a process polling only one of its queues would look alive and leave the other's work waiting.
   // Monitors' checks (MONITOR_CHECKS=activity): one long-running activity per monitor, mostly asleep, each holding a
   // slot; a worker of their own, activities only, with slots for a fleet (the other activities keep theirs).
   const checksWorker =
     polls === 'rollbacks'
       ? undefined
-      : await Worker.create({
+      : await create({
           connection,
           namespace: config.temporal.namespace,
           taskQueue: monitorChecksTaskQueue(config.temporal.taskQueue),
           activities: options.activities,
           maxConcurrentActivityTaskExecutions: config.monitorCheckSlots,
         });
+  // The schedules belong with the worker that runs them; creating them is idempotent. Last before polling: a build
+  // that cannot start (its bundle, its workers) leaves the fleet's schedules as they were, and a namespace that refuses
+  // them (schedules disabled, no permission) stops the start here, with nothing polling.
+  const { every_s, ...policy } = config.retention;
+  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
+  const s = config.storage;
+  await ensureStorageSchedule(
+    client,
+    config.temporal.taskQueue,
+    {
+      metrics_1s_keep_s: s.metrics_1s_keep_s,
+      metrics_1m_keep_s: s.metrics_1m_keep_s,
+      outbox_keep_s: s.outbox_keep_s,
+      rollbacks_keep_s: s.rollbacks_keep_s,
+    },
+    s.every_s,
+  );
+  // The reconciler's schedule last: it also triggers a pass now, which this worker runs once it polls.
+  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
   // Nothing below fails: the workers poll from here on.
   const dispatcher = deliveryDispatcherFor(adapters, config);
   dispatcher.start();
@@ -189,7 +210,8 @@ async function startPolling(
       await metrics?.close();
       await dispatcher.stop();
       stopBoth();
-      await run;
+      // A worker that failed earlier was reported then, through `run`: the stop closes the connections all the same.
+      await run.catch(() => undefined);
       await client.connection.close();
       await connection.close();
     },

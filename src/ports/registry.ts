@@ -170,7 +170,8 @@ export interface Registry {
 
   /**
    * Upserts a deployment; a deployment that ended (completed, aborted, failed) keeps its status. With `audit`, the
-   * audit row is written in the same transaction, and only if the deployment row was.
+   * change is written only to a deployment that has not ended (or a new one), with the audit row in the same
+   * transaction; else neither.
    */
   recordDeployment(d: Deployment, audit?: AuditEntry): Promise<void>;
   getDeployment(id: string): Promise<Deployment | undefined>;

@@ -669,10 +669,13 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         await s.registry.recordDeployment(failed, audit('deployment.failed'));
         expect(await s.registry.getDeployment('dep-1')).toEqual(failed);
         expect((await actions()).filter((a) => a === 'deployment.failed')).toHaveLength(1);
-        // Ended: a later write of another status changes nothing, so it records nothing.
+        // Ended: a later write of another status changes nothing, so it records nothing; nor does the same status
+        // again (the canary recorded its own end meanwhile: its reason stays, and the change is on record once).
         await s.registry.recordDeployment({ ...failed, status: 'completed', updated_at: at(20) }, audit('deployment.completed'));
+        await s.registry.recordDeployment({ ...failed, updated_at: at(30), detail: { reason: 'again' } }, audit('deployment.failed'));
         expect(await s.registry.getDeployment('dep-1')).toEqual(failed);
         expect(await actions()).not.toContain('deployment.completed');
+        expect((await actions()).filter((a) => a === 'deployment.failed')).toHaveLength(1);
       });
 
       it('monitors.upsert with an audit row writes both; if the row cannot be written, neither', async () => {

@@ -70,7 +70,7 @@ async function strandedAfter(prompt: string, id: string, more: { to: string; act
 }
 
 /**
- * The audit row the reconciler writes right after the change it audits (a workflow started, a row released): waited
+ * The audit row the reconciler writes with the change it audits (a workflow started, a row released): waited
  * for, not read the moment the change shows.
  */
 const auditRow = (prompt: string, action: string) =>

@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findTemporalCli, startDevServer, type DevServer } from '../../src/main/temporal-server';
 import { freePort } from '../support/ports';
@@ -91,13 +93,28 @@ describe('npm start against a cluster that refuses part of the worker’s start'
     // A namespace where schedules are disabled: the worker's start fails after its connections, at the schedules.
     const refusing = await devServer(port, { 'frontend.enableSchedules': false });
     const s = await npmStart(`127.0.0.1:${port}`);
-    // Three attempts (one every 5 s): each says what stops it, and none leaves a worker polling.
+    // Attempts every 5 s: each says what stops it, and none leaves a worker polling.
     await waitFor('the first attempt to fail', () => Promise.resolve(/Schedules are disabled/.test(s.output()) ? true : undefined), 60_000);
     await new Promise((r) => setTimeout(r, 11_000));
     const refused = await readyz(s.url);
     expect(refused.status, s.output()).toBe('not ready');
     expect(refused.checks.worker).toMatch(/^not started: .*Schedules are disabled on this namespace.*; retrying every 5 s$/);
-    expect(await workerStarts(s.url), s.output()).toEqual({});
+    // Nothing polls the refusing cluster's queues (a worker that polled in the last minutes is listed).
+    const conn = await Connection.connect({ address: `127.0.0.1:${port}` });
+    try {
+      const queues = [
+        ['promptback', temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+        ['promptback-rollbacks', temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+        ['promptback', temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+        ['promptback-monitor-checks', temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+      ] as const;
+      for (const [name, taskQueueType] of queues) {
+        const d = await conn.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name }, taskQueueType });
+        expect(d.pollers ?? [], `${name} ${taskQueueType}`).toEqual([]);
+      }
+    } finally {
+      await conn.close();
+    }
 
     // The cluster now allows schedules (the same address): the next attempt starts the worker, once.
     await refusing.stop();
@@ -109,6 +126,8 @@ describe('npm start against a cluster that refuses part of the worker’s start'
     expect(Object.values(starts).length, JSON.stringify(starts)).toBeGreaterThan(0);
     for (const [queue, n] of Object.entries(starts)) expect(n, queue).toBe(1);
     expect(s.output()).toMatch(/worker connected to Temporal/);
+    // The reason was logged once, not at every attempt.
+    expect(s.output().match(/worker not started: .*Schedules are disabled/g) ?? [], s.output()).toHaveLength(1);
   }, 180_000);
 });
 

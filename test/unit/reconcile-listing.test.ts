@@ -6,10 +6,33 @@
 import { describe, expect, it } from 'vitest';
 import { createReconcileActivities, type ReconcileDeps } from '../../src/activities/reconcile';
 import { DomainError } from '../../src/domain/errors';
+import type { MonitorRecord } from '../../src/ports/monitors';
+import type { AuditEntry } from '../../src/ports/registry';
 
-function deps(listing: (() => Promise<Set<string>>) | undefined) {
+/** A monitor row as the store keeps it. */
+const row = (prompt: string, status: MonitorRecord['status']): MonitorRecord => ({
+  prompt,
+  workflow_id: `monitor/${prompt}`,
+  status,
+  interval_s: 60,
+  started_by: 'alice',
+  started_at: '2026-11-25T00:00:00.000Z',
+  stopped_by: null,
+  last_check_at: null,
+  active_version: null,
+  last_verdict: null,
+  last_action: null,
+  checks: 0,
+  updated_at: '2026-11-25T00:00:00.000Z',
+});
+
+function deps(
+  listing: (() => Promise<Set<string>>) | undefined,
+  rows: MonitorRecord[] = ['alpha', 'beta', 'gamma'].map((p) => row(p, 'running')),
+) {
   const described: string[] = [];
   const started: string[] = [];
+  const written: { row: Partial<MonitorRecord>; audit?: AuditEntry }[] = [];
   const prompts = ['alpha', 'beta', 'gamma'].map((name) => ({ name, active_version: 'v1' }));
   const engine = {
     describe: (id: string) => {
@@ -29,14 +52,20 @@ function deps(listing: (() => Promise<Set<string>>) | undefined) {
       appendAudit: () => Promise.resolve(),
     },
     rollbacks: { listOpen: () => Promise.resolve([]) },
-    monitors: { get: () => Promise.resolve(undefined), upsert: () => Promise.resolve() },
+    monitors: {
+      list: () => Promise.resolve(rows),
+      upsert: (r: Partial<MonitorRecord>, audit?: AuditEntry) => {
+        written.push({ row: r, ...(audit ? { audit } : {}) });
+        return Promise.resolve();
+      },
+    },
     clock: { now: () => new Date('2026-11-26T00:00:00.000Z') },
     engine,
     graceS: 30,
     monitorIntervalS: 30,
   } as unknown as ReconcileDeps;
   const activities = createReconcileActivities(d);
-  return { reconcile: () => activities.reconcile(), described, started };
+  return { reconcile: () => activities.reconcile(), described, started, written };
 }
 
 describe('reconciler: monitors of deployed prompts', () => {
@@ -62,6 +91,30 @@ describe('reconciler: monitors of deployed prompts', () => {
     expect(r.described).toEqual(['monitor/alpha', 'monitor/beta', 'monitor/gamma']);
     expect(r.started).toEqual(['gamma']);
     expect(summary.errors).toEqual(['listing the running monitors: the workflow engine (Temporal) did not answer']);
+  });
+
+  it('a running monitor whose row is missing or pending is recorded as running, with its audit row; a stopped one is left', async () => {
+    const r = deps(
+      () => Promise.resolve(new Set(['monitor/alpha', 'monitor/beta', 'monitor/gamma'])),
+      [row('beta', 'pending'), row('gamma', 'stopped')],
+    );
+    const summary = await r.reconcile();
+    expect(r.started).toEqual([]);
+    expect(summary).toMatchObject({ monitors_started: [], monitors_recorded: ['alpha', 'beta'], errors: [] });
+    expect(r.written).toEqual([
+      {
+        row: expect.objectContaining({ prompt: 'alpha', status: 'running', started_by: 'system:reconciler', interval_s: 30 }),
+        audit: expect.objectContaining({
+          action: 'monitor.recorded',
+          actor: 'system:reconciler',
+          reason: expect.stringContaining('recorded as missing'),
+        }),
+      },
+      {
+        row: expect.objectContaining({ prompt: 'beta', status: 'running', started_by: 'alice', interval_s: 60 }),
+        audit: expect.objectContaining({ action: 'monitor.recorded', reason: expect.stringContaining('recorded as pending') }),
+      },
+    ]);
   });
 
   it('an engine that cannot list: every monitor is described', async () => {

@@ -565,7 +565,12 @@ export class SqlRegistry implements Registry {
             .column('deployment_id')
             .doUpdateSet({ status: d.status, updated_at: d.updated_at, detail: values.detail })
             // An ended deployment keeps its status: a canary's late progress write never revives one a rollback aborted.
-            .where((eb) => eb.or([eb('deployments.status', 'not in', [...DEPLOYMENT_DONE]), eb('deployments.status', '=', d.status)])),
+            // An audited change ends a deployment still going: one that ended meanwhile (its own outcome) is left as it is.
+            .where((eb) =>
+              audit
+                ? eb('deployments.status', 'not in', [...DEPLOYMENT_DONE])
+                : eb.or([eb('deployments.status', 'not in', [...DEPLOYMENT_DONE]), eb('deployments.status', '=', d.status)]),
+            ),
         )
         .executeTakeFirst();
     if (!audit) {
