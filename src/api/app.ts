@@ -44,6 +44,8 @@ export interface AppDeps {
   slack?: { signingSecret: string | undefined; users: Readonly<Record<string, string>> };
   /** Serves the dashboard's GET /api/events (server-sent events); without it the route does not exist. */
   live?: LiveFeed;
+  /** Why an error means the store cannot be used now (answered 503 with Retry-After), or undefined. */
+  storeOutage?: (err: unknown) => string | undefined;
 }
 
 /** A body with no charset or UTF-8 (JSON's own encoding); of several charset parameters the last counts, as for the JSON parser. */
@@ -357,6 +359,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(dashboardRoutes({ service, tokens: deps.tokens, ...(deps.live ? { live: deps.live } : {}) }));
 
   app.use((req, res) => sendProblem(res, 404, 'Not found', `no route ${req.method} ${req.path}`));
-  app.use(problemHandler(log));
+  app.use(problemHandler(log, deps.storeOutage));
   return app;
 }

@@ -45,6 +45,14 @@ const AUTH_ERRORS = {
 };
 const BAD_INPUT = { 400: problemJson('Invalid request: `errors` names each field and what is wrong with it') };
 const ENGINE = { 503: problemJson('The workflow engine (Temporal) did not answer within 2 s; try again') };
+const STORE_OUTAGE = 'the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again';
+/** A route's 503: its own reasons, and the store's. */
+const storeOr = (own: RouteConfig['responses'][string] | undefined): ResponseConfig =>
+  problemJson(
+    own && 'description' in own && typeof own.description === 'string'
+      ? `${own.description.replace(/; try again$/, '')}; or ${STORE_OUTAGE}`
+      : `Store unavailable: ${STORE_OUTAGE}`,
+  );
 
 const promptParam = z.object({ prompt: promptName.openapi({ param: { description: 'prompt name', example: 'customer-support' } }) });
 const idParam = z.object({
@@ -85,6 +93,8 @@ export function openApiDocument(): OpenApiDocument {
         ...(config.method !== 'get' ? { 403: AUTH_ERRORS[403] } : {}),
         ...config.responses,
         ...(role ? AUTH_ERRORS : {}),
+        // Every /api route reads or writes the store: while it cannot be used, 503 (beside the route's own 503s).
+        ...(config.path.startsWith('/api/') ? { 503: storeOr(config.responses[503]) } : {}),
       },
     });
   };

@@ -77,11 +77,30 @@ export function problemOf(err: unknown): ProblemBody | undefined {
   return undefined;
 }
 
-/** Maps everything thrown by a route to problem+json; only unexpected failures are 5xx. */
-export function problemHandler(log: { error(obj: unknown, msg: string): void }): ErrorRequestHandler {
+/** Seconds a client is asked to wait before retrying a request refused by an outage (Retry-After). */
+export const OUTAGE_RETRY_AFTER_S = 5;
+
+/**
+ * Maps everything thrown by a route to problem+json; only unexpected failures are 5xx. `outage` says why an error means
+ * a dependency (the store) cannot be used now: answered 503 with Retry-After, and logged at most once a second.
+ */
+export function problemHandler(
+  log: { error(obj: unknown, msg: string): void; warn(obj: unknown, msg: string): void },
+  outage?: (err: unknown) => string | undefined,
+): ErrorRequestHandler {
+  let lastOutageLog = 0;
   return (err: unknown, _req, res, _next) => {
     const p = problemOf(err);
     if (p) return sendProblem(res, p.status, p.title, p.detail, p.extra);
+    const why = outage?.(err);
+    if (why !== undefined) {
+      if (Date.now() - lastOutageLog >= 1000) {
+        lastOutageLog = Date.now();
+        log.warn({ err }, `store unavailable: ${why}`);
+      }
+      res.set('Retry-After', String(OUTAGE_RETRY_AFTER_S));
+      return sendProblem(res, 503, 'Store unavailable', `${why}; try again in a few seconds`);
+    }
     const bodyErr = err as { type?: string; status?: number; limit?: number };
     if (bodyErr.type === 'entity.parse.failed') {
       return sendProblem(res, 400, 'Malformed JSON', `the request body is not valid JSON: ${(err as Error).message}`);

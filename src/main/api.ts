@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, type Histogram } from 'prom-client';
 import { SqlTelemetryReader } from '../adapters/telemetry/sql';
+import { storeOutage } from '../adapters/sql/db';
 import { ThreadedMetricsStore } from '../adapters/metrics/ingest-thread';
 import { API_GRPC_RETRY, TemporalWorkflows } from '../adapters/workflows/temporal';
 import { createApp } from '../api/app';
@@ -117,6 +118,7 @@ export async function startApi(
     watch,
     slack: config.slackActions,
     live,
+    storeOutage,
   });
   // resolve's fast path answers before Express: it records into the same histogram, under the same labels.
   const httpDuration = metricsRegistry.getSingleMetric('promptback_http_request_duration_seconds') as Histogram | undefined;

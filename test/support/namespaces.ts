@@ -29,5 +29,6 @@ export const TEST_NAMESPACES = [
   'it-dedicated',
   'it-monitor-checks',
   'it-named-target',
+  'it-store-outage',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];

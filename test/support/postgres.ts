@@ -21,6 +21,10 @@ export interface PgInstance {
   port: number;
   /** The superuser (trust authentication on loopback). */
   user: string;
+  /** Stops the server as a crash would (immediate), keeping its data: an outage. */
+  pause(): void;
+  /** Starts it again on the same port, after pause(). */
+  resume(): void;
   stop(): void;
 }
 
@@ -40,16 +44,18 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
       : execFileSync(path.join(bin, cmd), args, { stdio: 'pipe' });
   const port = await freePort();
   run('initdb', ['-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'promptback', '--no-sync']);
-  run('pg_ctl', [
-    '-D',
-    path.join(dir, 'data'),
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off'}`,
-    '-l',
-    path.join(dir, 'log'),
-    '-w',
-    'start',
-  ]);
+  const start = () =>
+    run('pg_ctl', [
+      '-D',
+      path.join(dir, 'data'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off'}`,
+      '-l',
+      path.join(dir, 'log'),
+      '-w',
+      'start',
+    ]);
+  start();
   const admin = `postgres://promptback@127.0.0.1:${port}/postgres`;
   let n = 0;
   return {
@@ -63,6 +69,12 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
       await c.query(`CREATE DATABASE ${name}`);
       await c.end();
       return `postgres://promptback@127.0.0.1:${port}/${name}`;
+    },
+    pause() {
+      run('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', 'stop']);
+    },
+    resume() {
+      start();
     },
     stop() {
       try {

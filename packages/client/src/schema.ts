@@ -1972,6 +1972,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   promptMetricsSeries: {
@@ -2039,7 +2048,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The prompt's metrics provider could not answer */
+      /** @description The prompt's metrics provider could not answer; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2103,6 +2112,15 @@ export interface operations {
       };
       /** @description Unknown prompt */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -2186,6 +2204,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   listPrompts: {
@@ -2219,6 +2246,15 @@ export interface operations {
       };
       /** @description The token's role may not do this, or a browser mutation came from a foreign origin */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -2304,6 +2340,15 @@ export interface operations {
       };
       /** @description The body exceeds 1 MiB */
       413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -2397,7 +2442,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2449,6 +2494,15 @@ export interface operations {
       };
       /** @description Unknown deployment */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -2538,7 +2592,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2611,6 +2665,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   watch: {
@@ -2676,7 +2739,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Too many open streams */
+      /** @description Too many open streams; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2755,6 +2818,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   promptMetrics: {
@@ -2820,7 +2892,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The prompt's metrics provider could not answer */
+      /** @description The prompt's metrics provider could not answer; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2909,7 +2981,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -2981,6 +3053,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getRollback: {
@@ -3024,6 +3105,15 @@ export interface operations {
       };
       /** @description Unknown rollback */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -3083,6 +3173,15 @@ export interface operations {
       };
       /** @description The rollback is still running */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -3172,7 +3271,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3263,7 +3362,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3354,7 +3453,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3445,7 +3544,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3536,7 +3635,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3585,6 +3684,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   listMonitors: {
@@ -3618,6 +3726,15 @@ export interface operations {
       };
       /** @description The token's role may not do this, or a browser mutation came from a foreign origin */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -3704,7 +3821,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3775,6 +3892,15 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   stopMonitor: {
@@ -3837,7 +3963,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description The workflow engine (Temporal) did not answer within 2 s; try again */
+      /** @description The workflow engine (Temporal) did not answer within 2 s; or the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
       503: {
         headers: {
           [name: string]: unknown;
@@ -3914,6 +4040,15 @@ export interface operations {
       };
       /** @description The body exceeds 1 MiB */
       413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Store unavailable: the store cannot be used now (Postgres unreachable or restarting, SQLite busy): `Retry-After` says when to try again */
+      503: {
         headers: {
           [name: string]: unknown;
         };

@@ -16,7 +16,8 @@ interface Batch {
   prompts_with_errors?: string[];
 }
 type Written = { n: number; prompts_with_errors?: string[] };
-type Reply = ({ id: number } & Written) | { id: number; error: string } | { id: number; refused: RefusalBody };
+/** A failure keeps its code (a driver's: ECONNREFUSED, 57P01, SQLITE_BUSY), so that the caller can tell an outage. */
+type Reply = ({ id: number } & Written) | { id: number; error: string; code?: string } | { id: number; refused: RefusalBody };
 
 /** What decodes encoded batches in the thread: decoded events, or the answer refusing the batch. */
 export type BatchDecoder = (
@@ -65,6 +66,10 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
   let decoding = 0;
   const reply = (r: Reply) => port.postMessage(r);
   const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  const failed = (id: number, e: unknown): Reply => {
+    const code = (e as { code?: unknown } | null)?.code;
+    return { id, error: messageOf(e), ...(typeof code === 'string' ? { code } : {}) };
+  };
   const written = (b: Batch, n: number): Reply => ({
     id: b.id,
     n,
@@ -89,7 +94,7 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
             queue.push({ id: m.id, events: r.events, prompts_with_errors: r.prompts_with_errors });
             if (!writing) void drain();
           },
-          (e: unknown) => reply({ id: m.id, error: messageOf(e) }),
+          (e: unknown) => reply(failed(m.id, e)),
         )
         .finally(() => {
           decoding--;
@@ -121,12 +126,12 @@ export async function serveIngest(port: MessagePort, url: string, loaded?: Loade
         await store.ingest(group.length === 1 ? group[0]!.events : group.flatMap((r) => r.events));
         for (const r of group) reply(written(r, r.events.length));
       } catch (e) {
-        if (group.length === 1) reply({ id: group[0]!.id, error: messageOf(e) });
+        if (group.length === 1) reply(failed(group[0]!.id, e));
         else
           for (const r of group)
             await store.ingest(r.events).then(
               (n) => reply(written(r, n)),
-              (e2: unknown) => reply({ id: r.id, error: messageOf(e2) }),
+              (e2: unknown) => reply(failed(r.id, e2)),
             );
       }
     }
@@ -288,7 +293,7 @@ export class ThreadedMetricsStore implements MetricsStore {
         if (!p) return;
         this.pending.delete(m.id);
         if (this.pending.size === 0) t.unref();
-        if ('error' in m) p.reject(new Error(m.error));
+        if ('error' in m) p.reject(Object.assign(new Error(m.error), m.code === undefined ? {} : { code: m.code }));
         else if ('refused' in m) p.reject(new BatchRefused(m.refused));
         else p.resolve(m);
       });

@@ -183,6 +183,41 @@ export const parseJson = <T>(text: string | null | undefined, fallback: T): T =>
 };
 
 /** A unique-constraint violation, in either dialect (a racing insert lost). */
+/** Network errors of a connection to the database (Node's codes). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+/** What pg says when a connection goes, or the pool cannot get one in time. */
+const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * Why an error means the store cannot be used right now (an outage, not a bad request or a bug), or undefined:
+ * Postgres unreachable, restarting, out of connections or disk (SQLSTATE classes 08, 57P01–57P03, 53xxx), a lost
+ * connection; SQLite busy beyond its timeout, out of disk, or failing to read or write its file. The API answers these
+ * 503 with Retry-After, as it does when the workflow engine does not answer.
+ */
+export function storeOutage(e: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let err: unknown = e; err !== null && typeof err === 'object' && !seen.has(err); err = (err as { cause?: unknown }).cause) {
+    seen.add(err);
+    const { code, message = '' } = err as { code?: unknown; message?: string };
+    const c = typeof code === 'string' ? code : '';
+    if (/^08/.test(c) || /^57P0[123]$/.test(c) || /^53/.test(c) || NETWORK_CODES.has(c) || LOST_CONNECTION.test(message))
+      return `the database did not answer: ${message || c}`;
+    if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM)/.test(c)) return `the database file cannot be used now: ${message || c}`;
+    // Node gives one error per address tried (IPv4 and IPv6) for a refused connection.
+    if (err instanceof AggregateError) for (const inner of err.errors) if (storeOutage(inner)) return storeOutage(inner);
+  }
+  return undefined;
+}
+
 export const isUniqueViolation = (e: unknown): boolean => {
   const err = e as { code?: string; message?: string };
   return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');

@@ -1,0 +1,75 @@
+/**
+ * The store down for a moment (Postgres restarted, failed over, out of connections): the API says so, 503 with
+ * Retry-After, on every route an application or an operator uses — not 500 "internal error" — and works again as soon
+ * as the database is back, rollbacks included.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
+import { http, seedTwoVersions, startStack, waitFor, type Stack } from '../support/stack';
+
+const available = findPostgres() !== undefined || process.env.CI === 'true';
+
+describe.runIf(available)('the store unavailable', () => {
+  let pg: PgInstance;
+  let stack: Stack;
+  beforeAll(async () => {
+    pg = await startPostgres();
+    stack = await startStack({ namespace: 'it-store-outage', env: { DATABASE_URL: await pg.newDatabase() } });
+    await seedTwoVersions(stack.url, 'outage', 'store outage drill');
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    pg?.stop();
+  });
+
+  const batch = { events: Array.from({ length: 20 }, () => ({ prompt: 'outage', version: 'v2', ok: true, latency_ms: 120 })) };
+
+  it('answers 503 problem+json with Retry-After while Postgres is down, and serves again once it is back', async () => {
+    expect((await http(stack.url, 'POST', '/api/metrics', batch)).status).toBe(202);
+    pg.pause();
+    try {
+      const calls: [string, string, unknown?][] = [
+        ['GET', '/api/prompts/outage/resolve?key=user-1'],
+        ['GET', '/api/prompts/outage'],
+        ['POST', '/api/metrics', batch],
+        ['POST', '/api/rollback', { prompt: 'outage', target_version: 'v1', reason: 'store outage drill' }],
+        ['GET', '/api/rollbacks?prompt=outage'],
+      ];
+      for (const [method, path, body] of calls) {
+        const res = await fetch(`${stack.url}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await res.text();
+        expect(res.status, `${method} ${path}: ${text}`).toBe(503);
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(res.headers.get('retry-after')).toBe('5');
+        expect(JSON.parse(text)).toMatchObject({
+          status: 503,
+          title: 'Store unavailable',
+          detail: expect.stringMatching(/^the database did not answer: /),
+        });
+      }
+      const ready = await http(stack.url, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.store).toMatch(/^down: /);
+    } finally {
+      pg.resume();
+    }
+    // Back: the same calls succeed, and the rollback refused during the outage can be asked again and is run.
+    await waitFor(
+      'the store to answer again',
+      async () => ((await http(stack.url, 'GET', '/readyz')).status === 200 ? true : undefined),
+      30_000,
+    );
+    expect((await http(stack.url, 'GET', '/api/prompts/outage/resolve?key=user-1')).body).toMatchObject({ version: 'v2' });
+    expect((await http(stack.url, 'POST', '/api/metrics', batch)).status).toBe(202);
+    const r = await http(stack.url, 'POST', '/api/rollback', { prompt: 'outage', target_version: 'v1', reason: 'store outage drill' });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    await waitFor('the switch', async () => {
+      const v = (await http(stack.url, 'GET', '/api/prompts/outage/resolve?key=user-1')).body;
+      return v.version === 'v1' ? v : undefined;
+    });
+  }, 120_000);
+});
