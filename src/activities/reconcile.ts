@@ -179,25 +179,26 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     listed: Set<string> | undefined,
     rows: Map<string, MonitorRecord>,
   ): Promise<void> => {
-    const m = rows.get(prompt);
-    if (m?.status === 'stopped') return; // someone stopped it on purpose
+    const seen = rows.get(prompt);
+    if (seen?.status === 'stopped') return; // someone stopped it on purpose
     const id = monitorWorkflowId(prompt);
     // Listed as running: no describe (a thousand prompts were a thousand calls to the engine every pass). One that
     // stopped a moment ago and is still listed is seen by the next pass.
     const state = listed?.has(id) ? 'running' : await engine.describe(id);
     if (state === 'running') {
-      if (m?.status === 'running') return;
+      if (seen?.status === 'running') return;
       // Its workflow runs, its row does not say so: a start whose row was not written (the starter stopped between
-      // the two, or the row and its audit row were refused together). Recorded, so the API and /metrics show it.
+      // the two, or the row and its audit row were refused together). Recorded, so the API and /metrics show it, only
+      // if the row is still as read: a start (the API's) or a stop (an operator's) written since is newer.
       const at = clock.now().toISOString();
-      await monitors.upsert(
+      const recorded = await monitors.record(
         {
           prompt,
           workflow_id: id,
           status: 'running',
-          interval_s: m?.interval_s ?? deps.monitorIntervalS,
-          started_by: m?.started_by ?? RECONCILER,
-          started_at: m?.started_at ?? at,
+          interval_s: seen?.interval_s ?? deps.monitorIntervalS,
+          started_by: seen?.started_by ?? RECONCILER,
+          started_at: seen?.started_at ?? at,
           stopped_by: null,
           updated_at: at,
         },
@@ -208,19 +209,22 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           prompt,
           from_version: null,
           to_version: null,
-          reason: `its monitor's workflow runs but was recorded as ${m ? m.status : 'missing'}; recorded as running`,
+          reason: `its monitor's workflow runs but was recorded as ${seen ? seen.status : 'missing'}; recorded as running`,
           detail: { workflow_id: id },
         },
+        seen?.status ?? null,
       );
-      s.monitors_recorded.push(prompt);
+      if (recorded) s.monitors_recorded.push(prompt);
       return;
     }
+    // About to start one: read the row again (the pass read it a while ago), so that a stop since is kept.
+    const m = await monitors.get(prompt);
+    if (m?.status === 'stopped') return;
     const interval_s = m?.interval_s ?? deps.monitorIntervalS;
     const started = await engine.startMonitor(prompt, interval_s, RECONCILER);
     const at = clock.now().toISOString();
-    // The row and its audit row together. If they are refused, the workflow runs all the same, and the next pass
-    // records it (above).
-    await monitors.upsert(
+    // The row and its audit row together, if the row is still as read.
+    const recorded = await monitors.record(
       {
         prompt,
         workflow_id: started.workflow_id,
@@ -243,8 +247,15 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           : 'deployed without a running monitor; started one',
         detail: { workflow_id: started.workflow_id, interval_s },
       },
+      m?.status ?? null,
     );
-    s.monitors_started.push(prompt);
+    if (recorded) {
+      s.monitors_started.push(prompt);
+      return;
+    }
+    // The row changed between the read and the start. Stopped meanwhile: the stop stands, and the monitor just started
+    // goes. Anything else (the API started it too): its row is newer, and the workflow is the same one.
+    if ((await monitors.get(prompt))?.status === 'stopped') await engine.stopMonitor(prompt, RECONCILER);
   };
 
   return {
@@ -280,11 +291,17 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           s.errors.push(`listing the running monitors: ${(e as Error).message}`);
         }
       }
-      // The monitors' rows, read once after the listing: a start that wrote its row before the listing is seen.
-      const rows = new Map((await monitors.list()).map((m) => [m.prompt, m]));
-      for (const p of await registry.listPrompts()) {
-        if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s, listed, rows));
-      }
+      // The monitors' rows, read once after the listing (a start that wrote its row before the listing is seen); each
+      // change is written only if its row is still as read here.
+      let rows: Map<string, MonitorRecord> | undefined;
+      await attempt('reading the monitors', async () => {
+        rows = new Map((await monitors.list()).map((m) => [m.prompt, m]));
+      });
+      const read = rows;
+      if (read)
+        for (const p of await registry.listPrompts()) {
+          if (p.active_version !== null) await attempt(`monitor of ${p.name}`, () => guardPrompt(p.name, s, listed, read));
+        }
       return s;
     },
   };

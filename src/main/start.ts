@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { startApi } from './api';
 import { clientConnectionOptions, ensureSearchAttributes } from './temporal-connection';
 import { loadConfig } from './config';
@@ -9,7 +10,7 @@ import { messageWithCauses, runMain } from './run';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal-server';
 import { freeLoopbackAddress, installTemporalRuntime, Telemetry } from './telemetry';
 import { openAdapters } from './wiring';
-import { startWorker, workflowCallsMode, type WorkerHandle } from './worker';
+import { startWorker, workflowCallsMode, WORKFLOWS_PATH, type WorkerHandle } from './worker';
 
 /**
  * `npm start`: the whole system on embedded defaults, in one process tree — a Temporal dev server (state in
@@ -57,6 +58,7 @@ async function main(log: Logger): Promise<() => Promise<void>> {
     const api = await startApi(config, adapters, address, log, telemetry, { workerStatus: () => workerStatus });
     const engine = address;
     let stopping = false;
+    let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
     // The wait between two attempts, cut short by a shutdown.
     let wake: () => void = () => undefined;
     let firstAttempt: () => void = () => undefined;
@@ -67,7 +69,12 @@ async function main(log: Logger): Promise<() => Promise<void>> {
         try {
           // A cluster may lack the search attributes the workflows write: register them, or say how.
           if (config.temporal.address) await registerSearchAttributes(config, engine, log);
-          worker = await startWorker(config, adapters, engine, {}, { telemetry });
+          // Bundled once, not at every attempt (seconds of CPU each).
+          bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }).catch((e: unknown) => {
+            bundle = undefined;
+            throw e;
+          });
+          worker = await startWorker(config, adapters, engine, { workflowBundle: await bundle, workflowsPath: undefined }, { telemetry });
           void worker.run.then(
             () => {
               // Stopped cleanly, but not by our shutdown (a signal the SDK handles itself): no longer ready.

@@ -85,7 +85,8 @@ async function runWorker(
     clientConnection = await Connection.connect(clientConnectionOptions(config, address));
     return await startPolling(config, adapters, extra, metrics, connection, clientConnection, created);
   } catch (e) {
-    await Promise.all(created.map(dispose));
+    // Bounded: a worker that does not go within 10 s is left to the process (its connection with it).
+    await Promise.race([Promise.allSettled(created.map(dispose)), new Promise((r) => setTimeout(r, 10_000).unref())]);
     await clientConnection?.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
     throw e;

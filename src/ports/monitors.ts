@@ -21,11 +21,16 @@ export interface MonitorRecord {
 
 /** Monitor state as the API shows it, written by the monitor's activities at every check. */
 export interface MonitorStore {
-  /** With `audit`, the audit row is written in the same transaction as the monitor's row. */
-  upsert(
+  upsert(m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>): Promise<void>;
+  /**
+   * The row and its audit row in one transaction, only if the stored row's status is still `expected` (null: there is
+   * no row): a change made from an earlier read never overwrites a newer one (an operator's stop). Says whether it wrote.
+   */
+  record(
     m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>,
-    audit?: AuditEntry,
-  ): Promise<void>;
+    audit: AuditEntry,
+    expected: MonitorRecord['status'] | null,
+  ): Promise<boolean>;
   recordCheck(prompt: string, check: { at: string; active_version: string | null; verdict: Verdict; action: string }): Promise<void>;
   get(prompt: string): Promise<MonitorRecord | undefined>;
   list(): Promise<MonitorRecord[]>;

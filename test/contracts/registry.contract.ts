@@ -678,7 +678,7 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect((await actions()).filter((a) => a === 'deployment.failed')).toHaveLength(1);
       });
 
-      it('monitors.upsert with an audit row writes both; if the row cannot be written, neither', async () => {
+      it('monitors.record writes the row and its audit row together, only over the status it was read with', async () => {
         const m = {
           prompt: 'cs',
           workflow_id: 'monitor/cs',
@@ -691,13 +691,25 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         };
         await s.monitors.upsert(m);
         const running = { ...m, status: 'running' as const, started_at: at(10), updated_at: at(10) };
-        await expect(s.monitors.upsert(running, unwritable('monitor.start'))).rejects.toThrow();
+        await expect(s.monitors.record(running, unwritable('monitor.start'), 'pending')).rejects.toThrow();
         expect(await s.monitors.get('cs')).toMatchObject({ status: 'pending', started_at: at(0) });
         expect(await actions()).not.toContain('monitor.start');
 
-        await s.monitors.upsert(running, audit('monitor.start'));
+        expect(await s.monitors.record(running, audit('monitor.start'), 'pending')).toBe(true);
         expect(await s.monitors.get('cs')).toMatchObject({ status: 'running', started_at: at(10) });
         expect(await actions()).toContain('monitor.start');
+        // Read as pending, but running since (or stopped by an operator): the newer row stays, nothing is recorded.
+        expect(await s.monitors.record({ ...running, started_at: at(20) }, audit('monitor.recorded'), 'pending')).toBe(false);
+        await s.monitors.upsert({ ...running, status: 'stopped', stopped_by: 'olga', updated_at: at(30) });
+        expect(await s.monitors.record({ ...running, started_at: at(40) }, audit('monitor.recorded'), 'running')).toBe(false);
+        expect(await s.monitors.get('cs')).toMatchObject({ status: 'stopped', stopped_by: 'olga' });
+        // Read as missing: written only while there is still no row.
+        expect(await s.monitors.record({ ...running, started_at: at(50) }, audit('monitor.recorded'), null)).toBe(false);
+        expect(await s.monitors.record({ ...running, prompt: 'other' }, { ...audit('monitor.recorded'), prompt: 'other' }, null)).toBe(
+          true,
+        );
+        expect(await s.monitors.get('other')).toMatchObject({ status: 'running' });
+        expect(await actions()).not.toContain('monitor.recorded');
       });
     });
 

@@ -29,10 +29,12 @@ const row = (prompt: string, status: MonitorRecord['status']): MonitorRecord => 
 function deps(
   listing: (() => Promise<Set<string>>) | undefined,
   rows: MonitorRecord[] = ['alpha', 'beta', 'gamma'].map((p) => row(p, 'running')),
+  /** The rows as a later read finds them (default: as the pass read them). */
+  current: MonitorRecord[] = rows,
 ) {
   const described: string[] = [];
   const started: string[] = [];
-  const written: { row: Partial<MonitorRecord>; audit?: AuditEntry }[] = [];
+  const written: { row: Partial<MonitorRecord>; audit: AuditEntry; expected: MonitorRecord['status'] | null }[] = [];
   const prompts = ['alpha', 'beta', 'gamma'].map((name) => ({ name, active_version: 'v1' }));
   const engine = {
     describe: (id: string) => {
@@ -54,9 +56,10 @@ function deps(
     rollbacks: { listOpen: () => Promise.resolve([]) },
     monitors: {
       list: () => Promise.resolve(rows),
-      upsert: (r: Partial<MonitorRecord>, audit?: AuditEntry) => {
-        written.push({ row: r, ...(audit ? { audit } : {}) });
-        return Promise.resolve();
+      get: (prompt: string) => Promise.resolve(current.find((r) => r.prompt === prompt)),
+      record: (r: Partial<MonitorRecord>, audit: AuditEntry, expected: MonitorRecord['status'] | null) => {
+        written.push({ row: r, audit, expected });
+        return Promise.resolve(true);
       },
     },
     clock: { now: () => new Date('2026-11-26T00:00:00.000Z') },
@@ -109,12 +112,25 @@ describe('reconciler: monitors of deployed prompts', () => {
           actor: 'system:reconciler',
           reason: expect.stringContaining('recorded as missing'),
         }),
+        expected: null,
       },
       {
         row: expect.objectContaining({ prompt: 'beta', status: 'running', started_by: 'alice', interval_s: 60 }),
         audit: expect.objectContaining({ action: 'monitor.recorded', reason: expect.stringContaining('recorded as pending') }),
+        expected: 'pending',
       },
     ]);
+  });
+
+  it('a monitor to start is read again first: one stopped since the pass read it stays stopped, and is not started', async () => {
+    const read = ['alpha', 'beta', 'gamma'].map((p) => row(p, 'running'));
+    // The operator's stop of gamma lands after the pass read the rows.
+    const r = deps(() => Promise.resolve(new Set(['monitor/alpha', 'monitor/beta'])), read, [...read.slice(0, 2), row('gamma', 'stopped')]);
+    const summary = await r.reconcile();
+    expect(r.described).toEqual(['monitor/gamma']);
+    expect(r.started).toEqual([]);
+    expect(r.written).toEqual([]);
+    expect(summary).toMatchObject({ monitors_started: [], monitors_recorded: [], errors: [] });
   });
 
   it('an engine that cannot list: every monitor is described', async () => {

@@ -22,36 +22,45 @@ const toRecord = (r: Selectable<Database['monitors']>): MonitorRecord => ({
   updated_at: r.updated_at,
 });
 
+/** What an upsert changes in a stored row (its check counters and last verdict stay). */
+const changed = (m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>) => ({
+  workflow_id: m.workflow_id,
+  status: m.status,
+  interval_s: m.interval_s,
+  started_by: m.started_by,
+  started_at: m.started_at,
+  stopped_by: m.stopped_by,
+  updated_at: m.updated_at,
+});
+
 export class SqlMonitorStore implements MonitorStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async upsert(
+  async upsert(m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>): Promise<void> {
+    await this.db
+      .insertInto('monitors')
+      .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null })
+      .onConflict((oc) => oc.column('prompt').doUpdateSet(changed(m)))
+      .execute();
+  }
+
+  async record(
     m: Omit<MonitorRecord, 'last_check_at' | 'last_verdict' | 'last_action' | 'checks' | 'active_version'>,
-    audit?: AuditEntry,
-  ): Promise<void> {
-    const upsert = (db: Kysely<Database>) =>
-      db
+    audit: AuditEntry,
+    expected: MonitorRecord['status'] | null,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const insert = tx
         .insertInto('monitors')
-        .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null })
-        .onConflict((oc) =>
-          oc.column('prompt').doUpdateSet({
-            workflow_id: m.workflow_id,
-            status: m.status,
-            interval_s: m.interval_s,
-            started_by: m.started_by,
-            started_at: m.started_at,
-            stopped_by: m.stopped_by,
-            updated_at: m.updated_at,
-          }),
-        )
-        .execute();
-    if (!audit) {
-      await upsert(this.db);
-      return;
-    }
-    await this.db.transaction().execute(async (tx) => {
-      await upsert(tx);
+        .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null });
+      const written = await (
+        expected === null
+          ? insert.onConflict((oc) => oc.column('prompt').doNothing())
+          : insert.onConflict((oc) => oc.column('prompt').doUpdateSet(changed(m)).where('monitors.status', '=', expected))
+      ).executeTakeFirst();
+      if (Number(written.numInsertedOrUpdatedRows ?? 0) === 0) return false;
       await insertAudit(tx, audit);
+      return true;
     });
   }
 
