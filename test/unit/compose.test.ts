@@ -13,6 +13,7 @@ interface Service {
   depends_on?: unknown;
   ports?: string[];
   volumes?: string[];
+  deploy?: { replicas?: number };
 }
 const ROOT = path.join(__dirname, '../..');
 const text = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
@@ -36,6 +37,11 @@ describe('docker-compose.yml (no Docker engine here: validated as data; npm run 
     ]);
     expect(svc('worker').command).toEqual(['npm', 'run', 'worker']);
     expect(svc('api').command).toEqual(['npm', 'run', 'api']);
+  });
+
+  it('runs at least two workers, as the production guide asks, with no published port in the way of scaling', () => {
+    expect(svc('worker').deploy?.replicas).toBeGreaterThanOrEqual(2);
+    expect(svc('worker').ports).toBeUndefined();
   });
 
   it('runs the production Temporal server of the version the cluster profile builds, with the config that profile uses', () => {
