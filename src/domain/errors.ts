@@ -36,6 +36,12 @@ export type DomainErrorType =
   /** A metrics provider (e.g. Prometheus) could not answer: down, 5xx, timeout, or an answer that is not a number. */
   | 'MetricsUnavailable';
 
+/**
+ * The failure type of an activity that could not use the store (unreachable, restarting, out of connections): an
+ * outage, not a verdict on the rollback. A rollback waits for the store rather than failing on it.
+ */
+export const STORE_UNAVAILABLE = 'StoreUnavailable';
+
 export class DomainError extends Error {
   constructor(
     readonly type: DomainErrorType,

@@ -44,6 +44,8 @@ export interface TimelineDetails {
   aborted: { by: string; traffic: string };
   group_planned: { members: GroupPlanMember[]; not_joining: { prompt: string; why: string }[] };
   group_plan_failed: { error: string; consequence: string };
+  /** A step that could not use the store (its retries spent): the rollback waits for it and tries again. */
+  store_unavailable: { step: string; error: string; retry_every_s: number };
   group_failed_compensated: { failed: string; error: string; undone: string[] };
   switched: { from_version: string | null; to_version: string; at: string; marked_rolled_back_from: boolean; group?: string[] };
   switch_failed: { error: string; type: string };

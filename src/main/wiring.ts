@@ -19,7 +19,9 @@ import { SqlRollbackStore } from '../adapters/rollbacks/sql';
 import { ThreadedMetricsStore } from '../adapters/metrics/ingest-thread';
 import { INGEST_DECODER_MODULE } from './ingest-decoder';
 import { SqlStorage } from '../adapters/storage/sql';
-import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, type Db } from '../adapters/sql/db';
+import { importMetricsOnce, metricsUrlFor, openDb, sqliteFile, storeOutage, type Db } from '../adapters/sql/db';
+import { ApplicationFailure } from '@temporalio/activity';
+import { STORE_UNAVAILABLE } from '../domain/errors';
 import { createActivities } from '../activities';
 import { randomBytes } from 'node:crypto';
 import { monitorWorkflowId, rollbackWorkflowId } from '../domain/names';
@@ -163,36 +165,62 @@ export function evaluatorFor(a: Pick<Adapters, 'metricsSource'>, config: Pick<Co
   return new MetricsHistoryEvaluator(a.metricsSource, { window_s: 300, min_samples: 20, min_accuracy: e.min_accuracy });
 }
 
+/**
+ * Every activity's store outage (storeOutage: Postgres unreachable or restarting, SQLite busy or out of disk) fails it
+ * as one retryable type, STORE_UNAVAILABLE, which a workflow tells from a verdict on the rollback (a rejected target, a
+ * refused switch): it waits for the store instead of failing.
+ */
+function outagesNamed<T extends object>(activities: T): T {
+  const named: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    named[name] =
+      typeof fn !== 'function'
+        ? fn
+        : async (...args: unknown[]): Promise<unknown> => {
+            try {
+              return await (fn as (...a: unknown[]) => unknown)(...args);
+            } catch (e) {
+              const why = e instanceof ApplicationFailure ? undefined : storeOutage(e);
+              if (why !== undefined) throw ApplicationFailure.retryable(why, STORE_UNAVAILABLE);
+              throw e;
+            }
+          };
+  }
+  return named as T;
+}
+
 export function activitiesFor(
   a: Adapters,
   config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'> &
     Partial<Pick<Config, 'monitorBlindAfterErrors'>>,
 ) {
   const evaluator = evaluatorFor(a, config);
-  return createActivities({
-    ...(evaluator ? { evaluator } : {}),
-    registry: a.registry,
-    rollbacks: a.rollbacks,
-    monitors: a.monitors,
-    verification: config.verification,
-    gradualPlan: config.gradual,
-    randomId: () => randomBytes(4).toString('hex'),
-    metrics: a.metricsSource,
-    ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
-    storage: a.storage,
-    notifier: a.notifier,
-    clock: a.clock,
-    links: (prompt, rollbackId) =>
-      rollbackId === ''
-        ? {
-            status_url: `${config.publicUrl}/api/monitors/${encodeURIComponent(prompt)}`,
-            web_ui: webUiWorkflowUrl(config, monitorWorkflowId(prompt)),
-          }
-        : {
-            status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
-            web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
-          },
-  });
+  return outagesNamed(
+    createActivities({
+      ...(evaluator ? { evaluator } : {}),
+      registry: a.registry,
+      rollbacks: a.rollbacks,
+      monitors: a.monitors,
+      verification: config.verification,
+      gradualPlan: config.gradual,
+      randomId: () => randomBytes(4).toString('hex'),
+      metrics: a.metricsSource,
+      ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
+      storage: a.storage,
+      notifier: a.notifier,
+      clock: a.clock,
+      links: (prompt, rollbackId) =>
+        rollbackId === ''
+          ? {
+              status_url: `${config.publicUrl}/api/monitors/${encodeURIComponent(prompt)}`,
+              web_ui: webUiWorkflowUrl(config, monitorWorkflowId(prompt)),
+            }
+          : {
+              status_url: `${config.publicUrl}/api/rollbacks/${encodeURIComponent(rollbackId)}`,
+              web_ui: webUiWorkflowUrl(config, rollbackWorkflowId(prompt, rollbackId)),
+            },
+    }),
+  );
 }
 
 /** `promptback_deliveries{channel,status}`: read from the store at scrape time, so it covers every worker process. */

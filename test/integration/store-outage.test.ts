@@ -72,4 +72,38 @@ describe.runIf(available)('the store unavailable', () => {
       return v.version === 'v1' ? v : undefined;
     });
   }, 120_000);
+
+  it('a rollback whose store is down for longer than its retries waits for it, then switches once and verifies', async () => {
+    await seedTwoVersions(stack.url, 'outage-rb', 'store outage during a rollback');
+    // Claimed and started while the worker is away; the store goes before the worker picks the run up.
+    await stack.stopWorker();
+    const r = await http(stack.url, 'POST', '/api/rollback', { prompt: 'outage-rb', target_version: 'v1', reason: 'store outage drill' });
+    expect(r.status).toBe(202);
+    pg.pause();
+    try {
+      await stack.startWorker();
+      // Longer than the one step's retries (about 30 s) and the step-by-step choice's (about 7 s).
+      await new Promise((res) => setTimeout(res, 45_000));
+    } finally {
+      pg.resume();
+    }
+    const v = await waitFor(
+      'the rollback to switch and verify',
+      async () => {
+        const b = (await http(stack.url, 'GET', `/api/rollbacks/${r.body.rollback_id}`)).body;
+        return b.status === 'completed' ? b : undefined;
+      },
+      60_000,
+    );
+    const events: string[] = v.timeline.map((e: { event: string }) => e.event);
+    expect(events).toContain('store_unavailable');
+    expect(events).not.toContain('target_rejected');
+    expect(events.filter((e) => e === 'switched')).toHaveLength(1);
+    expect(v.timeline.find((e: { event: string }) => e.event === 'store_unavailable').detail.error).toMatch(
+      /^the database did not answer: /,
+    );
+    expect((await http(stack.url, 'GET', '/api/prompts/outage-rb/resolve?key=user-1')).body).toMatchObject({ version: 'v1' });
+    const audit = await stack.adapters.registry.audit({ rollback_id: r.body.rollback_id });
+    expect(audit.map((a) => a.action)).toEqual(['rollback']);
+  }, 180_000);
 });

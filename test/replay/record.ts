@@ -18,6 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { Verdict } from '../../src/domain/verdict';
 import { approveSignal, breachSignal, rejectSignal } from '../../src/workflows/messages';
 import { EXPORTER_QUERIES } from '../support/prometheus';
+import { startPostgres, type PgInstance } from '../support/postgres';
 import {
   http,
   seedPrompt,
@@ -46,12 +47,17 @@ const FAST: Record<string, string> = {
 interface Ctx {
   url: string;
   client: Client;
+  stack: RecordingStack;
+  /** The scenario's Postgres (scenarios with `postgres: true`), to take it away and bring it back. */
+  pg?: PgInstance;
 }
 
 /** A scenario drives the system and returns the histories to keep: file name → workflow id. */
 interface Scenario {
   name: string;
   env?: Record<string, string>;
+  /** Runs on a throwaway Postgres of its own instead of SQLite. */
+  postgres?: boolean;
   run(ctx: Ctx): Promise<Record<string, string>>;
 }
 
@@ -85,7 +91,7 @@ async function closed(client: Client, id: string): Promise<string> {
   return id;
 }
 
-async function stopMonitor(ctx: Ctx, prompt = CS): Promise<string> {
+async function stopMonitor(ctx: Pick<Ctx, 'url' | 'client'>, prompt = CS): Promise<string> {
   await http(ctx.url, 'DELETE', `/api/monitors/${prompt}`);
   try {
     await ctx.client.workflow.getHandle(`monitor/${prompt}`).result();
@@ -333,6 +339,32 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // An operator's rollback while Postgres is down for longer than the switch's retries (restarted, failed over):
+    // the run waits for the store (wait-for-store), then switches and verifies.
+    name: 'rollback-store-outage',
+    postgres: true,
+    async run({ url, stack, pg }) {
+      await stack.stopWorker();
+      const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason: 'store outage drill' });
+      pg!.pause();
+      await stack.startWorker();
+      // The one step's attempts (about 30 s) and the step-by-step choice's (about 7 s), then a wait or two.
+      await new Promise((res) => setTimeout(res, 50_000));
+      pg!.resume();
+      await waitFor('the switch', async () =>
+        (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,
+      );
+      await sendTraffic(url, CS, 'v1.9.0', 50, 0);
+      const done = await waitFor('the end of verification', async () => {
+        const v = await view(url, r.body.rollback_id);
+        return v.status === 'completed' ? v : undefined;
+      });
+      if (!done.timeline.some((e: { event: string }) => e.event === 'store_unavailable'))
+        throw new Error('the run never waited for the store');
+      return { 'rollback-store-outage': r.body.workflow_id };
+    },
+  },
+  {
     name: 'storage-scheduled-run',
     async run({ client }) {
       const schedule = client.schedule.getHandle('promptback-storage');
@@ -372,10 +404,12 @@ async function main(): Promise<void> {
     for (const [i, s] of chosen.entries()) {
       const started = Date.now();
       let stack: RecordingStack | undefined;
+      const pg = s.postgres ? await startPostgres() : undefined;
       try {
-        stack = await startRecordingStack(server, namespaces[i]!, { ...FAST, ...s.env });
+        const db: Record<string, string> = pg ? { DATABASE_URL: await pg.newDatabase() } : {};
+        stack = await startRecordingStack(server, namespaces[i]!, { ...FAST, ...s.env, ...db });
         await seedPrompt(stack.url, CS);
-        const wrote = await s.run({ url: stack.url, client: stack.api.client });
+        const wrote = await s.run({ url: stack.url, client: stack.api.client, stack, ...(pg ? { pg } : {}) });
         for (const [name, workflowId] of Object.entries(wrote)) {
           const history = await stack.api.client.workflow.getHandle(workflowId).fetchHistory();
           const file = path.join(OUT, `${name}.json`);
@@ -388,6 +422,7 @@ async function main(): Promise<void> {
         console.error(`${s.name} FAILED after ${((Date.now() - started) / 1000).toFixed(1)} s: ${(e as Error).message}`);
       } finally {
         await stack?.stop();
+        pg?.stop();
       }
     }
   } finally {

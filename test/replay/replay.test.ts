@@ -43,6 +43,7 @@ const REQUIRED = {
     'switch-in-task',
     'monitor-check-loop',
     'named-test-after-switch',
+    'wait-for-store',
   ],
 };
 

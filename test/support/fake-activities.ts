@@ -8,6 +8,7 @@ import type { Verdict } from '../../src/domain/verdict';
 import type { CanaryJudgement } from '../../src/domain/stages';
 import type { Deployment } from '../../src/ports/registry';
 import type { RollbackView } from '../../src/domain/rollback';
+import { STORE_UNAVAILABLE } from '../../src/domain/errors';
 import { judgeRecovery, unreadableCheck, type VerificationPolicy } from '../../src/domain/verification';
 import type { WindowStats } from '../../src/domain/verdict';
 import type { Notification } from '../../src/ports/notifier';
@@ -73,6 +74,11 @@ export interface FakeWorld {
   targetTests?: string[];
   /** How long (wall clock) `testTarget` takes to answer. */
   targetTestDelayMs?: number;
+  /**
+   * The store cannot be used for this many calls of chooseTarget and switchActiveVersion (together): each fails with
+   * the failure type the worker gives a store outage (STORE_UNAVAILABLE), then the store answers again.
+   */
+  storeDownCalls?: number;
   /** Fail this many revertSwitch calls (retryably) before undoing (a registry briefly down). */
   revertFailures?: number;
   /** planGroup fails (retryably) every time. */
@@ -123,6 +129,12 @@ export function fakeActivities(world: FakeWorld): Activities {
     window_s,
   });
   let combined = 0;
+  /** Throws as the worker throws a store outage while the fake store is down (world.storeDownCalls). */
+  const storeAnswers = (): void => {
+    if ((world.storeDownCalls ?? 0) <= 0) return;
+    world.storeDownCalls! -= 1;
+    throw ApplicationFailure.retryable('the database did not answer: connect ECONNREFUSED 127.0.0.1:5432', STORE_UNAVAILABLE);
+  };
   let incidentMetric = 0;
   const windowReads: Record<string, number> = {};
   let canary = 0;
@@ -230,6 +242,7 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve({ prompt: undefined, versions: [] });
     },
     chooseTarget(input: { prompt: string; target_version?: string; critical?: boolean; named_test_after_switch?: boolean }) {
+      storeAnswers();
       (world.targetCalls ??= []).push({
         ...(input.critical !== undefined ? { critical: input.critical } : {}),
         ...(input.named_test_after_switch !== undefined ? { named_test_after_switch: input.named_test_after_switch } : {}),
@@ -288,6 +301,7 @@ export function fakeActivities(world: FakeWorld): Activities {
       reason: string;
       mark_from_rolled_back?: boolean;
     }) {
+      storeAnswers();
       if (world.switchFails) throw new Error('registry unavailable');
       if (world.switchFailsFor?.includes(input.prompt))
         throw ApplicationFailure.nonRetryable(`registry refused ${input.prompt}`, 'UnknownVersion');

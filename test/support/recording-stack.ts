@@ -47,6 +47,9 @@ export async function startRecordingServer(namespaces: string[]): Promise<Record
 export interface RecordingStack {
   url: string;
   api: ApiHandle;
+  /** Stops the in-process worker (workflows wait on the task queue); startWorker() starts another. */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,15 +73,20 @@ export async function startRecordingStack(
   const log = createLogger('silent', 'promptback-record');
   const adapters = await openAdapters(config, log);
   const api = await startApi(config, adapters, server.address, log);
-  const worker: WorkerHandle = await startWorker(config, adapters, server.address, {
-    workflowBundle: { code: server.code },
-    workflowsPath: undefined,
-  });
+  const start = () => startWorker(config, adapters, server.address, { workflowBundle: { code: server.code }, workflowsPath: undefined });
+  let worker: WorkerHandle | undefined = await start();
   return {
     url: api.url,
     api,
+    async stopWorker() {
+      await worker?.stop();
+      worker = undefined;
+    },
+    async startWorker() {
+      worker ??= await start();
+    },
     async stop() {
-      await worker.stop();
+      await worker?.stop();
       await api.stop();
       await adapters.db.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -18,9 +18,13 @@ afterAll(async () => {
 
 const world = (over: Partial<FakeWorld> = {}): FakeWorld => fakeWorld({ checks: [{ requests: 0, errors: 0 }], ...over });
 
-async function run(w: FakeWorld, over: Partial<RollbackInput> = {}): Promise<{ view: RollbackView; elapsedMs: number }> {
+async function run(
+  w: FakeWorld,
+  over: Partial<RollbackInput> = {},
+  activities = fakeActivities(w),
+): Promise<{ view: RollbackView; elapsedMs: number }> {
   const taskQueue = `tq-${randomUUID()}`;
-  const worker = await testWorker(env, taskQueue, fakeActivities(w));
+  const worker = await testWorker(env, taskQueue, activities);
   const id = randomUUID().slice(0, 8);
   const input: RollbackInput = {
     rollback_id: id,
@@ -175,6 +179,43 @@ describe('rollback workflow (time-skipping)', () => {
     expect(view.status).toBe('failed');
     expect(w.switches).toEqual([]);
     expect(events(view)).toContain('target_rejected');
+  });
+
+  it('waits for a store that cannot be used, past every retry, then switches once and verifies (no rejected target)', async () => {
+    // Down for the one step's six attempts, the step-by-step choice's four, and a few more: over a minute of outage.
+    const w = world({ storeDownCalls: 14, checks: [{ requests: 100, errors: 0 }] });
+    const { view } = await run(w);
+    expect(view.status).toBe('completed');
+    expect(view.outcome).toBe('recovered');
+    expect(w.switches).toHaveLength(1);
+    expect(events(view)).not.toContain('target_rejected');
+    expect(events(view)).not.toContain('switch_failed');
+    const waited = view.timeline.filter((e) => e.event === 'store_unavailable');
+    expect(waited).toEqual([
+      expect.objectContaining({
+        detail: { step: 'choose the target', error: expect.stringContaining('ECONNREFUSED'), retry_every_s: 5 },
+      }),
+    ]);
+    expect(events(view).indexOf('store_unavailable')).toBeLessThan(events(view).indexOf('switched'));
+    expect(w.notifications.some((n) => n.kind === 'page')).toBe(false);
+  });
+
+  it('waits at the switch too: the store down after the target was chosen', async () => {
+    // The one step fails six times on the choice; the step-by-step choice answers; its switch then finds the store
+    // down for eight calls (six attempts, then two after the first wait).
+    const w = world({ storeDownCalls: 6, checks: [{ requests: 100, errors: 0 }] });
+    const fakes = fakeActivities(w);
+    const choose = fakes.chooseTarget.bind(fakes);
+    // The step-by-step choice (the one step calls the choice inside it, not this one): the store goes down right after.
+    fakes.chooseTarget = async (input) => {
+      const r = await choose(input);
+      w.storeDownCalls = 8;
+      return r;
+    };
+    const { view } = await run(w, {}, fakes);
+    expect(view.status).toBe('completed');
+    expect(w.switches).toHaveLength(1);
+    expect(view.timeline.filter((e) => e.event === 'store_unavailable').map((e) => e.detail.step)).toEqual(['switch']);
   });
 
   it('escalates when the switch keeps failing after its retries', async () => {

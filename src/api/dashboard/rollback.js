@@ -26,6 +26,8 @@ function describe(e) {
       return `no decision; default action: ${d.default_action}`;
     case 'baseline_tested':
       return `${d.version}: ${d.detail}`;
+    case 'store_unavailable':
+      return `${d.step}: ${d.error}; waiting for the store, trying every ${d.retry_every_s} s`;
     case 'metrics_before':
       return `${d.version}: error rate ${f.percent(d.error_rate)}, p99 ${f.millis(d.latency_ms?.p99)}, ${d.requests} requests`;
     case 'verification_check':

@@ -1,4 +1,5 @@
-import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import { isCancellation, log, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { STORE_UNAVAILABLE } from '../../domain/errors';
 import type { Activities, TargetChoice } from '../../activities';
 import type { GroupPlan } from '../../activities/group';
 import type { SwitchResult } from '../../ports/registry';
@@ -26,15 +27,43 @@ const { revertSwitch } = proxyActivities<Activities>({
 });
 
 /** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
+/** Rollbacks started with this change wait for a store that cannot be used, instead of failing on it. */
+export const WAIT_FOR_STORE = 'wait-for-store';
+const STORE_RETRY_S = 5;
+
+/**
+ * Runs a step of the switch path; while it fails because the store cannot be used (its own retries spent: Postgres
+ * restarting or failing over, out of connections), waits and runs it again. An outage is no verdict on the rollback:
+ * without this, a minute of it failed the rollback ("no rollback target") and left the bad version serving. The
+ * timeline says so once per step; the rollback goes on by itself when the store is back.
+ */
+export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () => Promise<T>): Promise<T> {
+  for (let said = false; ;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isCancellation(e) || failureType(e) !== STORE_UNAVAILABLE || !patched(WAIT_FOR_STORE)) throw e;
+      if (!said) {
+        said = true;
+        run.event('store_unavailable', { step, error: failureMessage(e), retry_every_s: STORE_RETRY_S });
+        log.warn('the store cannot be used: the rollback waits for it', { step, error: failureMessage(e) });
+      }
+      await sleep(STORE_RETRY_S * 1000);
+    }
+  }
+}
+
 export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Promise<TargetChoice | undefined> {
   const { input } = run;
   try {
-    const target = await (critical ? chooseTargetCritical : chooseTarget)({
-      prompt: input.prompt,
-      ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
-      ...(critical ? { critical: true } : {}),
-      ...(run.namedTestAfterSwitch ? { named_test_after_switch: true } : {}),
-    });
+    const target = await whileStoreDown(run, 'choose the target', () =>
+      (critical ? chooseTargetCritical : chooseTarget)({
+        prompt: input.prompt,
+        ...(input.target_version !== undefined ? { target_version: input.target_version } : {}),
+        ...(critical ? { critical: true } : {}),
+        ...(run.namedTestAfterSwitch ? { named_test_after_switch: true } : {}),
+      }),
+    );
     recordTarget(run, target);
     return target;
   } catch (e) {
@@ -109,14 +138,16 @@ export async function switchPhase(
   const actor = view.decided_by ?? input.requested_by;
   let switched: SwitchResult;
   try {
-    switched = await switchActiveVersion({
-      prompt: input.prompt,
-      to: target.to_version,
-      rollback_id: input.rollback_id,
-      actor,
-      reason: view.reason,
-      mark_from_rolled_back: markFrom,
-    });
+    switched = await whileStoreDown(run, 'switch', () =>
+      switchActiveVersion({
+        prompt: input.prompt,
+        to: target.to_version,
+        rollback_id: input.rollback_id,
+        actor,
+        reason: view.reason,
+        mark_from_rolled_back: markFrom,
+      }),
+    );
   } catch (e) {
     if (isCancellation(e)) throw e;
     await switchFailed(run, target, failureMessage(e), failureType(e) ?? 'Error');
