@@ -44,7 +44,7 @@ export interface TimelineDetails {
   aborted: { by: string; traffic: string };
   group_planned: { members: GroupPlanMember[]; not_joining: { prompt: string; why: string }[] };
   group_plan_failed: { error: string; consequence: string };
-  /** A step that could not use the store (its retries spent): the rollback waits for it and tries again. */
+  /** A step that could not use the store (its retries spent): the rollback waits for it and tries again (5 s, doubling to 1 min). */
   store_unavailable: { step: string; error: string; retry_every_s: number };
   group_failed_compensated: { failed: string; error: string; undone: string[] };
   switched: { from_version: string | null; to_version: string; at: string; marked_rolled_back_from: boolean; group?: string[] };

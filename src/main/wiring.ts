@@ -181,7 +181,7 @@ function outagesNamed<T extends object>(activities: T): T {
               return await (fn as (...a: unknown[]) => unknown)(...args);
             } catch (e) {
               const why = e instanceof ApplicationFailure ? undefined : storeOutage(e);
-              if (why !== undefined) throw ApplicationFailure.retryable(why, STORE_UNAVAILABLE);
+              if (why !== undefined) throw ApplicationFailure.create({ message: why, type: STORE_UNAVAILABLE, cause: e as Error });
               throw e;
             }
           };

@@ -145,6 +145,26 @@ async function startPolling(
     },
     ...extra,
   };
+  // The schedules belong with the worker that runs them; creating them is idempotent. After the bundle (a build that
+  // cannot bundle leaves the fleet's schedules as they were), before any worker is created: a namespace that refuses
+  // them (schedules disabled, no permission) stops the start here, with no worker to dispose of (disposing of one
+  // runs it for an instant, and its first poll can reach the server).
+  const { every_s, ...policy } = config.retention;
+  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
+  const s = config.storage;
+  await ensureStorageSchedule(
+    client,
+    config.temporal.taskQueue,
+    {
+      metrics_1s_keep_s: s.metrics_1s_keep_s,
+      metrics_1m_keep_s: s.metrics_1m_keep_s,
+      outbox_keep_s: s.outbox_keep_s,
+      rollbacks_keep_s: s.rollbacks_keep_s,
+    },
+    s.every_s,
+  );
+  // The reconciler's schedule last: it also triggers a pass now, which this worker runs once it polls.
+  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
   const create = async (o: WorkerOptions): Promise<Worker> => {
     const w = await Worker.create(o);
     created.push(w);
@@ -170,25 +190,6 @@ async function startPolling(
           activities: options.activities,
           maxConcurrentActivityTaskExecutions: config.monitorCheckSlots,
         });
-  // The schedules belong with the worker that runs them; creating them is idempotent. Last before polling: a build
-  // that cannot start (its bundle, its workers) leaves the fleet's schedules as they were, and a namespace that refuses
-  // them (schedules disabled, no permission) stops the start here, with nothing polling.
-  const { every_s, ...policy } = config.retention;
-  await ensureRetentionSchedule(client, config.temporal.taskQueue, policy, every_s);
-  const s = config.storage;
-  await ensureStorageSchedule(
-    client,
-    config.temporal.taskQueue,
-    {
-      metrics_1s_keep_s: s.metrics_1s_keep_s,
-      metrics_1m_keep_s: s.metrics_1m_keep_s,
-      outbox_keep_s: s.outbox_keep_s,
-      rollbacks_keep_s: s.rollbacks_keep_s,
-    },
-    s.every_s,
-  );
-  // The reconciler's schedule last: it also triggers a pass now, which this worker runs once it polls.
-  await ensureReconcilerSchedule(client, config.temporal.taskQueue, config.reconcile.every_s);
   // Nothing below fails: the workers poll from here on.
   const dispatcher = deliveryDispatcherFor(adapters, config);
   dispatcher.start();

@@ -343,13 +343,24 @@ const scenarios: Scenario[] = [
     // the run waits for the store (wait-for-store), then switches and verifies.
     name: 'rollback-store-outage',
     postgres: true,
-    async run({ url, stack, pg }) {
+    async run({ url, client, stack, pg }) {
       await stack.stopWorker();
       const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason: 'store outage drill' });
       pg!.pause();
       await stack.startWorker();
-      // The one step's attempts (about 30 s) and the step-by-step choice's (about 7 s), then a wait or two.
-      await new Promise((res) => setTimeout(res, 50_000));
+      // Down until the run waits for the store (the one step's attempts, about 30 s, and the step-by-step choice's,
+      // about 7 s, spent), then one wait more.
+      await waitFor(
+        'the rollback to wait for the store',
+        async () =>
+          ((await client.workflow.getHandle(r.body.workflow_id).query('state')) as { timeline: { event: string }[] }).timeline.some(
+            (e) => e.event === 'store_unavailable',
+          )
+            ? true
+            : undefined,
+        150_000,
+      );
+      await new Promise((res) => setTimeout(res, 6_000));
       pg!.resume();
       await waitFor('the switch', async () =>
         (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,

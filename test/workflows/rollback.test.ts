@@ -200,6 +200,20 @@ describe('rollback workflow (time-skipping)', () => {
     expect(w.notifications.some((n) => n.kind === 'page')).toBe(false);
   });
 
+  it('a store that stays away: on-call is paged once after 5 min of waiting, and after 30 min the rollback fails as before', async () => {
+    const w = world({ storeDownCalls: 100_000 });
+    const { view } = await run(w);
+    expect(view.status).toBe('failed');
+    expect(events(view)).toContain('target_rejected');
+    expect(w.switches).toEqual([]);
+    const pages = w.notifications.filter((n) => n.kind === 'page');
+    expect(pages.map((p) => p.title)).toEqual(['ROLLBACK WAITING FOR THE STORE: customer-support', 'ROLLBACK FAILED: customer-support']);
+    expect(pages[0]!.message).toMatch(/has waited \d+ s for the store \(the database did not answer: connect ECONNREFUSED/);
+    const waited = Number(/has waited (\d+) s/.exec(pages[0]!.message)![1]);
+    expect(waited).toBeGreaterThanOrEqual(300);
+    expect(waited).toBeLessThan(400);
+  });
+
   it('waits at the switch too: the store down after the target was chosen', async () => {
     // The one step fails six times on the choice; the step-by-step choice answers; its switch then finds the store
     // down for eight calls (six attempts, then two after the first wait).

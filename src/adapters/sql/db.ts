@@ -45,7 +45,15 @@ export async function openDb(url: string, opts: { poolMax?: number; onPoolError?
   let dataVersion: () => number | Promise<number>;
   let raw: SQLite.Database | undefined;
   if (dialect === 'postgres') {
-    const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10 });
+    // A database that stops answering (a failover, a partition) fails a connection in 5 s rather than the OS's minutes,
+    // and keepalives find a connection whose peer went away: both surface as an outage (storeOutage), not a hang.
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolMax ?? 10,
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     // An idle connection Postgres ended (a restart, a failover, pg_terminate_backend) is dropped by the pool, and the
     // next query opens another. Unheard, the pool's 'error' event would end the process.
     pool.on('error', opts.onPoolError ?? (() => undefined));
@@ -182,7 +190,6 @@ export const parseJson = <T>(text: string | null | undefined, fallback: T): T =>
   return JSON.parse(text) as T;
 };
 
-/** A unique-constraint violation, in either dialect (a racing insert lost). */
 /** Network errors of a connection to the database (Node's codes). */
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -194,14 +201,36 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
   'EPIPE',
 ]);
+/**
+ * Postgres SQLSTATEs of an outage: connection exceptions (08000, 08001, 08003, 08004, 08006), insufficient resources
+ * (53000, 53100 disk full, 53200 out of memory, 53300 too many connections), shutting down or starting up (57P01–57P03),
+ * and a write on a standby (25006: a failover's old primary, or a pool still pointed at it).
+ */
+const PG_OUTAGE = new Set([
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '53000',
+  '53100',
+  '53200',
+  '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+  '25006',
+]);
+/** SQLite's: busy beyond its timeout (another process holds the write lock), out of disk, failing to read or write. */
+const SQLITE_OUTAGE = /^SQLITE_(BUSY|FULL|IOERR)/;
 /** What pg says when a connection goes, or the pool cannot get one in time. */
 const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
 
 /**
- * Why an error means the store cannot be used right now (an outage, not a bad request or a bug), or undefined:
- * Postgres unreachable, restarting, out of connections or disk (SQLSTATE classes 08, 57P01–57P03, 53xxx), a lost
- * connection; SQLite busy beyond its timeout, out of disk, or failing to read or write its file. The API answers these
- * 503 with Retry-After, as it does when the workflow engine does not answer.
+ * Why an error means the store cannot be used right now (an outage, not a bad request, a misconfiguration or a bug),
+ * or undefined. The answer names the kind of failure, not the database's address: it goes to clients (503) and into
+ * rollback timelines. The API answers these 503 with Retry-After, as it does when the workflow engine does not answer;
+ * a rollback waits for the store.
  */
 export function storeOutage(e: unknown): string | undefined {
   const seen = new Set<unknown>();
@@ -209,15 +238,20 @@ export function storeOutage(e: unknown): string | undefined {
     seen.add(err);
     const { code, message = '' } = err as { code?: unknown; message?: string };
     const c = typeof code === 'string' ? code : '';
-    if (/^08/.test(c) || /^57P0[123]$/.test(c) || /^53/.test(c) || NETWORK_CODES.has(c) || LOST_CONNECTION.test(message))
-      return `the database did not answer: ${message || c}`;
-    if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM)/.test(c)) return `the database file cannot be used now: ${message || c}`;
+    if (PG_OUTAGE.has(c) || NETWORK_CODES.has(c)) return `the database did not answer (${c})`;
+    if (LOST_CONNECTION.test(message)) return `the database did not answer (${LOST_CONNECTION.exec(message)![1]!.toLowerCase()})`;
+    if (SQLITE_OUTAGE.test(c)) return `the database file cannot be used now (${c})`;
     // Node gives one error per address tried (IPv4 and IPv6) for a refused connection.
-    if (err instanceof AggregateError) for (const inner of err.errors) if (storeOutage(inner)) return storeOutage(inner);
+    if (err instanceof AggregateError)
+      for (const inner of err.errors) {
+        const why = storeOutage(inner);
+        if (why !== undefined) return why;
+      }
   }
   return undefined;
 }
 
+/** A unique-constraint violation, in either dialect (a racing insert lost). */
 export const isUniqueViolation = (e: unknown): boolean => {
   const err = e as { code?: string; message?: string };
   return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(err.message ?? '');

@@ -29,26 +29,50 @@ const { revertSwitch } = proxyActivities<Activities>({
 /** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
 /** Rollbacks started with this change wait for a store that cannot be used, instead of failing on it. */
 export const WAIT_FOR_STORE = 'wait-for-store';
+/** Between two tries: 5 s, doubling to 1 min. */
 const STORE_RETRY_S = 5;
+const STORE_RETRY_MAX_S = 60;
+/** On-call is paged once a rollback has waited this long: a critical incident's 2-min budget, else 5 min. */
+const STORE_PAGE_AFTER_S = { critical: 120, other: 300 };
+/** Past this, the step fails as it did before the wait (target rejected, switch failed: paged). */
+const STORE_GIVE_UP_S = 30 * 60;
 
 /**
  * Runs a step of the switch path; while it fails because the store cannot be used (its own retries spent: Postgres
  * restarting or failing over, out of connections), waits and runs it again. An outage is no verdict on the rollback:
  * without this, a minute of it failed the rollback ("no rollback target") and left the bad version serving. The
- * timeline says so once per step; the rollback goes on by itself when the store is back.
+ * timeline says so once per step; on-call is paged once the wait passes the rollback's budget (the page is queued in
+ * the store's outbox, so it goes out once the store answers); after 30 min the step fails as before.
  */
 export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () => Promise<T>): Promise<T> {
-  for (let said = false; ;) {
+  const since = Date.now();
+  let said = false;
+  let paged = false;
+  for (let wait_s = STORE_RETRY_S; ; wait_s = Math.min(wait_s * 2, STORE_RETRY_MAX_S)) {
     try {
       return await fn();
     } catch (e) {
       if (isCancellation(e) || failureType(e) !== STORE_UNAVAILABLE || !patched(WAIT_FOR_STORE)) throw e;
+      const waited_s = Math.round((Date.now() - since) / 1000);
+      if (waited_s >= STORE_GIVE_UP_S) throw e;
+      const error = failureMessage(e);
       if (!said) {
         said = true;
-        run.event('store_unavailable', { step, error: failureMessage(e), retry_every_s: STORE_RETRY_S });
-        log.warn('the store cannot be used: the rollback waits for it', { step, error: failureMessage(e) });
+        run.event('store_unavailable', { step, error, retry_every_s: STORE_RETRY_S });
+        log.warn('the store cannot be used: the rollback waits for it', { step, error });
       }
-      await sleep(STORE_RETRY_S * 1000);
+      const pageAfter = run.view.severity === 'critical' ? STORE_PAGE_AFTER_S.critical : STORE_PAGE_AFTER_S.other;
+      if (!paged && waited_s >= pageAfter) {
+        paged = true;
+        run.send(
+          'page',
+          'critical',
+          `ROLLBACK WAITING FOR THE STORE: ${run.input.prompt}`,
+          `The rollback of ${run.input.prompt} has waited ${waited_s} s for the store (${error}) at "${step}"; traffic is still on ${run.view.from_version ?? 'the version it was on'}. It goes on by itself once the store answers, and gives up after ${STORE_GIVE_UP_S / 60} min.`,
+          { step, error, waited_s },
+        );
+      }
+      await sleep(wait_s * 1000);
     }
   }
 }
@@ -97,7 +121,7 @@ export async function planGroupPhase(run: RollbackRun): Promise<GroupPlan> {
   if (!patched('coordinated-rollback')) return none;
   let plan: GroupPlan;
   try {
-    plan = await planGroup({ prompt: run.input.prompt });
+    plan = await whileStoreDown(run, 'plan the group', () => planGroup({ prompt: run.input.prompt }));
   } catch (e) {
     if (isCancellation(e)) throw e;
     run.event('group_plan_failed', { error: failureMessage(e), consequence: `${run.input.prompt} rolls back alone` });
@@ -155,14 +179,16 @@ export async function switchPhase(
   }
   for (const [i, m] of group.members.entries()) {
     try {
-      await switchActiveVersion({
-        prompt: m.prompt,
-        to: m.to_version,
-        rollback_id: `${input.rollback_id}/${m.prompt}`,
-        actor,
-        reason: `group rollback with ${input.prompt}: ${m.verdict.summary}`,
-        mark_from_rolled_back: true,
-      });
+      await whileStoreDown(run, `switch ${m.prompt}`, () =>
+        switchActiveVersion({
+          prompt: m.prompt,
+          to: m.to_version,
+          rollback_id: `${input.rollback_id}/${m.prompt}`,
+          actor,
+          reason: `group rollback with ${input.prompt}: ${m.verdict.summary}`,
+          mark_from_rolled_back: true,
+        }),
+      );
       view.group!.members[i]!.switched = true;
     } catch (e) {
       if (isCancellation(e)) throw e;
