@@ -353,7 +353,7 @@ const scenarios: Scenario[] = [
       await waitFor(
         'the rollback to wait for the store',
         async () =>
-          ((await client.workflow.getHandle(r.body.workflow_id).query('state')) as { timeline: { event: string }[] }).timeline.some(
+          (await client.workflow.getHandle(r.body.workflow_id).query<{ timeline: { event: string }[] }>('state')).timeline.some(
             (e) => e.event === 'store_unavailable',
           )
             ? true
