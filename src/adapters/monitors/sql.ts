@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Verdict } from '../../domain/verdict';
 import type { MonitorRecord, MonitorStore } from '../../ports/monitors';
 import type { AuditEntry } from '../../ports/registry';
-import { insertAudit } from '../sql/audit';
+import { changeWithAudit } from '../sql/audit';
 import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
@@ -49,19 +49,19 @@ export class SqlMonitorStore implements MonitorStore {
     audit: AuditEntry,
     expected: MonitorRecord['status'] | null,
   ): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
-      const insert = tx
+    const insert = (db: Kysely<Database>) =>
+      db
         .insertInto('monitors')
         .values({ ...m, checks: 0, last_check_at: null, last_verdict: null, last_action: null, active_version: null });
-      const written = await (
-        expected === null
-          ? insert.onConflict((oc) => oc.column('prompt').doNothing())
-          : insert.onConflict((oc) => oc.column('prompt').doUpdateSet(changed(m)).where('monitors.status', '=', expected))
-      ).executeTakeFirst();
-      if (Number(written.numInsertedOrUpdatedRows ?? 0) === 0) return false;
-      await insertAudit(tx, audit);
-      return true;
-    });
+    return changeWithAudit(
+      this.db,
+      (db) =>
+        (expected === null
+          ? insert(db).onConflict((oc) => oc.column('prompt').doNothing())
+          : insert(db).onConflict((oc) => oc.column('prompt').doUpdateSet(changed(m)).where('monitors.status', '=', expected))
+        ).executeTakeFirst(),
+      audit,
+    );
   }
 
   async recordCheck(prompt: string, check: { at: string; active_version: string | null; verdict: Verdict; action: string }): Promise<void> {

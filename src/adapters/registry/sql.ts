@@ -20,7 +20,7 @@ import type {
 } from '../../ports/registry';
 import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson, pgLiteral, pgScriptResults } from '../sql/db';
 import type { Database } from '../sql/schema';
-import { auditValues, insertAudit, type AuditInput } from '../sql/audit';
+import { auditValues, changeWithAudit, insertAudit, type AuditInput } from '../sql/audit';
 
 type Tx = Kysely<Database>;
 
@@ -573,14 +573,7 @@ export class SqlRegistry implements Registry {
             ),
         )
         .executeTakeFirst();
-    if (!audit) {
-      await upsert(this.db);
-      return;
-    }
-    await this.db.transaction().execute(async (tx) => {
-      const written = await upsert(tx);
-      if (Number(written.numInsertedOrUpdatedRows ?? 0) > 0) await insertAudit(tx, audit);
-    });
+    await changeWithAudit(this.db, upsert, audit);
   }
 
   async beginDeployment(d: Deployment): Promise<void> {

@@ -2,7 +2,7 @@ import { type Kysely, PostgresAdapter } from 'kysely';
 import { isTerminal, type RollbackInput, type RollbackStatus, type RollbackView } from '../../domain/rollback';
 import type { AuditEntry } from '../../ports/registry';
 import type { ClaimResult, RollbackStore } from '../../ports/rollbacks';
-import { insertAudit } from '../sql/audit';
+import { changeWithAudit } from '../sql/audit';
 import { isUniqueViolation, json, lockedPrompt, parseJson, pgLiteral, pgScript } from '../sql/db';
 import type { Database } from '../sql/schema';
 
@@ -122,14 +122,7 @@ export class SqlRollbackStore implements RollbackStore {
             .where('rollbacks.updated_at', '<=', r.updated_at),
         )
         .executeTakeFirst();
-    if (!audit) {
-      await upsert(this.db);
-      return;
-    }
-    await this.db.transaction().execute(async (tx) => {
-      const written = await upsert(tx);
-      if (Number(written.numInsertedOrUpdatedRows ?? 0) > 0) await insertAudit(tx, audit);
-    });
+    await changeWithAudit(this.db, upsert, audit);
   }
 
   async startInput(id: string): Promise<RollbackInput | undefined> {

@@ -33,3 +33,21 @@ export function auditValues(row: AuditInput): Insertable<Database['audit_log']> 
 export async function insertAudit(db: Kysely<Database>, row: AuditInput): Promise<void> {
   await db.insertInto('audit_log').values(auditValues(row)).execute();
 }
+
+/**
+ * Runs a change; with `audit`, in one transaction with its audit row, written only if the change wrote a row (an upsert
+ * whose condition refused it changes nothing, and so records nothing). Says whether the change wrote.
+ */
+export async function changeWithAudit(
+  db: Kysely<Database>,
+  change: (db: Kysely<Database>) => Promise<{ numInsertedOrUpdatedRows?: bigint }>,
+  audit?: AuditInput,
+): Promise<boolean> {
+  const wrote = (r: { numInsertedOrUpdatedRows?: bigint }) => Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  if (!audit) return wrote(await change(db));
+  return db.transaction().execute(async (tx) => {
+    if (!wrote(await change(tx))) return false;
+    await insertAudit(tx, audit);
+    return true;
+  });
+}
