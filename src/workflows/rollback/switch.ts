@@ -26,7 +26,6 @@ const { revertSwitch } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
-/** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
 /** Rollbacks started with this change wait for a store that cannot be used, instead of failing on it. */
 export const WAIT_FOR_STORE = 'wait-for-store';
 /** Between two tries: 5 s, doubling to 1 min. */
@@ -77,6 +76,7 @@ export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () =
   }
 }
 
+/** 1. The target: the named version, or the last known-good one. Undefined when there is none (the run ends failed). */
 export async function chooseTargetPhase(run: RollbackRun, critical: boolean): Promise<TargetChoice | undefined> {
   const { input } = run;
   try {
