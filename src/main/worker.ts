@@ -94,8 +94,9 @@ async function runWorker(
 }
 
 /**
- * Frees a worker that was created but never polled (its workflow threads, its hold on the connection). The SDK has no
- * other way than to run it and shut it down at once: its pollers start on the first poll, which the shutdown cancels.
+ * Frees a worker that was created but never polled (its workflow threads, its hold on the connection), when creating a
+ * later one failed. The SDK has no other way than to run it and shut it down at once; its first poll may reach the
+ * server before the shutdown, so nothing that can fail comes after the first worker is created but the next ones.
  */
 async function dispose(w: Worker): Promise<void> {
   if (w.getState() !== 'INITIALIZED') return;
