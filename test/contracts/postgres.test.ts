@@ -37,6 +37,42 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
   }, 60_000);
   afterAll(() => instance?.stop());
 
+  it('a connection Postgres ends under a query (a restart, a failover) fails that query only: the process goes on', async () => {
+    const url = await instance.newDatabase();
+    const db = await openDb(url);
+    const admin = await openDb(await instance.newDatabase());
+    try {
+      // A query in flight on a checked-out connection, and one idle inside a transaction between two statements.
+      // Each outcome is taken at once: they fail as the backends go, before the assertions below read them.
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => 'answered',
+          (e: unknown) => e,
+        );
+      const inFlight = outcome(sql`SELECT pg_sleep(30)`.execute(db.kysely));
+      const inTransaction = outcome(
+        db.kysely.transaction().execute(async (tx) => {
+          await sql`SELECT 1`.execute(tx);
+          await new Promise((r) => setTimeout(r, 1500));
+          await sql`SELECT 2`.execute(tx);
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const killed = await sql<{ n: number }>`
+        SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE datname = ${new URL(url).pathname.slice(1)} AND backend_type = 'client backend'
+          AND (query LIKE '%pg_sleep%' OR state = 'idle in transaction')`.execute(admin.kysely);
+      expect(killed.rows[0]!.n).toBe(2);
+      expect(await inFlight).toBeInstanceOf(Error);
+      expect(await inTransaction).toBeInstanceOf(Error);
+      // The pool opens fresh connections: the store answers again.
+      expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(db.kysely)).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
+  }, 60_000);
+
   registryContract('postgres', async () => {
     const db = await openDb(await instance.newDatabase());
     expect(db.dialect).toBe('postgres');

@@ -56,7 +56,12 @@ export async function openDb(url: string, opts: { poolMax?: number; onPoolError?
     });
     // An idle connection Postgres ended (a restart, a failover, pg_terminate_backend) is dropped by the pool, and the
     // next query opens another. Unheard, the pool's 'error' event would end the process.
-    pool.on('error', opts.onPoolError ?? (() => undefined));
+    const onError = opts.onPoolError ?? (() => undefined);
+    pool.on('error', onError);
+    // A connection in use (a query in flight, a transaction between statements) that Postgres ends emits 'error' on its
+    // client, which the pool does not listen to while the client is checked out: unheard, it ended the process at a
+    // restart or failover. The query in flight fails with it; the pool drops the client when it comes back.
+    pool.on('connect', (client) => client.on('error', onError));
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     pools.set(kysely, pool);
     dataVersion = async () => Number((await pool.query<{ v: string }>('SELECT v FROM route_version WHERE id = 1')).rows[0]?.v ?? 0);
