@@ -4,7 +4,7 @@ import { monitorWorkflowId } from '../domain/names';
 import type { RollbackView } from '../domain/rollback';
 import type { Clock } from '../ports/clock';
 import type { MonitorRecord, MonitorStore } from '../ports/monitors';
-import type { Deployment, Registry } from '../ports/registry';
+import type { AuditEntry, Deployment, Registry } from '../ports/registry';
 import type { RollbackStore } from '../ports/rollbacks';
 import type { Workflows } from '../ports/workflows';
 import { auditedSwitch } from './audited-switch';
@@ -173,6 +173,18 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     s.deployments_failed.push({ deployment_id: d.deployment_id, why });
   };
 
+  /** The audit row of a change to a prompt's monitor, by the reconciler. */
+  const monitorAudit = (at: string, prompt: string, action: string, reason: string, detail: Record<string, unknown>): AuditEntry => ({
+    at,
+    actor: RECONCILER,
+    action,
+    prompt,
+    from_version: null,
+    to_version: null,
+    reason,
+    detail,
+  });
+
   const guardPrompt = async (
     prompt: string,
     s: ReconcileSummary,
@@ -202,16 +214,15 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           stopped_by: null,
           updated_at: at,
         },
-        {
+        monitorAudit(
           at,
-          actor: RECONCILER,
-          action: 'monitor.recorded',
           prompt,
-          from_version: null,
-          to_version: null,
-          reason: `its monitor's workflow runs but was recorded as ${seen ? seen.status : 'missing'}; recorded as running`,
-          detail: { workflow_id: id },
-        },
+          'monitor.recorded',
+          `its monitor's workflow runs but was recorded as ${seen ? seen.status : 'missing'}; recorded as running`,
+          {
+            workflow_id: id,
+          },
+        ),
         seen?.status ?? null,
       );
       if (recorded) s.monitors_recorded.push(prompt);
@@ -235,18 +246,15 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         stopped_by: null,
         updated_at: at,
       },
-      {
+      monitorAudit(
         at,
-        actor: RECONCILER,
-        action: 'monitor.start',
         prompt,
-        from_version: null,
-        to_version: null,
-        reason: m
+        'monitor.start',
+        m
           ? `monitor recorded as ${m.status} but its workflow was ${state.replace('_', ' ')}; restarted`
           : 'deployed without a running monitor; started one',
-        detail: { workflow_id: started.workflow_id, interval_s },
-      },
+        { workflow_id: started.workflow_id, interval_s },
+      ),
       m?.status ?? null,
     );
     if (recorded) {

@@ -20,7 +20,7 @@ import type {
 } from '../../ports/registry';
 import { DEPLOYMENT_DONE, isUniqueViolation, json, lockedPrompt, lockPrompt, parseJson, pgLiteral, pgScriptResults } from '../sql/db';
 import type { Database } from '../sql/schema';
-import { auditValues, changeWithAudit, insertAudit, type AuditInput } from '../sql/audit';
+import { auditValues, changeWithAudit, insertAudit } from '../sql/audit';
 
 type Tx = Kysely<Database>;
 
@@ -125,7 +125,7 @@ export class SqlRegistry implements Registry {
           .where('name', '=', input.name)
           .execute();
       }
-      await this.insertAudit(tx, {
+      await insertAudit(tx, {
         at,
         actor,
         action: existing ? 'prompt.update' : 'prompt.create',
@@ -187,7 +187,7 @@ export class SqlRegistry implements Registry {
           rolled_back_from: 0,
         })
         .execute();
-      await this.insertAudit(tx, {
+      await insertAudit(tx, {
         at,
         actor,
         action: 'version.create',
@@ -486,7 +486,7 @@ export class SqlRegistry implements Registry {
       if (whole !== null && whole !== prompt.active_version) {
         await tx.updateTable('prompts').set({ active_version: whole, updated_at: at }).where('name', '=', req.prompt).execute();
       }
-      await this.insertAudit(tx, {
+      await insertAudit(tx, {
         at,
         actor: req.actor,
         action: req.action,
@@ -519,7 +519,7 @@ export class SqlRegistry implements Registry {
         await tx.deleteFrom('traffic').where('prompt', '=', prompt).where('version', 'in', plan.purge).execute();
         await tx.deleteFrom('versions').where('prompt', '=', prompt).where('version', 'in', plan.purge).execute();
       }
-      await this.insertAudit(tx, {
+      await insertAudit(tx, {
         at,
         actor,
         action: 'retention',
@@ -541,7 +541,7 @@ export class SqlRegistry implements Registry {
         .where('prompt', '=', prompt)
         .where('version', '=', version)
         .execute();
-      await this.insertAudit(tx, {
+      await insertAudit(tx, {
         at: this.now(),
         actor,
         action: knownGood ? 'version.passed' : 'version.failed',
@@ -648,7 +648,7 @@ export class SqlRegistry implements Registry {
   }
 
   async appendAudit(row: AuditEntry): Promise<void> {
-    await this.insertAudit(this.db, row);
+    await insertAudit(this.db, row);
   }
 
   private findVersion(tx: Tx, prompt: string, version: string) {
@@ -662,10 +662,6 @@ export class SqlRegistry implements Registry {
       : await tx.selectFrom('prompts').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw unknownPrompt(name);
     return row;
-  }
-
-  private async insertAudit(tx: Tx, row: AuditInput): Promise<void> {
-    await insertAudit(tx, row);
   }
 }
 

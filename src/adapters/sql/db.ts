@@ -244,7 +244,8 @@ export function storeOutage(e: unknown): string | undefined {
     const { code, message = '' } = err as { code?: unknown; message?: string };
     const c = typeof code === 'string' ? code : '';
     if (PG_OUTAGE.has(c) || NETWORK_CODES.has(c)) return `the database did not answer (${c})`;
-    if (LOST_CONNECTION.test(message)) return `the database did not answer (${LOST_CONNECTION.exec(message)![1]!.toLowerCase()})`;
+    const lost = LOST_CONNECTION.exec(message);
+    if (lost) return `the database did not answer (${lost[1]!.toLowerCase()})`;
     if (SQLITE_OUTAGE.test(c)) return `the database file cannot be used now (${c})`;
     // Node gives one error per address tried (IPv4 and IPv6) for a refused connection.
     if (err instanceof AggregateError)
