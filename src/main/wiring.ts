@@ -139,10 +139,13 @@ export function deliveryChannelsFor(config: Pick<Config, 'delivery'>): Partial<R
   };
 }
 
-/** The worker's dispatcher: sends what the outbox holds to the configured channels. */
+/**
+ * The worker's dispatcher: sends what the outbox holds to the configured channels, and pages directly for the
+ * process's notifier while the outbox cannot be written (the store down).
+ */
 export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'delivery'>): DeliveryDispatcher {
   const d = config.delivery;
-  return new DeliveryDispatcher({
+  const dispatcher = new DeliveryDispatcher({
     db: a.db.kysely,
     rollbacks: a.rollbacks,
     channels: deliveryChannelsFor(config),
@@ -151,6 +154,8 @@ export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'deliver
     clock: a.clock,
     log: a.log.child({ component: 'delivery' }),
   });
+  a.notifier.pageDirectlyWhenStoreDown(dispatcher);
+  return dispatcher;
 }
 
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>

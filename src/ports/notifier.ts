@@ -20,6 +20,26 @@ export interface Notifier {
   notify(n: Notification): Promise<{ id: string; channel: string }>;
 }
 
+/** A page sent straight to a channel while the outbox could not be written; recorded with its row once it is. */
+export interface DirectDelivery {
+  channel: ChannelName;
+  at: string;
+  http_status: number;
+  /** PagerDuty: the dedup key it triggered, which its acknowledge and resolve act on. */
+  external_key?: string;
+}
+
+/**
+ * Pages on-call without the store: the outbox lives in it, so while it cannot be used (Postgres down, failing over,
+ * out of connections) a page could not even be queued, and the page saying so would reach nobody.
+ */
+export interface DirectPager {
+  /** Sends a page to the channels its severity routes to (the global routes), each channel once per key. */
+  page(n: Notification): Promise<void>;
+  /** What page() delivered for this key (this process only). */
+  sentDirectly(key: string): DirectDelivery[];
+}
+
 /** Where a notification is delivered after the outbox: each is an outbound HTTP integration. */
 export type ChannelName = 'pagerduty' | 'slack' | 'webhook';
 export const CHANNEL_NAMES: readonly ChannelName[] = ['pagerduty', 'slack', 'webhook'];

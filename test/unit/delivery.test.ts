@@ -653,6 +653,85 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
   });
 }
 
+// The outbox lives in the store: while Postgres is down, a page could not even be queued. The worker's dispatcher
+// sends a page straight to its channels instead, and the row queued once the store is back records it as sent.
+describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
+  let pg: PgInstance;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  }, 60_000);
+  afterAll(() => pg?.stop());
+
+  it('goes straight to PagerDuty and Slack, once per channel; queued when the store is back, it is recorded sent, not sent again, and resolved with its rollback; an alert waits for the store', async () => {
+    const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
+    const slack = await receiver();
+    const w = await world(
+      { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', PAGERDUTY_EVENTS_URL: pd.url, SLACK_WEBHOOK_URL: slack.url },
+      await pg.newDatabase(),
+    );
+    await w.rollback({ rollback_id: 'r9', status: 'rolling_back', deadline: undefined });
+    const page = {
+      key: 'r9/n2/page',
+      rollback_id: 'r9',
+      severity: 'critical' as const,
+      title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
+      message: 'The rollback of customer-support has waited 121 s for the store.',
+    };
+    pg.pause();
+    try {
+      // The outbox cannot be written: the notification fails (its activity retries), but the page went out.
+      await expect(w.notify(page)).rejects.toThrow();
+      expect(pd.received).toHaveLength(1);
+      expect(pd.received[0]!.json).toMatchObject({
+        routing_key: 'R0UTINGKEY',
+        event_action: 'trigger',
+        dedup_key: 'promptback/rollback/r9',
+        payload: { summary: expect.stringContaining('ROLLBACK WAITING FOR THE STORE'), severity: 'critical' },
+      });
+      expect(slack.received).toHaveLength(1);
+      expect(slack.received[0]!.json.text).toContain('ROLLBACK WAITING FOR THE STORE');
+      // The activity's next attempt, the store still down: nothing is sent twice.
+      await expect(w.notify(page)).rejects.toThrow();
+      // An alert is no page: it waits for the store.
+      await expect(
+        w.notify({ key: 'r9/n3/alert', rollback_id: 'r9', kind: 'alert', severity: 'medium', title: 'Observing' }),
+      ).rejects.toThrow();
+      expect(pd.received).toHaveLength(1);
+      expect(slack.received).toHaveLength(1);
+    } finally {
+      pg.resume();
+    }
+    // The store is back: the retried notification is queued, and the dispatcher records what went out directly.
+    for (let i = 0; ; i++) {
+      try {
+        await w.notify(page);
+        break;
+      } catch (e) {
+        if (i > 50) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    await w.pass();
+    await w.pass();
+    expect(pd.received).toHaveLength(1);
+    expect(slack.received).toHaveLength(1);
+    for (const channel of ['pagerduty', 'slack']) {
+      const [d, ...more] = await on(w, 'r9', channel);
+      expect(more).toEqual([]);
+      expect(d).toMatchObject({ status: 'sent', attempts: 1 });
+      expect(d!.history).toEqual([expect.objectContaining({ outcome: 'sent', reason: expect.stringMatching(/directly.*store/) })]);
+    }
+    // The incident it opened is resolved with the rollback, as any other.
+    await w.rollback({ rollback_id: 'r9', status: 'completed' });
+    await w.pass();
+    await w.pass();
+    expect(pd.received.map((r) => [r.json.event_action, r.json.dedup_key])).toEqual([
+      ['trigger', 'promptback/rollback/r9'],
+      ['resolve', 'promptback/rollback/r9'],
+    ]);
+  }, 60_000);
+});
+
 describe('delivery settings', () => {
   it('defaults, and bad values stop start-up naming the variable', () => {
     const c = loadConfig({});

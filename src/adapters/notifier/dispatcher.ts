@@ -7,6 +7,9 @@ import type { Clock } from '../../ports/clock';
 import type {
   ChannelName,
   DeliveryAttempt,
+  DirectDelivery,
+  DirectPager,
+  Notification,
   PromptNotify,
   DeliveryChannel,
   DeliveryStatus,
@@ -55,6 +58,10 @@ const SETTING: Record<ChannelName, string> = {
   webhook: 'WEBHOOK_URL',
 };
 const MAX_IN_FLIGHT = 16;
+/** Pages sent directly that this process remembers (the oldest forgotten first), until their rows are queued. */
+const DIRECT_REMEMBERED = 1000;
+/** What a delivery's history says of an attempt made without the store. */
+export const SENT_DIRECTLY = 'sent directly: the store could not be used to queue it';
 const FOLLOW_FOR_MS = 7 * 86_400_000;
 /** Rollback statuses that end its PagerDuty incident; escalated and failed ones stay open for a person. */
 const RESOLVING = ['completed', 'cleared', 'rejected'];
@@ -68,8 +75,10 @@ type DeliveryRow = Database['deliveries'] & { id: number; attempts: number; hist
  * delivery ends `failed` with the last HTTP status and reason. Runs beside the workflows, never in their path:
  * a channel that is down delays nothing but its own deliveries.
  */
-export class DeliveryDispatcher {
+export class DeliveryDispatcher implements DirectPager {
   private readonly owner: string;
+  /** Outbox key → what page() sent for it, and the send under way (one at a time per key). */
+  private readonly direct = new Map<string, { sent: Map<ChannelName, DirectDelivery>; busy: Promise<void> }>();
   private readonly inFlight = new Map<number, Promise<void>>();
   /** Channel + rollback (or prompt) of the attempts under way: one at a time each (the claim keeps the order across processes). */
   private readonly streams = new Set<string>();
@@ -139,7 +148,7 @@ export class DeliveryDispatcher {
     // Each prompt's routes read once per pass: a change of its override applies from the next pass on.
     const routesOf = new Map<string, Promise<Routes>>();
     for (const r of rows) {
-      const { data = {} } = parseJson<{ data?: Record<string, unknown> }>(r.payload, {});
+      const { data = {}, direct = [] } = parseJson<{ data?: Record<string, unknown>; direct?: DirectDelivery[] }>(r.payload, {});
       const lifecycle = lifecycleOf({ kind: r.kind, severity: r.severity, data });
       const rollbackId = r.rollback_id || null;
       const hasIncident =
@@ -148,10 +157,17 @@ export class DeliveryDispatcher {
           : false;
       let routes = routesOf.get(r.prompt);
       if (!routes) routesOf.set(r.prompt, (routes = this.promptRoutes(r.prompt)));
-      const channels = channelsFor({ severity: r.severity as Severity, lifecycle }, await routes, hasIncident);
+      const routed = channelsFor({ severity: r.severity as Severity, lifecycle }, await routes, hasIncident);
+      // A page sent without the store went by the global routes: its channels are recorded even if the prompt's differ.
+      const channels = [...new Set([...routed, ...direct.map((d) => d.channel)])];
       const now = this.now();
       for (const channel of channels) {
         const configured = this.d.channels[channel] !== undefined;
+        const sent = direct.find((d) => d.channel === channel);
+        if (sent) {
+          await this.recordDirect(r, channel, lifecycle, sent, now);
+          continue;
+        }
         let external_key: string | null = null;
         if (channel === 'pagerduty' && lifecycle === 'trigger') {
           const tier = typeof data.tier === 'number' ? data.tier : rollbackId ? (await this.d.rollbacks.get(rollbackId))?.tier : undefined;
@@ -182,6 +198,110 @@ export class DeliveryDispatcher {
         if (!configured && Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) this.d.onOutcome?.(channel, 'skipped');
       }
       await this.d.db.updateTable('outbox').set({ routed_at: now }).where('id', '=', r.id).execute();
+    }
+  }
+
+  /** A delivery page() made while the row could not be queued: recorded sent, with the key it triggered, never sent again. */
+  private async recordDirect(
+    r: { id: number; key: string; rollback_id: string | null; prompt: string; kind: string; severity: string; title: string },
+    channel: ChannelName,
+    lifecycle: Lifecycle | undefined,
+    sent: DirectDelivery,
+    now: string,
+  ): Promise<void> {
+    const history: DeliveryAttempt[] = [{ attempt: 1, at: sent.at, outcome: 'sent', http_status: sent.http_status, reason: SENT_DIRECTLY }];
+    await this.d.db
+      .insertInto('deliveries')
+      .values({
+        delivery_key: `${r.key}/${channel}`,
+        outbox_id: Number(r.id),
+        outbox_key: r.key,
+        channel,
+        rollback_id: r.rollback_id || null,
+        prompt: r.prompt,
+        kind: r.kind,
+        severity: r.severity,
+        lifecycle: lifecycle ?? null,
+        title: r.title,
+        external_key: sent.external_key ?? null,
+        status: 'sent',
+        attempts: 1,
+        last_http_status: sent.http_status,
+        sent_at: sent.at,
+        next_attempt_at: null,
+        history: json(history),
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column('delivery_key').doNothing())
+      .execute();
+    this.direct.delete(r.key);
+  }
+
+  /**
+   * Sends a page straight to the configured channels its severity routes to, by the global routes (a prompt's own
+   * routes are in the store), as a PagerDuty trigger with the key the dispatcher would use. Each channel is sent once
+   * per key: an activity's next attempt, the store still down, sends only to a channel that failed. Never throws: a
+   * channel that fails is logged, and the row, once queued, is delivered as usual.
+   */
+  page(n: Notification): Promise<void> {
+    let entry = this.direct.get(n.key);
+    if (!entry) {
+      if (this.direct.size >= DIRECT_REMEMBERED) this.direct.delete(this.direct.keys().next().value!);
+      this.direct.set(n.key, (entry = { sent: new Map(), busy: Promise.resolve() }));
+    }
+    const e = entry;
+    e.busy = e.busy.then(() => this.sendDirect(n, e.sent));
+    return e.busy;
+  }
+
+  sentDirectly(key: string): DirectDelivery[] {
+    return [...(this.direct.get(key)?.sent.values() ?? [])];
+  }
+
+  private async sendDirect(n: Notification, sent: Map<ChannelName, DirectDelivery>): Promise<void> {
+    const lifecycle = lifecycleOf(n);
+    if (n.kind !== 'page' || lifecycle !== 'trigger') return;
+    const tier = typeof n.data.tier === 'number' ? n.data.tier : undefined;
+    for (const name of channelsFor({ severity: n.severity, lifecycle }, this.d.routes, false)) {
+      const channel = this.d.channels[name];
+      if (!channel || sent.has(name)) continue;
+      const at = this.now();
+      const external_key = name === 'pagerduty' ? dedupKeyFor(n, tier) : undefined;
+      const event: OutboundEvent = {
+        key: n.key,
+        delivery_key: `${n.key}/${name}`,
+        kind: n.kind,
+        severity: n.severity,
+        lifecycle,
+        prompt: n.prompt,
+        ...(n.rollback_id ? { rollback_id: n.rollback_id } : {}),
+        title: n.title,
+        message: n.message,
+        links: n.links,
+        data: n.data,
+        created_at: at,
+        ...(external_key ? { dedup_keys: [external_key] } : {}),
+      };
+      let outcome: SendOutcome;
+      try {
+        outcome = await channel.send(event);
+      } catch (e) {
+        outcome = { ok: false, retryable: true, reason: e instanceof Error ? e.message : String(e) };
+      }
+      if (outcome.ok) {
+        sent.set(name, { channel: name, at, http_status: outcome.http_status, ...(external_key ? { external_key } : {}) });
+        this.d.onOutcome?.(name, 'sent');
+        this.d.log.error(
+          { delivery: event.delivery_key, channel: name },
+          `${n.title}: paged through ${name} directly (the store could not be used to queue it)`,
+        );
+      } else {
+        this.d.log.error(
+          { delivery: event.delivery_key, channel: name, reason: outcome.reason },
+          `${n.title}: the store could not be used to queue this page, and ${name} did not take it directly either; it goes out once the store answers`,
+        );
+      }
     }
   }
 
