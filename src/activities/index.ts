@@ -19,7 +19,7 @@ import { createStorageActivities } from './storage';
 import type { StorageMaintenance } from '../ports/storage';
 import { createGroupActivities } from './group';
 import type { MetricsSource } from '../ports/metrics';
-import type { Notification, Notifier } from '../ports/notifier';
+import { CHANNEL_NAMES, type DirectDelivery, type DirectPager, type Notification, type Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
 import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
@@ -45,6 +45,10 @@ export interface ActivityDeps {
   /** Roll-up and deletion of old rows (the storage schedule); absent, its activity fails as not configured. */
   storage?: StorageMaintenance;
   notifier: Notifier;
+  /** Sends a page directly when the store cannot be used to queue it (the worker's dispatcher). */
+  directPager?: DirectPager;
+  /** Whether an error says the store cannot be used (not a bad request, not a bug). */
+  isStoreOutage?: (e: unknown) => boolean;
   clock: Clock;
   /** Builds the links every page carries: status URL and Web UI workflow. */
   links: (prompt: string, rollbackId: string) => Record<string, string>;
@@ -55,6 +59,17 @@ export interface ActivityDeps {
 }
 
 const DEFAULT_EVALUATION_BUDGET = { critical: 10_000, other: 60_000 };
+
+/** What the notify activity's heartbeat carries: where its page already went directly. */
+interface DirectPageProgress {
+  sent_directly: DirectDelivery[];
+}
+
+/** The deliveries an earlier attempt's heartbeat recorded (none if it recorded nothing usable). */
+function sentDirectlyIn(details: unknown): DirectDelivery[] {
+  const sent = (details as Partial<DirectPageProgress> | null | undefined)?.sent_directly;
+  return Array.isArray(sent) ? sent.filter((d: Partial<DirectDelivery>) => CHANNEL_NAMES.includes(d.channel!)) : [];
+}
 
 /** Domain errors a retry cannot fix become non-retryable failures whose `type` the workflow can read. */
 async function domain<T>(fn: () => Promise<T>): Promise<T> {
@@ -500,12 +515,28 @@ export function createActivities(deps: ActivityDeps) {
       return judgeIncidentMetric(stats, input.trigger, alert, policy.min_samples);
     },
 
-    /** Sends a notification with its links (status URL, Web UI workflow); returns where it went and the links. */
+    /**
+     * Queues a notification with its links (status URL, Web UI workflow); returns where it went and the links. A page
+     * the store cannot take is sent directly (directPager) and the attempt still fails, so that a later one queues it
+     * once the store answers; what went out rides in the attempt's heartbeat details, which the next attempt gets on
+     * whichever worker it runs, so that each channel is sent the page once and the row records it.
+     */
     async notify(
-      n: Omit<Notification, 'links'> & { rollback_id: string },
+      n: Omit<Notification, 'links' | 'sent_directly'> & { rollback_id: string },
     ): Promise<{ id: string; channel: string; links: Record<string, string> }> {
       const links = deps.links(n.prompt, n.rollback_id);
-      return { ...(await notifier.notify({ ...n, links })), links };
+      const ctx = Context.current();
+      const already = sentDirectlyIn(ctx.info.heartbeatDetails);
+      const full: Notification = { ...n, links, ...(already.length > 0 ? { sent_directly: already } : {}) };
+      try {
+        return { ...(await notifier.notify(full)), links };
+      } catch (e) {
+        if (n.kind === 'page' && deps.directPager && deps.isStoreOutage?.(e)) {
+          const sent = await deps.directPager.page(full, already);
+          if (sent.length > already.length) ctx.heartbeat({ sent_directly: sent } satisfies DirectPageProgress);
+        }
+        throw e;
+      }
     },
 
     async monitorStopped(input: { prompt: string; by: string }): Promise<void> {

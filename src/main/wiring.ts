@@ -11,7 +11,7 @@ import { DeliveryDispatcher } from '../adapters/notifier/dispatcher';
 import { PagerDutyChannel } from '../adapters/notifier/pagerduty';
 import { SlackChannel } from '../adapters/notifier/slack';
 import { WebhookChannel } from '../adapters/notifier/webhook';
-import type { ChannelName, DeliveryChannel } from '../ports/notifier';
+import type { ChannelName, DeliveryChannel, DirectPager } from '../ports/notifier';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { CachedRoutes } from '../adapters/registry/cached-routes';
 import { SqlRegistry } from '../adapters/registry/sql';
@@ -139,13 +139,10 @@ export function deliveryChannelsFor(config: Pick<Config, 'delivery'>): Partial<R
   };
 }
 
-/**
- * The worker's dispatcher: sends what the outbox holds to the configured channels, and pages directly for the
- * process's notifier while the outbox cannot be written (the store down).
- */
+/** The worker's dispatcher: sends what the outbox holds to the configured channels (and pages directly: DirectPager). */
 export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'delivery'>): DeliveryDispatcher {
   const d = config.delivery;
-  const dispatcher = new DeliveryDispatcher({
+  return new DeliveryDispatcher({
     db: a.db.kysely,
     rollbacks: a.rollbacks,
     channels: deliveryChannelsFor(config),
@@ -154,8 +151,6 @@ export function deliveryDispatcherFor(a: Adapters, config: Pick<Config, 'deliver
     clock: a.clock,
     log: a.log.child({ component: 'delivery' }),
   });
-  a.notifier.pageDirectlyWhenStoreDown(dispatcher);
-  return dispatcher;
 }
 
 export const webUiWorkflowUrl = (config: Pick<Config, 'temporal'>, workflowId: string): string =>
@@ -198,6 +193,8 @@ export function activitiesFor(
   a: Adapters,
   config: Pick<Config, 'publicUrl' | 'temporal' | 'verification' | 'gradual' | 'evaluator'> &
     Partial<Pick<Config, 'monitorBlindAfterErrors'>>,
+  /** The worker's dispatcher: sends a page directly when the store cannot be used to queue it. */
+  directPager?: DirectPager,
 ) {
   const evaluator = evaluatorFor(a, config);
   return outagesNamed(
@@ -213,6 +210,7 @@ export function activitiesFor(
       ...(config.monitorBlindAfterErrors ? { blindAfterErrors: config.monitorBlindAfterErrors } : {}),
       storage: a.storage,
       notifier: a.notifier,
+      ...(directPager ? { directPager, isStoreOutage: (e: unknown) => storeOutage(e) !== undefined } : {}),
       clock: a.clock,
       links: (prompt, rollbackId) =>
         rollbackId === ''

@@ -128,12 +128,13 @@ async function startPolling(
   const code = extra.workflowBundle
     ? {}
     : { workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }) };
+  const dispatcher = deliveryDispatcherFor(adapters, config);
   const options = {
     connection,
     namespace: config.temporal.namespace,
     ...code,
     activities: {
-      ...activitiesFor(adapters, config),
+      ...activitiesFor(adapters, config, dispatcher),
       ...createReconcileActivities({
         registry: adapters.registry,
         rollbacks: adapters.rollbacks,
@@ -192,7 +193,6 @@ async function startPolling(
           maxConcurrentActivityTaskExecutions: config.monitorCheckSlots,
         });
   // Nothing below fails: the workers poll from here on.
-  const dispatcher = deliveryDispatcherFor(adapters, config);
   dispatcher.start();
   const both = [worker, rollbackWorker, checksWorker].filter((w): w is Worker => w !== undefined);
   const stopBoth = () => {

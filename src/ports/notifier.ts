@@ -14,6 +14,8 @@ export interface Notification {
   links: Record<string, string>;
   /** The verdict's numbers, so a reader knows why. */
   data: Record<string, unknown>;
+  /** Where the page already went while the store could not be used to queue it: recorded sent, not sent again. */
+  sent_directly?: DirectDelivery[];
 }
 
 export interface Notifier {
@@ -34,10 +36,11 @@ export interface DirectDelivery {
  * out of connections) a page could not even be queued, and the page saying so would reach nobody.
  */
 export interface DirectPager {
-  /** Sends a page to the channels its severity routes to (the global routes), each channel once per key. */
-  page(n: Notification): Promise<void>;
-  /** What page() delivered for this key (this process only). */
-  sentDirectly(key: string): DirectDelivery[];
+  /**
+   * Sends a page to the channels its severity routes to that are not in `already`; returns `already` with those it
+   * reached. Never throws: a channel that fails is logged, and the page, once queued, is delivered as usual.
+   */
+  page(n: Notification, already: readonly DirectDelivery[]): Promise<DirectDelivery[]>;
 }
 
 /** Where a notification is delivered after the outbox: each is an outbound HTTP integration. */

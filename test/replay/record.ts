@@ -376,6 +376,49 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // The same outage for longer than an operator rollback's 5-min budget: on-call is paged while the store is still
+    // down, the page going out at once (page-store-wait-at-once) rather than behind the notifications the outage left
+    // unqueued; then the store is back and the run switches and verifies.
+    name: 'rollback-store-outage-page',
+    postgres: true,
+    async run({ url, client, stack, pg }) {
+      await stack.stopWorker();
+      const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason: 'long store outage drill' });
+      pg!.pause();
+      await stack.startWorker();
+      await waitFor(
+        'the page about the wait',
+        async () => {
+          const history = await client.workflow.getHandle(r.body.workflow_id).fetchHistory();
+          const marker = (history.events ?? []).some((e) => {
+            const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+            return data !== undefined && data !== null && Buffer.from(data).toString('utf8').includes('page-store-wait-at-once');
+          });
+          return marker ? true : undefined;
+        },
+        420_000,
+      );
+      await new Promise((res) => setTimeout(res, 3_000));
+      pg!.resume();
+      await waitFor('the switch', async () =>
+        (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,
+      );
+      await sendTraffic(url, CS, 'v1.9.0', 50, 0);
+      const done = await waitFor('the end of verification', async () => {
+        const v = await view(url, r.body.rollback_id);
+        return v.status === 'completed' ? v : undefined;
+      });
+      if (
+        !done.timeline.some(
+          (e: { event: string; detail?: { title?: string } }) =>
+            e.event === 'paged' && e.detail?.title?.startsWith('ROLLBACK WAITING FOR THE STORE'),
+        )
+      )
+        throw new Error('the run never paged about the wait');
+      return { 'rollback-store-outage-page': r.body.workflow_id };
+    },
+  },
+  {
     name: 'storage-scheduled-run',
     async run({ client }) {
       const schedule = client.schedule.getHandle('promptback-storage');

@@ -44,6 +44,7 @@ const REQUIRED = {
     'monitor-check-loop',
     'named-test-after-switch',
     'wait-for-store',
+    'page-store-wait-at-once',
   ],
 };
 

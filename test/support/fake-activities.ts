@@ -85,6 +85,10 @@ export interface FakeWorld {
   planGroupFails?: boolean;
   /** Fail this many notify calls (retryably) before queuing. */
   notifyFailures?: number;
+  /** Every notify call fails (retryably) while the store is down (storeDownCalls left): the outbox is in the store. */
+  outboxInStore?: boolean;
+  /** Every notify call in order, and whether it queued the notification. */
+  notifyAttempts?: { title: string; queued: boolean }[];
 }
 
 /** A read the metrics provider could not answer (Prometheus down): the activities' `error` answer. */
@@ -334,6 +338,14 @@ export function fakeActivities(world: FakeWorld): Activities {
       return Promise.resolve(judgeRecovery(stats(s, input.window_s), input.policy));
     },
     notify(n: Omit<Notification, 'links'> & { rollback_id: string }) {
+      const attempts = (world.notifyAttempts ??= []);
+      if (world.outboxInStore && (world.storeDownCalls ?? 0) > 0) {
+        attempts.push({ title: n.title, queued: false });
+        return Promise.reject(
+          ApplicationFailure.retryable('the database did not answer: connect ECONNREFUSED 127.0.0.1:5432', STORE_UNAVAILABLE),
+        );
+      }
+      attempts.push({ title: n.title, queued: true });
       if ((world.notifyFailures ?? 0) > 0) {
         world.notifyFailures! -= 1;
         return Promise.reject(new Error('outbox unavailable'));

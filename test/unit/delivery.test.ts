@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryDispatcher } from '../../src/adapters/notifier/dispatcher';
 import { pagerDutyEvents } from '../../src/adapters/notifier/pagerduty';
@@ -9,7 +10,7 @@ import type { RollbackView } from '../../src/domain/rollback';
 import type { Verdict } from '../../src/domain/verdict';
 import { loadConfig } from '../../src/main/config';
 import { createLogger } from '../../src/main/logger';
-import { deliveryDispatcherFor, openAdapters, type Adapters } from '../../src/main/wiring';
+import { activitiesFor, deliveryDispatcherFor, openAdapters, type Adapters } from '../../src/main/wiring';
 import type { Notification, OutboundEvent } from '../../src/ports/notifier';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -653,8 +654,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
   });
 }
 
-// The outbox lives in the store: while Postgres is down, a page could not even be queued. The worker's dispatcher
-// sends a page straight to its channels instead, and the row queued once the store is back records it as sent.
+// The outbox lives in the store: while Postgres is down, a page could not even be queued. The worker's notify
+// activity sends a page straight to its channels instead (its heartbeat carries where it went to the next attempt, on
+// whichever worker), and the row queued once the store is back records it as sent.
 describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
   let pg: PgInstance;
   beforeAll(async () => {
@@ -662,72 +664,118 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
   }, 60_000);
   afterAll(() => pg?.stop());
 
-  it('goes straight to PagerDuty and Slack, once per channel; queued when the store is back, it is recorded sent, not sent again, and resolved with its rollback; an alert waits for the store', async () => {
+  /** One attempt of the worker's notify activity: what it answered, and the heartbeat details it left. */
+  async function attempt(w: World, n: Parameters<ReturnType<typeof activitiesFor>['notify']>[0], details?: unknown) {
+    const config = loadConfig({ DATA_DIR: os.tmpdir(), DATABASE_URL: 'unused.db' });
+    const env = new MockActivityEnvironment(details === undefined ? {} : { heartbeatDetails: details });
+    let heartbeat: unknown = details;
+    env.on('heartbeat', (d: unknown) => (heartbeat = d));
+    const activities = activitiesFor(w.a, config, w.dispatcher);
+    const result = await env
+      .run((x: typeof n) => activities.notify(x), n)
+      .then(
+        (r) => ({ ok: r }),
+        (e: unknown) => ({ failed: e as Error }),
+      );
+    return { ...result, heartbeat };
+  }
+
+  it('goes straight to PagerDuty and Slack, once per channel across attempts and workers; queued when the store is back, it is recorded sent, not sent again, and resolved with its rollback; an alert waits for the store', async () => {
     const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
     const slack = await receiver();
-    const w = await world(
-      { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', PAGERDUTY_EVENTS_URL: pd.url, SLACK_WEBHOOK_URL: slack.url },
-      await pg.newDatabase(),
-    );
-    await w.rollback({ rollback_id: 'r9', status: 'rolling_back', deadline: undefined });
+    const env = { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', PAGERDUTY_EVENTS_URL: pd.url, SLACK_WEBHOOK_URL: slack.url };
+    const url = await pg.newDatabase();
+    // Two workers over one store.
+    const w1 = await world(env, url);
+    const w2 = await world(env, url);
+    await w1.rollback({ rollback_id: 'r9', status: 'rolling_back', deadline: undefined, tier: 2 });
     const page = {
       key: 'r9/n2/page',
+      kind: 'page' as const,
       rollback_id: 'r9',
+      prompt: 'customer-support',
       severity: 'critical' as const,
       title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
       message: 'The rollback of customer-support has waited 121 s for the store.',
+      data: { step: 'choose the target', waited_s: 121, tier: 2 },
     };
     pg.pause();
+    let details: unknown;
     try {
-      // The outbox cannot be written: the notification fails (its activity retries), but the page went out.
-      await expect(w.notify(page)).rejects.toThrow();
+      // The outbox cannot be written: the attempt fails (the activity retries), but the page went out.
+      const first = await attempt(w1, page);
+      expect('failed' in first).toBe(true);
       expect(pd.received).toHaveLength(1);
       expect(pd.received[0]!.json).toMatchObject({
         routing_key: 'R0UTINGKEY',
         event_action: 'trigger',
-        dedup_key: 'promptback/rollback/r9',
+        dedup_key: 'promptback/rollback/r9/tier-2',
         payload: { summary: expect.stringContaining('ROLLBACK WAITING FOR THE STORE'), severity: 'critical' },
       });
       expect(slack.received).toHaveLength(1);
       expect(slack.received[0]!.json.text).toContain('ROLLBACK WAITING FOR THE STORE');
-      // The activity's next attempt, the store still down: nothing is sent twice.
-      await expect(w.notify(page)).rejects.toThrow();
+      details = first.heartbeat;
+      expect(details).toMatchObject({ sent_directly: [{ channel: 'pagerduty' }, { channel: 'slack' }] });
+      // The next attempt, on the other worker, the store still down: nothing is sent twice.
+      const second = await attempt(w2, page, details);
+      expect('failed' in second).toBe(true);
       // An alert is no page: it waits for the store.
-      await expect(
-        w.notify({ key: 'r9/n3/alert', rollback_id: 'r9', kind: 'alert', severity: 'medium', title: 'Observing' }),
-      ).rejects.toThrow();
+      const alert = await attempt(w1, { ...page, key: 'r9/n3/alert', kind: 'alert', severity: 'medium', title: 'Observing' });
+      expect('failed' in alert).toBe(true);
       expect(pd.received).toHaveLength(1);
       expect(slack.received).toHaveLength(1);
     } finally {
       pg.resume();
     }
-    // The store is back: the retried notification is queued, and the dispatcher records what went out directly.
+    // The store is back: the next attempt (the other worker again) queues the row, carrying what went out directly.
     for (let i = 0; ; i++) {
-      try {
-        await w.notify(page);
-        break;
-      } catch (e) {
-        if (i > 50) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const r = await attempt(w2, page, details);
+      if ('ok' in r) break;
+      if (i > 50) throw r.failed;
+      await new Promise((res) => setTimeout(res, 200));
     }
-    await w.pass();
-    await w.pass();
+    await w1.pass();
+    await w2.pass();
     expect(pd.received).toHaveLength(1);
     expect(slack.received).toHaveLength(1);
     for (const channel of ['pagerduty', 'slack']) {
-      const [d, ...more] = await on(w, 'r9', channel);
+      const [d, ...more] = await on(w1, 'r9', channel);
       expect(more).toEqual([]);
       expect(d).toMatchObject({ status: 'sent', attempts: 1 });
       expect(d!.history).toEqual([expect.objectContaining({ outcome: 'sent', reason: expect.stringMatching(/directly.*store/) })]);
     }
     // The incident it opened is resolved with the rollback, as any other.
-    await w.rollback({ rollback_id: 'r9', status: 'completed' });
-    await w.pass();
-    await w.pass();
+    await w1.rollback({ rollback_id: 'r9', status: 'completed' });
+    await w1.pass();
+    await w1.pass();
     expect(pd.received.map((r) => [r.json.event_action, r.json.dedup_key])).toEqual([
-      ['trigger', 'promptback/rollback/r9'],
-      ['resolve', 'promptback/rollback/r9'],
+      ['trigger', 'promptback/rollback/r9/tier-2'],
+      ['resolve', 'promptback/rollback/r9/tier-2'],
+    ]);
+  }, 60_000);
+
+  it('an attempt whose row was committed but whose answer was lost: the page sent directly meanwhile is recorded on the row, not sent again', async () => {
+    const slack = await receiver();
+    const w = await world({ SLACK_WEBHOOK_URL: slack.url }, await pg.newDatabase());
+    const page = {
+      key: 'r10/n1/page',
+      kind: 'page' as const,
+      rollback_id: 'r10',
+      prompt: 'customer-support',
+      severity: 'high' as const,
+      title: 'Decision needed for customer-support',
+      message: 'Decide by 05:05.',
+      data: {},
+    };
+    // The row is in (the answer lost), and the next attempt carries a direct delivery from the one before.
+    await w.notify({ ...page, links: {} });
+    const sent = [{ channel: 'slack', at: new Date(T0).toISOString(), http_status: 200 }];
+    const r = await attempt(w, page, { sent_directly: sent });
+    expect('ok' in r).toBe(true);
+    await w.pass();
+    expect(slack.received).toHaveLength(0);
+    expect(await on(w, 'r10', 'slack')).toEqual([
+      expect.objectContaining({ status: 'sent', history: [expect.objectContaining({ reason: expect.stringMatching(/directly/) })] }),
     ]);
   }, 60_000);
 });

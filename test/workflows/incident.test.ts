@@ -261,6 +261,29 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     expect(wallMs).toBeLessThan(5_000);
   });
 
+  it('the store down from the page on: the page about the wait goes out while it is still down, not behind the pages the outbox could not take', async () => {
+    // The outbox is in the store: nothing the run raises can be queued until the store is back. Nobody decides; at the
+    // deadline the run rolls back by default and waits for the store (44 failed calls of the target choice: about
+    // 6 min), and its page at 5 min of waiting must not wait behind the pages raised before it.
+    const w = world({ assessments: [HIGH_ERRORS], storeDownCalls: 44, outboxInStore: true });
+    const view = await withIncident(w, HIGH_ERRORS, (h) => h.result());
+    expect(view.status).toBe('completed');
+    const attempts = w.notifyAttempts!;
+    const page = attempts.findIndex((a) => a.title.startsWith('ROLLBACK WAITING FOR THE STORE'));
+    // Before it: the decision page, tried again and again (the escalation page is queued after it, in order).
+    const before = [...new Set(attempts.slice(0, page).map((a) => a.title))];
+    expect(before).toHaveLength(1);
+    // Its first attempt came while the store was down (the worker sends it directly then), before anything was queued.
+    expect(attempts[page]!.queued).toBe(false);
+    expect(attempts.slice(0, page).every((a) => !a.queued)).toBe(true);
+    // Everything is queued in the end, the page with the PagerDuty tier the run is at (escalated at the deadline).
+    expect(w.notifications.map((n) => n.title)).toEqual(expect.arrayContaining([...before, expect.stringMatching(/^ROLLBACK WAITING/)]));
+    expect(w.notifications.find((n) => n.title.startsWith('ROLLBACK WAITING FOR THE STORE'))).toMatchObject({
+      kind: 'page',
+      data: { tier: 2 },
+    });
+  });
+
   it('rolls back at once when the breach worsens to critical while waiting, without waiting for the deadline', async () => {
     const w = world({ assessments: [CRITICAL] });
     const started = Date.now();

@@ -17,6 +17,7 @@ import type {
   OutboundEvent,
   SendOutcome,
 } from '../../ports/notifier';
+import { CHANNEL_NAMES } from '../../ports/notifier';
 import type { RollbackStore } from '../../ports/rollbacks';
 import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
@@ -58,8 +59,6 @@ const SETTING: Record<ChannelName, string> = {
   webhook: 'WEBHOOK_URL',
 };
 const MAX_IN_FLIGHT = 16;
-/** Pages sent directly that this process remembers (the oldest forgotten first), until their rows are queued. */
-const DIRECT_REMEMBERED = 1000;
 /** What a delivery's history says of an attempt made without the store. */
 export const SENT_DIRECTLY = 'sent directly: the store could not be used to queue it';
 const FOLLOW_FOR_MS = 7 * 86_400_000;
@@ -77,8 +76,8 @@ type DeliveryRow = Database['deliveries'] & { id: number; attempts: number; hist
  */
 export class DeliveryDispatcher implements DirectPager {
   private readonly owner: string;
-  /** Outbox key → what page() sent for it, and the send under way (one at a time per key). */
-  private readonly direct = new Map<string, { sent: Map<ChannelName, DirectDelivery>; busy: Promise<void> }>();
+  /** Each prompt's routes as last read: what page() uses while the store, which holds them, cannot be read. */
+  private readonly lastRoutes = new Map<string, Routes>();
   private readonly inFlight = new Map<number, Promise<void>>();
   /** Channel + rollback (or prompt) of the attempts under way: one at a time each (the claim keeps the order across processes). */
   private readonly streams = new Set<string>();
@@ -148,7 +147,8 @@ export class DeliveryDispatcher implements DirectPager {
     // Each prompt's routes read once per pass: a change of its override applies from the next pass on.
     const routesOf = new Map<string, Promise<Routes>>();
     for (const r of rows) {
-      const { data = {}, direct = [] } = parseJson<{ data?: Record<string, unknown>; direct?: DirectDelivery[] }>(r.payload, {});
+      const { data = {}, direct: sentDirectly } = parseJson<{ data?: Record<string, unknown>; direct?: unknown }>(r.payload, {});
+      const direct = directDeliveries(sentDirectly);
       const lifecycle = lifecycleOf({ kind: r.kind, severity: r.severity, data });
       const rollbackId = r.rollback_id || null;
       const hasIncident =
@@ -235,81 +235,71 @@ export class DeliveryDispatcher implements DirectPager {
       })
       .onConflict((oc) => oc.column('delivery_key').doNothing())
       .execute();
-    this.direct.delete(r.key);
   }
 
   /**
-   * Sends a page straight to the configured channels its severity routes to, by the global routes (a prompt's own
-   * routes are in the store), as a PagerDuty trigger with the key the dispatcher would use. Each channel is sent once
-   * per key: an activity's next attempt, the store still down, sends only to a channel that failed. Never throws: a
-   * channel that fails is logged, and the row, once queued, is delivered as usual.
+   * Sends a page straight to the configured channels its severity routes to (the prompt's routes as this process last
+   * read them, else the global ones), as the PagerDuty trigger the dispatcher would send, skipping those in `already`
+   * (an earlier attempt's, carried by its activity). The channels are tried side by side, each bounded by the delivery
+   * timeout. Never throws.
    */
-  page(n: Notification): Promise<void> {
-    let entry = this.direct.get(n.key);
-    if (!entry) {
-      if (this.direct.size >= DIRECT_REMEMBERED) this.direct.delete(this.direct.keys().next().value!);
-      this.direct.set(n.key, (entry = { sent: new Map(), busy: Promise.resolve() }));
-    }
-    const e = entry;
-    e.busy = e.busy.then(() => this.sendDirect(n, e.sent));
-    return e.busy;
-  }
-
-  sentDirectly(key: string): DirectDelivery[] {
-    return [...(this.direct.get(key)?.sent.values() ?? [])];
-  }
-
-  private async sendDirect(n: Notification, sent: Map<ChannelName, DirectDelivery>): Promise<void> {
+  async page(n: Notification, already: readonly DirectDelivery[]): Promise<DirectDelivery[]> {
     const lifecycle = lifecycleOf(n);
-    if (n.kind !== 'page' || lifecycle !== 'trigger') return;
+    if (n.kind !== 'page' || lifecycle !== 'trigger') return [...already];
+    const names = channelsFor({ severity: n.severity, lifecycle }, this.lastRoutes.get(n.prompt) ?? this.d.routes, false);
+    const todo = names.filter((name) => this.d.channels[name] !== undefined && !already.some((d) => d.channel === name));
+    this.d.log.error(
+      { notification: { key: n.key, kind: n.kind, severity: n.severity, prompt: n.prompt, rollback_id: n.rollback_id, data: n.data } },
+      `${n.title}: ${n.message} (the store could not be used to queue this page; ${todo.length > 0 ? `sending it to ${todo.join(', ')} directly` : 'no channel left to send it to directly'})`,
+    );
     const tier = typeof n.data.tier === 'number' ? n.data.tier : undefined;
-    for (const name of channelsFor({ severity: n.severity, lifecycle }, this.d.routes, false)) {
-      const channel = this.d.channels[name];
-      if (!channel || sent.has(name)) continue;
-      const at = this.now();
-      const external_key = name === 'pagerduty' ? dedupKeyFor(n, tier) : undefined;
-      const event: OutboundEvent = {
-        key: n.key,
-        delivery_key: `${n.key}/${name}`,
-        kind: n.kind,
-        severity: n.severity,
-        lifecycle,
-        prompt: n.prompt,
-        ...(n.rollback_id ? { rollback_id: n.rollback_id } : {}),
-        title: n.title,
-        message: n.message,
-        links: n.links,
-        data: n.data,
-        created_at: at,
-        ...(external_key ? { dedup_keys: [external_key] } : {}),
-      };
-      let outcome: SendOutcome;
-      try {
-        outcome = await channel.send(event);
-      } catch (e) {
-        outcome = { ok: false, retryable: true, reason: e instanceof Error ? e.message : String(e) };
-      }
-      if (outcome.ok) {
-        sent.set(name, { channel: name, at, http_status: outcome.http_status, ...(external_key ? { external_key } : {}) });
+    const sent = await Promise.all(
+      todo.map(async (name): Promise<DirectDelivery | undefined> => {
+        const at = this.now();
+        const external_key = name === 'pagerduty' ? dedupKeyFor(n, tier) : undefined;
+        const event: OutboundEvent = {
+          key: n.key,
+          delivery_key: `${n.key}/${name}`,
+          kind: n.kind,
+          severity: n.severity,
+          lifecycle,
+          prompt: n.prompt,
+          ...(n.rollback_id ? { rollback_id: n.rollback_id } : {}),
+          title: n.title,
+          message: n.message,
+          links: n.links,
+          data: n.data,
+          created_at: at,
+          ...(external_key ? { dedup_keys: [external_key] } : {}),
+        };
+        let outcome: SendOutcome;
+        try {
+          outcome = await this.d.channels[name]!.send(event);
+        } catch (e) {
+          outcome = { ok: false, retryable: true, reason: e instanceof Error ? e.message : String(e) };
+        }
+        if (!outcome.ok) {
+          this.d.log.error(
+            { delivery: event.delivery_key, channel: name, reason: outcome.reason },
+            `${n.title}: ${name} did not take the page directly either; it goes out once the store answers`,
+          );
+          return undefined;
+        }
+        this.d.log.warn({ delivery: event.delivery_key, channel: name }, `${n.title}: paged through ${name} directly`);
         this.d.onOutcome?.(name, 'sent');
-        this.d.log.error(
-          { delivery: event.delivery_key, channel: name },
-          `${n.title}: paged through ${name} directly (the store could not be used to queue it)`,
-        );
-      } else {
-        this.d.log.error(
-          { delivery: event.delivery_key, channel: name, reason: outcome.reason },
-          `${n.title}: the store could not be used to queue this page, and ${name} did not take it directly either; it goes out once the store answers`,
-        );
-      }
-    }
+        return { channel: name, at, http_status: outcome.http_status, ...(external_key ? { external_key } : {}) };
+      }),
+    );
+    return [...already, ...sent.filter((d): d is DirectDelivery => d !== undefined)];
   }
 
   /** The routes of a prompt's notifications; an unreadable override keeps the global routes rather than losing a page. */
   private async promptRoutes(prompt: string): Promise<Routes> {
     try {
       const row = await this.d.db.selectFrom('prompts').select('notify').where('name', '=', prompt).executeTakeFirst();
-      return routesFor(this.d.routes, parseJson<PromptNotify | null>(row?.notify, null));
+      const routes = routesFor(this.d.routes, parseJson<PromptNotify | null>(row?.notify, null));
+      this.lastRoutes.set(prompt, routes);
+      return routes;
     } catch (e) {
       this.d.log.warn({ err: e, prompt }, 'notification routing of the prompt could not be read; using the global routes');
       return this.d.routes;
@@ -636,4 +626,17 @@ export class DeliveryDispatcher implements DirectPager {
       ...(dedup_keys ? { dedup_keys } : {}),
     };
   }
+}
+
+/** A row's `direct` as the notifier wrote it; anything else is none (never a pass that fails on every row). */
+function directDeliveries(v: unknown): DirectDelivery[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(
+    (d): d is DirectDelivery =>
+      typeof d === 'object' &&
+      d !== null &&
+      CHANNEL_NAMES.includes((d as DirectDelivery).channel) &&
+      typeof (d as DirectDelivery).at === 'string' &&
+      typeof (d as DirectDelivery).http_status === 'number',
+  );
 }

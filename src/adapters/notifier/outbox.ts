@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { DirectPager, Notification, Notifier } from '../../ports/notifier';
-import { json, storeOutage } from '../sql/db';
+import type { Notification, Notifier } from '../../ports/notifier';
+import { json } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 /**
@@ -9,48 +9,44 @@ import type { Database } from '../sql/schema';
  * activity enqueues once. The worker's DeliveryDispatcher sends the row on (PagerDuty, Slack, webhook) outside the
  * workflow's path; the rollback's timeline shows what was enqueued, its `deliveries` what each channel got.
  *
- * A page that cannot be queued because the store cannot be used goes out through the direct pager (the worker's
- * dispatcher) all the same; the call still fails, so that the activity's retry queues the row once the store is back,
- * carrying what went out (`direct`): the dispatcher records those deliveries sent and does not send them again.
+ * A page already sent directly (the store could not be used to queue it: `sent_directly`) carries that in its row
+ * (`direct`): the dispatcher records those deliveries sent and does not send them again.
  */
 export class OutboxNotifier implements Notifier {
-  private direct: DirectPager | undefined;
-
   constructor(
     private readonly db: Kysely<Database>,
     private readonly log: Logger,
     private readonly clock: { now(): Date },
   ) {}
 
-  /** Pages go out through this pager while the outbox cannot be written (the worker sets its dispatcher). */
-  pageDirectlyWhenStoreDown(pager: DirectPager): void {
-    this.direct = pager;
-  }
-
   async notify(n: Notification): Promise<{ id: string; channel: string }> {
     const channel = n.kind === 'page' ? 'on-call' : '#incidents';
-    const direct = this.direct?.sentDirectly(n.key) ?? [];
-    let inserted;
-    try {
-      inserted = await this.db
-        .insertInto('outbox')
-        .values({
-          key: n.key,
-          channel,
-          kind: n.kind,
-          severity: n.severity,
-          prompt: n.prompt,
-          rollback_id: n.rollback_id ?? null,
-          title: n.title,
-          message: n.message,
-          payload: json({ links: n.links, data: n.data, ...(direct.length > 0 ? { direct } : {}) }),
-          created_at: this.clock.now().toISOString(),
-        })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .executeTakeFirst();
-    } catch (e) {
-      if (n.kind === 'page' && this.direct && storeOutage(e) !== undefined) await this.direct.page(n);
-      throw e;
+    const direct = n.sent_directly ?? [];
+    const inserted = await this.db
+      .insertInto('outbox')
+      .values({
+        key: n.key,
+        channel,
+        kind: n.kind,
+        severity: n.severity,
+        prompt: n.prompt,
+        rollback_id: n.rollback_id ?? null,
+        title: n.title,
+        message: n.message,
+        payload: json({ links: n.links, data: n.data, ...(direct.length > 0 ? { direct } : {}) }),
+        created_at: this.clock.now().toISOString(),
+      })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0 && direct.length > 0) {
+      // Queued by an attempt whose answer was lost (the connection dropped after the commit), then sent directly:
+      // the row says so too, unless the dispatcher routed it meanwhile.
+      await this.db
+        .updateTable('outbox')
+        .set({ payload: json({ links: n.links, data: n.data, direct }) })
+        .where('key', '=', n.key)
+        .where('routed_at', 'is', null)
+        .execute();
     }
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
       this.log[n.kind === 'page' ? 'error' : 'warn'](

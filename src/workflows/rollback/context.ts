@@ -130,7 +130,14 @@ export class RollbackRun {
    * queued. The run ends only after every notification is queued (finish()). Notifications are queued in the
    * order raised, each once the one before it is in the outbox; nothing the run does waits for them.
    */
-  send(kind: 'page' | 'alert', severity: Severity, title: string, message: string, data: Record<string, unknown>): void {
+  send(
+    kind: 'page' | 'alert',
+    severity: Severity,
+    title: string,
+    message: string,
+    data: Record<string, unknown>,
+    opts: { atOnce?: boolean } = {},
+  ): void {
     const seq = ++this.notifications;
     const request = {
       key: `${this.input.rollback_id}/n${seq}/${kind}`,
@@ -140,13 +147,15 @@ export class RollbackRun {
       rollback_id: this.input.rollback_id,
       title,
       message,
-      data,
+      // The tier the run is at: a page sent while the store cannot be read carries its PagerDuty key's tier itself.
+      data: this.view.tier !== undefined && !('tier' in data) ? { ...data, tier: this.view.tier } : data,
     };
     // With nothing ahead of it, it is queued at once (the same command as before); otherwise after the one ahead.
-    const ahead = this.inOrder && this.queuing > 0 ? this.lastQueued : undefined;
+    // `atOnce` goes out of that order: a page that must not wait behind a notification the store cannot take.
+    const ahead = !opts.atOnce && this.inOrder && this.queuing > 0 ? this.lastQueued : undefined;
     this.inFlight += 1;
     const queued = ahead ? ahead.then(() => notify(request)) : notify(request);
-    if (this.inOrder) {
+    if (this.inOrder && !opts.atOnce) {
       this.queuing += 1;
       this.lastQueued = queued
         .catch(() => undefined)

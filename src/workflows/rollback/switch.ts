@@ -33,6 +33,8 @@ const STORE_RETRY_S = 5;
 const STORE_RETRY_MAX_S = 60;
 /** On-call is paged once a rollback has waited this long: a critical incident's 2-min budget, else 5 min. */
 const STORE_PAGE_AFTER_S = { critical: 120, other: 300 };
+/** Rollbacks started with this change send the page about the wait at once, not after notifications still unqueued. */
+export const PAGE_STORE_WAIT_AT_ONCE = 'page-store-wait-at-once';
 /** Past this, the step fails as it did before the wait (target rejected, switch failed: paged). */
 const STORE_GIVE_UP_S = 30 * 60;
 
@@ -40,8 +42,9 @@ const STORE_GIVE_UP_S = 30 * 60;
  * Runs a step of the switch path; while it fails because the store cannot be used (its own retries spent: Postgres
  * restarting or failing over, out of connections), waits and runs it again. An outage is no verdict on the rollback:
  * without this, a minute of it failed the rollback ("no rollback target") and left the bad version serving. The
- * timeline says so once per step; on-call is paged once the wait passes the rollback's budget (the page is queued in
- * the store's outbox, so it goes out once the store answers); after 30 min the step fails as before.
+ * timeline says so once per step; on-call is paged once the wait passes the rollback's budget (the outbox cannot take
+ * the page: the worker sends it directly, and queues it once the store answers; it does not wait behind notifications
+ * raised before it and not yet queued); after 30 min the step fails as before.
  */
 export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () => Promise<T>): Promise<T> {
   const since = Date.now();
@@ -69,6 +72,7 @@ export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () =
           `ROLLBACK WAITING FOR THE STORE: ${run.input.prompt}`,
           `The rollback of ${run.input.prompt} has waited ${waited_s} s for the store (${error}) at "${step}"; traffic is still on ${run.view.from_version ?? 'the version it was on'}. It goes on by itself once the store answers, and gives up after ${STORE_GIVE_UP_S / 60} min.`,
           { step, error, waited_s },
+          { atOnce: patched(PAGE_STORE_WAIT_AT_ONCE) },
         );
       }
       await sleep(wait_s * 1000);
