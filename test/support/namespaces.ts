@@ -30,5 +30,6 @@ export const TEST_NAMESPACES = [
   'it-monitor-checks',
   'it-named-target',
   'it-store-outage',
+  'it-direct-page',
 ] as const;
 export type TestNamespace = (typeof TEST_NAMESPACES)[number];
