@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { DomainError, isDomainError } from '../domain/errors';
+import { DomainError, isDomainError, STORE_UNAVAILABLE } from '../domain/errors';
 import { SEVERITY_RANK } from '../domain/policy';
 import { formatRollbackId, initialView, triggerOf, type RollbackInput, type RollbackView } from '../domain/rollback';
 import type { Verdict, WindowStats } from '../domain/verdict';
@@ -59,6 +59,23 @@ export interface ActivityDeps {
 }
 
 const DEFAULT_EVALUATION_BUDGET = { critical: 10_000, other: 60_000 };
+
+/** What an attempt of the notify activity keeps of its start-to-close timeout, so that it ends before the server gives up on it. */
+const ATTEMPT_MARGIN_MS = 2_000;
+/** Below this much time left, an attempt sends nothing directly (the next one does). */
+const MIN_DIRECT_MS = 1_000;
+
+class DeadlinePassed extends Error {}
+
+/** The promise's answer, or DeadlinePassed once `until` (epoch ms) is reached (the work may go on; its answer is dropped). */
+function beforeDeadline<T>(p: Promise<T>, until: number, why: string): Promise<T> {
+  if (!Number.isFinite(until)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlinePassed(why)), Math.max(0, until - Date.now()));
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** What the notify activity's heartbeat carries: where its page already went directly. */
 interface DirectPageProgress {
@@ -517,9 +534,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /**
      * Queues a notification with its links (status URL, Web UI workflow); returns where it went and the links. A page
-     * the store cannot take is sent directly (directPager) and the attempt still fails, so that a later one queues it
-     * once the store answers; what went out rides in the attempt's heartbeat details, which the next attempt gets on
-     * whichever worker it runs, so that each channel is sent the page once and the row records it.
+     * the store cannot take (an outage, or no answer within the attempt's time) is sent directly (directPager) and the
+     * attempt still fails, so that a later one queues it once the store answers. Where it went rides in the attempt's
+     * heartbeat details (recorded after each channel that took it), which the next attempt gets on whichever worker it
+     * runs, so that each channel is sent the page once and the row records it. Everything this attempt does ends before
+     * its start-to-close timeout: an attempt the server gave up on sends nothing.
      */
     async notify(
       n: Omit<Notification, 'links' | 'sent_directly'> & { rollback_id: string },
@@ -528,13 +547,23 @@ export function createActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const already = sentDirectlyIn(ctx.info.heartbeatDetails);
       const full: Notification = { ...n, links, ...(already.length > 0 ? { sent_directly: already } : {}) };
+      const { currentAttemptScheduledTimestampMs: scheduled, startToCloseTimeoutMs: timeout } = ctx.info;
+      const until = scheduled > 0 && timeout > 0 ? scheduled + timeout - ATTEMPT_MARGIN_MS : Number.POSITIVE_INFINITY;
       try {
-        return { ...(await notifier.notify(full)), links };
+        return { ...(await beforeDeadline(notifier.notify(full), until, 'the store did not answer in time')), links };
       } catch (e) {
-        if (n.kind === 'page' && deps.directPager && deps.isStoreOutage?.(e)) {
-          const sent = await deps.directPager.page(full, already);
-          if (sent.length > already.length) ctx.heartbeat({ sent_directly: sent } satisfies DirectPageProgress);
+        const timedOut = e instanceof DeadlinePassed;
+        if (n.kind === 'page' && deps.directPager && (timedOut || deps.isStoreOutage?.(e)) && Date.now() < until - MIN_DIRECT_MS) {
+          try {
+            await deps.directPager.page(full, already, {
+              until,
+              sent: (list) => ctx.heartbeat({ sent_directly: list } satisfies DirectPageProgress),
+            });
+          } catch (pageError) {
+            ctx.log.error('the page could not be sent directly', { key: n.key, error: String(pageError) });
+          }
         }
+        if (timedOut) throw ApplicationFailure.retryable(e.message, STORE_UNAVAILABLE);
         throw e;
       }
     },

@@ -38,9 +38,15 @@ export interface DirectDelivery {
 export interface DirectPager {
   /**
    * Sends a page to the channels its severity routes to that are not in `already`; returns `already` with those it
-   * reached. Never throws: a channel that fails is logged, and the page, once queued, is delivered as usual.
+   * reached, and tells `sent` the list each time a channel takes it. A channel that has not answered by `until`
+   * (epoch ms) counts as failed. Never throws: a channel that fails is logged, and the page, once queued, is delivered
+   * as usual.
    */
-  page(n: Notification, already: readonly DirectDelivery[]): Promise<DirectDelivery[]>;
+  page(
+    n: Notification,
+    already: readonly DirectDelivery[],
+    opts?: { until?: number; sent?: (list: DirectDelivery[]) => void },
+  ): Promise<DirectDelivery[]>;
 }
 
 /** Where a notification is delivered after the outbox: each is an outbound HTTP integration. */

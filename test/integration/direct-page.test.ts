@@ -71,7 +71,7 @@ describe.runIf(available)('a page while the store cannot be used, on a real Temp
               rollback_id: 'r7',
               title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
               message: 'The rollback of customer-support has waited 121 s for the store.',
-              data: { step: 'choose the target', waited_s: 121, tier: 1 },
+              data: { step: 'choose the target', waited_s: 121, tier: 1, incident: 'store-wait' },
             },
           ],
         });
@@ -86,7 +86,7 @@ describe.runIf(available)('a page while the store cannot be used, on a real Temp
             30_000,
           );
           expect(pd.received).toHaveLength(1);
-          expect(pd.received[0]!.json).toMatchObject({ event_action: 'trigger', dedup_key: 'promptback/rollback/r7' });
+          expect(pd.received[0]!.json).toMatchObject({ event_action: 'trigger', dedup_key: 'promptback/rollback/r7/store-wait' });
           expect(slack.received).toHaveLength(1);
           const pending = (await h.describe()).raw.pendingActivities?.[0];
           expect(pending?.lastFailure?.applicationFailureInfo?.type).toBe('StoreUnavailable');

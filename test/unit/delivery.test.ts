@@ -667,7 +667,9 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
   /** One attempt of the worker's notify activity: what it answered, and the heartbeat details it left. */
   async function attempt(w: World, n: Parameters<ReturnType<typeof activitiesFor>['notify']>[0], details?: unknown) {
     const config = loadConfig({ DATA_DIR: os.tmpdir(), DATABASE_URL: 'unused.db' });
-    const env = new MockActivityEnvironment(details === undefined ? {} : { heartbeatDetails: details });
+    // An attempt as the server schedules it: now, with the rollback's 30-s start-to-close timeout.
+    const timing = { currentAttemptScheduledTimestampMs: Date.now(), startToCloseTimeoutMs: 30_000 };
+    const env = new MockActivityEnvironment(details === undefined ? timing : { ...timing, heartbeatDetails: details });
     let heartbeat: unknown = details;
     env.on('heartbeat', (d: unknown) => (heartbeat = d));
     const activities = activitiesFor(w.a, config, w.dispatcher);
@@ -697,7 +699,7 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
       severity: 'critical' as const,
       title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
       message: 'The rollback of customer-support has waited 121 s for the store.',
-      data: { step: 'choose the target', waited_s: 121, tier: 2 },
+      data: { step: 'choose the target', waited_s: 121, tier: 2, incident: 'store-wait' },
     };
     pg.pause();
     let details: unknown;
@@ -709,13 +711,18 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
       expect(pd.received[0]!.json).toMatchObject({
         routing_key: 'R0UTINGKEY',
         event_action: 'trigger',
-        dedup_key: 'promptback/rollback/r9/tier-2',
+        dedup_key: 'promptback/rollback/r9/tier-2/store-wait',
         payload: { summary: expect.stringContaining('ROLLBACK WAITING FOR THE STORE'), severity: 'critical' },
       });
       expect(slack.received).toHaveLength(1);
       expect(slack.received[0]!.json.text).toContain('ROLLBACK WAITING FOR THE STORE');
       details = first.heartbeat;
-      expect(details).toMatchObject({ sent_directly: [{ channel: 'pagerduty' }, { channel: 'slack' }] });
+      expect(details).toEqual({
+        sent_directly: expect.arrayContaining([
+          expect.objectContaining({ channel: 'pagerduty' }),
+          expect.objectContaining({ channel: 'slack' }),
+        ]),
+      });
       // The next attempt, on the other worker, the store still down: nothing is sent twice.
       const second = await attempt(w2, page, details);
       expect('failed' in second).toBe(true);
@@ -749,9 +756,45 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
     await w1.pass();
     await w1.pass();
     expect(pd.received.map((r) => [r.json.event_action, r.json.dedup_key])).toEqual([
-      ['trigger', 'promptback/rollback/r9/tier-2'],
-      ['resolve', 'promptback/rollback/r9/tier-2'],
+      ['trigger', 'promptback/rollback/r9/tier-2/store-wait'],
+      ['resolve', 'promptback/rollback/r9/tier-2/store-wait'],
     ]);
+  }, 60_000);
+
+  it("ends before its attempt's timeout: a channel that has not answered by then is not recorded, and the next attempt sends it again", async () => {
+    const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
+    const slack = await receiver(() => ({ status: 200, delayMs: 8_000 }));
+    const w = await world(
+      { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', PAGERDUTY_EVENTS_URL: pd.url, SLACK_WEBHOOK_URL: slack.url, DELIVERY_TIMEOUT_S: '20' },
+      await pg.newDatabase(),
+    );
+    const page = {
+      key: 'r11/n1/page',
+      kind: 'page' as const,
+      rollback_id: 'r11',
+      prompt: 'customer-support',
+      severity: 'critical' as const,
+      title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
+      message: 'waited',
+      data: {},
+    };
+    pg.pause();
+    try {
+      const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 5_000, currentAttemptScheduledTimestampMs: Date.now() });
+      const beats: unknown[] = [];
+      env.on('heartbeat', (d: unknown) => beats.push(d));
+      const activities = activitiesFor(w.a, loadConfig({ DATA_DIR: os.tmpdir(), DATABASE_URL: 'unused.db' }), w.dispatcher);
+      const t = Date.now();
+      await expect(env.run((x: typeof page) => activities.notify(x), page)).rejects.toThrow();
+      // Within the 5-s timeout less its margin, though Slack holds its answer for 8 s.
+      expect(Date.now() - t).toBeLessThan(4_500);
+      expect(pd.received).toHaveLength(1);
+      expect(slack.received).toHaveLength(1);
+      // PagerDuty took it (recorded at once); Slack's answer came too late to count.
+      expect(beats.at(-1)).toEqual({ sent_directly: [expect.objectContaining({ channel: 'pagerduty' })] });
+    } finally {
+      pg.resume();
+    }
   }, 60_000);
 
   it('an attempt whose row was committed but whose answer was lost: the page sent directly meanwhile is recorded on the row, not sent again', async () => {

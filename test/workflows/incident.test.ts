@@ -276,11 +276,19 @@ describe('high: error rate 2–5 % → page on-call, decide within 5 min (defaul
     // Its first attempt came while the store was down (the worker sends it directly then), before anything was queued.
     expect(attempts[page]!.queued).toBe(false);
     expect(attempts.slice(0, page).every((a) => !a.queued)).toBe(true);
+    // What the run raised after it waits for it: queued after it. (The escalation page was raised before it, behind
+    // the decision page: its place beside the wait page is free.)
+    const queuedAt = (title: string) => w.notifications.findIndex((n) => n.title === title);
+    const after = [...new Set(attempts.slice(page + 1).map((a) => a.title))].filter(
+      (t) => !before.includes(t) && !t.startsWith('ESCALATION') && t !== attempts[page]!.title,
+    );
+    expect(after.length).toBeGreaterThan(0);
+    for (const t of after) expect(queuedAt(t)).toBeGreaterThan(queuedAt(attempts[page]!.title));
     // Everything is queued in the end, the page with the PagerDuty tier the run is at (escalated at the deadline).
     expect(w.notifications.map((n) => n.title)).toEqual(expect.arrayContaining([...before, expect.stringMatching(/^ROLLBACK WAITING/)]));
     expect(w.notifications.find((n) => n.title.startsWith('ROLLBACK WAITING FOR THE STORE'))).toMatchObject({
       kind: 'page',
-      data: { tier: 2 },
+      data: { tier: 2, incident: 'store-wait' },
     });
   });
 

@@ -171,7 +171,7 @@ export class DeliveryDispatcher implements DirectPager {
         let external_key: string | null = null;
         if (channel === 'pagerduty' && lifecycle === 'trigger') {
           const tier = typeof data.tier === 'number' ? data.tier : rollbackId ? (await this.d.rollbacks.get(rollbackId))?.tier : undefined;
-          external_key = dedupKeyFor({ key: r.key, ...(rollbackId ? { rollback_id: rollbackId } : {}) }, tier);
+          external_key = dedupKeyFor({ key: r.key, ...(rollbackId ? { rollback_id: rollbackId } : {}), data }, tier);
         }
         const inserted = await this.d.db
           .insertInto('deliveries')
@@ -233,7 +233,24 @@ export class DeliveryDispatcher implements DirectPager {
         created_at: now,
         updated_at: now,
       })
-      .onConflict((oc) => oc.column('delivery_key').doNothing())
+      // A delivery planned from the row before it said so (and not being attempted now) is the one sent directly.
+      .onConflict((oc) =>
+        oc
+          .column('delivery_key')
+          .doUpdateSet({
+            status: 'sent',
+            attempts: 1,
+            last_http_status: sent.http_status,
+            last_reason: null,
+            sent_at: sent.at,
+            next_attempt_at: null,
+            history: json(history),
+            updated_at: now,
+            ...(sent.external_key ? { external_key: sent.external_key } : {}),
+          })
+          .where('deliveries.status', 'in', ['pending', 'retrying'])
+          .where((eb) => eb.or([eb('deliveries.lease_until', 'is', null), eb('deliveries.lease_until', '<=', now)])),
+      )
       .execute();
   }
 
@@ -243,7 +260,11 @@ export class DeliveryDispatcher implements DirectPager {
    * (an earlier attempt's, carried by its activity). The channels are tried side by side, each bounded by the delivery
    * timeout. Never throws.
    */
-  async page(n: Notification, already: readonly DirectDelivery[]): Promise<DirectDelivery[]> {
+  async page(
+    n: Notification,
+    already: readonly DirectDelivery[],
+    opts: { until?: number; sent?: (list: DirectDelivery[]) => void } = {},
+  ): Promise<DirectDelivery[]> {
     const lifecycle = lifecycleOf(n);
     if (n.kind !== 'page' || lifecycle !== 'trigger') return [...already];
     const names = channelsFor({ severity: n.severity, lifecycle }, this.lastRoutes.get(n.prompt) ?? this.d.routes, false);
@@ -253,8 +274,9 @@ export class DeliveryDispatcher implements DirectPager {
       `${n.title}: ${n.message} (the store could not be used to queue this page; ${todo.length > 0 ? `sending it to ${todo.join(', ')} directly` : 'no channel left to send it to directly'})`,
     );
     const tier = typeof n.data.tier === 'number' ? n.data.tier : undefined;
-    const sent = await Promise.all(
-      todo.map(async (name): Promise<DirectDelivery | undefined> => {
+    const list = [...already];
+    await Promise.all(
+      todo.map(async (name): Promise<void> => {
         const at = this.now();
         const external_key = name === 'pagerduty' ? dedupKeyFor(n, tier) : undefined;
         const event: OutboundEvent = {
@@ -274,7 +296,7 @@ export class DeliveryDispatcher implements DirectPager {
         };
         let outcome: SendOutcome;
         try {
-          outcome = await this.d.channels[name]!.send(event);
+          outcome = await answeredBy(this.d.channels[name]!.send(event), opts.until);
         } catch (e) {
           outcome = { ok: false, retryable: true, reason: e instanceof Error ? e.message : String(e) };
         }
@@ -283,14 +305,15 @@ export class DeliveryDispatcher implements DirectPager {
             { delivery: event.delivery_key, channel: name, reason: outcome.reason },
             `${n.title}: ${name} did not take the page directly either; it goes out once the store answers`,
           );
-          return undefined;
+          return;
         }
         this.d.log.warn({ delivery: event.delivery_key, channel: name }, `${n.title}: paged through ${name} directly`);
         this.d.onOutcome?.(name, 'sent');
-        return { channel: name, at, http_status: outcome.http_status, ...(external_key ? { external_key } : {}) };
+        list.push({ channel: name, at, http_status: outcome.http_status, ...(external_key ? { external_key } : {}) });
+        opts.sent?.([...list]);
       }),
     );
-    return [...already, ...sent.filter((d): d is DirectDelivery => d !== undefined)];
+    return list;
   }
 
   /** The routes of a prompt's notifications; an unreadable override keeps the global routes rather than losing a page. */
@@ -639,4 +662,17 @@ function directDeliveries(v: unknown): DirectDelivery[] {
       typeof (d as DirectDelivery).at === 'string' &&
       typeof (d as DirectDelivery).http_status === 'number',
   );
+}
+
+/** A channel's answer, or a failure once `until` (epoch ms) has passed (the request may still complete; it is not recorded). */
+function answeredBy(p: Promise<SendOutcome>, until: number | undefined): Promise<SendOutcome> {
+  if (until === undefined || !Number.isFinite(until)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<SendOutcome>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ ok: false, retryable: true, reason: 'no answer before the attempt had to end' }),
+      Math.max(0, until - Date.now()),
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { Notification, Notifier } from '../../ports/notifier';
-import { json } from '../sql/db';
+import type { DirectDelivery, Notification, Notifier } from '../../ports/notifier';
+import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
 
 /**
@@ -40,13 +40,24 @@ export class OutboxNotifier implements Notifier {
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0 && direct.length > 0) {
       // Queued by an attempt whose answer was lost (the connection dropped after the commit), then sent directly:
-      // the row says so too, unless the dispatcher routed it meanwhile.
-      await this.db
-        .updateTable('outbox')
-        .set({ payload: json({ links: n.links, data: n.data, direct }) })
+      // the row says so too (added to what it says already), unless the dispatcher routed it meanwhile.
+      const row = await this.db
+        .selectFrom('outbox')
+        .select('payload')
         .where('key', '=', n.key)
         .where('routed_at', 'is', null)
-        .execute();
+        .executeTakeFirst();
+      if (row) {
+        const payload = parseJson<{ direct?: DirectDelivery[] } & Record<string, unknown>>(row.payload, {});
+        const had = Array.isArray(payload.direct) ? payload.direct : [];
+        const merged = [...had, ...direct.filter((d) => !had.some((h) => h.channel === d.channel))];
+        await this.db
+          .updateTable('outbox')
+          .set({ payload: json({ ...payload, direct: merged }) })
+          .where('key', '=', n.key)
+          .where('routed_at', 'is', null)
+          .execute();
+      }
     }
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
       this.log[n.kind === 'page' ? 'error' : 'warn'](

@@ -15,11 +15,19 @@ const PD_SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> =
 
 /**
  * One PagerDuty incident per rollback (and one more per escalation tier beyond the first), so that acknowledge
- * and resolve reach it. Notifications without a rollback dedup on their own outbox key.
+ * and resolve reach it. Notifications without a rollback dedup on their own outbox key. A page that names an incident
+ * of its own (`data.incident`: the rollback waiting for the store) opens it beside the rollback's, which may be
+ * acknowledged already: a trigger on an open incident's key wakes nobody.
  */
-export function dedupKeyFor(e: { key: string; rollback_id?: string | undefined }, tier: number | undefined): string {
+export function dedupKeyFor(
+  e: { key: string; rollback_id?: string | undefined; data?: Record<string, unknown> },
+  tier: number | undefined,
+): string {
   if (!e.rollback_id) return `promptback/${e.key}`;
-  return tier !== undefined && tier > 1 ? `promptback/rollback/${e.rollback_id}/tier-${tier}` : `promptback/rollback/${e.rollback_id}`;
+  const own = typeof e.data?.incident === 'string' && /^[a-z0-9-]{1,40}$/.test(e.data.incident) ? `/${e.data.incident}` : '';
+  return tier !== undefined && tier > 1
+    ? `promptback/rollback/${e.rollback_id}/tier-${tier}${own}`
+    : `promptback/rollback/${e.rollback_id}${own}`;
 }
 
 /** The Events API v2 bodies for one event: one per dedup key it acts on. */

@@ -128,7 +128,8 @@ export class RollbackRun {
   /**
    * Enqueues a page or an alert without waiting for it: the timeline records `paged`/`notified` once it is
    * queued. The run ends only after every notification is queued (finish()). Notifications are queued in the
-   * order raised, each once the one before it is in the outbox; nothing the run does waits for them.
+   * order raised, each once the one before it is in the outbox; nothing the run does waits for them. One sent
+   * `atOnce` (the page about waiting for the store) does not wait for those before it; those after it wait for it too.
    */
   send(
     kind: 'page' | 'alert',
@@ -152,16 +153,15 @@ export class RollbackRun {
     };
     // With nothing ahead of it, it is queued at once (the same command as before); otherwise after the one ahead.
     // `atOnce` goes out of that order: a page that must not wait behind a notification the store cannot take.
-    const ahead = !opts.atOnce && this.inOrder && this.queuing > 0 ? this.lastQueued : undefined;
+    const ahead = this.inOrder && this.queuing > 0 ? this.lastQueued : undefined;
     this.inFlight += 1;
-    const queued = ahead ? ahead.then(() => notify(request)) : notify(request);
-    if (this.inOrder && !opts.atOnce) {
+    const queued = ahead && !opts.atOnce ? ahead.then(() => notify(request)) : notify(request);
+    if (this.inOrder) {
       this.queuing += 1;
-      this.lastQueued = queued
-        .catch(() => undefined)
-        .finally(() => {
-          this.queuing -= 1;
-        });
+      const done = queued.catch(() => undefined);
+      this.lastQueued = (opts.atOnce && ahead ? Promise.all([ahead, done]) : done).finally(() => {
+        this.queuing -= 1;
+      });
     }
     void queued
       .then(

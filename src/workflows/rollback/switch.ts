@@ -33,7 +33,7 @@ const STORE_RETRY_S = 5;
 const STORE_RETRY_MAX_S = 60;
 /** On-call is paged once a rollback has waited this long: a critical incident's 2-min budget, else 5 min. */
 const STORE_PAGE_AFTER_S = { critical: 120, other: 300 };
-/** Rollbacks started with this change send the page about the wait at once, not after notifications still unqueued. */
+/** Runs that page about the wait on this code send the page at once, not after notifications still unqueued. */
 export const PAGE_STORE_WAIT_AT_ONCE = 'page-store-wait-at-once';
 /** Past this, the step fails as it did before the wait (target rejected, switch failed: paged). */
 const STORE_GIVE_UP_S = 30 * 60;
@@ -71,7 +71,8 @@ export async function whileStoreDown<T>(run: RollbackRun, step: string, fn: () =
           'critical',
           `ROLLBACK WAITING FOR THE STORE: ${run.input.prompt}`,
           `The rollback of ${run.input.prompt} has waited ${waited_s} s for the store (${error}) at "${step}"; traffic is still on ${run.view.from_version ?? 'the version it was on'}. It goes on by itself once the store answers, and gives up after ${STORE_GIVE_UP_S / 60} min.`,
-          { step, error, waited_s },
+          // A PagerDuty incident of its own: the rollback's may be acknowledged already, and a trigger on it wakes nobody.
+          { step, error, waited_s, incident: 'store-wait' },
           { atOnce: patched(PAGE_STORE_WAIT_AT_ONCE) },
         );
       }
