@@ -107,7 +107,15 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(sameOriginMutations(deps.publicUrl));
   // Before the JSON parser: Slack signs the raw form body, and its signature (not a bearer token) authenticates it.
-  app.post(...slackActions({ signingSecret: deps.slack?.signingSecret, users: deps.slack?.users ?? {}, service, log }));
+  app.post(
+    ...slackActions({
+      signingSecret: deps.slack?.signingSecret,
+      users: deps.slack?.users ?? {},
+      service,
+      log,
+      ...(deps.storeOutage ? { storeOutage: deps.storeOutage } : {}),
+    }),
+  );
   // Metric batches (UTF-8, as nearly all are) are read as bytes and decoded by the metrics ingest thread: a 1,000-event
   // batch then costs this event loop, which serves switches and resolves, a hand-over instead of parsing and checking
   // 1,000 events. Any other charset goes through the JSON parser below (and is decoded here).

@@ -50,6 +50,8 @@ export interface ServiceDeps {
   /** How long to wait for a workflow to act on a decision before answering (ms). */
   decisionWaitMs?: number;
   log?: { warn(obj: unknown, msg: string): void };
+  /** Why an error means the store cannot be used right now (Postgres down, SQLite busy), or undefined. */
+  storeOutage?: (err: unknown) => string | undefined;
   /** What each of a rollback's notifications did on each channel (GET /api/rollbacks/{id} `deliveries`). */
   deliveries?: DeliveryLog;
   /** Reads each prompt's metrics from its own provider (builtin or Prometheus); default: `metrics`. */
@@ -397,24 +399,34 @@ export class PromptbackService {
       return { workflow_id: m.workflow_id, status: 'running' };
     } catch (e) {
       this.d.log?.warn({ err: e, prompt }, 'deployed, but the monitor could not be started now; the reconciler will start it');
+      // The deployment is made: the answer says so whatever the monitor's row can be told (the store may be what failed;
+      // the reconciler starts a deployed prompt's missing monitor all the same).
+      const outage = this.d.storeOutage?.(e);
       const at = this.d.clock.now().toISOString();
-      const existing = await this.d.monitors.get(prompt);
-      if (existing?.status !== 'running') {
-        await this.d.monitors.upsert({
-          prompt,
-          workflow_id: monitorWorkflowId(prompt),
-          status: 'pending',
-          interval_s: existing?.interval_s ?? this.d.monitorIntervalS,
-          started_by: actor,
-          started_at: at,
-          stopped_by: null,
-          updated_at: at,
-        });
+      try {
+        const existing = await this.d.monitors.get(prompt);
+        if (existing?.status !== 'running') {
+          await this.d.monitors.upsert({
+            prompt,
+            workflow_id: monitorWorkflowId(prompt),
+            status: 'pending',
+            interval_s: existing?.interval_s ?? this.d.monitorIntervalS,
+            started_by: actor,
+            started_at: at,
+            stopped_by: null,
+            updated_at: at,
+          });
+        }
+      } catch (e2) {
+        this.d.log?.warn({ err: e2, prompt }, "the monitor's pending row could not be written; the reconciler starts the monitor");
       }
       return {
         workflow_id: monitorWorkflowId(prompt),
         status: 'pending',
-        error: `monitor not started yet: ${(e as Error).message}; it starts automatically once the workflow engine answers`,
+        error:
+          outage !== undefined
+            ? `monitor not started yet: the store cannot be used (${outage}); it starts automatically once the store answers`
+            : `monitor not started yet: ${(e as Error).message}; it starts automatically once the workflow engine answers`,
       };
     }
   }

@@ -13,6 +13,8 @@ export interface SlackActionsOptions {
   users: Readonly<Record<string, string>>;
   service: Pick<PromptbackService, 'decide'>;
   log: Logger;
+  /** Why an error means the store cannot be used right now, or undefined: the person is told to press again. */
+  storeOutage?: (err: unknown) => string | undefined;
   /** Slack wants an answer within 3 s; a decision that takes longer is answered at response_url. */
   answerWithinMs?: number;
   responseUrlTimeoutMs?: number;
@@ -146,6 +148,13 @@ export function slackActions(opts: SlackActionsOptions): [string, RequestHandler
       },
       (err: unknown) => {
         if (isDomainError(err)) return answer(`Not applied: ${err.message}`);
+        const outage = opts.storeOutage?.(err);
+        if (outage !== undefined) {
+          log.warn({ err, rollback_id: id }, 'a Slack decision could not be recorded: the store cannot be used');
+          return answer(
+            `Not applied: the store cannot be used right now (${outage}); nothing was decided. Press ${kind === 'approve' ? 'Approve' : 'Reject'} again in a few seconds`,
+          );
+        }
         log.error({ err, rollback_id: id }, 'a Slack decision failed');
         return answer(`Not applied: an unexpected error occurred deciding rollback ${id}; it has been logged`);
       },

@@ -72,6 +72,7 @@ export async function startApi(
     gradualPlan: config.gradual,
     canaryPlan: config.canary,
     log,
+    storeOutage,
     deliveries: adapters.deliveries,
     prometheusConfigured: config.prometheus.url !== undefined,
     promqlProblem: (q) => adapters.metricsSource.problemWithQuery(q),

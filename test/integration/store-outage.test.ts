@@ -3,19 +3,24 @@
  * Retry-After, on every route an application or an operator uses — not 500 "internal error" — and works again as soon
  * as the database is back, rollbacks included.
  */
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RollbackView } from '../../src/domain/rollback';
 import { findPostgres, startPostgres, type PgInstance } from '../support/postgres';
 import { http, seedTwoVersions, startStack, waitFor, type Stack } from '../support/stack';
 
 const available = findPostgres() !== undefined || process.env.CI === 'true';
+const SLACK_SECRET = 'slack-signing-secret-outage';
 
 describe.runIf(available)('the store unavailable', () => {
   let pg: PgInstance;
   let stack: Stack;
   beforeAll(async () => {
     pg = await startPostgres();
-    stack = await startStack({ namespace: 'it-store-outage', env: { DATABASE_URL: await pg.newDatabase() } });
+    stack = await startStack({
+      namespace: 'it-store-outage',
+      env: { DATABASE_URL: await pg.newDatabase(), SLACK_SIGNING_SECRET: SLACK_SECRET },
+    });
     await seedTwoVersions(stack.url, 'outage', 'store outage drill');
   }, 120_000);
   afterAll(async () => {
@@ -52,6 +57,28 @@ describe.runIf(available)('the store unavailable', () => {
           detail: 'the database did not answer (ECONNREFUSED); try again in a few seconds',
         });
       }
+      // An Approve pressed in Slack meanwhile: the person is told the store is away and to press again, not that an
+      // unexpected error occurred.
+      const press = `payload=${encodeURIComponent(
+        JSON.stringify({
+          type: 'block_actions',
+          user: { id: 'U1', username: 'alice', name: 'alice' },
+          actions: [{ action_id: 'approve', block_id: 'promptback-r1', value: 'r1', type: 'button', action_ts: '1' }],
+        }),
+      )}`;
+      const ts = String(Math.floor(Date.now() / 1000));
+      const slack = await http(stack.url, 'POST', '/api/integrations/slack/actions', press, {
+        raw: true,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-slack-request-timestamp': ts,
+          'x-slack-signature': `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${ts}:${press}`).digest('hex')}`,
+        },
+      });
+      expect(slack.status).toBe(200);
+      expect(slack.body.text).toMatch(
+        /^Not applied: the store cannot be used right now \(the database did not answer .*\); nothing was decided\. Press Approve again in a few seconds$/,
+      );
       const ready = await http(stack.url, 'GET', '/readyz');
       expect(ready.status).toBe(503);
       expect(ready.body.checks.store).toMatch(/^down: /);

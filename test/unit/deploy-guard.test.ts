@@ -1,0 +1,73 @@
+/**
+ * A deploy whose switch is made when the store stops answering, before its monitor is guarded: the answer says the
+ * deployment was made and the monitor is pending because of the store (the reconciler starts it), rather than failing
+ * a request whose change is already committed (a client would deploy again). The store is a real SQLite file; its
+ * monitor rows refuse as a busy database does, which is the one part stood in for.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storeOutage } from '../../src/adapters/sql/db';
+import { PromptbackService } from '../../src/api/service';
+import { loadConfig } from '../../src/main/config';
+import { createLogger } from '../../src/main/logger';
+import { openAdapters, type Adapters } from '../../src/main/wiring';
+import type { MonitorStore } from '../../src/ports/monitors';
+import type { Workflows } from '../../src/ports/workflows';
+
+let adapters: Adapters | undefined;
+afterEach(async () => {
+  await adapters?.db.close();
+  adapters = undefined;
+});
+
+const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+
+describe('a deploy whose monitor cannot be guarded because the store stopped answering', () => {
+  it('answers the deployment made, its monitor pending until the store answers; the switch stands', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-guard-'));
+    const config = loadConfig({ DATA_DIR: dir, DATABASE_URL: path.join(dir, 'promptback.db') });
+    const a = (adapters = await openAdapters(config, createLogger('silent')));
+    await a.registry.upsertPrompt({ name: 'support', description: 'x' }, 'alice');
+    for (const version of ['v1', 'v2'])
+      await a.registry.addVersion({ prompt: 'support', version, template: version, metadata: {} }, 'alice');
+    // From the switch on, the monitor rows cannot be read or written (SQLite busy beyond its timeout).
+    const monitors: MonitorStore = new Proxy(a.monitors, {
+      get: (target, prop, receiver) =>
+        prop === 'get' || prop === 'upsert' ? () => Promise.reject(busy()) : (Reflect.get(target, prop, receiver) as unknown),
+    });
+    const started: string[] = [];
+    const workflows = {
+      startMonitor: (prompt: string) => {
+        started.push(prompt);
+        return Promise.resolve({ workflow_id: `monitor/${prompt}`, created: true });
+      },
+    } as unknown as Workflows;
+    const service = new PromptbackService({
+      registry: a.registry,
+      rollbacks: a.rollbacks,
+      metrics: a.metrics,
+      workflows,
+      monitors,
+      routes: a.routes,
+      clock: a.clock,
+      publicUrl: config.publicUrl,
+      verification: config.verification,
+      monitorIntervalS: config.monitorIntervalS,
+      gradualPlan: config.gradual,
+      canaryPlan: config.canary,
+      storeOutage,
+    });
+    const d = await service.deploy('support', 'v2', 'immediate', 'alice');
+    expect(d).toMatchObject({ prompt: 'support', version: 'v2', status: 'completed', requested_by: 'alice' });
+    expect(d.monitor).toEqual({
+      workflow_id: 'monitor/support',
+      status: 'pending',
+      error:
+        'monitor not started yet: the store cannot be used (the database file cannot be used now (SQLITE_BUSY)); it starts automatically once the store answers',
+    });
+    expect((await a.registry.getPrompt('support'))?.active_version).toBe('v2');
+    expect(started).toEqual([]);
+  });
+});
