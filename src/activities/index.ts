@@ -62,6 +62,8 @@ const DEFAULT_EVALUATION_BUDGET = { critical: 10_000, other: 60_000 };
 
 /** What an attempt of the notify activity keeps of its start-to-close timeout, so that it ends before the server gives up on it. */
 const ATTEMPT_MARGIN_MS = 2_000;
+/** How long an attempt waits for the store to queue a notification: a store that stops answering leaves time to page. */
+const STORE_ANSWER_MS = 10_000;
 /** Below this much time left, an attempt sends nothing directly (the next one does). */
 const MIN_DIRECT_MS = 1_000;
 
@@ -550,7 +552,8 @@ export function createActivities(deps: ActivityDeps) {
       const { currentAttemptScheduledTimestampMs: scheduled, startToCloseTimeoutMs: timeout } = ctx.info;
       const until = scheduled > 0 && timeout > 0 ? scheduled + timeout - ATTEMPT_MARGIN_MS : Number.POSITIVE_INFINITY;
       try {
-        return { ...(await beforeDeadline(notifier.notify(full), until, 'the store did not answer in time')), links };
+        const storeUntil = Math.min(until, Date.now() + STORE_ANSWER_MS);
+        return { ...(await beforeDeadline(notifier.notify(full), storeUntil, 'the store did not answer in time')), links };
       } catch (e) {
         const timedOut = e instanceof DeadlinePassed;
         if (n.kind === 'page' && deps.directPager && (timedOut || deps.isStoreOutage?.(e)) && Date.now() < until - MIN_DIRECT_MS) {

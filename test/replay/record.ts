@@ -83,6 +83,33 @@ async function finished(url: string, id: string, expect: string): Promise<any> {
   return end;
 }
 
+/**
+ * An operator's rollback whose store goes away before the worker picks it up: the store comes back once `whileDown`
+ * returns; then the run switches and verifies on healthy traffic. Returns the request's answer and the ended view.
+ */
+async function storeOutageDrill(
+  ctx: { url: string; stack: RecordingStack; pg: PgInstance },
+  reason: string,
+  whileDown: (workflowId: string) => Promise<void>,
+): Promise<{ r: any; done: any }> {
+  const { url, stack, pg } = ctx;
+  await stack.stopWorker();
+  const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason });
+  pg.pause();
+  await stack.startWorker();
+  await whileDown(r.body.workflow_id);
+  pg.resume();
+  await waitFor('the switch', async () =>
+    (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,
+  );
+  await sendTraffic(url, CS, 'v1.9.0', 50, 0);
+  const done = await waitFor('the end of verification', async () => {
+    const v = await view(url, r.body.rollback_id);
+    return v.status === 'completed' ? v : undefined;
+  });
+  return { r, done };
+}
+
 const hasEvent = (v: any, name: string): boolean => (v.timeline as { event: string }[]).some((t) => t.event === name);
 
 /** Waits for the workflow to close, so its history is complete. */
@@ -344,31 +371,20 @@ const scenarios: Scenario[] = [
     name: 'rollback-store-outage',
     postgres: true,
     async run({ url, client, stack, pg }) {
-      await stack.stopWorker();
-      const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason: 'store outage drill' });
-      pg!.pause();
-      await stack.startWorker();
       // Down until the run waits for the store (the one step's attempts, about 30 s, and the step-by-step choice's,
       // about 7 s, spent), then one wait more.
-      await waitFor(
-        'the rollback to wait for the store',
-        async () =>
-          (await client.workflow.getHandle(r.body.workflow_id).query<{ timeline: { event: string }[] }>('state')).timeline.some(
-            (e) => e.event === 'store_unavailable',
-          )
-            ? true
-            : undefined,
-        150_000,
-      );
-      await new Promise((res) => setTimeout(res, 6_000));
-      pg!.resume();
-      await waitFor('the switch', async () =>
-        (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,
-      );
-      await sendTraffic(url, CS, 'v1.9.0', 50, 0);
-      const done = await waitFor('the end of verification', async () => {
-        const v = await view(url, r.body.rollback_id);
-        return v.status === 'completed' ? v : undefined;
+      const { r, done } = await storeOutageDrill({ url, stack, pg: pg! }, 'store outage drill', async (workflowId) => {
+        await waitFor(
+          'the rollback to wait for the store',
+          async () =>
+            (await client.workflow.getHandle(workflowId).query<{ timeline: { event: string }[] }>('state')).timeline.some(
+              (e) => e.event === 'store_unavailable',
+            )
+              ? true
+              : undefined,
+          150_000,
+        );
+        await new Promise((res) => setTimeout(res, 6_000));
       });
       if (!done.timeline.some((e: { event: string }) => e.event === 'store_unavailable'))
         throw new Error('the run never waited for the store');
@@ -382,31 +398,20 @@ const scenarios: Scenario[] = [
     name: 'rollback-store-outage-page',
     postgres: true,
     async run({ url, client, stack, pg }) {
-      await stack.stopWorker();
-      const r = await http(url, 'POST', '/api/rollback', { prompt: CS, target_version: 'v1.9.0', reason: 'long store outage drill' });
-      pg!.pause();
-      await stack.startWorker();
-      await waitFor(
-        'the page about the wait',
-        async () => {
-          const history = await client.workflow.getHandle(r.body.workflow_id).fetchHistory();
-          const marker = (history.events ?? []).some((e) => {
-            const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
-            return data !== undefined && data !== null && Buffer.from(data).toString('utf8').includes('page-store-wait-at-once');
-          });
-          return marker ? true : undefined;
-        },
-        420_000,
-      );
-      await new Promise((res) => setTimeout(res, 3_000));
-      pg!.resume();
-      await waitFor('the switch', async () =>
-        (await view(url, r.body.rollback_id)).timeline.some((e: { event: string }) => e.event === 'switched') ? true : undefined,
-      );
-      await sendTraffic(url, CS, 'v1.9.0', 50, 0);
-      const done = await waitFor('the end of verification', async () => {
-        const v = await view(url, r.body.rollback_id);
-        return v.status === 'completed' ? v : undefined;
+      const { r, done } = await storeOutageDrill({ url, stack, pg: pg! }, 'long store outage drill', async (workflowId) => {
+        await waitFor(
+          'the page about the wait',
+          async () => {
+            const history = await client.workflow.getHandle(workflowId).fetchHistory();
+            const marker = (history.events ?? []).some((e) => {
+              const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+              return data !== undefined && data !== null && Buffer.from(data).toString('utf8').includes('page-store-wait-at-once');
+            });
+            return marker ? true : undefined;
+          },
+          420_000,
+        );
+        await new Promise((res) => setTimeout(res, 3_000));
       });
       if (
         !done.timeline.some(

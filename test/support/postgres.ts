@@ -25,6 +25,12 @@ export interface PgInstance {
   pause(): void;
   /** Starts it again on the same port, after pause(). */
   resume(): void;
+  /**
+   * Stops the server and its backends where they stand (SIGSTOP), connections open: a server that stops answering
+   * without refusing (a failover behind a virtual IP, a network partition). thaw() lets them go on.
+   */
+  freeze(): void;
+  thaw(): void;
   stop(): void;
 }
 
@@ -58,6 +64,16 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
   start();
   const admin = `postgres://promptback@127.0.0.1:${port}/postgres`;
   let n = 0;
+  /** The postmaster (first line of its pid file) and every backend it started. */
+  const signalAll = (signal: 'STOP' | 'CONT') => {
+    const postmaster = fs
+      .readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8')
+      .split('\n')[0]!
+      .trim();
+    if (signal === 'STOP') execFileSync('kill', ['-STOP', postmaster]);
+    spawnSync('pkill', [`-${signal}`, '-P', postmaster]);
+    if (signal === 'CONT') execFileSync('kill', ['-CONT', postmaster]);
+  };
   return {
     host: '127.0.0.1',
     port,
@@ -75,6 +91,12 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
     },
     resume() {
       start();
+    },
+    freeze() {
+      signalAll('STOP');
+    },
+    thaw() {
+      signalAll('CONT');
     },
     stop() {
       try {

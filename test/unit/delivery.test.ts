@@ -761,6 +761,49 @@ describe.runIf(pgAvailable)('a page while the store cannot be used', () => {
     ]);
   }, 60_000);
 
+  it('a store that stops answering without refusing: the attempt gives up on it after 10 s and pages within its timeout; the late insert is told what went out', async () => {
+    const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
+    const w = await world({ PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', PAGERDUTY_EVENTS_URL: pd.url }, await pg.newDatabase());
+    // A connection in the pool, idle: the insert goes out on it and hangs.
+    await w.notify({ key: 'r12/n1/alert', rollback_id: 'r12', kind: 'alert', severity: 'medium' });
+    const page = {
+      key: 'r12/n2/page',
+      kind: 'page' as const,
+      rollback_id: 'r12',
+      prompt: 'customer-support',
+      severity: 'critical' as const,
+      title: 'ROLLBACK WAITING FOR THE STORE: customer-support',
+      message: 'waited',
+      data: { incident: 'store-wait' },
+    };
+    let details: unknown;
+    pg.freeze();
+    try {
+      const t = Date.now();
+      const first = await attempt(w, page);
+      const took = Date.now() - t;
+      expect('failed' in first && first.failed.message).toBe('the store did not answer in time');
+      expect(took).toBeGreaterThanOrEqual(9_500);
+      expect(took).toBeLessThan(28_000);
+      expect(pd.received.map((r) => r.json.dedup_key)).toEqual(['promptback/rollback/r12/store-wait']);
+      details = first.heartbeat;
+    } finally {
+      pg.thaw();
+    }
+    // The hung insert commits once the store answers, without the list; the next attempt adds it to the row.
+    for (let i = 0; ; i++) {
+      const r = await attempt(w, page, details);
+      if ('ok' in r) break;
+      if (i > 50) throw r.failed;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await w.pass();
+    expect(pd.received).toHaveLength(1);
+    expect(await on(w, 'r12', 'pagerduty')).toEqual([
+      expect.objectContaining({ status: 'sent', history: [expect.objectContaining({ reason: expect.stringMatching(/directly/) })] }),
+    ]);
+  }, 60_000);
+
   it("ends before its attempt's timeout: a channel that has not answered by then is not recorded, and the next attempt sends it again", async () => {
     const pd = await receiver(() => ({ status: 202, body: '{"status":"success"}' }));
     const slack = await receiver(() => ({ status: 200, delayMs: 8_000 }));

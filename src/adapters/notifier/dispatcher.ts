@@ -176,16 +176,7 @@ export class DeliveryDispatcher implements DirectPager {
         const inserted = await this.d.db
           .insertInto('deliveries')
           .values({
-            delivery_key: `${r.key}/${channel}`,
-            outbox_id: Number(r.id),
-            outbox_key: r.key,
-            channel,
-            rollback_id: rollbackId,
-            prompt: r.prompt,
-            kind: r.kind,
-            severity: r.severity,
-            lifecycle: lifecycle ?? null,
-            title: r.title,
+            ...deliveryOf(r, channel, lifecycle),
             external_key,
             status: configured ? 'pending' : 'skipped',
             next_attempt_at: configured ? now : null,
@@ -203,7 +194,7 @@ export class DeliveryDispatcher implements DirectPager {
 
   /** A delivery page() made while the row could not be queued: recorded sent, with the key it triggered, never sent again. */
   private async recordDirect(
-    r: { id: number; key: string; rollback_id: string | null; prompt: string; kind: string; severity: string; title: string },
+    r: OutboxRow,
     channel: ChannelName,
     lifecycle: Lifecycle | undefined,
     sent: DirectDelivery,
@@ -213,16 +204,7 @@ export class DeliveryDispatcher implements DirectPager {
     await this.d.db
       .insertInto('deliveries')
       .values({
-        delivery_key: `${r.key}/${channel}`,
-        outbox_id: Number(r.id),
-        outbox_key: r.key,
-        channel,
-        rollback_id: r.rollback_id || null,
-        prompt: r.prompt,
-        kind: r.kind,
-        severity: r.severity,
-        lifecycle: lifecycle ?? null,
-        title: r.title,
+        ...deliveryOf(r, channel, lifecycle),
         external_key: sent.external_key ?? null,
         status: 'sent',
         attempts: 1,
@@ -649,6 +631,25 @@ export class DeliveryDispatcher implements DirectPager {
       ...(dedup_keys ? { dedup_keys } : {}),
     };
   }
+}
+
+/** What a delivery row takes from its outbox row. */
+type OutboxRow = { id: number; key: string; rollback_id: string | null; prompt: string; kind: string; severity: string; title: string };
+
+/** A delivery's identity and what it copies of its outbox row (the channel's own columns are the caller's). */
+function deliveryOf(r: OutboxRow, channel: ChannelName, lifecycle: Lifecycle | undefined) {
+  return {
+    delivery_key: `${r.key}/${channel}`,
+    outbox_id: Number(r.id),
+    outbox_key: r.key,
+    channel,
+    rollback_id: r.rollback_id || null,
+    prompt: r.prompt,
+    kind: r.kind,
+    severity: r.severity,
+    lifecycle: lifecycle ?? null,
+    title: r.title,
+  };
 }
 
 /** A row's `direct` as the notifier wrote it; anything else is none (never a pass that fails on every row). */
