@@ -549,11 +549,16 @@ export function createActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const already = sentDirectlyIn(ctx.info.heartbeatDetails);
       const full: Notification = { ...n, links, ...(already.length > 0 ? { sent_directly: already } : {}) };
-      const { currentAttemptScheduledTimestampMs: scheduled, startToCloseTimeoutMs: timeout } = ctx.info;
-      const until = scheduled > 0 && timeout > 0 ? scheduled + timeout - ATTEMPT_MARGIN_MS : Number.POSITIVE_INFINITY;
+      // The timeout runs from the attempt's start: measured here, on this clock (the server's may differ).
+      const timeout = ctx.info.startToCloseTimeoutMs;
+      const until = timeout > 0 ? Date.now() + timeout - ATTEMPT_MARGIN_MS : Number.POSITIVE_INFINITY;
       try {
+        // Past storeUntil the insert is not committed even if the store answers later (the page may have gone directly).
         const storeUntil = Math.min(until, Date.now() + STORE_ANSWER_MS);
-        return { ...(await beforeDeadline(notifier.notify(full), storeUntil, 'the store did not answer in time')), links };
+        return {
+          ...(await beforeDeadline(notifier.notify(full, { until: storeUntil }), storeUntil, 'the store did not answer in time')),
+          links,
+        };
       } catch (e) {
         const timedOut = e instanceof DeadlinePassed;
         if (n.kind === 'page' && deps.directPager && (timedOut || deps.isStoreOutage?.(e)) && Date.now() < until - MIN_DIRECT_MS) {

@@ -403,6 +403,7 @@ export class PromptbackService {
       // the reconciler starts a deployed prompt's missing monitor all the same).
       const outage = this.d.storeOutage?.(e);
       const at = this.d.clock.now().toISOString();
+      let recorded = true;
       try {
         const existing = await this.d.monitors.get(prompt);
         if (existing?.status !== 'running') {
@@ -418,14 +419,19 @@ export class PromptbackService {
           });
         }
       } catch (e2) {
-        this.d.log?.warn({ err: e2, prompt }, "the monitor's pending row could not be written; the reconciler starts the monitor");
+        recorded = false;
+        this.d.log?.warn({ err: e2, prompt }, "the monitor's pending row could not be written");
       }
+      // A row that could not be read may say `stopped` (someone stopped the monitor): the reconciler leaves those alone.
+      const then = recorded
+        ? 'it starts automatically once the store answers'
+        : `once the store answers, the reconciler starts it unless someone had stopped it (GET /api/monitors/${prompt} says)`;
       return {
         workflow_id: monitorWorkflowId(prompt),
         status: 'pending',
         error:
           outage !== undefined
-            ? `monitor not started yet: the store cannot be used (${outage}); it starts automatically once the store answers`
+            ? `monitor not started yet: the store cannot be used (${outage}); ${then}`
             : `monitor not started yet: ${(e as Error).message}; it starts automatically once the workflow engine answers`,
       };
     }

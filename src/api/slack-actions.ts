@@ -152,7 +152,7 @@ export function slackActions(opts: SlackActionsOptions): [string, RequestHandler
         if (outage !== undefined) {
           log.warn({ err, rollback_id: id }, 'a Slack decision could not be recorded: the store cannot be used');
           return answer(
-            `Not applied: the store cannot be used right now (${outage}); nothing was decided. Press ${kind === 'approve' ? 'Approve' : 'Reject'} again in a few seconds`,
+            `Not confirmed: the store cannot be used right now (${outage}). Press ${kind === 'approve' ? 'Approve' : 'Reject'} again in a few seconds: if the decision was taken, the answer says so`,
           );
         }
         log.error({ err, rollback_id: id }, 'a Slack decision failed');

@@ -19,7 +19,8 @@ export interface Notification {
 }
 
 export interface Notifier {
-  notify(n: Notification): Promise<{ id: string; channel: string }>;
+  /** Queues it; with `until` (epoch ms), a notification not queued by then is not queued at all (the call fails). */
+  notify(n: Notification, opts?: { until?: number }): Promise<{ id: string; channel: string }>;
 }
 
 /** A page sent straight to a channel while the outbox could not be written; recorded with its row once it is. */

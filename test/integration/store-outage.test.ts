@@ -77,7 +77,7 @@ describe.runIf(available)('the store unavailable', () => {
       });
       expect(slack.status).toBe(200);
       expect(slack.body.text).toMatch(
-        /^Not applied: the store cannot be used right now \(the database did not answer .*\); nothing was decided\. Press Approve again in a few seconds$/,
+        /^Not confirmed: the store cannot be used right now \(the database did not answer .*\)\. Press Approve again in a few seconds: if the decision was taken, the answer says so$/,
       );
       const ready = await http(stack.url, 'GET', '/readyz');
       expect(ready.status).toBe(503);

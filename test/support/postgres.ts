@@ -100,6 +100,8 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
     },
     stop() {
       try {
+        // A server left frozen (a test that failed before thaw()) could not stop.
+        if (fs.existsSync(path.join(dir, 'data', 'postmaster.pid'))) signalAll('CONT');
         run('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', 'stop']);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -65,7 +65,7 @@ describe('a deploy whose monitor cannot be guarded because the store stopped ans
       workflow_id: 'monitor/support',
       status: 'pending',
       error:
-        'monitor not started yet: the store cannot be used (the database file cannot be used now (SQLITE_BUSY)); it starts automatically once the store answers',
+        'monitor not started yet: the store cannot be used (the database file cannot be used now (SQLITE_BUSY)); once the store answers, the reconciler starts it unless someone had stopped it (GET /api/monitors/support says)',
     });
     expect((await a.registry.getPrompt('support'))?.active_version).toBe('v2');
     expect(started).toEqual([]);

@@ -215,7 +215,8 @@ export class DeliveryDispatcher implements DirectPager {
         created_at: now,
         updated_at: now,
       })
-      // A delivery planned from the row before it said so (and not being attempted now) is the one sent directly.
+      // A delivery planned from the row before it said so (never attempted, not being attempted now) is the one sent
+      // directly; one already attempted keeps its record.
       .onConflict((oc) =>
         oc
           .column('delivery_key')
@@ -230,7 +231,7 @@ export class DeliveryDispatcher implements DirectPager {
             updated_at: now,
             ...(sent.external_key ? { external_key: sent.external_key } : {}),
           })
-          .where('deliveries.status', 'in', ['pending', 'retrying'])
+          .where('deliveries.status', '=', 'pending')
           .where((eb) => eb.or([eb('deliveries.lease_until', 'is', null), eb('deliveries.lease_until', '<=', now)])),
       )
       .execute();
