@@ -158,7 +158,8 @@ export class DeliveryDispatcher implements DirectPager {
       let routes = routesOf.get(r.prompt);
       if (!routes) routesOf.set(r.prompt, (routes = this.promptRoutes(r.prompt)));
       const routed = channelsFor({ severity: r.severity as Severity, lifecycle }, await routes, hasIncident);
-      // A page sent without the store went by the global routes: its channels are recorded even if the prompt's differ.
+      // A page sent without the store went by the routes the sending worker knew: its channels are recorded even if the
+      // prompt's routes read now differ.
       const channels = [...new Set([...routed, ...direct.map((d) => d.channel)])];
       const now = this.now();
       for (const channel of channels) {
@@ -241,7 +242,7 @@ export class DeliveryDispatcher implements DirectPager {
    * Sends a page straight to the configured channels its severity routes to (the prompt's routes as this process last
    * read them, else the global ones), as the PagerDuty trigger the dispatcher would send, skipping those in `already`
    * (an earlier attempt's, carried by its activity). The channels are tried side by side, each bounded by the delivery
-   * timeout. Never throws.
+   * timeout and by `until`. Never throws.
    */
   async page(
     n: Notification,
