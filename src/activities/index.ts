@@ -11,7 +11,7 @@ import type { MonitorStore } from '../ports/monitors';
 import { assessPrompt, type Assessment } from './assessment';
 import { auditedSwitch } from './audited-switch';
 import { noteBlindness } from './blind';
-import { runMonitorChecks, type MonitorChecksInput, type MonitorChecksResult } from './monitor-loop';
+import { bounded, runMonitorChecks, type MonitorChecksInput, type MonitorChecksResult } from './monitor-loop';
 import type { GradualPlan } from '../domain/stages';
 import { createStagedActivities, unavailableReason } from './staged';
 import { createRetentionActivities } from './retention';
@@ -19,7 +19,7 @@ import { createStorageActivities } from './storage';
 import type { StorageMaintenance } from '../ports/storage';
 import { createGroupActivities } from './group';
 import type { MetricsSource } from '../ports/metrics';
-import { CHANNEL_NAMES, type DirectDelivery, type DirectPager, type Notification, type Notifier } from '../ports/notifier';
+import { directDeliveriesIn, type DirectDelivery, type DirectPager, type Notification, type Notifier } from '../ports/notifier';
 import type { Registry, SwitchResult, VersionRecord } from '../ports/registry';
 import type { Evaluation, Evaluator } from '../ports/evaluator';
 import type { RollbackStore } from '../ports/rollbacks';
@@ -67,27 +67,12 @@ const STORE_ANSWER_MS = 10_000;
 /** Below this much time left, an attempt sends nothing directly (the next one does). */
 const MIN_DIRECT_MS = 1_000;
 
+/** The store's answer came too late for the attempt: it counts as the store being down. */
 class DeadlinePassed extends Error {}
-
-/** The promise's answer, or DeadlinePassed once `until` (epoch ms) is reached (the work may go on; its answer is dropped). */
-function beforeDeadline<T>(p: Promise<T>, until: number, why: string): Promise<T> {
-  if (!Number.isFinite(until)) return p;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlinePassed(why)), Math.max(0, until - Date.now()));
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** What the notify activity's heartbeat carries: where its page already went directly. */
 interface DirectPageProgress {
   sent_directly: DirectDelivery[];
-}
-
-/** The deliveries an earlier attempt's heartbeat recorded (none if it recorded nothing usable). */
-function sentDirectlyIn(details: unknown): DirectDelivery[] {
-  const sent = (details as Partial<DirectPageProgress> | null | undefined)?.sent_directly;
-  return Array.isArray(sent) ? sent.filter((d: Partial<DirectDelivery>) => CHANNEL_NAMES.includes(d.channel!)) : [];
 }
 
 /** Domain errors a retry cannot fix become non-retryable failures whose `type` the workflow can read. */
@@ -547,7 +532,8 @@ export function createActivities(deps: ActivityDeps) {
     ): Promise<{ id: string; channel: string; links: Record<string, string> }> {
       const links = deps.links(n.prompt, n.rollback_id);
       const ctx = Context.current();
-      const already = sentDirectlyIn(ctx.info.heartbeatDetails);
+      // What an earlier attempt's heartbeat recorded (none if it recorded nothing usable).
+      const already = directDeliveriesIn((ctx.info.heartbeatDetails as Partial<DirectPageProgress> | undefined)?.sent_directly);
       const full: Notification = { ...n, links, ...(already.length > 0 ? { sent_directly: already } : {}) };
       // The timeout runs from the attempt's start: measured here, on this clock (the server's may differ).
       const timeout = ctx.info.startToCloseTimeoutMs;
@@ -555,10 +541,12 @@ export function createActivities(deps: ActivityDeps) {
       try {
         // Past storeUntil the insert is not committed even if the store answers later (the page may have gone directly).
         const storeUntil = Math.min(until, Date.now() + STORE_ANSWER_MS);
-        return {
-          ...(await beforeDeadline(notifier.notify(full, { until: storeUntil }), storeUntil, 'the store did not answer in time')),
-          links,
-        };
+        const queued = bounded(
+          notifier.notify(full, { until: storeUntil }),
+          storeUntil - Date.now(),
+          () => new DeadlinePassed('the store did not answer in time'),
+        );
+        return { ...(await queued), links };
       } catch (e) {
         const timedOut = e instanceof DeadlinePassed;
         if (n.kind === 'page' && deps.directPager && (timedOut || deps.isStoreOutage?.(e)) && Date.now() < until - MIN_DIRECT_MS) {

@@ -116,11 +116,18 @@ export async function runMonitorChecks<C extends CheckOutcome>(
   return { ...progress };
 }
 
-/** The check, or a failure once it has run `ms` (it may still finish in the background; its result is not used). */
-function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+/**
+ * The work's answer, or `late()`'s error once it has run `ms` (it may still finish in the background; its answer is not
+ * used). By default, a check that took too long.
+ */
+export function bounded<T>(
+  p: Promise<T>,
+  ms: number,
+  late: () => Error = () => new Error(`the check took over ${ms / 1000} s`),
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the check took over ${ms / 1000} s`)), ms);
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
   });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  return Promise.race([p, timedOut]).finally(() => clearTimeout(timer));
 }

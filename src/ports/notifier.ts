@@ -32,6 +32,19 @@ export interface DirectDelivery {
   external_key?: string;
 }
 
+/** A list of direct deliveries as written to a heartbeat or a row; anything else in it is dropped (none if not a list). */
+export function directDeliveriesIn(v: unknown): DirectDelivery[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(
+    (d): d is DirectDelivery =>
+      typeof d === 'object' &&
+      d !== null &&
+      CHANNEL_NAMES.includes((d as DirectDelivery).channel) &&
+      typeof (d as DirectDelivery).at === 'string' &&
+      typeof (d as DirectDelivery).http_status === 'number',
+  );
+}
+
 /**
  * Pages on-call without the store: the outbox lives in it, so while it cannot be used (Postgres down, failing over,
  * out of connections) a page could not even be queued, and the page saying so would reach nobody.

@@ -17,7 +17,7 @@ import type {
   OutboundEvent,
   SendOutcome,
 } from '../../ports/notifier';
-import { CHANNEL_NAMES } from '../../ports/notifier';
+import { directDeliveriesIn } from '../../ports/notifier';
 import type { RollbackStore } from '../../ports/rollbacks';
 import { json, parseJson } from '../sql/db';
 import type { Database } from '../sql/schema';
@@ -148,7 +148,8 @@ export class DeliveryDispatcher implements DirectPager {
     const routesOf = new Map<string, Promise<Routes>>();
     for (const r of rows) {
       const { data = {}, direct: sentDirectly } = parseJson<{ data?: Record<string, unknown>; direct?: unknown }>(r.payload, {});
-      const direct = directDeliveries(sentDirectly);
+      // The row's `direct` as the notifier wrote it; anything else is none (never a pass that fails on every row).
+      const direct = directDeliveriesIn(sentDirectly);
       const lifecycle = lifecycleOf({ kind: r.kind, severity: r.severity, data });
       const rollbackId = r.rollback_id || null;
       const hasIncident =
@@ -652,19 +653,6 @@ function deliveryOf(r: OutboxRow, channel: ChannelName, lifecycle: Lifecycle | u
     lifecycle: lifecycle ?? null,
     title: r.title,
   };
-}
-
-/** A row's `direct` as the notifier wrote it; anything else is none (never a pass that fails on every row). */
-function directDeliveries(v: unknown): DirectDelivery[] {
-  if (!Array.isArray(v)) return [];
-  return v.filter(
-    (d): d is DirectDelivery =>
-      typeof d === 'object' &&
-      d !== null &&
-      CHANNEL_NAMES.includes((d as DirectDelivery).channel) &&
-      typeof (d as DirectDelivery).at === 'string' &&
-      typeof (d as DirectDelivery).http_status === 'number',
-  );
 }
 
 /** A channel's answer, or a failure once `until` (epoch ms) has passed (the request may still complete; it is not recorded). */
