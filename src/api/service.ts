@@ -180,6 +180,16 @@ export class PromptbackService {
     const at = this.d.clock.now();
     const id = `dep-${newId(at)}`;
     if (strategy === 'canary') return this.startCanary(prompt, version, id, at, actor);
+    const record = {
+      deployment_id: id,
+      prompt,
+      version,
+      strategy,
+      status: 'completed',
+      requested_by: actor,
+      created_at: at.toISOString(),
+    } as const;
+    // The switch, its audit row and the deployment's record commit together, or none of them does.
     const switched = await this.d.registry.switchActive({
       prompt,
       to: version,
@@ -187,19 +197,9 @@ export class PromptbackService {
       key: id,
       actor,
       reason: `deploy ${version} (${strategy})`,
+      record,
     });
-    const deployment: Deployment = {
-      deployment_id: id,
-      prompt,
-      version,
-      strategy,
-      status: 'completed',
-      requested_by: actor,
-      from_version: switched.from,
-      created_at: at.toISOString(),
-      updated_at: switched.at,
-    };
-    await this.d.registry.recordDeployment(deployment);
+    const deployment: Deployment = { ...record, from_version: switched.from, updated_at: switched.at };
     return { ...deployment, monitor: await this.guard(prompt, actor) };
   }
 

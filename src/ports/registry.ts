@@ -88,6 +88,12 @@ export interface SwitchRequest {
    * Only on its own evidence: an operator's rollback, or an incident whose breach was measured on it. Absent → true.
    */
   mark_from_rolled_back?: boolean;
+  /**
+   * An immediate deploy's record, written in the switch's transaction with the switch's from_version and time as its
+   * own: a deploy is switched and recorded, or neither (a store failing in between no longer leaves a switch that its
+   * request answered as failed).
+   */
+  record?: Omit<Deployment, 'from_version' | 'updated_at'>;
 }
 
 /** A staged traffic split to set, once per `key` (audited with `action`, e.g. `traffic`, `canary`). */

@@ -230,6 +230,31 @@ export function registryContract(name: string, open: () => Promise<ContractStore
         expect(rows[0]).toMatchObject({ actor: 'deployer', from_version: null, to_version: 'v1.9.0', rollback_id: null, at: r.at });
       });
 
+      it("a deploy with its record writes the deployment in the switch's transaction, with the switch's from_version and time; once per key", async () => {
+        await deploy('v1.9.0', 'dep-1');
+        const record = {
+          deployment_id: 'dep-2',
+          prompt: 'cs',
+          version: 'v2.0.0',
+          strategy: 'immediate',
+          status: 'completed',
+          requested_by: 'deployer',
+          created_at: '2026-11-27T10:00:00.000Z',
+        } as const;
+        const req = { prompt: 'cs', to: 'v2.0.0', action: 'deploy', key: 'dep-2', actor: 'deployer', reason: 'release', record } as const;
+        const r = await s.registry.switchActive(req);
+        expect(await s.registry.getDeployment('dep-2')).toMatchObject({ ...record, from_version: 'v1.9.0', updated_at: r.at });
+        // A retry with the key switches nothing and records nothing more (its row is the first one).
+        expect(await s.registry.switchActive(req)).toMatchObject({ switched: false, at: r.at });
+        expect(await s.registry.getDeployment('dep-2')).toMatchObject({ from_version: 'v1.9.0', updated_at: r.at });
+        // A deploy the store refuses (an unknown version) records no deployment either.
+        await rejection(
+          s.registry.switchActive({ ...req, to: 'v9.9.9', key: 'dep-3', record: { ...record, deployment_id: 'dep-3' } }),
+          'UnknownVersion',
+        );
+        expect(await s.registry.getDeployment('dep-3')).toBeUndefined();
+      });
+
       it('a rollback moves 100 % of traffic to the target, marks the version left, and writes exactly one audit row with the rollback id', async () => {
         await deploy('v1.9.0', 'dep-1');
         await deploy('v2.0.0', 'dep-2');

@@ -430,6 +430,7 @@ export class SqlRegistry implements Registry {
           .insertInto('audit_log')
           .values(audit)
           .execute();
+        if (req.record) await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
         return { switched: true, from, to: req.to, at };
       }
       await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
@@ -447,8 +448,17 @@ export class SqlRegistry implements Registry {
           .execute();
       }
       await tx.insertInto('audit_log').values(audit).execute();
+      if (req.record) await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
       return { switched: true, from, to: req.to, at };
     });
+  }
+
+  /** A new deployment's row (its id is new: a switch already made under its key returned before this). */
+  private async insertDeployment(tx: Tx, d: Deployment): Promise<void> {
+    await tx
+      .insertInto('deployments')
+      .values({ ...d, detail: json(d.detail ?? {}) })
+      .execute();
   }
 
   async setTraffic(req: TrafficRequest): Promise<{ changed: boolean }> {
