@@ -27,41 +27,51 @@ afterEach(async () => {
 
 const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
 
+/**
+ * A real SQLite store holding prompt `support` with versions v1 and v2, and the service over it; the monitor rows and
+ * the engine's monitor start are the test's (`wrapMonitors` wraps the store's; what the engine was asked to start is in `started`).
+ */
+async function serviceOnSqlite(wrapMonitors: (m: MonitorStore) => MonitorStore = (m) => m) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-guard-'));
+  const config = loadConfig({ DATA_DIR: dir, DATABASE_URL: path.join(dir, 'promptback.db') });
+  const a = (adapters = await openAdapters(config, createLogger('silent')));
+  await a.registry.upsertPrompt({ name: 'support', description: 'x' }, 'alice');
+  for (const version of ['v1', 'v2']) await a.registry.addVersion({ prompt: 'support', version, template: version, metadata: {} }, 'alice');
+  const started: string[] = [];
+  const workflows = {
+    startMonitor: (prompt: string) => {
+      started.push(prompt);
+      return Promise.resolve({ workflow_id: `monitor/${prompt}`, created: true });
+    },
+  } as unknown as Workflows;
+  const service = new PromptbackService({
+    registry: a.registry,
+    rollbacks: a.rollbacks,
+    metrics: a.metrics,
+    workflows,
+    monitors: wrapMonitors(a.monitors),
+    routes: a.routes,
+    clock: a.clock,
+    publicUrl: config.publicUrl,
+    verification: config.verification,
+    monitorIntervalS: config.monitorIntervalS,
+    gradualPlan: config.gradual,
+    canaryPlan: config.canary,
+    storeOutage,
+  });
+  return { a, service, started };
+}
+
 describe('a deploy whose monitor cannot be guarded because the store stopped answering', () => {
   it('answers the deployment made, its monitor pending until the store answers; the switch stands', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-guard-'));
-    const config = loadConfig({ DATA_DIR: dir, DATABASE_URL: path.join(dir, 'promptback.db') });
-    const a = (adapters = await openAdapters(config, createLogger('silent')));
-    await a.registry.upsertPrompt({ name: 'support', description: 'x' }, 'alice');
-    for (const version of ['v1', 'v2'])
-      await a.registry.addVersion({ prompt: 'support', version, template: version, metadata: {} }, 'alice');
     // From the switch on, the monitor rows cannot be read or written (SQLite busy beyond its timeout).
-    const monitors: MonitorStore = new Proxy(a.monitors, {
-      get: (target, prop, receiver) =>
-        prop === 'get' || prop === 'upsert' ? () => Promise.reject(busy()) : (Reflect.get(target, prop, receiver) as unknown),
-    });
-    const started: string[] = [];
-    const workflows = {
-      startMonitor: (prompt: string) => {
-        started.push(prompt);
-        return Promise.resolve({ workflow_id: `monitor/${prompt}`, created: true });
-      },
-    } as unknown as Workflows;
-    const service = new PromptbackService({
-      registry: a.registry,
-      rollbacks: a.rollbacks,
-      metrics: a.metrics,
-      workflows,
-      monitors,
-      routes: a.routes,
-      clock: a.clock,
-      publicUrl: config.publicUrl,
-      verification: config.verification,
-      monitorIntervalS: config.monitorIntervalS,
-      gradualPlan: config.gradual,
-      canaryPlan: config.canary,
-      storeOutage,
-    });
+    const { a, service, started } = await serviceOnSqlite(
+      (m) =>
+        new Proxy(m, {
+          get: (target, prop, receiver) =>
+            prop === 'get' || prop === 'upsert' ? () => Promise.reject(busy()) : (Reflect.get(target, prop, receiver) as unknown),
+        }),
+    );
     const d = await service.deploy('support', 'v2', 'immediate', 'alice');
     expect(d).toMatchObject({ prompt: 'support', version: 'v2', status: 'completed', requested_by: 'alice' });
     expect(d.monitor).toEqual({
@@ -77,30 +87,7 @@ describe('a deploy whose monitor cannot be guarded because the store stopped ans
 
 describe('a deploy whose record cannot be written', () => {
   it('switches nothing: the request fails whole, and its retry deploys once', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptback-guard-'));
-    const config = loadConfig({ DATA_DIR: dir, DATABASE_URL: path.join(dir, 'promptback.db') });
-    const a = (adapters = await openAdapters(config, createLogger('silent')));
-    await a.registry.upsertPrompt({ name: 'support', description: 'x' }, 'alice');
-    for (const version of ['v1', 'v2'])
-      await a.registry.addVersion({ prompt: 'support', version, template: version, metadata: {} }, 'alice');
-    const workflows = {
-      startMonitor: (prompt: string) => Promise.resolve({ workflow_id: `monitor/${prompt}`, created: true }),
-    } as unknown as Workflows;
-    const service = new PromptbackService({
-      registry: a.registry,
-      rollbacks: a.rollbacks,
-      metrics: a.metrics,
-      workflows,
-      monitors: a.monitors,
-      routes: a.routes,
-      clock: a.clock,
-      publicUrl: config.publicUrl,
-      verification: config.verification,
-      monitorIntervalS: config.monitorIntervalS,
-      gradualPlan: config.gradual,
-      canaryPlan: config.canary,
-      storeOutage,
-    });
+    const { a, service } = await serviceOnSqlite();
     await service.deploy('support', 'v1', 'immediate', 'alice');
     // The store refuses the next deployment's row (the one part stood in for: a real SQLite trigger).
     a.db.sqlite!.exec(`CREATE TRIGGER refuse_deployment BEFORE INSERT ON deployments BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
