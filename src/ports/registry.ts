@@ -89,7 +89,8 @@ export interface SwitchRequest {
    */
   mark_from_rolled_back?: boolean;
   /**
-   * An immediate deploy's record, written in the switch's transaction with the switch's from_version and time as its
+   * Deploys only (`action: 'deploy'`; ignored otherwise): an immediate deploy's record, written in the switch's
+   * transaction with the switch's from_version and time as its
    * own: a deploy is switched and recorded, or neither (a store failing in between no longer leaves a switch that its
    * request answered as failed).
    */

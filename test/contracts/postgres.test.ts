@@ -175,6 +175,44 @@ describe.runIf(installed)('the same store contract on PostgreSQL', () => {
     }
   });
 
+  it('a deploy whose record the store refuses switches nothing: the switch, its audit row and the record are one transaction', async () => {
+    const db = await openDb(await instance.newDatabase());
+    try {
+      const registry = new SqlRegistry(db.kysely, advancingClock());
+      await registry.upsertPrompt({ name: 'cs' }, 'alice');
+      for (const version of ['v1', 'v2']) await registry.addVersion({ prompt: 'cs', version, template: version }, 'alice');
+      await registry.switchActive({ prompt: 'cs', to: 'v1', action: 'deploy', key: 'dep-1', actor: 'alice', reason: '' });
+      // The store refuses the next deployment's row (a real trigger).
+      await sql
+        .raw(
+          `CREATE FUNCTION refuse_deployment() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$;
+           CREATE TRIGGER refuse_deployment BEFORE INSERT ON deployments FOR EACH ROW EXECUTE FUNCTION refuse_deployment()`,
+        )
+        .execute(db.kysely);
+      const record = {
+        deployment_id: 'dep-2',
+        prompt: 'cs',
+        version: 'v2',
+        strategy: 'immediate',
+        status: 'completed',
+        requested_by: 'bob',
+        created_at: '2026-11-27T10:00:00.000Z',
+      } as const;
+      const deploy = () =>
+        registry.switchActive({ prompt: 'cs', to: 'v2', action: 'deploy', key: 'dep-2', actor: 'bob', reason: '', record });
+      await expect(deploy()).rejects.toThrow(/no space left on device/);
+      expect((await registry.getPrompt('cs'))?.active_version).toBe('v1');
+      expect(await registry.getTraffic('cs')).toEqual([{ version: 'v1', percent: 100 }]);
+      expect((await registry.audit({ prompt: 'cs' })).filter((r) => r.action === 'deploy').map((r) => r.to_version)).toEqual(['v1']);
+      await sql.raw('DROP TRIGGER refuse_deployment ON deployments').execute(db.kysely);
+      const r = await deploy();
+      expect(r).toMatchObject({ switched: true, from: 'v1', to: 'v2' });
+      expect(await registry.getDeployment('dep-2')).toMatchObject({ from_version: 'v1', updated_at: r.at });
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a batch for prompts and versions whose names read as SQL words (null, NULL) is stored under those names', async () => {
     const db = await openDb(await instance.newDatabase());
     try {

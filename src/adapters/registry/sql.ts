@@ -430,7 +430,7 @@ export class SqlRegistry implements Registry {
           .insertInto('audit_log')
           .values(audit)
           .execute();
-        if (req.record) await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
+        if (req.record && req.action === 'deploy') await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
         return { switched: true, from, to: req.to, at };
       }
       await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
@@ -448,7 +448,7 @@ export class SqlRegistry implements Registry {
           .execute();
       }
       await tx.insertInto('audit_log').values(audit).execute();
-      if (req.record) await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
+      if (req.record && req.action === 'deploy') await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
       return { switched: true, from, to: req.to, at };
     });
   }
