@@ -360,6 +360,8 @@ let stopping: Promise<void> | undefined;
 function stopEverything(): Promise<void> {
   return (stopping ??= stopAll());
 }
+/** The stop, waited for at most `ms` (a stop that hangs must not keep a watchdog or a signal from ending the bench). */
+const stopWithin = (ms: number): Promise<void> => Promise.race([stopEverything(), new Promise<void>((r) => setTimeout(r, ms).unref())]);
 async function stopAll(): Promise<void> {
   const r = running;
   const step = async (what: string, fn: () => Promise<void> | void) => {
@@ -2272,12 +2274,12 @@ async function main(): Promise<void> {
 
 const watchdog = setTimeout(() => {
   process.stdout.write(`# watchdog: bench exceeded ${WATCHDOG_MS / 60_000} min; stopping\n`);
-  void stopEverything().finally(() => process.exit(1));
+  void stopWithin(60_000).finally(() => process.exit(1));
 }, WATCHDOG_MS);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     process.stdout.write(`# ${sig}: stopping\n`);
-    void stopEverything().finally(() => process.exit(130));
+    void stopWithin(60_000).finally(() => process.exit(130));
   });
 }
 // A failure outside the awaited chain (the load generator's thread, a stray rejection) would end this process at once
@@ -2285,7 +2287,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
   process.once(ev, (e: unknown) => {
     process.stdout.write(`# bench failed (${ev}): ${(e as Error)?.stack ?? String(e)}\n`);
-    void stopEverything().finally(() => process.exit(1));
+    void stopWithin(60_000).finally(() => process.exit(1));
   });
 }
 

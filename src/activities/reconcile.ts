@@ -89,23 +89,23 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         s.released.push({ rollback_id: now.rollback_id, why });
         return;
       }
-      // Its audit row first, and once: written after the start, a store failing between the two (or a worker stopping
-      // there) left a rollback started by nobody on record, since the next pass sees its workflow running. A start
-      // that fails after the row is tried again by the next pass, which does not write the row again.
-      const onRecord = (await registry.audit({ prompt: now.prompt })).some(
-        (r) => r.action === 'rollback.start' && r.actor === RECONCILER && r.detail.rollback_id === now.rollback_id,
-      );
-      if (!onRecord)
-        await registry.appendAudit({
+      // Its audit row first, and once (keyed by the rollback): written after the start, a store failing between the two
+      // (or a worker stopping there) left a rollback started by nobody on record, since the next pass sees its workflow
+      // running. A start that fails after the row is tried again by the next pass, which does not write the row again;
+      // nor does a second reconciler running the same pass.
+      await registry.appendAudit(
+        {
           at: clock.now().toISOString(),
           actor: RECONCILER,
           action: 'rollback.start',
           prompt: now.prompt,
           from_version: now.from_version,
           to_version: now.to_version,
-          reason: `claimed ${Math.round(age_s)} s ago but its workflow never started; starting it from the stored input`,
+          reason: `claimed ${Math.round(age_s)} s ago and its workflow had not started; starting it from the stored input`,
           detail: { rollback_id: now.rollback_id, workflow_id: now.workflow_id },
-        });
+        },
+        { key: `reconciler.start/${now.rollback_id}` },
+      );
       try {
         await engine.startRollback(input);
       } catch (e) {

@@ -186,6 +186,9 @@ export interface Registry {
   rollingOut(): Promise<Deployment[]>;
 
   audit(filter: { prompt?: string; rollback_id?: string }): Promise<AuditRow[]>;
-  /** Any other attributable change (who, when, why). */
-  appendAudit(row: AuditEntry): Promise<void>;
+  /**
+   * Any other attributable change (who, when, why). With `key`, once: a row already written with that key (by a
+   * retry, or a second process doing the same) is not written again, and that is not an error.
+   */
+  appendAudit(row: AuditEntry, opts?: { key?: string }): Promise<void>;
 }

@@ -137,6 +137,25 @@ export function registryContract(name: string, open: () => Promise<ContractStore
           rollback_id: null,
         });
       });
+
+      it('appendAudit with a key writes its row once, however often and however concurrently it is called', async () => {
+        await s.registry.upsertPrompt({ name: 'cs' }, 'alice');
+        const row = (reason: string) => ({
+          at: '2025-01-01T00:00:00.000Z',
+          actor: 'system:reconciler',
+          action: 'rollback.start',
+          prompt: 'cs',
+          from_version: null,
+          to_version: null,
+          reason,
+          detail: {},
+        });
+        await Promise.all([1, 2, 3].map((n) => s.registry.appendAudit(row(`attempt ${n}`), { key: 'reconciler.start/rb-1' })));
+        await s.registry.appendAudit(row('retry'), { key: 'reconciler.start/rb-1' });
+        await s.registry.appendAudit(row('another rollback'), { key: 'reconciler.start/rb-2' });
+        const rows = (await s.registry.audit({ prompt: 'cs' })).filter((r) => r.action === 'rollback.start');
+        expect(rows.map((r) => r.reason)).toEqual([expect.stringMatching(/^attempt \d$/), 'another rollback']);
+      });
     });
 
     describe('Registry: versions', () => {

@@ -49,7 +49,10 @@ async function claimedNeverStarted() {
   return a;
 }
 
-/** The engine: runs what it started; `refuseFirstStart` fails the first start as an engine that did not answer would. */
+/**
+ * The engine: runs what it started (a second start of one running is refused as already started); `refuseFirstStart`
+ * fails the first start as an engine that did not answer would.
+ */
 function scriptedEngine(opts: { refuseFirstStart?: boolean } = {}) {
   const running = new Set<string>();
   const starts: string[] = [];
@@ -61,8 +64,11 @@ function scriptedEngine(opts: { refuseFirstStart?: boolean } = {}) {
         refused = true;
         return Promise.reject(new Error('the engine did not answer in time'));
       }
+      const id = `rollback/${input.prompt}/${input.rollback_id}`;
+      if (running.has(id))
+        return Promise.reject(Object.assign(new Error(`${id} already started`), { name: 'WorkflowExecutionAlreadyStartedError' }));
       starts.push(input.rollback_id);
-      running.add(`rollback/${input.prompt}/${input.rollback_id}`);
+      running.add(id);
       return Promise.resolve({ workflow_id: `rollback/${input.prompt}/${input.rollback_id}` });
     },
     startMonitor: (prompt: string) => Promise.resolve({ workflow_id: `monitor/${prompt}`, created: true }),
@@ -100,6 +106,18 @@ describe('the reconciler starting a rollback that never started', () => {
     const rows = await startRows(a);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ actor: RECONCILER, from_version: 'v2', to_version: 'v1', detail: { rollback_id: ID } });
+  });
+
+  it('two reconcilers running the same pass at once put the start on record once', async () => {
+    const a = await claimedNeverStarted();
+    const { engine, starts } = scriptedEngine();
+    const [one, two] = [reconcilerOver(a, engine), reconcilerOver(a, engine)];
+    const passes = await Promise.all([one.reconcile(), two.reconcile()]);
+    expect(passes.flatMap((p) => p.errors)).toEqual([]);
+    expect(starts).toEqual([ID]);
+    const rows = await startRows(a);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.reason).toMatch(/^claimed \d+ s ago and its workflow had not started; starting it from the stored input$/);
   });
 
   it('writes the row once when the engine refused the first start', async () => {

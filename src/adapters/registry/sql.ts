@@ -657,8 +657,15 @@ export class SqlRegistry implements Registry {
     return rows.map(toAudit);
   }
 
-  async appendAudit(row: AuditEntry): Promise<void> {
-    await insertAudit(this.db, row);
+  async appendAudit(row: AuditEntry, opts: { key?: string } = {}): Promise<void> {
+    if (opts.key === undefined) return insertAudit(this.db, row);
+    // The key goes in the audit log's unique key column (a switch's key there is a deployment's or a rollback's id,
+    // so a caller's key carries a prefix of its own): a second insert with it does nothing.
+    await this.db
+      .insertInto('audit_log')
+      .values(auditValues({ ...row, switch_key: opts.key }))
+      .onConflict((oc) => oc.column('switch_key').doNothing())
+      .execute();
   }
 
   private findVersion(tx: Tx, prompt: string, version: string) {
