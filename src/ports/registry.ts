@@ -90,9 +90,8 @@ export interface SwitchRequest {
   mark_from_rolled_back?: boolean;
   /**
    * Deploys only (`action: 'deploy'`; ignored otherwise): an immediate deploy's record, written in the switch's
-   * transaction with the switch's from_version and time as its
-   * own: a deploy is switched and recorded, or neither (a store failing in between no longer leaves a switch that its
-   * request answered as failed).
+   * transaction with the switch's from_version and time as its own, so that a deploy is switched and recorded, or
+   * neither.
    */
   record?: Omit<Deployment, 'from_version' | 'updated_at'>;
 }
