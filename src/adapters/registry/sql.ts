@@ -430,30 +430,34 @@ export class SqlRegistry implements Registry {
           .insertInto('audit_log')
           .values(audit)
           .execute();
-        if (req.record && req.action === 'deploy') await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
-        return { switched: true, from, to: req.to, at };
+      } else {
+        await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
+        await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
+        await tx.insertInto('traffic').values({ prompt: req.prompt, version: req.to, percent: 100 }).execute();
+        if (req.action === 'deploy') {
+          await tx
+            .updateTable('versions')
+            .set({ deployed_at: at })
+            .where('prompt', '=', req.prompt)
+            .where('version', '=', req.to)
+            .execute();
+        }
+        if (mark) {
+          await tx
+            .updateTable('versions')
+            .set({ rolled_back_from: 1 })
+            .where('prompt', '=', req.prompt)
+            .where('version', '=', from)
+            .execute();
+        }
+        await tx.insertInto('audit_log').values(audit).execute();
       }
-      await tx.updateTable('prompts').set({ active_version: req.to, updated_at: at }).where('name', '=', req.prompt).execute();
-      await tx.deleteFrom('traffic').where('prompt', '=', req.prompt).execute();
-      await tx.insertInto('traffic').values({ prompt: req.prompt, version: req.to, percent: 100 }).execute();
-      if (req.action === 'deploy') {
-        await tx.updateTable('versions').set({ deployed_at: at }).where('prompt', '=', req.prompt).where('version', '=', req.to).execute();
-      }
-      if (mark) {
-        await tx
-          .updateTable('versions')
-          .set({ rolled_back_from: 1 })
-          .where('prompt', '=', req.prompt)
-          .where('version', '=', from)
-          .execute();
-      }
-      await tx.insertInto('audit_log').values(audit).execute();
       if (req.record && req.action === 'deploy') await this.insertDeployment(tx, { ...req.record, from_version: from, updated_at: at });
       return { switched: true, from, to: req.to, at };
     });
   }
 
-  /** A new deployment's row (its id is new: a switch already made under its key returned before this). */
+  /** A new deployment's row (an immediate deploy's: its switch under this key has not been made before; a canary's). */
   private async insertDeployment(tx: Tx, d: Deployment): Promise<void> {
     await tx
       .insertInto('deployments')
@@ -590,10 +594,7 @@ export class SqlRegistry implements Registry {
     await this.db.transaction().execute(async (tx) => {
       await lockPrompt(tx, d.prompt);
       await this.refuseIfChangeInFlight(tx, d.prompt, d.deployment_id);
-      await tx
-        .insertInto('deployments')
-        .values({ ...d, detail: json(d.detail ?? {}) })
-        .execute();
+      await this.insertDeployment(tx, d);
     });
   }
 
